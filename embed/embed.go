@@ -1,0 +1,32 @@
+// Package embed turns text into vectors for the similarity tier and for RAG
+// retrieval. Subpackages hold the implementations: lexical (weight-free
+// feature hashing, the zero-dependency default), openai (any
+// OpenAI-compatible /v1/embeddings endpoint) and use (Universal Sentence
+// Encoder lite, in process). This package also holds an embedding cache that
+// wraps any of them.
+//
+// Consumers (cache/, rag/) declare the subset they need; Embedder here is the
+// full contract every implementation satisfies.
+package embed
+
+import (
+	"context"
+	"errors"
+)
+
+// Embedder turns texts into L2-normalised vectors of a fixed dimension.
+type Embedder interface {
+	// Embed returns one vector per text, in order. Every vector has
+	// Dimension() elements and unit L2 norm.
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+	// Dimension is the length of every vector Embed returns.
+	Dimension() int
+	// ModelID names the model and its settings stably: two embedders with the
+	// same ModelID produce comparable vectors. Stores key their collections on
+	// it so vectors of different models never mix.
+	ModelID() string
+}
+
+// ErrEmbed is wrapped by errors an embedder returns when it could not
+// produce vectors (the backend failed, timed out, or returned junk).
+var ErrEmbed = errors.New("embed: embedding failed")
