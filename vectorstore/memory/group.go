@@ -1,0 +1,263 @@
+package memory
+
+import "math"
+
+// rec is the in-memory part of a record. It is immutable once created; a
+// replacement is a new rec.
+type rec struct {
+	id  string
+	seq uint64
+	// expires is ExpiresAt in Unix nanoseconds; 0 means never.
+	expires int64
+	meta    map[string]string
+	// payload is kept in memory only for a purely in-memory store; a
+	// persistent store reads it from bbolt when building hits.
+	payload []byte
+}
+
+func (r *rec) expired(now int64) bool { return r.expires != 0 && r.expires <= now }
+
+func (r *rec) matches(meta map[string]string) bool {
+	for k, v := range meta {
+		if got, ok := r.meta[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// group is the sub-index of one (namespace, partition): a slab of
+// vectors addressed by slot, brute-force searched while small and indexed
+// by an HNSW graph once it grows past the exact threshold.
+type group struct {
+	ns, part string
+	dim      int
+	// vecs holds the vector of slot i at [i*dim, (i+1)*dim).
+	vecs []float32
+	// recs[i] is the record in slot i, nil for a free slot (a tombstone
+	// when the graph still links it).
+	recs []*rec
+	// free lists reusable slots, most recently freed last.
+	free []uint32
+	live int
+	// postings maps "key\x00value" to the slots whose record has that
+	// meta pair, so a selective meta filter is answered exactly by
+	// scanning only its postings.
+	postings map[string]map[uint32]struct{}
+	// g is nil while the group is searched by brute force.
+	g *graph
+}
+
+func newGroup(ns, part string, dim int) *group {
+	return &group{ns: ns, part: part, dim: dim, postings: map[string]map[uint32]struct{}{}}
+}
+
+func postingKey(k, v string) string { return k + "\x00" + v }
+
+func (gr *group) view() *vecs { return &vecs{data: gr.vecs, dim: gr.dim} }
+
+func (gr *group) vec(slot uint32) []float32 {
+	o := int(slot) * gr.dim
+	return gr.vecs[o : o+gr.dim : o+gr.dim]
+}
+
+// nextSlot picks the slot the next insert uses and whether it reuses a
+// freed one. Writer-only state, no lock needed.
+func (gr *group) nextSlot() (uint32, bool) {
+	if n := len(gr.free); n > 0 {
+		return gr.free[n-1], true
+	}
+	return uint32(len(gr.recs)), false
+}
+
+// place stores r and its vector in slot (as returned by nextSlot). The
+// caller holds the write lock.
+func (gr *group) place(slot uint32, reused bool, v []float32, r *rec) {
+	if reused {
+		gr.free = gr.free[:len(gr.free)-1]
+		copy(gr.vec(slot), v)
+		gr.recs[slot] = r
+	} else {
+		gr.vecs = append(gr.vecs, v...)
+		gr.recs = append(gr.recs, r)
+	}
+	gr.index(slot, r)
+}
+
+// index counts r as live in slot and adds it to the postings.
+func (gr *group) index(slot uint32, r *rec) {
+	gr.live++
+	for k, val := range r.meta {
+		pk := postingKey(k, val)
+		set := gr.postings[pk]
+		if set == nil {
+			set = map[uint32]struct{}{}
+			gr.postings[pk] = set
+		}
+		set[slot] = struct{}{}
+	}
+}
+
+// remove frees slot. The caller holds the write lock.
+func (gr *group) remove(slot uint32) {
+	r := gr.recs[slot]
+	if r == nil {
+		return
+	}
+	for k, val := range r.meta {
+		pk := postingKey(k, val)
+		if set := gr.postings[pk]; set != nil {
+			delete(set, slot)
+			if len(set) == 0 {
+				delete(gr.postings, pk)
+			}
+		}
+	}
+	gr.recs[slot] = nil
+	gr.free = append(gr.free, slot)
+	gr.live--
+}
+
+// query is a prepared search against groups.
+type query struct {
+	vec  []float32
+	k    int
+	meta map[string]string
+	now  int64
+	ef   int
+	// sawExpired is set when an expired record was skipped, so the store
+	// can ask the janitor to purge early.
+	sawExpired bool
+}
+
+func (q *query) accept(r *rec) bool {
+	if r == nil {
+		return false
+	}
+	if r.expired(q.now) {
+		q.sawExpired = true
+		return false
+	}
+	return r.matches(q.meta)
+}
+
+// bruteLimit reports whether scanning p postings beats a filtered graph
+// walk in a group of n: the walk touches roughly ef*n/p nodes to find ef
+// accepted ones, the scan touches p.
+func bruteLimit(p, n, ef, exact int) bool {
+	return p <= exact || float64(p)*float64(p) <= 8*float64(ef)*float64(n)
+}
+
+// search collects the group's best matches for q into top (bounded by
+// q.k). The caller holds at least the read lock.
+func (gr *group) search(q *query, sc *scratch, top *maxHeap, exact int) {
+	if len(q.meta) > 0 {
+		// Pick the smallest posting list of the filter's pairs.
+		var best map[uint32]struct{}
+		for k, v := range q.meta {
+			set := gr.postings[postingKey(k, v)]
+			if len(set) == 0 {
+				return // no record has this pair
+			}
+			if best == nil || len(set) < len(best) {
+				best = set
+			}
+		}
+		if gr.g == nil || bruteLimit(len(best), gr.live, q.ef, exact) {
+			for slot := range best {
+				gr.consider(q, slot, top)
+			}
+			return
+		}
+	}
+	if gr.g == nil {
+		gr.scan(q, top)
+		return
+	}
+	v := gr.view()
+	found := gr.g.search(v, sc, q.vec, q.k, q.ef, func(slot uint32) bool {
+		return int(slot) < len(gr.recs) && q.accept(gr.recs[slot])
+	})
+	if len(found) < q.k && len(found) < gr.live {
+		// The walk could not fill k although the group may hold more
+		// matches (a filter or expired records): answer exactly.
+		gr.scan(q, top)
+		return
+	}
+	for _, c := range found {
+		top.pushBounded(cand{c.dist, c.id}, q.k)
+	}
+}
+
+func (gr *group) scan(q *query, top *maxHeap) {
+	for slot, r := range gr.recs {
+		if r == nil {
+			continue
+		}
+		d := distance(q.vec, gr.vec(uint32(slot)))
+		if len(*top) >= q.k && d >= top.top().dist {
+			continue
+		}
+		if q.accept(r) {
+			top.pushBounded(cand{d, uint32(slot)}, q.k)
+		}
+	}
+}
+
+func (gr *group) consider(q *query, slot uint32, top *maxHeap) {
+	d := distance(q.vec, gr.vec(slot))
+	if len(*top) >= q.k && d >= top.top().dist {
+		return
+	}
+	if q.accept(gr.recs[slot]) {
+		top.pushBounded(cand{d, slot}, q.k)
+	}
+}
+
+// count reports live, unexpired records matching meta.
+func (gr *group) count(meta map[string]string, now int64) int {
+	n := 0
+	for _, r := range gr.recs {
+		if r != nil && !r.expired(now) && r.matches(meta) {
+			n++
+		}
+	}
+	return n
+}
+
+// normalize returns v scaled to unit length (v itself when it already
+// is), or false for a zero or non-finite vector.
+func normalize(v []float32) ([]float32, bool) {
+	var ss float64
+	for _, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return nil, false
+		}
+		ss += float64(x) * float64(x)
+	}
+	if ss == 0 || math.IsInf(ss, 0) {
+		return nil, false
+	}
+	if math.Abs(ss-1) <= 1e-5 {
+		return v, true
+	}
+	inv := 1 / math.Sqrt(ss)
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(float64(x) * inv)
+	}
+	return out, true
+}
+
+type groupKey struct{ ns, part string }
+
+// liveSlots lists the occupied slots in order.
+func (gr *group) liveSlots() []uint32 {
+	out := make([]uint32, 0, gr.live)
+	for i, r := range gr.recs {
+		if r != nil {
+			out = append(out, uint32(i))
+		}
+	}
+	return out
+}

@@ -1,0 +1,116 @@
+package memory
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/semcache/semcache/vectorstore"
+)
+
+// Defaults for the zero values of Options. They are tuned on the
+// acceptance benchmark (100k random 384-d unit vectors, recall@10 >= 0.95);
+// real embeddings are far easier than random data, so they leave headroom.
+const (
+	DefaultM                = 24
+	DefaultEfConstruction   = 200
+	DefaultEfSearch         = 160
+	DefaultExactThreshold   = 4096
+	DefaultJanitorInterval  = time.Minute
+	DefaultSnapshotInterval = 5 * time.Minute
+)
+
+// Options configures Open. The zero value of every field but Dimension
+// selects its default.
+type Options struct {
+	// Dir is the directory holding the database; "" keeps everything in
+	// memory only (nothing survives Close).
+	Dir string
+	// Dimension is the length of every vector (required).
+	Dimension int
+
+	// M is the HNSW degree: each node keeps up to M links per upper layer
+	// and 2*M on the bottom layer. Higher M raises recall and memory.
+	M int
+	// EfConstruction is the beam width used while inserting; higher
+	// builds a better graph, more slowly.
+	EfConstruction int
+	// EfSearch is the beam width of a search (raised to K when smaller);
+	// it trades latency for recall.
+	EfSearch int
+	// ExactThreshold is the size up to which a (namespace, partition)
+	// group is searched exhaustively (exact); a larger group gets an HNSW
+	// graph, dropped again when it shrinks below half. Negative means 0:
+	// index every group (useful in tests).
+	ExactThreshold int
+
+	// JanitorInterval is how often expired records are purged (searches
+	// that meet expired records also wake the janitor).
+	JanitorInterval time.Duration
+	// SnapshotInterval is how often, at most, a changed graph snapshot is
+	// written so that a restart after a crash does not rebuild graphs from
+	// scratch. Only used with Dir.
+	SnapshotInterval time.Duration
+	// Seed seeds HNSW level generation (0 picks a fixed seed, so builds
+	// are reproducible).
+	Seed uint64
+	// Logger receives background errors (janitor, snapshots); nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// withDefaults validates o and fills in defaults.
+func (o Options) withDefaults() (Options, error) {
+	var errs []error
+	if o.Dimension < 1 || o.Dimension > 1<<16 {
+		errs = append(errs, fmt.Errorf("Dimension %d out of range [1, 65536]", o.Dimension))
+	}
+	if o.M != 0 && (o.M < 2 || o.M > 128) {
+		errs = append(errs, fmt.Errorf("M %d out of range [2, 128]", o.M))
+	}
+	if o.EfConstruction < 0 {
+		errs = append(errs, fmt.Errorf("EfConstruction %d is negative", o.EfConstruction))
+	}
+	if o.EfSearch < 0 {
+		errs = append(errs, fmt.Errorf("EfSearch %d is negative", o.EfSearch))
+	}
+	if o.JanitorInterval < 0 {
+		errs = append(errs, fmt.Errorf("JanitorInterval %v is negative", o.JanitorInterval))
+	}
+	if o.SnapshotInterval < 0 {
+		errs = append(errs, fmt.Errorf("SnapshotInterval %v is negative", o.SnapshotInterval))
+	}
+	if len(errs) > 0 {
+		return o, fmt.Errorf("memory: invalid options: %w", errors.Join(append([]error{vectorstore.ErrInvalid}, errs...)...))
+	}
+	if o.M == 0 {
+		o.M = DefaultM
+	}
+	if o.EfConstruction == 0 {
+		o.EfConstruction = DefaultEfConstruction
+	}
+	o.EfConstruction = max(o.EfConstruction, o.M)
+	if o.EfSearch == 0 {
+		o.EfSearch = DefaultEfSearch
+	}
+	switch {
+	case o.ExactThreshold == 0:
+		o.ExactThreshold = DefaultExactThreshold
+	case o.ExactThreshold < 0:
+		o.ExactThreshold = 0
+	}
+	if o.JanitorInterval == 0 {
+		o.JanitorInterval = DefaultJanitorInterval
+	}
+	if o.SnapshotInterval == 0 {
+		o.SnapshotInterval = DefaultSnapshotInterval
+	}
+	if o.Seed == 0 {
+		o.Seed = 0x9e3779b97f4a7c15
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o, nil
+}

@@ -1,0 +1,705 @@
+// Package memory is the embedded default vectorstore.Store: an in-process
+// index that needs no external service.
+//
+// Records are grouped into sub-indexes keyed by (namespace, partition), so
+// the namespace and partition filters are exact by construction. A group
+// up to Options.ExactThreshold records is searched by brute force (exact,
+// and faster than a graph at that size); a larger group gets an HNSW graph
+// (this package's own implementation, see hnsw.go). Meta filters use
+// per-group posting lists: a selective filter scans only its postings
+// (exact), a broad one walks the graph with the filter applied, falling
+// back to an exhaustive scan when the walk cannot fill K.
+//
+// With Options.Dir set, records live in a bbolt database (a single-file
+// ACID B+tree), the source of truth: Upsert returns after the transaction
+// commits (fsync), so acknowledged records survive a crash. Graphs are
+// rebuilt from bbolt on Open, accelerated by a graph snapshot written on
+// Close and periodically; the snapshot is only a cache, verified record
+// by record (ID and sequence number) against bbolt on load.
+package memory
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/semcache/semcache/vectorstore"
+)
+
+var _ vectorstore.Store = (*Store)(nil)
+
+var (
+	bucketRecords = []byte("records")
+	bucketMeta    = []byte("meta")
+	keyDim        = []byte("dim")
+	keySeq        = []byte("seq")
+)
+
+const dbFile = "records.db"
+
+// Store is the embedded vector store. It is safe for concurrent use.
+//
+// Locking: writeMu serializes writers (Upsert, Delete, DeleteWhere, the
+// janitor, Close); state only writers touch (byID, free lists, seq) needs
+// nothing more. mu guards what readers see: a writer mutates shared state
+// only under mu.Lock, and may read it without mu since no other writer
+// runs. Expensive graph planning therefore happens outside mu.
+type Store struct {
+	opts Options
+	db   *bbolt.DB // nil for a purely in-memory store
+	log  *slog.Logger
+
+	writeMu  sync.Mutex
+	seq      uint64
+	byID     map[string]loc
+	dirty    int // mutations since the last snapshot
+	lastSnap time.Time
+
+	mu     sync.RWMutex
+	closed bool
+	spaces map[string]map[string]*group // namespace → partition → group
+
+	scratch   sync.Pool
+	wake      chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// loc is where a record lives.
+type loc struct {
+	gr   *group
+	slot uint32
+}
+
+// Open opens (creating if needed) a store. With opts.Dir set it loads the
+// records persisted there and rebuilds the indexes before returning.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		opts:   o,
+		log:    o.Logger,
+		byID:   map[string]loc{},
+		spaces: map[string]map[string]*group{},
+		wake:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	s.scratch.New = func() any { return new(scratch) }
+	if o.Dir != "" {
+		if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+			return nil, fmt.Errorf("memory: open: %w", err)
+		}
+		db, err := bbolt.Open(filepath.Join(o.Dir, dbFile), 0o600, &bbolt.Options{
+			Timeout:      5 * time.Second,
+			FreelistType: bbolt.FreelistMapType,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("memory: open %s: %w", o.Dir, err)
+		}
+		s.db = db
+		if err := s.load(ctx); err != nil {
+			return nil, errors.Join(err, db.Close())
+		}
+	}
+	s.lastSnap = time.Now()
+	go s.janitor()
+	return s, nil
+}
+
+// prepared is a validated record ready to apply.
+type prepared struct {
+	ns, part string
+	vec      []float32
+	r        *rec
+	payload  []byte // for the bbolt value
+}
+
+func (s *Store) prepare(recs []vectorstore.Record) ([]prepared, error) {
+	out := make([]prepared, 0, len(recs))
+	index := make(map[string]int, len(recs))
+	for i, r := range recs {
+		switch {
+		case r.ID == "":
+			return nil, fmt.Errorf("memory: record %d: empty ID: %w", i, vectorstore.ErrInvalid)
+		case r.Namespace == "":
+			return nil, fmt.Errorf("memory: record %d (%q): empty namespace: %w", i, r.ID, vectorstore.ErrInvalid)
+		case len(r.Vector) != s.opts.Dimension:
+			return nil, fmt.Errorf("memory: record %d (%q): vector has %d dimensions, want %d: %w",
+				i, r.ID, len(r.Vector), s.opts.Dimension, vectorstore.ErrDimension)
+		}
+		v, ok := normalize(r.Vector)
+		if !ok {
+			return nil, fmt.Errorf("memory: record %d (%q): zero or non-finite vector: %w", i, r.ID, vectorstore.ErrInvalid)
+		}
+		p := prepared{
+			ns:      r.Namespace,
+			part:    r.Partition,
+			vec:     v,
+			payload: r.Payload,
+			r:       &rec{id: r.ID, expires: unixNano(r.ExpiresAt)},
+		}
+		if len(r.Meta) > 0 {
+			p.r.meta = maps.Clone(r.Meta)
+		}
+		if s.db == nil && len(r.Payload) > 0 {
+			p.r.payload = bytes.Clone(r.Payload)
+		}
+		if j, dup := index[r.ID]; dup {
+			out[j] = p // last one wins
+			continue
+		}
+		index[r.ID] = len(out)
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	if t.Year() >= 2262 {
+		return math.MaxInt64
+	}
+	if t.Year() < 1678 {
+		return math.MinInt64
+	}
+	if n := t.UnixNano(); n != 0 {
+		return n
+	}
+	return -1 // the epoch itself: expired, not "never"
+}
+
+func expiryTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// Upsert inserts or replaces records; with a Dir it returns once they are
+// committed to disk.
+func (s *Store) Upsert(ctx context.Context, recs []vectorstore.Record) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: upsert: %w", err)
+	}
+	prep, err := s.prepare(recs)
+	if err != nil {
+		return err
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed {
+		return fmt.Errorf("memory: upsert: %w", vectorstore.ErrClosed)
+	}
+	if len(prep) == 0 {
+		return nil
+	}
+	for i := range prep {
+		s.seq++
+		prep[i].r.seq = s.seq
+	}
+	if s.db != nil {
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			b := tx.Bucket(bucketRecords)
+			for _, p := range prep {
+				v := encodeRecord(&stored{
+					seq: p.r.seq, expires: p.r.expires, ns: p.ns, part: p.part,
+					meta: p.r.meta, vec: p.vec, payload: p.payload,
+				})
+				if err := b.Put([]byte(p.r.id), v); err != nil {
+					return err
+				}
+			}
+			return putSeq(tx, s.seq)
+		})
+		if err != nil {
+			return fmt.Errorf("memory: upsert: %w", err)
+		}
+	}
+	for _, p := range prep {
+		s.applyUpsert(p.ns, p.part, p.vec, p.r)
+	}
+	s.dirty += len(prep)
+	return nil
+}
+
+func putSeq(tx *bbolt.Tx, seq uint64) error {
+	var b [8]byte
+	for i := range b {
+		b[i] = byte(seq >> (8 * i))
+	}
+	return tx.Bucket(bucketMeta).Put(keySeq, b[:])
+}
+
+func getSeq(v []byte) uint64 {
+	var seq uint64
+	for i := range min(len(v), 8) {
+		seq |= uint64(v[i]) << (8 * i)
+	}
+	return seq
+}
+
+// applyUpsert puts r into memory. The caller holds writeMu.
+func (s *Store) applyUpsert(ns, part string, v []float32, r *rec) {
+	if old, ok := s.byID[r.id]; ok {
+		s.mu.Lock()
+		s.removeLocked(old)
+		s.mu.Unlock()
+		delete(s.byID, r.id)
+	}
+	gr := s.spaces[ns][part]
+	if gr == nil {
+		gr = newGroup(ns, part, s.opts.Dimension)
+		s.mu.Lock()
+		parts := s.spaces[ns]
+		if parts == nil {
+			parts = map[string]*group{}
+			s.spaces[ns] = parts
+		}
+		parts[part] = gr
+		s.mu.Unlock()
+	}
+	s.insert(gr, v, r)
+}
+
+// insert places r in gr, planning graph links outside the lock. The caller
+// holds writeMu.
+func (s *Store) insert(gr *group, v []float32, r *rec) {
+	slot, reused := gr.nextSlot()
+	var p *plan
+	if gr.g != nil {
+		view := gr.view()
+		view.ov, view.ovec = slot, v
+		sc := s.scratch.Get().(*scratch)
+		p = gr.g.planInsert(view, sc, slot, reused)
+		s.scratch.Put(sc)
+	}
+	s.mu.Lock()
+	gr.place(slot, reused, v, r)
+	if p != nil {
+		gr.g.apply(p)
+	}
+	s.mu.Unlock()
+	s.byID[r.id] = loc{gr, slot}
+	if gr.g == nil && gr.live > s.opts.ExactThreshold {
+		g := s.buildGraph(gr)
+		s.mu.Lock()
+		gr.g = g
+		s.mu.Unlock()
+	}
+}
+
+// buildGraph indexes gr's live slots in a new, unpublished graph. The
+// caller holds writeMu, so gr cannot change meanwhile.
+func (s *Store) buildGraph(gr *group) *graph {
+	g := newGraph(s.opts.M, s.opts.EfConstruction, s.opts.Seed)
+	g.grow(len(gr.recs))
+	view := gr.view()
+	sc := s.scratch.Get().(*scratch)
+	defer s.scratch.Put(sc)
+	for _, slot := range gr.liveSlots() {
+		g.apply(g.planInsert(view, sc, slot, false))
+	}
+	return g
+}
+
+// removeLocked frees a record's slot. The caller holds writeMu and mu.
+func (s *Store) removeLocked(l loc) {
+	gr := l.gr
+	gr.remove(l.slot)
+	switch {
+	case gr.live == 0:
+		if parts := s.spaces[gr.ns]; parts[gr.part] == gr {
+			delete(parts, gr.part)
+			if len(parts) == 0 {
+				delete(s.spaces, gr.ns)
+			}
+		}
+	case gr.g != nil && gr.live <= s.opts.ExactThreshold/2:
+		gr.g = nil
+	}
+}
+
+// Search returns the K best records matching the filter.
+func (s *Store) Search(ctx context.Context, q vectorstore.Query) ([]vectorstore.Hit, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory: search: %w", err)
+	}
+	switch {
+	case q.K < 1:
+		return nil, fmt.Errorf("memory: search: K %d < 1: %w", q.K, vectorstore.ErrInvalid)
+	case q.Filter.Namespace == "":
+		return nil, fmt.Errorf("memory: search: empty namespace: %w", vectorstore.ErrInvalid)
+	case len(q.Vector) != s.opts.Dimension:
+		return nil, fmt.Errorf("memory: search: vector has %d dimensions, want %d: %w",
+			len(q.Vector), s.opts.Dimension, vectorstore.ErrDimension)
+	}
+	v, ok := normalize(q.Vector)
+	if !ok {
+		return nil, fmt.Errorf("memory: search: zero or non-finite vector: %w", vectorstore.ErrInvalid)
+	}
+	qq := &query{vec: v, k: q.K, meta: q.Filter.Meta, now: time.Now().UnixNano(), ef: s.opts.EfSearch}
+
+	type found struct {
+		dist float32
+		gr   *group
+		slot uint32
+	}
+	sc := s.scratch.Get().(*scratch)
+	defer s.scratch.Put(sc)
+
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, fmt.Errorf("memory: search: %w", vectorstore.ErrClosed)
+	}
+	var groups []*group
+	if parts := s.spaces[q.Filter.Namespace]; q.Filter.Partition != nil {
+		if gr := parts[*q.Filter.Partition]; gr != nil {
+			groups = append(groups, gr)
+		}
+	} else {
+		for _, gr := range parts {
+			groups = append(groups, gr)
+		}
+	}
+	var all []found
+	top := sc.res2[:0]
+	for _, gr := range groups {
+		top = top[:0]
+		gr.search(qq, sc, &top, s.opts.ExactThreshold)
+		for _, c := range top {
+			all = append(all, found{c.dist, gr, c.id})
+		}
+	}
+	sc.res2 = top[:0]
+	slices.SortFunc(all, func(a, b found) int {
+		if a.dist != b.dist {
+			if a.dist < b.dist {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.gr.recs[a.slot].id, b.gr.recs[b.slot].id)
+	})
+	if len(all) > q.K {
+		all = all[:q.K]
+	}
+	hits := make([]vectorstore.Hit, 0, len(all))
+	seqs := make([]uint64, 0, len(all))
+	for _, f := range all {
+		score := min(max(1-f.dist, -1), 1)
+		if score < q.MinScore {
+			break
+		}
+		r := f.gr.recs[f.slot]
+		hits = append(hits, vectorstore.Hit{
+			Record: vectorstore.Record{
+				ID:        r.id,
+				Vector:    slices.Clone(f.gr.vec(f.slot)),
+				Namespace: f.gr.ns,
+				Partition: f.gr.part,
+				Meta:      maps.Clone(r.meta),
+				Payload:   bytes.Clone(r.payload),
+				ExpiresAt: expiryTime(r.expires),
+			},
+			Score: score,
+		})
+		seqs = append(seqs, r.seq)
+	}
+	s.mu.RUnlock()
+
+	if qq.sawExpired {
+		s.nudge()
+	}
+	if s.db != nil && len(hits) > 0 {
+		return s.fillPayloads(hits, seqs)
+	}
+	return hits, nil
+}
+
+// fillPayloads reads the hits' payloads from bbolt, dropping any hit whose
+// record changed since it was found (it is being replaced or deleted).
+func (s *Store) fillPayloads(hits []vectorstore.Hit, seqs []uint64) ([]vectorstore.Hit, error) {
+	out := hits[:0]
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketRecords)
+		for i, h := range hits {
+			v := b.Get([]byte(h.Record.ID))
+			if v == nil {
+				continue
+			}
+			st, err := decodeRecord(v, s.opts.Dimension, nil, true)
+			if err != nil {
+				return fmt.Errorf("record %q: %w", h.Record.ID, err)
+			}
+			if st.seq != seqs[i] {
+				continue
+			}
+			h.Record.Payload = st.payload
+			out = append(out, h)
+		}
+		return nil
+	})
+	if errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+		return nil, fmt.Errorf("memory: search: %w", vectorstore.ErrClosed)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("memory: search: %w", err)
+	}
+	return out, nil
+}
+
+// Delete removes records by ID; unknown IDs are ignored.
+func (s *Store) Delete(ctx context.Context, ids []string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: delete: %w", err)
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed {
+		return fmt.Errorf("memory: delete: %w", vectorstore.ErrClosed)
+	}
+	if err := s.deleteIDs(ids); err != nil {
+		return fmt.Errorf("memory: delete: %w", err)
+	}
+	return nil
+}
+
+// deleteIDs removes the known ids from bbolt and memory. The caller holds
+// writeMu.
+func (s *Store) deleteIDs(ids []string) error {
+	locs := make(map[string]loc, len(ids))
+	for _, id := range ids {
+		if l, ok := s.byID[id]; ok {
+			locs[id] = l
+		}
+	}
+	if len(locs) == 0 {
+		return nil
+	}
+	if s.db != nil {
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			b := tx.Bucket(bucketRecords)
+			for id := range locs {
+				if err := b.Delete([]byte(id)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	for id, l := range locs {
+		s.removeLocked(l)
+		delete(s.byID, id)
+	}
+	s.mu.Unlock()
+	s.dirty += len(locs)
+	return nil
+}
+
+func validFilter(op string, f vectorstore.Filter) error {
+	if f.Namespace == "" {
+		return fmt.Errorf("memory: %s: empty namespace: %w", op, vectorstore.ErrInvalid)
+	}
+	return nil
+}
+
+// groupsFor lists the groups a filter covers. The caller holds mu or
+// writeMu.
+func (s *Store) groupsFor(f vectorstore.Filter) []*group {
+	parts := s.spaces[f.Namespace]
+	if f.Partition != nil {
+		if gr := parts[*f.Partition]; gr != nil {
+			return []*group{gr}
+		}
+		return nil
+	}
+	out := make([]*group, 0, len(parts))
+	for _, gr := range parts {
+		out = append(out, gr)
+	}
+	return out
+}
+
+// DeleteWhere removes every record matching f (expired ones included) and
+// reports how many live records it removed.
+func (s *Store) DeleteWhere(ctx context.Context, f vectorstore.Filter) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("memory: delete where: %w", err)
+	}
+	if err := validFilter("delete where", f); err != nil {
+		return 0, err
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed {
+		return 0, fmt.Errorf("memory: delete where: %w", vectorstore.ErrClosed)
+	}
+	now := time.Now().UnixNano()
+	var ids []string
+	n := 0
+	for _, gr := range s.groupsFor(f) {
+		for _, r := range gr.recs {
+			if r != nil && r.matches(f.Meta) {
+				ids = append(ids, r.id)
+				if !r.expired(now) {
+					n++
+				}
+			}
+		}
+	}
+	if err := s.deleteIDs(ids); err != nil {
+		return 0, fmt.Errorf("memory: delete where: %w", err)
+	}
+	return n, nil
+}
+
+// Count reports how many live records match f.
+func (s *Store) Count(ctx context.Context, f vectorstore.Filter) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("memory: count: %w", err)
+	}
+	if err := validFilter("count", f); err != nil {
+		return 0, err
+	}
+	now := time.Now().UnixNano()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, fmt.Errorf("memory: count: %w", vectorstore.ErrClosed)
+	}
+	n := 0
+	for _, gr := range s.groupsFor(f) {
+		n += gr.count(f.Meta, now)
+	}
+	return n, nil
+}
+
+// Close stops the janitor, writes a graph snapshot (with a Dir) and
+// releases the database. It is idempotent; later calls return the first
+// call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+		var errs []error
+		if s.db != nil && s.dirty > 0 {
+			if err := s.saveSnapshot(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		s.mu.Lock()
+		s.closed = true
+		s.spaces = nil
+		s.mu.Unlock()
+		s.byID = nil
+		if s.db != nil {
+			if err := s.db.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("memory: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// nudge asks the janitor to purge soon.
+func (s *Store) nudge() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// minPurgeGap bounds how often searches that meet expired records can make
+// the janitor scan.
+const minPurgeGap = time.Second
+
+func (s *Store) janitor() {
+	defer close(s.done)
+	t := time.NewTicker(s.opts.JanitorInterval)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		case <-s.wake:
+			if wait := minPurgeGap - time.Since(last); wait > 0 {
+				select {
+				case <-s.stop:
+					return
+				case <-time.After(wait):
+				}
+			}
+		}
+		last = time.Now()
+		if err := s.purgeExpired(); err != nil {
+			s.log.Error("memory: purging expired records", "err", err)
+		}
+		if err := s.maybeSnapshot(); err != nil {
+			s.log.Error("memory: writing graph snapshot", "err", err)
+		}
+	}
+}
+
+// purgeExpired deletes expired records from bbolt and memory.
+func (s *Store) purgeExpired() error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	var ids []string
+	for _, parts := range s.spaces {
+		for _, gr := range parts {
+			for _, r := range gr.recs {
+				if r != nil && r.expired(now) {
+					ids = append(ids, r.id)
+				}
+			}
+		}
+	}
+	return s.deleteIDs(ids)
+}
+
+func (s *Store) maybeSnapshot() error {
+	if s.db == nil {
+		return nil
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed || s.dirty == 0 || time.Since(s.lastSnap) < s.opts.SnapshotInterval {
+		return nil
+	}
+	return s.saveSnapshot()
+}
