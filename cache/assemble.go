@@ -1,0 +1,256 @@
+package cache
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrNotCacheable is wrapped by Assembler.Result when the answer must not be
+// stored; the message says why.
+var ErrNotCacheable = errors.New("cache: answer not cacheable")
+
+func notCacheable(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrNotCacheable, fmt.Sprintf(format, args...))
+}
+
+// Assembler observes an upstream chat-completion body, JSON or SSE, as it
+// passes through, and assembles it into one Answer. Only complete,
+// successful, single-choice text answers with finish_reason "stop" are
+// cacheable: errors, partial streams, length cuts, content filters and tool
+// calls never are.
+//
+// Write never fails, so an Assembler can sit in an io.MultiWriter beside
+// the client.
+type Assembler struct {
+	stream bool
+	// MaxBytes bounds what a non-stream body may hold (default 8 MiB).
+	MaxBytes int
+
+	parser  SSEParser
+	body    bytes.Buffer
+	content strings.Builder
+	refusal strings.Builder
+	ans     Answer
+	sawDone bool
+	finish  string
+	bad     error
+	size    int
+}
+
+// NewAssembler returns an assembler for a streamed (SSE) or JSON body.
+func NewAssembler(stream bool) *Assembler {
+	return &Assembler{stream: stream}
+}
+
+// Write feeds upstream body bytes.
+func (a *Assembler) Write(p []byte) (int, error) {
+	if a.bad != nil {
+		return len(p), nil
+	}
+	maxBytes := a.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = 8 << 20
+	}
+	a.size += len(p)
+	if a.size > maxBytes {
+		a.fail(notCacheable("answer larger than %d bytes", maxBytes))
+		a.body.Reset()
+		return len(p), nil
+	}
+	if !a.stream {
+		a.body.Write(p)
+		return len(p), nil
+	}
+	_ = a.parser.Feed(p, a.event)
+	return len(p), nil
+}
+
+func (a *Assembler) fail(err error) {
+	if a.bad == nil {
+		a.bad = err
+	}
+}
+
+type streamChunk struct {
+	ID                string          `json:"id"`
+	Model             string          `json:"model"`
+	SystemFingerprint string          `json:"system_fingerprint"`
+	Choices           []streamChoice  `json:"choices"`
+	Usage             *Usage          `json:"usage"`
+	Error             json.RawMessage `json:"error"`
+}
+
+type streamChoice struct {
+	Index int `json:"index"`
+	Delta struct {
+		Role         string          `json:"role"`
+		Content      *string         `json:"content"`
+		Refusal      *string         `json:"refusal"`
+		ToolCalls    json.RawMessage `json:"tool_calls"`
+		FunctionCall json.RawMessage `json:"function_call"`
+	} `json:"delta"`
+	FinishReason *string `json:"finish_reason"`
+}
+
+func (a *Assembler) event(ev Event) error {
+	if a.bad != nil {
+		return nil
+	}
+	data := bytes.TrimSpace(ev.Data)
+	if bytes.Equal(data, []byte("[DONE]")) {
+		a.sawDone = true
+		return nil
+	}
+	if a.sawDone {
+		a.fail(notCacheable("data after [DONE]"))
+		return nil
+	}
+	if ev.Event == "error" {
+		a.fail(notCacheable("upstream error event"))
+		return nil
+	}
+	var c streamChunk
+	if err := json.Unmarshal(data, &c); err != nil {
+		a.fail(notCacheable("malformed stream chunk"))
+		return nil
+	}
+	if len(c.Error) > 0 && !isNull(c.Error) {
+		a.fail(notCacheable("upstream error mid-stream"))
+		return nil
+	}
+	if c.Model != "" {
+		a.ans.Model = c.Model
+	}
+	if c.SystemFingerprint != "" {
+		a.ans.SystemFingerprint = c.SystemFingerprint
+	}
+	if c.Usage != nil {
+		u := *c.Usage
+		a.ans.Usage = &u
+	}
+	for _, ch := range c.Choices {
+		if ch.Index != 0 {
+			a.fail(notCacheable("more than one choice"))
+			return nil
+		}
+		if len(ch.Delta.ToolCalls) > 0 && !isNull(ch.Delta.ToolCalls) ||
+			len(ch.Delta.FunctionCall) > 0 && !isNull(ch.Delta.FunctionCall) {
+			a.fail(notCacheable("tool call answer"))
+			return nil
+		}
+		if ch.Delta.Role != "" {
+			a.ans.Role = ch.Delta.Role
+		}
+		if ch.Delta.Content != nil {
+			a.content.WriteString(*ch.Delta.Content)
+		}
+		if ch.Delta.Refusal != nil {
+			a.refusal.WriteString(*ch.Delta.Refusal)
+		}
+		if ch.FinishReason != nil && *ch.FinishReason != "" {
+			a.finish = *ch.FinishReason
+		}
+	}
+	return nil
+}
+
+type completionBody struct {
+	Model             string `json:"model"`
+	SystemFingerprint string `json:"system_fingerprint"`
+	Choices           []struct {
+		Index   int `json:"index"`
+		Message struct {
+			Role         string          `json:"role"`
+			Content      *string         `json:"content"`
+			Refusal      *string         `json:"refusal"`
+			ToolCalls    json.RawMessage `json:"tool_calls"`
+			FunctionCall json.RawMessage `json:"function_call"`
+		} `json:"message"`
+		FinishReason string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *Usage          `json:"usage"`
+	Error json.RawMessage `json:"error"`
+}
+
+// Done reports whether a stream's "data: [DONE]" has been seen.
+func (a *Assembler) Done() bool { return a.sawDone }
+
+// Result returns the assembled answer, or an error wrapping ErrNotCacheable.
+// cleanEOF tells whether the upstream body ended without a transport error;
+// a stream that ended cleanly after its finish chunk is complete even
+// without "data: [DONE]".
+func (a *Assembler) Result(cleanEOF bool) (Answer, error) {
+	if a.bad != nil {
+		return Answer{}, a.bad
+	}
+	if !a.stream {
+		return a.resultJSON(cleanEOF)
+	}
+	if a.parser.Overflow {
+		return Answer{}, notCacheable("oversized stream line")
+	}
+	if !a.sawDone && !(cleanEOF && a.finish != "" && len(a.parser.line) == 0 && !a.parser.hasData) {
+		return Answer{}, notCacheable("stream incomplete")
+	}
+	if a.finish != "stop" {
+		if a.finish == "" {
+			return Answer{}, notCacheable("stream ended without finish_reason")
+		}
+		return Answer{}, notCacheable("finish_reason %q", a.finish)
+	}
+	ans := a.ans
+	if ans.Role == "" {
+		ans.Role = "assistant"
+	}
+	ans.Content = a.content.String()
+	ans.Refusal = a.refusal.String()
+	ans.FinishReason = a.finish
+	return ans, nil
+}
+
+func (a *Assembler) resultJSON(cleanEOF bool) (Answer, error) {
+	if !cleanEOF {
+		return Answer{}, notCacheable("body incomplete")
+	}
+	var c completionBody
+	if err := json.Unmarshal(a.body.Bytes(), &c); err != nil {
+		return Answer{}, notCacheable("malformed completion body")
+	}
+	if len(c.Error) > 0 && !isNull(c.Error) {
+		return Answer{}, notCacheable("upstream error body")
+	}
+	if len(c.Choices) != 1 || c.Choices[0].Index != 0 {
+		return Answer{}, notCacheable("expected exactly one choice, got %d", len(c.Choices))
+	}
+	ch := c.Choices[0]
+	m := ch.Message
+	if len(m.ToolCalls) > 0 && !isNull(m.ToolCalls) || len(m.FunctionCall) > 0 && !isNull(m.FunctionCall) {
+		return Answer{}, notCacheable("tool call answer")
+	}
+	if ch.FinishReason != "stop" {
+		return Answer{}, notCacheable("finish_reason %q", ch.FinishReason)
+	}
+	if m.Content == nil && m.Refusal == nil {
+		return Answer{}, notCacheable("answer has no content")
+	}
+	ans := Answer{
+		Model:             c.Model,
+		Role:              m.Role,
+		FinishReason:      ch.FinishReason,
+		SystemFingerprint: c.SystemFingerprint,
+		Usage:             c.Usage,
+	}
+	if ans.Role == "" {
+		ans.Role = "assistant"
+	}
+	if m.Content != nil {
+		ans.Content = *m.Content
+	}
+	if m.Refusal != nil {
+		ans.Refusal = *m.Refusal
+	}
+	return ans, nil
+}

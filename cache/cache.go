@@ -1,0 +1,600 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/semcache/semcache/vectorstore"
+)
+
+// Embedder is what the similarity tier needs from an embedder.
+type Embedder interface {
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+	ModelID() string
+}
+
+// Index is what the similarity tier needs from a vector store.
+type Index interface {
+	Upsert(ctx context.Context, recs []vectorstore.Record) error
+	Search(ctx context.Context, q vectorstore.Query) ([]vectorstore.Hit, error)
+	Delete(ctx context.Context, ids []string) error
+	DeleteWhere(ctx context.Context, f vectorstore.Filter) (int, error)
+}
+
+// VerifyFunc judges a semantic candidate: it returns "" to accept, or the
+// reason for rejecting (numbers, negation, entities, direction, overlap).
+type VerifyFunc func(query, candidate string, score float32) (reason string)
+
+// SemanticOptions configure the similarity tier. A nil *SemanticOptions in
+// Options disables it.
+type SemanticOptions struct {
+	Embedder Embedder
+	Index    Index
+	// Verify guards every candidate; nil serves any candidate above the
+	// threshold (not recommended).
+	Verify VerifyFunc
+	// Threshold is the minimum cosine similarity of a semantic hit.
+	Threshold float32
+	// Thresholds overrides Threshold per namespace; a value above 1
+	// disables the tier for that namespace.
+	Thresholds map[string]float32
+	// Shadow lists namespaces in shadow mode: would-be hits are reported in
+	// Result.Shadow but not served.
+	Shadow map[string]bool
+	// ShadowAll puts every namespace in shadow mode.
+	ShadowAll bool
+	// TopK candidates are verified, best first (default 5).
+	TopK int
+	// EmbedTimeout and SearchTimeout bound the tier's work on the request
+	// path (defaults 150 ms and 100 ms); past them the request is a miss.
+	EmbedTimeout  time.Duration
+	SearchTimeout time.Duration
+}
+
+// Options configure a Cache.
+type Options struct {
+	// MaxBytes is the hot tier's memory budget (default 256 MiB).
+	MaxBytes int64
+	// TTL is how long entries live unless a request says otherwise
+	// (default 24 h).
+	TTL time.Duration
+	// Dir holds the disk tier; "" keeps entries in memory only.
+	Dir string
+	// QueueSize bounds the write-back queue (default 1024). When it is full
+	// new entries stay in the hot tier only and Stats().Dropped counts them.
+	QueueSize int
+	Semantic  *SemanticOptions
+	Logger    *slog.Logger
+	Now       func() time.Time
+}
+
+func (o *Options) validate() error {
+	var errs []error
+	if o.MaxBytes < 0 {
+		errs = append(errs, errors.New("cache: MaxBytes must not be negative"))
+	}
+	if o.TTL < 0 {
+		errs = append(errs, errors.New("cache: TTL must not be negative"))
+	}
+	if o.QueueSize < 0 {
+		errs = append(errs, errors.New("cache: QueueSize must not be negative"))
+	}
+	if s := o.Semantic; s != nil {
+		if s.Embedder == nil || s.Index == nil {
+			errs = append(errs, errors.New("cache: the similarity tier needs an embedder and an index"))
+		}
+		if s.Threshold <= 0 || s.Threshold > 1 {
+			errs = append(errs, fmt.Errorf("cache: similarity threshold %v must be in (0, 1]", s.Threshold))
+		}
+		for ns, t := range s.Thresholds {
+			if t <= 0 {
+				errs = append(errs, fmt.Errorf("cache: similarity threshold %v for namespace %q must be positive", t, ns))
+			}
+		}
+		if s.TopK < 0 || s.EmbedTimeout < 0 || s.SearchTimeout < 0 {
+			errs = append(errs, errors.New("cache: TopK and timeouts must not be negative"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Cache is the two-tier answer cache. It is safe for concurrent use.
+type Cache struct {
+	opts Options
+	sem  *SemanticOptions
+	now  func() time.Time
+	log  *slog.Logger
+
+	hot  *hotTier
+	disk *diskTier // nil without Dir
+
+	// pending holds entries written to the hot tier but not yet persisted,
+	// so a lookup right after a write always sees it even if ristretto's
+	// admission dropped the set.
+	pendingMu sync.RWMutex
+	pending   map[Key]*Entry
+
+	invalMu sync.RWMutex
+	inval   map[string]time.Time
+
+	queue     chan writeJob
+	closeOnce sync.Once
+	closing   chan struct{}
+	done      chan struct{}
+
+	stats counters
+}
+
+type writeJob struct {
+	key    Key
+	entry  *Entry
+	vector []float32
+	ttl    time.Duration
+}
+
+type counters struct {
+	queued, dropped, written, writeErrors atomic.Uint64
+	embedErrors, storeErrors              atomic.Uint64
+}
+
+// Stats are the cache's counters since it opened.
+type Stats struct {
+	Hot         HotStats
+	DiskEntries int
+	Queued      uint64
+	Dropped     uint64
+	Written     uint64
+	WriteErrors uint64
+	EmbedErrors uint64
+	StoreErrors uint64
+	QueueLen    int
+}
+
+// Open creates a cache, opening the disk tier when Dir is set.
+func Open(opts Options) (*Cache, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if opts.MaxBytes == 0 {
+		opts.MaxBytes = 256 << 20
+	}
+	if opts.TTL == 0 {
+		opts.TTL = 24 * time.Hour
+	}
+	if opts.QueueSize == 0 {
+		opts.QueueSize = 1024
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if s := opts.Semantic; s != nil {
+		sc := *s
+		if sc.TopK == 0 {
+			sc.TopK = 5
+		}
+		if sc.EmbedTimeout == 0 {
+			sc.EmbedTimeout = 150 * time.Millisecond
+		}
+		if sc.SearchTimeout == 0 {
+			sc.SearchTimeout = 100 * time.Millisecond
+		}
+		opts.Semantic = &sc
+	}
+	hot, err := newHotTier(opts.MaxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("cache: hot tier: %w", err)
+	}
+	c := &Cache{
+		opts:    opts,
+		sem:     opts.Semantic,
+		now:     opts.Now,
+		log:     opts.Logger,
+		hot:     hot,
+		pending: map[Key]*Entry{},
+		inval:   map[string]time.Time{},
+		queue:   make(chan writeJob, opts.QueueSize),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if opts.Dir != "" {
+		d, err := openDiskTier(opts.Dir)
+		if err != nil {
+			hot.close()
+			return nil, err
+		}
+		c.disk = d
+		inval, err := d.invalidations()
+		if err != nil {
+			d.close()
+			hot.close()
+			return nil, fmt.Errorf("cache: read invalidations: %w", err)
+		}
+		c.inval = inval
+	}
+	go c.writer()
+	return c, nil
+}
+
+// Tier names where an answer came from.
+type Tier string
+
+const (
+	TierNone     Tier = ""
+	TierExact    Tier = "exact"
+	TierSemantic Tier = "semantic"
+)
+
+// Rejection is a semantic candidate the verifier refused.
+type Rejection struct {
+	EntryID string
+	Score   float32
+	Reason  string
+}
+
+// Lookup asks the cache for an answer.
+type Lookup struct {
+	Namespace string
+	Request   *Request
+	// SkipSemantic keeps the lookup to the exact tier.
+	SkipSemantic bool
+	// Vector, when set, is the prompt's embedding computed by the caller
+	// (the lookup then does not embed again).
+	Vector []float32
+}
+
+// Result is the outcome of a lookup.
+type Result struct {
+	Key   Key
+	Tier  Tier
+	Entry *Entry
+	// Similarity is the cosine score of a semantic hit (or shadow hit).
+	Similarity float32
+	// Vector is the prompt's embedding, when the similarity tier computed
+	// it; write-back and RAG reuse it.
+	Vector []float32
+	// Rejections lists candidates the verifier refused, best first.
+	Rejections []Rejection
+	// Shadow is a would-be semantic hit in a shadow-mode namespace.
+	Shadow *Entry
+	// EmbedErr and SearchErr report a failed similarity tier (the lookup
+	// then degrades to a miss).
+	EmbedErr, SearchErr error
+	// Latencies of each step.
+	ExactTime, EmbedTime, SearchTime time.Duration
+}
+
+// Get looks a request up, exact tier first, then the similarity tier.
+func (c *Cache) Get(ctx context.Context, l Lookup) Result {
+	res := Result{Key: l.Request.Key(l.Namespace), Vector: l.Vector}
+	start := c.now()
+	e := c.getExact(res.Key, l.Namespace)
+	res.ExactTime = c.now().Sub(start)
+	if e != nil {
+		res.Tier, res.Entry = TierExact, e
+		return res
+	}
+	if l.SkipSemantic || c.sem == nil || l.Request.Prompt == "" {
+		return res
+	}
+	c.getSemantic(ctx, l, &res)
+	return res
+}
+
+// getExact checks hot, pending and disk, in that order.
+func (c *Cache) getExact(k Key, ns string) *Entry {
+	now := c.now()
+	if e, ok := c.hot.get(k); ok && c.live(e, now) {
+		return e
+	}
+	c.pendingMu.RLock()
+	e := c.pending[k]
+	c.pendingMu.RUnlock()
+	if e != nil && c.live(e, now) {
+		return e
+	}
+	if c.disk == nil {
+		return nil
+	}
+	e, err := c.disk.get(k)
+	if err != nil {
+		c.log.Warn("cache: disk tier read failed", "err", err)
+		return nil
+	}
+	if e == nil || e.Namespace != ns || !c.live(e, now) {
+		return nil
+	}
+	c.hot.set(k, e, e.ExpiresAt.Sub(now))
+	return e
+}
+
+// live reports whether e is unexpired and not invalidated.
+func (c *Cache) live(e *Entry, now time.Time) bool {
+	if e.Expired(now) {
+		return false
+	}
+	c.invalMu.RLock()
+	before, ok := c.inval[e.Namespace]
+	c.invalMu.RUnlock()
+	return !ok || e.CreatedAt.After(before)
+}
+
+func (c *Cache) threshold(ns string) float32 {
+	if t, ok := c.sem.Thresholds[ns]; ok {
+		return t
+	}
+	return c.sem.Threshold
+}
+
+func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
+	threshold := c.threshold(l.Namespace)
+	if threshold > 1 {
+		return
+	}
+	if res.Vector == nil {
+		start := c.now()
+		ectx, cancel := context.WithTimeout(ctx, c.sem.EmbedTimeout)
+		vecs, err := c.sem.Embedder.Embed(ectx, []string{l.Request.Prompt})
+		cancel()
+		res.EmbedTime = c.now().Sub(start)
+		if err == nil && len(vecs) != 1 {
+			err = fmt.Errorf("cache: embedder returned %d vectors for 1 text", len(vecs))
+		}
+		if err != nil {
+			c.stats.embedErrors.Add(1)
+			res.EmbedErr = err
+			return
+		}
+		res.Vector = vecs[0]
+	}
+	partition := l.Request.Partition(l.Namespace)
+	start := c.now()
+	sctx, cancel := context.WithTimeout(ctx, c.sem.SearchTimeout)
+	hits, err := c.sem.Index.Search(sctx, vectorstore.Query{
+		Vector:   res.Vector,
+		K:        c.sem.TopK,
+		MinScore: threshold,
+		Filter:   vectorstore.Filter{Namespace: l.Namespace, Partition: &partition},
+	})
+	cancel()
+	res.SearchTime = c.now().Sub(start)
+	if err != nil {
+		c.stats.storeErrors.Add(1)
+		res.SearchErr = err
+		return
+	}
+	now := c.now()
+	for _, h := range hits {
+		e, err := UnmarshalEntry(h.Record.Payload)
+		// Defence in depth: never trust a store's filter with another
+		// tenant's answer.
+		if err != nil || e.Namespace != l.Namespace || e.Partition != partition || !c.live(e, now) {
+			continue
+		}
+		if c.sem.Verify != nil {
+			if reason := c.sem.Verify(l.Request.Prompt, e.Prompt, h.Score); reason != "" {
+				res.Rejections = append(res.Rejections, Rejection{EntryID: e.ID, Score: h.Score, Reason: reason})
+				continue
+			}
+		}
+		if c.sem.ShadowAll || c.sem.Shadow[l.Namespace] {
+			res.Shadow, res.Similarity = e, h.Score
+			return
+		}
+		res.Tier, res.Entry, res.Similarity = TierSemantic, e, h.Score
+		return
+	}
+}
+
+// Put stores an answer for a request: synchronously in the hot tier (so
+// the next lookup sees it), and through the bounded write-back queue on
+// disk and in the similarity tier. vector may be nil; the writer then
+// embeds the prompt itself. ttl <= 0 uses the default.
+func (c *Cache) Put(l Lookup, ans Answer, vector []float32, ttl time.Duration, sources []string) *Entry {
+	if ttl <= 0 {
+		ttl = c.opts.TTL
+	}
+	now := c.now()
+	k := l.Request.Key(l.Namespace)
+	e := &Entry{
+		ID:           k.EntryID(),
+		Key:          k.String(),
+		Namespace:    l.Namespace,
+		RequestModel: l.Request.Model,
+		Answer:       ans,
+		CreatedAt:    now,
+		ExpiresAt:    now.Add(ttl),
+		Sources:      sources,
+	}
+	if l.Request.Prompt != "" {
+		e.Prompt = l.Request.Prompt
+		e.Partition = l.Request.Partition(l.Namespace)
+	}
+	c.hot.set(k, e, ttl)
+	select {
+	case <-c.closing:
+		return e
+	default:
+	}
+	c.pendingMu.Lock()
+	c.pending[k] = e
+	c.pendingMu.Unlock()
+	select {
+	case c.queue <- writeJob{key: k, entry: e, vector: vector, ttl: ttl}:
+		c.stats.queued.Add(1)
+	default:
+		c.stats.dropped.Add(1)
+		c.pendingMu.Lock()
+		delete(c.pending, k)
+		c.pendingMu.Unlock()
+	}
+	return e
+}
+
+// writer drains the queue in batches until Close.
+func (c *Cache) writer() {
+	defer close(c.done)
+	for {
+		select {
+		case j := <-c.queue:
+			c.writeBatch(c.collect(j))
+		case <-c.closing:
+			for {
+				select {
+				case j := <-c.queue:
+					c.writeBatch(c.collect(j))
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (c *Cache) collect(first writeJob) []writeJob {
+	batch := []writeJob{first}
+	for len(batch) < 64 {
+		select {
+		case j := <-c.queue:
+			batch = append(batch, j)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (c *Cache) writeBatch(batch []writeJob) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	defer func() {
+		c.pendingMu.Lock()
+		for _, j := range batch {
+			if c.pending[j.key] == j.entry {
+				delete(c.pending, j.key)
+			}
+		}
+		c.pendingMu.Unlock()
+	}()
+	if c.disk != nil {
+		entries := make([]*Entry, len(batch))
+		for i, j := range batch {
+			entries[i] = j.entry
+		}
+		if err := c.disk.putBatch(entries); err != nil {
+			c.stats.writeErrors.Add(uint64(len(batch)))
+			c.log.Error("cache: disk write-back failed", "entries", len(batch), "err", err)
+		}
+	}
+	if c.sem != nil {
+		c.indexBatch(ctx, batch)
+	}
+	c.stats.written.Add(uint64(len(batch)))
+}
+
+func (c *Cache) indexBatch(ctx context.Context, batch []writeJob) {
+	var missing []int
+	var texts []string
+	for i, j := range batch {
+		if j.entry.Partition != "" && j.vector == nil {
+			missing = append(missing, i)
+			texts = append(texts, j.entry.Prompt)
+		}
+	}
+	if len(texts) > 0 {
+		vecs, err := c.sem.Embedder.Embed(ctx, texts)
+		if err != nil || len(vecs) != len(texts) {
+			c.stats.embedErrors.Add(1)
+			c.log.Warn("cache: embedding for write-back failed", "err", err)
+		} else {
+			for n, i := range missing {
+				batch[i].vector = vecs[n]
+			}
+		}
+	}
+	recs := make([]vectorstore.Record, 0, len(batch))
+	for _, j := range batch {
+		if j.entry.Partition == "" || j.vector == nil {
+			continue
+		}
+		payload, err := MarshalEntry(j.entry)
+		if err != nil {
+			continue
+		}
+		recs = append(recs, vectorstore.Record{
+			ID:        j.entry.Key,
+			Vector:    j.vector,
+			Namespace: j.entry.Namespace,
+			Partition: j.entry.Partition,
+			Payload:   payload,
+			ExpiresAt: j.entry.ExpiresAt,
+		})
+	}
+	if len(recs) == 0 {
+		return
+	}
+	if err := c.sem.Index.Upsert(ctx, recs); err != nil {
+		c.stats.storeErrors.Add(1)
+		c.log.Warn("cache: similarity tier write-back failed", "entries", len(recs), "err", err)
+	}
+}
+
+// Flush waits until every entry queued so far has been written (tests and
+// graceful shutdown use it).
+func (c *Cache) Flush(ctx context.Context) error {
+	for {
+		c.pendingMu.RLock()
+		n := len(c.pending)
+		c.pendingMu.RUnlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.done:
+			return nil
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// Stats returns the cache's counters.
+func (c *Cache) Stats() Stats {
+	s := Stats{
+		Hot:         c.hot.stats(),
+		Queued:      c.stats.queued.Load(),
+		Dropped:     c.stats.dropped.Load(),
+		Written:     c.stats.written.Load(),
+		WriteErrors: c.stats.writeErrors.Load(),
+		EmbedErrors: c.stats.embedErrors.Load(),
+		StoreErrors: c.stats.storeErrors.Load(),
+		QueueLen:    len(c.queue),
+	}
+	if c.disk != nil {
+		s.DiskEntries = c.disk.count()
+	}
+	return s
+}
+
+// Close drains the write-back queue and closes the tiers. It does not close
+// the similarity tier's index or embedder, which the caller owns.
+func (c *Cache) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		close(c.closing)
+		<-c.done
+		c.hot.close()
+		if c.disk != nil {
+			err = c.disk.close()
+		}
+	})
+	return err
+}

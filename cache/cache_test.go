@@ -1,0 +1,341 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/semcache/semcache/vectorstore"
+)
+
+// bagEmbedder is a test embedder: a normalised bag of lower-cased words
+// over a tiny hashed space, so paraphrases sharing words score high.
+type bagEmbedder struct {
+	mu    sync.Mutex
+	calls int
+	fail  error
+}
+
+func (b *bagEmbedder) ModelID() string { return "bag-test" }
+
+func (b *bagEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	b.mu.Lock()
+	b.calls++
+	fail := b.fail
+	b.mu.Unlock()
+	if fail != nil {
+		return nil, fail
+	}
+	out := make([][]float32, len(texts))
+	for i, t := range texts {
+		v := make([]float32, 64)
+		for _, w := range strings.Fields(strings.ToLower(strings.Trim(t, "?!."))) {
+			h := 0
+			for _, c := range strings.Trim(w, "?!.,") {
+				h = h*31 + int(c)
+			}
+			v[(h%64+64)%64]++
+		}
+		var n float64
+		for _, x := range v {
+			n += float64(x * x)
+		}
+		for j := range v {
+			v[j] /= float32(math.Sqrt(n) + 1e-9)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// bruteIndex is a test Index: exact search over a slice.
+type bruteIndex struct {
+	mu   sync.Mutex
+	recs map[string]vectorstore.Record
+	fail error
+}
+
+func (x *bruteIndex) Upsert(_ context.Context, recs []vectorstore.Record) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.recs == nil {
+		x.recs = map[string]vectorstore.Record{}
+	}
+	for _, r := range recs {
+		x.recs[r.ID] = r
+	}
+	return nil
+}
+
+func (x *bruteIndex) Search(_ context.Context, q vectorstore.Query) ([]vectorstore.Hit, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.fail != nil {
+		return nil, x.fail
+	}
+	var hits []vectorstore.Hit
+	for _, r := range x.recs {
+		if r.Namespace != q.Filter.Namespace || (q.Filter.Partition != nil && *q.Filter.Partition != r.Partition) {
+			continue
+		}
+		var s float32
+		for i := range r.Vector {
+			s += r.Vector[i] * q.Vector[i]
+		}
+		if s >= q.MinScore {
+			hits = append(hits, vectorstore.Hit{Record: r, Score: s})
+		}
+	}
+	slices.SortFunc(hits, func(a, b vectorstore.Hit) int {
+		if a.Score > b.Score {
+			return -1
+		}
+		return 1
+	})
+	return hits[:min(len(hits), q.K)], nil
+}
+
+func (x *bruteIndex) Delete(_ context.Context, ids []string) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, id := range ids {
+		delete(x.recs, id)
+	}
+	return nil
+}
+
+func (x *bruteIndex) DeleteWhere(_ context.Context, f vectorstore.Filter) (int, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	n := 0
+	for id, r := range x.recs {
+		if r.Namespace == f.Namespace {
+			delete(x.recs, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func chat(q string) []byte {
+	return []byte(`{"model":"m","messages":[{"role":"user","content":"` + q + `"}]}`)
+}
+
+func lookup(t *testing.T, ns, q string) Lookup {
+	t.Helper()
+	r, err := ParseRequest(chat(q), PromptLastMessage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Lookup{Namespace: ns, Request: r}
+}
+
+var answer = Answer{Model: "m", Role: "assistant", Content: "42", FinishReason: "stop", Usage: &Usage{3, 1, 4}}
+
+func TestExactTier(t *testing.T) {
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	c, err := Open(Options{Now: clk.now, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	l := lookup(t, "a", "What is six times seven?")
+	if r := c.Get(ctx, l); r.Tier != TierNone {
+		t.Fatalf("empty cache hit: %+v", r)
+	}
+	e := c.Put(l, answer, nil, 0, nil)
+	r := c.Get(ctx, l)
+	if r.Tier != TierExact || r.Entry.Answer.Content != "42" || r.Entry.ID != e.ID {
+		t.Fatalf("not an exact hit: %+v", r)
+	}
+	if r := c.Get(ctx, lookup(t, "b", "What is six times seven?")); r.Tier != TierNone {
+		t.Fatal("namespace b saw namespace a's entry")
+	}
+	clk.add(59 * time.Minute)
+	if r := c.Get(ctx, l); r.Tier != TierExact {
+		t.Fatal("entry expired early")
+	}
+	clk.add(2 * time.Minute)
+	if r := c.Get(ctx, l); r.Tier != TierNone {
+		t.Fatal("entry served after its TTL")
+	}
+	// A per-entry TTL wins over the default.
+	l2 := lookup(t, "a", "short lived")
+	c.Put(l2, answer, nil, time.Second, nil)
+	clk.add(2 * time.Second)
+	if r := c.Get(ctx, l2); r.Tier != TierNone {
+		t.Fatal("per-entry TTL ignored")
+	}
+}
+
+func TestPersistenceAcrossReopen(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := lookup(t, "a", "persist me")
+	c.Put(l, answer, nil, 0, []string{"doc1#0"})
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	r := c2.Get(context.Background(), l)
+	if r.Tier != TierExact || r.Entry.Answer.Content != "42" || r.Entry.Answer.Usage.TotalTokens != 4 {
+		t.Fatalf("entry lost across restart: %+v", r)
+	}
+	if c2.Stats().DiskEntries != 1 {
+		t.Fatalf("disk entries = %d", c2.Stats().DiskEntries)
+	}
+}
+
+func semanticCache(t *testing.T, emb *bagEmbedder, idx *bruteIndex, verify VerifyFunc) *Cache {
+	t.Helper()
+	c, err := Open(Options{Semantic: &SemanticOptions{Embedder: emb, Index: idx, Verify: verify, Threshold: 0.7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestSemanticTier(t *testing.T) {
+	emb, idx := &bagEmbedder{}, &bruteIndex{}
+	refuseNumbers := func(q, cand string, _ float32) string {
+		if strings.ContainsAny(q, "0123456789") != strings.ContainsAny(cand, "0123456789") || (strings.Contains(q, "3") != strings.Contains(cand, "3")) {
+			return "numbers"
+		}
+		return ""
+	}
+	c := semanticCache(t, emb, idx, refuseNumbers)
+	ctx := context.Background()
+	stored := lookup(t, "a", "how do I reverse a list in python")
+	res := c.Get(ctx, stored)
+	if res.Tier != TierNone || res.Vector == nil {
+		t.Fatalf("first lookup: %+v", res)
+	}
+	c.Put(stored, answer, res.Vector, 0, nil)
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	para := c.Get(ctx, lookup(t, "a", "in python how do I reverse a list?"))
+	if para.Tier != TierSemantic || para.Similarity < 0.7 || para.Entry.Answer.Content != "42" {
+		t.Fatalf("paraphrase: %+v", para)
+	}
+	if other := c.Get(ctx, lookup(t, "b", "in python how do I reverse a list?")); other.Tier != TierNone {
+		t.Fatal("another tenant's paraphrase hit")
+	}
+	if unrelated := c.Get(ctx, lookup(t, "a", "best pizza in naples")); unrelated.Tier != TierNone {
+		t.Fatal("unrelated prompt hit")
+	}
+
+	// The verifier's veto is reported with its reason.
+	c.Put(lookup(t, "a", "split a list into 3 parts in python"), answer, nil, 0, nil)
+	_ = c.Flush(ctx)
+	rej := c.Get(ctx, lookup(t, "a", "split a list into 4 parts in python"))
+	if rej.Tier != TierNone || len(rej.Rejections) == 0 || rej.Rejections[0].Reason != "numbers" {
+		t.Fatalf("verifier did not veto: %+v", rej)
+	}
+
+	// A follow-up in another conversation prefix never matches.
+	conv, _ := ParseRequest([]byte(`{"model":"m","messages":[{"role":"system","content":"You are a pirate"},{"role":"user","content":"how do I reverse a list in python"}]}`), PromptLastMessage)
+	if r := c.Get(ctx, Lookup{Namespace: "a", Request: conv}); r.Tier != TierNone {
+		t.Fatal("same question in another conversation prefix hit")
+	}
+}
+
+func TestSemanticDegradesOnFailures(t *testing.T) {
+	emb, idx := &bagEmbedder{}, &bruteIndex{}
+	c := semanticCache(t, emb, idx, nil)
+	ctx := context.Background()
+	emb.fail = errors.New("embedder down")
+	r := c.Get(ctx, lookup(t, "a", "anything at all"))
+	if r.Tier != TierNone || r.EmbedErr == nil {
+		t.Fatalf("embed failure: %+v", r)
+	}
+	emb.fail = nil
+	idx.fail = vectorstore.ErrUnavailable
+	r = c.Get(ctx, lookup(t, "a", "anything at all"))
+	if r.Tier != TierNone || !errors.Is(r.SearchErr, vectorstore.ErrUnavailable) {
+		t.Fatalf("store failure: %+v", r)
+	}
+	if s := c.Stats(); s.EmbedErrors != 1 || s.StoreErrors != 1 {
+		t.Fatalf("stats = %+v", s)
+	}
+}
+
+func TestShadowMode(t *testing.T) {
+	emb, idx := &bagEmbedder{}, &bruteIndex{}
+	c, err := Open(Options{Semantic: &SemanticOptions{Embedder: emb, Index: idx, Threshold: 0.7, Shadow: map[string]bool{"a": true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	c.Put(lookup(t, "a", "how do I reverse a list in python"), answer, nil, 0, nil)
+	_ = c.Flush(ctx)
+	r := c.Get(ctx, lookup(t, "a", "in python how do I reverse a list"))
+	if r.Tier != TierNone || r.Shadow == nil || r.Similarity < 0.7 {
+		t.Fatalf("shadow: %+v", r)
+	}
+}
+
+func TestOptionsValidation(t *testing.T) {
+	_, err := Open(Options{MaxBytes: -1, TTL: -1, Semantic: &SemanticOptions{Threshold: 2}})
+	if err == nil {
+		t.Fatal("invalid options accepted")
+	}
+	for _, want := range []string{"MaxBytes", "TTL", "embedder", "threshold"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+func TestConcurrentPutGet(t *testing.T) {
+	c, err := Open(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				l := lookup(t, "ns", strings.Repeat("q", g+1)+string(rune('a'+i%26)))
+				c.Put(l, answer, nil, 0, nil)
+				if r := c.Get(ctx, l); r.Tier != TierExact {
+					t.Errorf("read-your-write failed for g=%d i=%d", g, i)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

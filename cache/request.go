@@ -1,0 +1,464 @@
+package cache
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// ErrBadRequest is wrapped by every *RequestError.
+var ErrBadRequest = errors.New("cache: bad request")
+
+// RequestError describes a malformed chat-completion request. The fronts turn
+// it into an OpenAI-style 400 error naming Param.
+type RequestError struct {
+	Param   string
+	Message string
+}
+
+func (e *RequestError) Error() string {
+	if e.Param == "" {
+		return "cache: bad request: " + e.Message
+	}
+	return "cache: bad request: " + e.Param + ": " + e.Message
+}
+
+// Unwrap lets errors.Is(err, ErrBadRequest) match.
+func (e *RequestError) Unwrap() error { return ErrBadRequest }
+
+func badRequest(param, format string, args ...any) error {
+	return &RequestError{Param: param, Message: fmt.Sprintf(format, args...)}
+}
+
+// PromptMode chooses what the similarity tier embeds.
+type PromptMode string
+
+const (
+	// PromptLastMessage embeds the last user message; everything before it
+	// (system prompt, earlier turns) goes into the context partition, so a
+	// follow-up only matches inside the same conversation prefix.
+	PromptLastMessage PromptMode = "last"
+	// PromptConversation embeds every user and assistant turn; only the
+	// system/developer messages and parameters form the partition.
+	PromptConversation PromptMode = "conversation"
+)
+
+// Message is one chat message as the cache sees it.
+type Message struct {
+	Role string
+	// Text is the message's text: the string content, or the text parts of
+	// an array content joined by newlines.
+	Text string
+	// TextOnly is false when the content holds non-text parts (images,
+	// audio, files) that the similarity tier cannot compare.
+	TextOnly bool
+	// Raw is the message object exactly as received.
+	Raw json.RawMessage
+}
+
+// Request is a parsed, validated chat-completion request.
+type Request struct {
+	// Body is the request body as received.
+	Body         []byte
+	Model        string
+	Stream       bool
+	IncludeUsage bool
+	Messages     []Message
+
+	// Fields holds every top-level field as received, by name.
+	Fields map[string]json.RawMessage
+
+	// canonical is the canonical form of the answer-relevant fields;
+	// contextCanon the same with the embedded prompt left out.
+	canonical    []byte
+	contextCanon []byte
+
+	// Prompt is the text the similarity tier embeds ("" when it cannot be
+	// used, see SemanticReason).
+	Prompt string
+	// SemanticReason says why the similarity tier must not be used for this
+	// request ("" when it may be).
+	SemanticReason string
+	// BypassReason says why the request must not be cached at all ("" when
+	// it may be): n > 1, logprobs.
+	BypassReason string
+}
+
+// keysOutOfKey change only transport or bookkeeping, never the answer.
+var keysOutOfKey = map[string]bool{
+	"stream": true, "stream_options": true, "user": true, "metadata": true,
+	"store": true, "service_tier": true, "prompt_cache_key": true,
+	"safety_identifier": true,
+}
+
+// defaultValues are dropped from the key when a request states them.
+var defaultValues = map[string]float64{
+	"temperature": 1, "top_p": 1, "n": 1, "presence_penalty": 0, "frequency_penalty": 0,
+}
+
+var validRoles = map[string]bool{
+	"system": true, "developer": true, "user": true, "assistant": true, "tool": true, "function": true,
+}
+
+// ParseRequest validates a chat-completion body and computes its canonical
+// forms. mode chooses what the similarity tier embeds.
+func ParseRequest(body []byte, mode PromptMode) (*Request, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, badRequest("", "request body is empty; expected a JSON object")
+	}
+	if !utf8.Valid(body) {
+		return nil, badRequest("", "request body is not valid UTF-8")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil, badRequest("", "request body is not a JSON object: %s", jsonErrorText(err))
+	}
+	if fields == nil {
+		return nil, badRequest("", "request body must be a JSON object, not null")
+	}
+	r := &Request{Body: body, Fields: fields}
+
+	rawModel, ok := fields["model"]
+	if !ok || isNull(rawModel) {
+		return nil, badRequest("model", "you must provide a model parameter")
+	}
+	if err := json.Unmarshal(rawModel, &r.Model); err != nil || strings.TrimSpace(r.Model) == "" {
+		return nil, badRequest("model", "model must be a non-empty string")
+	}
+	if raw, ok := fields["stream"]; ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &r.Stream); err != nil {
+			return nil, badRequest("stream", "stream must be a boolean")
+		}
+	}
+	if raw, ok := fields["stream_options"]; ok && !isNull(raw) {
+		var so struct {
+			IncludeUsage *bool `json:"include_usage"`
+		}
+		if err := json.Unmarshal(raw, &so); err != nil {
+			return nil, badRequest("stream_options", "stream_options must be an object")
+		}
+		r.IncludeUsage = so.IncludeUsage != nil && *so.IncludeUsage
+	}
+	if err := r.parseMessages(fields["messages"]); err != nil {
+		return nil, err
+	}
+	if err := r.checkScalars(); err != nil {
+		return nil, err
+	}
+	if err := r.canonicalise(mode); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Request) parseMessages(raw json.RawMessage) error {
+	if raw == nil || isNull(raw) {
+		return badRequest("messages", "you must provide a messages parameter")
+	}
+	var msgs []json.RawMessage
+	if err := json.Unmarshal(raw, &msgs); err != nil {
+		return badRequest("messages", "messages must be an array of message objects")
+	}
+	if len(msgs) == 0 {
+		return badRequest("messages", "messages must contain at least one message")
+	}
+	r.Messages = make([]Message, len(msgs))
+	for i, m := range msgs {
+		var head struct {
+			Role    *string         `json:"role"`
+			Content json.RawMessage `json:"content"`
+		}
+		param := "messages[" + strconv.Itoa(i) + "]"
+		if err := json.Unmarshal(m, &head); err != nil {
+			return badRequest(param, "each message must be an object with a string role")
+		}
+		if head.Role == nil || !validRoles[*head.Role] {
+			return badRequest(param+".role", "role must be one of system, developer, user, assistant, tool, function")
+		}
+		text, textOnly, err := contentText(head.Content)
+		if err != nil {
+			return badRequest(param+".content", "%s", err.Error())
+		}
+		r.Messages[i] = Message{Role: *head.Role, Text: text, TextOnly: textOnly, Raw: m}
+	}
+	return nil
+}
+
+// contentText extracts the text of a message content: a string, null, or an
+// array of parts.
+func contentText(raw json.RawMessage) (text string, textOnly bool, err error) {
+	if raw == nil || isNull(raw) {
+		return "", true, nil
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", false, errors.New("content must be a string or an array of content parts")
+		}
+		return s, true, nil
+	case '[':
+		var parts []struct {
+			Type string  `json:"type"`
+			Text *string `json:"text"`
+		}
+		if err := json.Unmarshal(raw, &parts); err != nil {
+			return "", false, errors.New("content parts must be objects with a string type")
+		}
+		var b strings.Builder
+		textOnly = true
+		for _, p := range parts {
+			if p.Type != "text" || p.Text == nil {
+				textOnly = false
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString(*p.Text)
+		}
+		return b.String(), textOnly, nil
+	default:
+		return "", false, errors.New("content must be a string or an array of content parts")
+	}
+}
+
+func (r *Request) checkScalars() error {
+	numeric := []string{"temperature", "top_p", "presence_penalty", "frequency_penalty", "seed", "n", "max_tokens", "max_completion_tokens", "top_logprobs"}
+	for _, name := range numeric {
+		raw, ok := r.Fields[name]
+		if !ok || isNull(raw) {
+			continue
+		}
+		var f float64
+		if err := json.Unmarshal(raw, &f); err != nil {
+			return badRequest(name, "%s must be a number", name)
+		}
+	}
+	if raw, ok := r.Fields["n"]; ok && !isNull(raw) {
+		var n float64
+		_ = json.Unmarshal(raw, &n)
+		if n < 1 || n != math.Trunc(n) {
+			return badRequest("n", "n must be a positive integer")
+		}
+		if n > 1 {
+			r.BypassReason = "n>1"
+		}
+	}
+	if raw, ok := r.Fields["logprobs"]; ok && bytes.Equal(bytes.TrimSpace(raw), []byte("true")) {
+		r.BypassReason = "logprobs"
+	}
+	return nil
+}
+
+// canonicalise computes the canonical forms and the embedded prompt.
+func (r *Request) canonicalise(mode PromptMode) error {
+	names := make([]string, 0, len(r.Fields))
+	for name := range r.Fields {
+		if keysOutOfKey[name] {
+			continue
+		}
+		names = append(names, name)
+	}
+	slices.Sort(names)
+
+	last := len(r.Messages) - 1
+	lastMsg := r.Messages[last]
+	switch {
+	case lastMsg.Role != "user":
+		r.SemanticReason = "last message is not from the user"
+	case !lastMsg.TextOnly:
+		r.SemanticReason = "last message has non-text content"
+	case strings.TrimSpace(lastMsg.Text) == "":
+		r.SemanticReason = "last message is empty"
+	}
+
+	full := make([]byte, 0, len(r.Body))
+	ctx := make([]byte, 0, len(r.Body))
+	full = append(full, '{')
+	ctx = append(ctx, '{')
+	first := true
+	for _, name := range names {
+		raw := r.Fields[name]
+		if isNull(raw) {
+			continue
+		}
+		v, err := decodeValue(raw)
+		if err != nil {
+			return badRequest(name, "invalid JSON value")
+		}
+		keyName := name
+		if name == "max_completion_tokens" {
+			keyName = "max_tokens"
+		}
+		if def, ok := defaultValues[name]; ok {
+			if n, isNum := v.(json.Number); isNum {
+				if f, err := n.Float64(); err == nil && f == def {
+					continue
+				}
+			}
+		}
+		if !first {
+			full = append(full, ',')
+			ctx = append(ctx, ',')
+		}
+		first = false
+		full = appendString(full, keyName)
+		full = append(full, ':')
+		ctx = appendString(ctx, keyName)
+		ctx = append(ctx, ':')
+		if name != "messages" {
+			full = appendCanonical(full, v)
+			ctx = appendCanonical(ctx, v)
+			continue
+		}
+		msgs, _ := v.([]any)
+		full = appendMessages(full, msgs, len(msgs))
+		if r.SemanticReason != "" {
+			ctx = appendMessages(ctx, msgs, len(msgs))
+			continue
+		}
+		switch mode {
+		case PromptConversation:
+			ctx = appendMessages(ctx, msgs, 0, "system", "developer")
+		default:
+			ctx = appendMessages(ctx, msgs, len(msgs)-1)
+		}
+	}
+	full = append(full, '}')
+	ctx = append(ctx, '}')
+	r.canonical, r.contextCanon = full, ctx
+
+	if r.SemanticReason == "" {
+		switch mode {
+		case PromptConversation:
+			var b strings.Builder
+			for _, m := range r.Messages {
+				if m.Role != "user" && m.Role != "assistant" {
+					continue
+				}
+				if b.Len() > 0 {
+					b.WriteByte('\n')
+				}
+				b.WriteString(m.Role)
+				b.WriteString(": ")
+				b.WriteString(strings.TrimSpace(m.Text))
+			}
+			r.Prompt = b.String()
+		default:
+			r.Prompt = strings.TrimSpace(lastMsg.Text)
+		}
+	}
+	return nil
+}
+
+// appendMessages writes the first n messages (plus, after them, every later
+// message whose role is in keepRoles) canonically.
+func appendMessages(dst []byte, msgs []any, n int, keepRoles ...string) []byte {
+	dst = append(dst, '[')
+	wrote := false
+	for i, m := range msgs {
+		if i >= n {
+			obj, _ := m.(map[string]any)
+			role, _ := obj["role"].(string)
+			if !slices.Contains(keepRoles, role) {
+				continue
+			}
+		}
+		if wrote {
+			dst = append(dst, ',')
+		}
+		wrote = true
+		dst = appendCanonical(dst, normaliseMessage(m))
+	}
+	return append(dst, ']')
+}
+
+// normaliseMessage trims message text and folds a one-text-part content
+// array into a plain string.
+func normaliseMessage(m any) any {
+	obj, ok := m.(map[string]any)
+	if !ok {
+		return m
+	}
+	out := make(map[string]any, len(obj))
+	for k, v := range obj {
+		if v == nil {
+			continue
+		}
+		out[k] = v
+	}
+	switch c := out["content"].(type) {
+	case string:
+		out["content"] = strings.TrimSpace(c)
+	case []any:
+		if len(c) == 1 {
+			if part, ok := c[0].(map[string]any); ok && part["type"] == "text" && len(part) == 2 {
+				if s, ok := part["text"].(string); ok {
+					out["content"] = strings.TrimSpace(s)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Key is the exact-tier key of a request within a namespace.
+type Key [32]byte
+
+// String is the key in hex.
+func (k Key) String() string { return hex.EncodeToString(k[:]) }
+
+// EntryID is the short, stable id of the entry a key names.
+func (k Key) EntryID() string { return hex.EncodeToString(k[:12]) }
+
+// Key returns the exact-tier key of r in namespace ns.
+func (r *Request) Key(ns string) Key {
+	h := sha256.New()
+	h.Write([]byte("semcache/v1\x00"))
+	h.Write([]byte(ns))
+	h.Write([]byte{0})
+	h.Write(r.canonical)
+	var k Key
+	h.Sum(k[:0])
+	return k
+}
+
+// Partition returns the similarity tier's context partition of r in ns:
+// everything that shapes the answer except the embedded prompt.
+func (r *Request) Partition(ns string) string {
+	h := sha256.New()
+	h.Write([]byte("semcache/partition/v1\x00"))
+	h.Write([]byte(ns))
+	h.Write([]byte{0})
+	h.Write(r.contextCanon)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Canonical returns the canonical form of the answer-relevant fields (for
+// debugging and tests).
+func (r *Request) Canonical() []byte { return r.canonical }
+
+func isNull(raw json.RawMessage) bool {
+	return bytes.Equal(bytes.TrimSpace(raw), []byte("null"))
+}
+
+func jsonErrorText(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return "expected an object, got " + te.Value
+	}
+	return err.Error()
+}

@@ -1,0 +1,202 @@
+package cache
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func mustParse(t *testing.T, body string) *Request {
+	t.Helper()
+	r, err := ParseRequest([]byte(body), PromptLastMessage)
+	if err != nil {
+		t.Fatalf("ParseRequest(%s): %v", body, err)
+	}
+	return r
+}
+
+func TestKeyEquivalences(t *testing.T) {
+	base := `{"model":"gpt-4o","messages":[{"role":"user","content":"Hi there"}],"temperature":0.2}`
+	tests := []struct {
+		name  string
+		other string
+		same  bool
+	}{
+		{"field order", `{"temperature":0.2,"messages":[{"content":"Hi there","role":"user"}],"model":"gpt-4o"}`, true},
+		{"whitespace", "{ \"model\" : \"gpt-4o\",\n \"messages\":[ {\"role\":\"user\",\"content\":\"Hi there\"} ] ,\"temperature\": 0.2 }", true},
+		{"number spelling", `{"model":"gpt-4o","messages":[{"role":"user","content":"Hi there"}],"temperature":2e-1}`, true},
+		{"stream is transport", `{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hi there"}],"temperature":0.2}`, true},
+		{"user is bookkeeping", `{"model":"gpt-4o","user":"u1","metadata":{"a":"b"},"messages":[{"role":"user","content":"Hi there"}],"temperature":0.2}`, true},
+		{"surrounding whitespace of text", `{"model":"gpt-4o","messages":[{"role":"user","content":"  Hi there\n"}],"temperature":0.2}`, true},
+		{"one text part", `{"model":"gpt-4o","messages":[{"role":"user","content":[{"type":"text","text":"Hi there"}]}],"temperature":0.2}`, true},
+		{"explicit defaults", `{"model":"gpt-4o","messages":[{"role":"user","content":"Hi there"}],"temperature":0.2,"top_p":1,"n":1,"presence_penalty":0,"frequency_penalty":0.0}`, true},
+		{"null fields", `{"model":"gpt-4o","messages":[{"role":"user","content":"Hi there","name":null}],"temperature":0.2,"seed":null}`, true},
+		{"other model", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hi there"}],"temperature":0.2}`, false},
+		{"other temperature", `{"model":"gpt-4o","messages":[{"role":"user","content":"Hi there"}],"temperature":0.3}`, false},
+		{"other text", `{"model":"gpt-4o","messages":[{"role":"user","content":"Hi there!"}],"temperature":0.2}`, false},
+		{"inner case", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi there"}],"temperature":0.2}`, false},
+		{"other role", `{"model":"gpt-4o","messages":[{"role":"system","content":"Hi there"}],"temperature":0.2}`, false},
+		{"seed", `{"model":"gpt-4o","messages":[{"role":"user","content":"Hi there"}],"temperature":0.2,"seed":7}`, false},
+		{"max tokens", `{"model":"gpt-4o","messages":[{"role":"user","content":"Hi there"}],"temperature":0.2,"max_tokens":5}`, false},
+		{"tools", `{"model":"gpt-4o","messages":[{"role":"user","content":"Hi there"}],"temperature":0.2,"tools":[{"type":"function","function":{"name":"f"}}]}`, false},
+		{"response format", `{"model":"gpt-4o","messages":[{"role":"user","content":"Hi there"}],"temperature":0.2,"response_format":{"type":"json_object"}}`, false},
+		{"stop", `{"model":"gpt-4o","messages":[{"role":"user","content":"Hi there"}],"temperature":0.2,"stop":["x"]}`, false},
+		{"unknown field kept", `{"model":"gpt-4o","messages":[{"role":"user","content":"Hi there"}],"temperature":0.2,"vendor_knob":3}`, false},
+		{"earlier turn", `{"model":"gpt-4o","messages":[{"role":"system","content":"Be terse"},{"role":"user","content":"Hi there"}],"temperature":0.2}`, false},
+	}
+	b := mustParse(t, base)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := mustParse(t, tt.other)
+			if got := b.Key("ns") == o.Key("ns"); got != tt.same {
+				t.Errorf("same key = %v, want %v\nbase:  %s\nother: %s", got, tt.same, b.Canonical(), o.Canonical())
+			}
+		})
+	}
+}
+
+func TestMaxTokensAlias(t *testing.T) {
+	a := mustParse(t, `{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":10}`)
+	b := mustParse(t, `{"model":"m","messages":[{"role":"user","content":"x"}],"max_completion_tokens":10}`)
+	if a.Key("n") != b.Key("n") {
+		t.Fatalf("max_tokens and max_completion_tokens should share a key: %s vs %s", a.Canonical(), b.Canonical())
+	}
+}
+
+func TestNamespaceSeparatesKeys(t *testing.T) {
+	r := mustParse(t, `{"model":"m","messages":[{"role":"user","content":"x"}]}`)
+	if r.Key("a") == r.Key("b") {
+		t.Fatal("two namespaces produced the same key")
+	}
+	if r.Partition("a") == r.Partition("b") {
+		t.Fatal("two namespaces produced the same partition")
+	}
+}
+
+func TestPartitionAndPrompt(t *testing.T) {
+	conv := func(sys, q string) string {
+		return `{"model":"m","messages":[{"role":"system","content":"` + sys + `"},{"role":"user","content":"Who wrote Hamlet?"},{"role":"assistant","content":"Shakespeare."},{"role":"user","content":"` + q + `"}]}`
+	}
+	a := mustParse(t, conv("S", "How old was he?"))
+	b := mustParse(t, conv("S", "What age did he reach?"))
+	c := mustParse(t, conv("T", "How old was he?"))
+	if a.Prompt != "How old was he?" {
+		t.Fatalf("prompt = %q", a.Prompt)
+	}
+	if a.Partition("n") != b.Partition("n") {
+		t.Error("same prefix, different last question: partitions differ")
+	}
+	if a.Partition("n") == c.Partition("n") {
+		t.Error("different system prompt: partitions equal")
+	}
+	single := mustParse(t, `{"model":"m","messages":[{"role":"user","content":"How old was he?"}]}`)
+	if single.Partition("n") == a.Partition("n") {
+		t.Error("a follow-up without its conversation shares a partition with it")
+	}
+
+	conv2, err := ParseRequest([]byte(conv("S", "How old was he?")), PromptConversation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(conv2.Prompt, "Who wrote Hamlet?") || !strings.Contains(conv2.Prompt, "How old was he?") {
+		t.Errorf("conversation prompt = %q", conv2.Prompt)
+	}
+}
+
+func TestSemanticAndBypassReasons(t *testing.T) {
+	tests := []struct {
+		body           string
+		semantic, pass bool
+	}{
+		{`{"model":"m","messages":[{"role":"user","content":"hello"}]}`, true, true},
+		{`{"model":"m","messages":[{"role":"user","content":"hello"},{"role":"assistant","content":"x"}]}`, false, true},
+		{`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"what is this"},{"type":"image_url","image_url":{"url":"data:x"}}]}]}`, false, true},
+		{`{"model":"m","messages":[{"role":"user","content":"   "}]}`, false, true},
+		{`{"model":"m","n":2,"messages":[{"role":"user","content":"hello"}]}`, true, false},
+		{`{"model":"m","logprobs":true,"messages":[{"role":"user","content":"hello"}]}`, true, false},
+	}
+	for _, tt := range tests {
+		r := mustParse(t, tt.body)
+		if (r.SemanticReason == "") != tt.semantic {
+			t.Errorf("%s: SemanticReason = %q", tt.body, r.SemanticReason)
+		}
+		if (r.BypassReason == "") != tt.pass {
+			t.Errorf("%s: BypassReason = %q", tt.body, r.BypassReason)
+		}
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	tests := []struct {
+		body, param string
+	}{
+		{``, ""},
+		{`[]`, ""},
+		{`null`, ""},
+		{`{"model":`, ""},
+		{"\xff\xfe", ""},
+		{`{"messages":[{"role":"user","content":"x"}]}`, "model"},
+		{`{"model":3,"messages":[{"role":"user","content":"x"}]}`, "model"},
+		{`{"model":"","messages":[{"role":"user","content":"x"}]}`, "model"},
+		{`{"model":"m"}`, "messages"},
+		{`{"model":"m","messages":"hi"}`, "messages"},
+		{`{"model":"m","messages":[]}`, "messages"},
+		{`{"model":"m","messages":[3]}`, "messages[0]"},
+		{`{"model":"m","messages":[{"content":"x"}]}`, "messages[0].role"},
+		{`{"model":"m","messages":[{"role":"wizard","content":"x"}]}`, "messages[0].role"},
+		{`{"model":"m","messages":[{"role":"user","content":5}]}`, "messages[0].content"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"}`, "stream"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":"hot"}`, "temperature"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"n":0}`, "n"},
+		{`{"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":3}`, "stream_options"},
+	}
+	for _, tt := range tests {
+		_, err := ParseRequest([]byte(tt.body), PromptLastMessage)
+		var re *RequestError
+		if !errors.As(err, &re) || !errors.Is(err, ErrBadRequest) {
+			t.Errorf("%q: err = %v, want *RequestError", tt.body, err)
+			continue
+		}
+		if re.Param != tt.param {
+			t.Errorf("%q: param = %q, want %q", tt.body, re.Param, tt.param)
+		}
+		if re.Message == "" {
+			t.Errorf("%q: empty message", tt.body)
+		}
+	}
+}
+
+// FuzzParseRequest checks that parsing never panics and that the canonical
+// form is a fixed point: parsing it again gives the same key.
+func FuzzParseRequest(f *testing.F) {
+	seeds := []string{
+		`{"model":"gpt-4o","messages":[{"role":"user","content":"Hi"}],"temperature":0.2}`,
+		`{"model":"m","messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":" a "}]}],"max_completion_tokens":5,"top_p":1.0,"seed":1e3}`,
+		`{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"b":1,"a":[1.50,2]}}}]}`,
+		`{"model":"m","messages":[{"role":"assistant","content":null,"tool_calls":[]}]}`,
+		`{"model":"m","messages":[{"role":"user","content":"\u00e9\n\t\"q\""}],"stop":null,"n":1}`,
+		`{}`, `[`, `{"model":"m","messages":[{"role":"user","content":"x"}],"seed":123456789012345678901234567890}`,
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := ParseRequest(body, PromptLastMessage)
+		if err != nil {
+			if !errors.Is(err, ErrBadRequest) {
+				t.Fatalf("error does not wrap ErrBadRequest: %v", err)
+			}
+			return
+		}
+		again, err := ParseRequest(r.Canonical(), PromptLastMessage)
+		if err != nil {
+			t.Fatalf("canonical form does not parse: %v\n%s", err, r.Canonical())
+		}
+		if again.Key("ns") != r.Key("ns") {
+			t.Fatalf("canonical form is not a fixed point:\n%s\n%s", r.Canonical(), again.Canonical())
+		}
+		if again.Partition("ns") != r.Partition("ns") || again.Prompt != r.Prompt {
+			t.Fatalf("partition or prompt changed after canonicalisation")
+		}
+	})
+}
