@@ -108,7 +108,7 @@ ensure_database() {
 	SQL
 	if [[ -z $(psql_admin -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '${DB_NAME}'") ]]; then
 		log "creating database ${DB_NAME}"
-		as_postgres createdb -p "$PG_PORT" -O "$DB_ROLE" "$DB_NAME"
+		as_postgres createdb -p "$PG_PORT" -O "$DB_ROLE" -E UTF8 -T template0 --locale=C.UTF-8 "$DB_NAME"
 	fi
 	psql_admin -d "$DB_NAME" -c 'CREATE EXTENSION IF NOT EXISTS vector' >&2
 }

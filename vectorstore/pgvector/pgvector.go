@@ -377,7 +377,7 @@ func (s *Store) row(r *vectorstore.Record) ([]any, error) {
 		t := r.ExpiresAt
 		expires = &t
 	}
-	return []any{r.ID, r.Namespace, r.Partition, meta, r.Payload, pgv.NewVector(r.Vector), expires}, nil
+	return []any{escape(r.ID), escape(r.Namespace), escape(r.Partition), meta, r.Payload, pgv.NewVector(r.Vector), expires}, nil
 }
 
 func (s *Store) upsertBatch(ctx context.Context, rows [][]any) error {
@@ -484,14 +484,20 @@ func (s *Store) query(ctx context.Context, sql string, args []any) ([]vectorstor
 		if err := rows.Scan(&h.Record.ID, &h.Record.Namespace, &h.Record.Partition, &meta, &h.Record.Payload, &vec, &expires, &dist); err != nil {
 			return nil, err
 		}
+		h.Record.ID = unescape(h.Record.ID)
+		h.Record.Namespace = unescape(h.Record.Namespace)
+		h.Record.Partition = unescape(h.Record.Partition)
 		if len(meta) > 0 {
-			h.Record.Meta = meta
+			h.Record.Meta = make(map[string]string, len(meta))
+			for k, v := range meta {
+				h.Record.Meta[unescape(k)] = unescape(v)
+			}
 		}
 		h.Record.Vector = vec.Slice()
 		if expires != nil {
 			h.Record.ExpiresAt = *expires
 		}
-		h.Score = float32(1 - dist)
+		h.Score = float32(min(max(1-dist, -1), 1))
 		hits = append(hits, h)
 	}
 	return hits, rows.Err()
@@ -505,13 +511,15 @@ func (s *Store) Delete(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	for _, id := range ids {
+	esc := make([]string, len(ids))
+	for i, id := range ids {
 		if err := checkText(id); err != nil {
 			return fmt.Errorf("pgvector: delete: %w", err)
 		}
+		esc[i] = escape(id)
 	}
 	err := s.retry(ctx, func(ctx context.Context) error {
-		_, err := s.pool.Exec(ctx, s.sql.deleteIDs, ids)
+		_, err := s.pool.Exec(ctx, s.sql.deleteIDs, esc)
 		return err
 	})
 	if err != nil {
@@ -578,12 +586,12 @@ func whereClause(f vectorstore.Filter, now time.Time, args *[]any) (string, erro
 	if err := checkText(f.Namespace); err != nil {
 		return "", err
 	}
-	conds := []string{"namespace = " + param(f.Namespace)}
+	conds := []string{"namespace = " + param(escape(f.Namespace))}
 	if f.Partition != nil {
 		if err := checkText(*f.Partition); err != nil {
 			return "", err
 		}
-		conds = append(conds, "partition = "+param(*f.Partition))
+		conds = append(conds, "partition = "+param(escape(*f.Partition)))
 	}
 	if len(f.Meta) > 0 {
 		meta, err := encodeMeta(f.Meta)
@@ -598,17 +606,60 @@ func whereClause(f vectorstore.Filter, now time.Time, args *[]any) (string, erro
 	return strings.Join(conds, " AND "), nil
 }
 
-// checkText rejects strings PostgreSQL text and jsonb cannot hold unchanged.
+// checkText rejects strings PostgreSQL text cannot hold (it must be UTF-8).
 func checkText(ss ...string) error {
 	for _, s := range ss {
 		if !utf8.ValidString(s) {
 			return fmt.Errorf("%q is not valid UTF-8: %w", s, vectorstore.ErrInvalid)
 		}
-		if strings.IndexByte(s, 0) >= 0 {
-			return fmt.Errorf("%q contains a NUL byte: %w", s, vectorstore.ErrInvalid)
-		}
 	}
 	return nil
+}
+
+// PostgreSQL text and jsonb cannot hold NUL, so strings are stored escaped:
+// \x01 stands for itself doubled and \x00 becomes \x01\x02. The mapping is
+// injective, so exact matches on escaped values are exact matches on the
+// originals, and strings without either byte are stored unchanged.
+const escByte = '\x01'
+
+func escape(s string) string {
+	if !strings.ContainsAny(s, "\x00\x01") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 4)
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case 0:
+			b.WriteString("\x01\x02")
+		case escByte:
+			b.WriteString("\x01\x01")
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
+
+func unescape(s string) string {
+	if strings.IndexByte(s, escByte) < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == escByte && i+1 < len(s) {
+			i++
+			if s[i] == 2 {
+				b.WriteByte(0)
+			} else {
+				b.WriteByte(escByte)
+			}
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // encodeMeta renders meta as a JSON object for the jsonb column.
@@ -618,10 +669,14 @@ func encodeMeta(meta map[string]string) (string, error) {
 			return "", fmt.Errorf("meta: %w", err)
 		}
 	}
-	if meta == nil {
+	if len(meta) == 0 {
 		return "{}", nil
 	}
-	b, err := json.Marshal(meta)
+	esc := make(map[string]string, len(meta))
+	for k, v := range meta {
+		esc[escape(k)] = escape(v)
+	}
+	b, err := json.Marshal(esc)
 	if err != nil {
 		return "", fmt.Errorf("meta: %w", err)
 	}

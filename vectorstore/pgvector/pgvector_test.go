@@ -233,6 +233,34 @@ func TestSearchMatchesBruteForce(t *testing.T) {
 	}
 }
 
+func TestEscapeRoundTrip(t *testing.T) {
+	tests := []struct{ in, stored string }{
+		{"", ""},
+		{"plain ü", "plain ü"},
+		{"\x00", "\x01\x02"},
+		{"\x01", "\x01\x01"},
+		{"a\x00\x01\x02b\x01", "a\x01\x02\x01\x01\x02b\x01\x01"},
+		{"\x01\x02", "\x01\x01\x02"}, // must differ from the escape of "\x00"
+	}
+	seen := map[string]string{}
+	for _, tc := range tests {
+		got := escape(tc.in)
+		if got != tc.stored {
+			t.Errorf("escape(%q) = %q, want %q", tc.in, got, tc.stored)
+		}
+		if strings.IndexByte(got, 0) >= 0 {
+			t.Errorf("escape(%q) = %q still holds NUL", tc.in, got)
+		}
+		if back := unescape(got); back != tc.in {
+			t.Errorf("unescape(escape(%q)) = %q", tc.in, back)
+		}
+		if prev, ok := seen[got]; ok {
+			t.Errorf("escape(%q) and escape(%q) collide", prev, tc.in)
+		}
+		seen[got] = tc.in
+	}
+}
+
 func abs(x float64) float64 {
 	if x < 0 {
 		return -x
@@ -352,6 +380,8 @@ func TestUpsertRoundTripAndReplace(t *testing.T) {
 					ExpiresAt: expires},
 				{ID: "dup", Namespace: "n", Vector: []float32{0, 0, 0, 1}, Payload: []byte("first")},
 				{ID: "dup", Namespace: "n", Vector: []float32{0, 0, 0, 1}, Payload: []byte("second")},
+				{ID: "nul\x00\x01id", Namespace: "n", Partition: "p\x00", Vector: []float32{-1, 0, 0, 0},
+					Meta: map[string]string{"k\x00": "\x01\x00v\x01", "\x01": "\x02"}},
 			}
 			if err := s.Upsert(ctx, recs); err != nil {
 				t.Fatal(err)
@@ -381,6 +411,13 @@ func TestUpsertRoundTripAndReplace(t *testing.T) {
 			if got := get("dup", recs[3].Vector); string(got.Payload) != "second" {
 				t.Errorf("duplicate ID in one batch: payload %q, want the last one", got.Payload)
 			}
+			nul := recs[5]
+			if got := get(nul.ID, nul.Vector); got.Partition != nul.Partition || !maps.Equal(got.Meta, nul.Meta) {
+				t.Errorf("NUL bytes came back as %q/%q, want %q/%q", got.Partition, got.Meta, nul.Partition, nul.Meta)
+			}
+			if n, err := s.Count(ctx, vectorstore.Filter{Namespace: "n", Partition: &nul.Partition, Meta: map[string]string{"\x01": "\x02"}}); err != nil || n != 1 {
+				t.Errorf("filter on NUL-bearing partition and meta: Count = %d, %v; want 1", n, err)
+			}
 			// Replace moves the record to another partition and vector.
 			repl := vectorstore.Record{ID: "binary", Namespace: "n", Partition: "q", Vector: []float32{1, 0, 0, 0}, Payload: []byte("new")}
 			if err := s.Upsert(ctx, []vectorstore.Record{repl}); err != nil {
@@ -389,8 +426,8 @@ func TestUpsertRoundTripAndReplace(t *testing.T) {
 			if n, _ := s.Count(ctx, vectorstore.Filter{Namespace: "n", Partition: vectorstore.PartitionOf("p")}); n != 0 {
 				t.Errorf("old partition still counts %d", n)
 			}
-			if n, _ := s.Count(ctx, vectorstore.Filter{Namespace: "n"}); n != 4 {
-				t.Errorf("Count = %d after replace, want 4", n)
+			if n, _ := s.Count(ctx, vectorstore.Filter{Namespace: "n"}); n != 5 {
+				t.Errorf("Count = %d after replace, want 5", n)
 			}
 			hits, err := s.Search(ctx, vectorstore.Query{Vector: repl.Vector, K: 1, Filter: vectorstore.Filter{Namespace: "n", Partition: vectorstore.PartitionOf("q")}})
 			if err != nil || len(hits) != 1 || string(hits[0].Record.Payload) != "new" || hits[0].Record.Meta != nil {
@@ -545,8 +582,8 @@ func TestInvalidArguments(t *testing.T) {
 		}, vectorstore.ErrDimension},
 		{"upsert empty ID", func() error { return s.Upsert(ctx, []vectorstore.Record{{Namespace: "n", Vector: v}}) }, vectorstore.ErrInvalid},
 		{"upsert empty namespace", func() error { return s.Upsert(ctx, []vectorstore.Record{{ID: "a", Vector: v}}) }, vectorstore.ErrInvalid},
-		{"upsert NUL in meta", func() error {
-			return s.Upsert(ctx, []vectorstore.Record{{ID: "a", Namespace: "n", Vector: v, Meta: map[string]string{"k": "a\x00b"}}})
+		{"upsert invalid UTF-8 meta", func() error {
+			return s.Upsert(ctx, []vectorstore.Record{{ID: "a", Namespace: "n", Vector: v, Meta: map[string]string{"k": "a\xc3"}}})
 		}, vectorstore.ErrInvalid},
 		{"upsert invalid UTF-8 ID", func() error {
 			return s.Upsert(ctx, []vectorstore.Record{{ID: "\xff", Namespace: "n", Vector: v}})
