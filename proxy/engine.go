@@ -104,8 +104,8 @@ func (e *Engine) Metrics() *Metrics { return e.metrics }
 
 // Controls are the per-request cache controls a client may send.
 type Controls struct {
-	// NoCache (Cache-Control: no-cache) skips the lookup and refreshes the
-	// entry with the new answer.
+	// NoCache (Cache-Control: no-cache, or X-Semcache-Cache-Control:
+	// no-cache) skips the lookup and refreshes the entry with the new answer.
 	NoCache bool
 	// NoStore (Cache-Control: no-store) never stores the answer.
 	NoStore bool
@@ -118,11 +118,21 @@ type Controls struct {
 // ParseControls reads the cache controls from request headers.
 func ParseControls(h http.Header, maxTTL time.Duration) (Controls, error) {
 	var c Controls
-	for _, v := range h.Values("Cache-Control") {
+	// X-Semcache-Cache-Control, when present, is the only source. A plain
+	// Cache-Control: no-cache next to Accept: text/event-stream is SSE
+	// client boilerplate (go-openai sends it on every stream) and does not
+	// bypass the cache; no-store is always honoured.
+	values := h.Values("X-Semcache-Cache-Control")
+	explicit := len(values) > 0
+	if !explicit {
+		values = h.Values("Cache-Control")
+	}
+	sseBoilerplate := !explicit && strings.Contains(h.Get("Accept"), "text/event-stream")
+	for _, v := range values {
 		for _, d := range strings.Split(v, ",") {
 			switch strings.ToLower(strings.TrimSpace(d)) {
 			case "no-cache":
-				c.NoCache = true
+				c.NoCache = c.NoCache || !sseBoilerplate
 			case "no-store":
 				c.NoStore = true
 			}

@@ -300,7 +300,7 @@ func (s *Server) serveFlight(w http.ResponseWriter, r *http.Request, f *flight) 
 // hop-by-hop and semcache-internal headers never forwarded upstream.
 var dropRequestHeaders = []string{
 	"Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-	"Content-Length", "Host", "Accept-Encoding", "Cache-Control", "X-Semcache-Ttl", "X-Semcache-Rag",
+	"Content-Length", "Host", "Accept-Encoding", "X-Semcache-Cache-Control", "X-Semcache-Ttl", "X-Semcache-Rag",
 }
 
 var dropResponseHeaders = []string{
