@@ -327,8 +327,18 @@ func (s *Store) decodeSnapshot(data []byte, recs map[string]*loaded) ([]*group, 
 	return out, nil
 }
 
+// loadStats describes what Open did.
+type loadStats struct {
+	records      int // live records loaded
+	fromSnapshot int // placed from the graph snapshot
+	reindexed    int // inserted into graphs the snapshot did not cover
+	expired      int // purged at load
+	took         time.Duration
+}
+
 // load reads bbolt into memory at Open.
 func (s *Store) load(ctx context.Context) error {
+	start := time.Now()
 	dim := s.opts.Dimension
 	err := s.db.Update(func(tx *bbolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketRecords); err != nil {
@@ -425,9 +435,12 @@ func (s *Store) load(ctx context.Context) error {
 		}
 		s.applyUpsert(l.key.ns, l.key.part, l.vec, l.r)
 	}
-	rebuilt := 0 // records the snapshot should have covered
+	rebuilt, fromSnap := 0, 0 // records the snapshot should have covered
 	for _, l := range order {
-		if !l.placed && s.byID[l.id].gr.g != nil {
+		switch {
+		case l.placed:
+			fromSnap++
+		case s.byID[l.id].gr.g != nil:
 			rebuilt++
 		}
 	}
@@ -455,5 +468,12 @@ func (s *Store) load(ctx context.Context) error {
 	} else {
 		s.dirty = rebuilt
 	}
+	s.loadInfo = loadStats{
+		records: len(order), fromSnapshot: fromSnap, reindexed: rebuilt,
+		expired: len(expired), took: time.Since(start),
+	}
+	s.log.Info("memory: opened", "dir", s.opts.Dir, "records", len(order),
+		"from_snapshot", fromSnap, "reindexed", rebuilt, "expired", len(expired),
+		"took", s.loadInfo.took)
 	return nil
 }

@@ -66,6 +66,7 @@ type Store struct {
 	byID     map[string]loc
 	dirty    int // mutations since the last snapshot
 	lastSnap time.Time
+	loadInfo loadStats
 
 	mu     sync.RWMutex
 	closed bool
