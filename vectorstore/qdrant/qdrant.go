@@ -77,9 +77,10 @@ const (
 )
 
 // idNamespace is the name-space UUID of the version 5 UUIDs that stand for
-// record IDs (itself the v5 UUID of "semcache" in the URL name-space); it
-// must never change, or existing points become unreachable.
-var idNamespace = [16]byte{0x5c, 0x1d, 0x2e, 0x5a, 0x8b, 0x4f, 0x5e, 0x0e, 0x9a, 0x3c, 0x6d, 0x1b, 0x7f, 0x22, 0x90, 0x41}
+// record IDs: eaaf837f-fc7e-5b25-a385-841542803fcd, itself the v5 UUID of
+// "semcache" in RFC 4122's URL name-space. It must never change, or existing
+// points become unreachable.
+var idNamespace = [16]byte{0xea, 0xaf, 0x83, 0x7f, 0xfc, 0x7e, 0x5b, 0x25, 0xa3, 0x85, 0x84, 0x15, 0x42, 0x80, 0x3f, 0xcd}
 
 var collectionNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,255}$`)
 

@@ -801,11 +801,17 @@ func matchValue(m *qdrant.Match, values []*qdrant.Value) (bool, error) {
 	case *qdrant.Match_Integer:
 		return anyOf(func(v *qdrant.Value) bool { i, ok := integer(v); return ok && i == o.Integer }), nil
 	case *qdrant.Match_Boolean:
-		return anyOf(func(v *qdrant.Value) bool { b, ok := v.GetKind().(*qdrant.Value_BoolValue); return ok && b.BoolValue == o.Boolean }), nil
+		return anyOf(func(v *qdrant.Value) bool {
+			b, ok := v.GetKind().(*qdrant.Value_BoolValue)
+			return ok && b.BoolValue == o.Boolean
+		}), nil
 	case *qdrant.Match_Keywords:
 		return anyOf(func(v *qdrant.Value) bool { s, ok := str(v); return ok && slices.Contains(o.Keywords.GetStrings(), s) }), nil
 	case *qdrant.Match_Integers:
-		return anyOf(func(v *qdrant.Value) bool { i, ok := integer(v); return ok && slices.Contains(o.Integers.GetIntegers(), i) }), nil
+		return anyOf(func(v *qdrant.Value) bool {
+			i, ok := integer(v)
+			return ok && slices.Contains(o.Integers.GetIntegers(), i)
+		}), nil
 	case *qdrant.Match_ExceptKeywords:
 		return anyOf(func(v *qdrant.Value) bool {
 			s, ok := str(v)
