@@ -24,7 +24,7 @@ const (
 type workspace struct {
 	x0   []float32 // [tp, 256] embeddings + position signal
 	h    []float32 // [tp, 512] LayerNorm output
-	qkv  []float32 // [tp, 3d]
+	qkv  []float32 // [max(tp, tk), 3d]
 	ctx  []float32 // [tp, d] attention output, heads concatenated
 	y    []float32 // [tp, 512] residual stream
 	ffn  []float32 // [tp, 1536]
@@ -50,7 +50,7 @@ func newWorkspace() *workspace {
 func (ws *workspace) grow(tp, tk int) {
 	ws.x0 = resize(ws.x0, tp*width0)
 	ws.h = resize(ws.h, tp*width)
-	ws.qkv = resize(ws.qkv, tp*3*width)
+	ws.qkv = resize(ws.qkv, max(tp, tk)*3*width)
 	ws.ctx = resize(ws.ctx, tp*width)
 	ws.y = resize(ws.y, tp*width)
 	ws.ffn = resize(ws.ffn, tp*ffnWidth)
@@ -125,7 +125,7 @@ func (m *model) attentionBlock(l *layerWeights, y []float32, T, tp int, ws *work
 	ld := 3 * d
 	dh := d / heads
 	tk := roundUp(T, nr)
-	qkv := ws.qkv[:tp*ld]
+	qkv := ws.qkv[:max(tp, tk)*ld] // rows up to tk hold the pad keys
 	l.qkv.mul(qkv, ld, ws.h, d, tp, l.qkvB, 0)
 
 	// Scale Q first, as the graph does.
@@ -138,24 +138,10 @@ func (m *model) attentionBlock(l *layerWeights, y []float32, T, tp int, ws *work
 	s := ws.s[:tp*tk]
 	ctx := ws.ctx[:tp*d]
 	for n := range heads {
-		// Kᵀ of head n as nr-wide panels of keys, zero beyond T.
+		// Kᵀ of head n as nr-wide panels of keys. Keys j ≥ T are pad
+		// rows; their scores are computed but never read.
 		kp := ws.kp[:dh*tk]
-		for p := 0; p < tk/nr; p++ {
-			panel := kp[p*dh*nr : (p+1)*dh*nr]
-			for jj := range nr {
-				j := p*nr + jj
-				if j >= T {
-					for kk := range dh {
-						panel[kk*nr+jj] = 0
-					}
-					continue
-				}
-				key := qkv[j*ld+d+n*dh : j*ld+d+n*dh+dh]
-				for kk, v := range key {
-					panel[kk*nr+jj] = v
-				}
-			}
-		}
+		packPanels(kp, qkv[d+n*dh:], 1, dh, tk, ld)
 		gemm(s, tk, qkv[n*dh:], ld, tp, dh, kp, tk, ws.zero, 0)
 		for i := range T {
 			softmax(s[i*tk : i*tk+T])

@@ -1,5 +1,11 @@
+//go:build !amd64 || purego
+
 package use
 
+// kernel computes one mr×nr block; see gemm. This build has no assembly.
 func kernel(k int, a []float32, lda int, b, bias, c []float32, ldc int, flags int) {
 	kernelGo(k, a, lda, b, bias, c, ldc, flags)
 }
+
+// kernelName names the micro-kernel in use, for benchmarks and logs.
+func kernelName() string { return "go" }

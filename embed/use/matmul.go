@@ -9,7 +9,7 @@ import "fmt"
 // Callers pad the row count to a multiple of mr (pad rows are computed and
 // ignored: rows of a matmul are independent).
 const (
-	mr = 4  // rows per kernel call
+	mr = 6  // rows per kernel call
 	nr = 16 // columns per packed panel (two 8-float AVX vectors)
 )
 
@@ -57,6 +57,11 @@ func packPanels(dst, src []float32, rowStride, k, n, colStride int) {
 	}
 }
 
+// kernelFunc computes one mr×nr block of c from k steps: c[r][j] =
+// [c[r][j] +] bias[j] + Σ_p a[r*lda+p]·b[p*nr+j], then ReLU if
+// flags&kReLU. kernel (per platform) and kernelGo implement it.
+type kernelFunc func(k int, a []float32, lda int, b, bias, c []float32, ldc int, flags int)
+
 // mul computes rows [0, m) of c = [c +] bias + a·W (then ReLU if asked); m
 // must be a multiple of mr.
 func (w *packedMat) mul(c []float32, ldc int, a []float32, lda, m int, bias []float32, flags int) {
@@ -66,6 +71,10 @@ func (w *packedMat) mul(c []float32, ldc int, a []float32, lda, m int, bias []fl
 // gemm computes c[i*ldc+j] = [c +] bias[j] + Σ_p a[i*lda+p]·B[p][j] for
 // i < m, j < n, where B is packed in panels (see packPanels).
 func gemm(c []float32, ldc int, a []float32, lda, m, k int, b []float32, n int, bias []float32, flags int) {
+	gemmWith(kernel, c, ldc, a, lda, m, k, b, n, bias, flags)
+}
+
+func gemmWith(kern kernelFunc, c []float32, ldc int, a []float32, lda, m, k int, b []float32, n int, bias []float32, flags int) {
 	if m%mr != 0 || n%nr != 0 || k < 1 || m < mr ||
 		len(a) < (m-1)*lda+k || len(c) < (m-1)*ldc+n ||
 		len(b) < n*k || len(bias) < n {
@@ -78,70 +87,49 @@ func gemm(c []float32, ldc int, a []float32, lda, m, k int, b []float32, n int, 
 		panel := b[p*k*nr : (p+1)*k*nr]
 		pb := bias[p*nr : p*nr+nr]
 		for i := 0; i < m; i += mr {
-			kernel(k, a[i*lda:], lda, panel, pb, c[i*ldc+p*nr:], ldc, flags)
+			kern(k, a[i*lda:], lda, panel, pb, c[i*ldc+p*nr:], ldc, flags)
 		}
 	}
 }
 
-// kernelGo is the portable micro-kernel: an mr×nr block of c from k steps.
-// It works on a 4×4 register tile at a time.
+// kernelGo is the portable micro-kernel: an mr×nr block of c from k steps,
+// computed as 2×4 register tiles (eight accumulators stay in registers;
+// larger tiles spill in Go).
 func kernelGo(k int, a []float32, lda int, b, bias, c []float32, ldc int, flags int) {
-	a0 := a[0*lda : 0*lda+k]
-	a1 := a[1*lda : 1*lda+k]
-	a2 := a[2*lda : 2*lda+k]
-	a3 := a[3*lda : 3*lda+k]
 	b = b[:k*nr]
 	for j := 0; j < nr; j += 4 {
 		bj := bias[j : j+4 : j+4]
-		c00, c01, c02, c03 := bj[0], bj[1], bj[2], bj[3]
-		c10, c11, c12, c13 := c00, c01, c02, c03
-		c20, c21, c22, c23 := c00, c01, c02, c03
-		c30, c31, c32, c33 := c00, c01, c02, c03
-		if flags&kAccumulate != 0 {
-			r := c[0*ldc+j : 0*ldc+j+4 : 0*ldc+j+4]
-			c00, c01, c02, c03 = c00+r[0], c01+r[1], c02+r[2], c03+r[3]
-			r = c[1*ldc+j : 1*ldc+j+4 : 1*ldc+j+4]
-			c10, c11, c12, c13 = c10+r[0], c11+r[1], c12+r[2], c13+r[3]
-			r = c[2*ldc+j : 2*ldc+j+4 : 2*ldc+j+4]
-			c20, c21, c22, c23 = c20+r[0], c21+r[1], c22+r[2], c23+r[3]
-			r = c[3*ldc+j : 3*ldc+j+4 : 3*ldc+j+4]
-			c30, c31, c32, c33 = c30+r[0], c31+r[1], c32+r[2], c33+r[3]
+		bb := b[j:]
+		for r := 0; r < mr; r += 2 {
+			a0 := a[r*lda : r*lda+k]
+			a1 := a[(r+1)*lda : (r+1)*lda+k]
+			c00, c01, c02, c03 := bj[0], bj[1], bj[2], bj[3]
+			c10, c11, c12, c13 := c00, c01, c02, c03
+			o0 := c[r*ldc+j : r*ldc+j+4 : r*ldc+j+4]
+			o1 := c[(r+1)*ldc+j : (r+1)*ldc+j+4 : (r+1)*ldc+j+4]
+			if flags&kAccumulate != 0 {
+				c00, c01, c02, c03 = c00+o0[0], c01+o0[1], c02+o0[2], c03+o0[3]
+				c10, c11, c12, c13 = c10+o1[0], c11+o1[1], c12+o1[2], c13+o1[3]
+			}
+			for p := range k {
+				q := bb[p*nr : p*nr+4 : p*nr+4]
+				b0, b1, b2, b3 := q[0], q[1], q[2], q[3]
+				x, y := a0[p], a1[p]
+				c00 += x * b0
+				c01 += x * b1
+				c02 += x * b2
+				c03 += x * b3
+				c10 += y * b0
+				c11 += y * b1
+				c12 += y * b2
+				c13 += y * b3
+			}
+			if flags&kReLU != 0 {
+				c00, c01, c02, c03 = max(c00, 0), max(c01, 0), max(c02, 0), max(c03, 0)
+				c10, c11, c12, c13 = max(c10, 0), max(c11, 0), max(c12, 0), max(c13, 0)
+			}
+			o0[0], o0[1], o0[2], o0[3] = c00, c01, c02, c03
+			o1[0], o1[1], o1[2], o1[3] = c10, c11, c12, c13
 		}
-		for p := range k {
-			bp := b[p*nr+j : p*nr+j+4 : p*nr+j+4]
-			b0, b1, b2, b3 := bp[0], bp[1], bp[2], bp[3]
-			x := a0[p]
-			c00 += x * b0
-			c01 += x * b1
-			c02 += x * b2
-			c03 += x * b3
-			x = a1[p]
-			c10 += x * b0
-			c11 += x * b1
-			c12 += x * b2
-			c13 += x * b3
-			x = a2[p]
-			c20 += x * b0
-			c21 += x * b1
-			c22 += x * b2
-			c23 += x * b3
-			x = a3[p]
-			c30 += x * b0
-			c31 += x * b1
-			c32 += x * b2
-			c33 += x * b3
-		}
-		store4(c[0*ldc+j:], c00, c01, c02, c03, flags)
-		store4(c[1*ldc+j:], c10, c11, c12, c13, flags)
-		store4(c[2*ldc+j:], c20, c21, c22, c23, flags)
-		store4(c[3*ldc+j:], c30, c31, c32, c33, flags)
 	}
-}
-
-func store4(c []float32, v0, v1, v2, v3 float32, flags int) {
-	if flags&kReLU != 0 {
-		v0, v1, v2, v3 = max(v0, 0), max(v1, 0), max(v2, 0), max(v3, 0)
-	}
-	c = c[:4:4]
-	c[0], c[1], c[2], c[3] = v0, v1, v2, v3
 }
