@@ -227,10 +227,11 @@ var (
 	descEmbedErr  = prometheus.NewDesc("semcache_embedder_errors_total", "Embedder failures (lookups and write-backs).", nil, nil)
 	descStoreErr  = prometheus.NewDesc("semcache_store_errors_total", "Vector store failures (lookups and write-backs).", nil, nil)
 	descDiskErr   = prometheus.NewDesc("semcache_disk_write_errors_total", "Entries the disk tier failed to persist.", nil, nil)
+	descWritten   = prometheus.NewDesc("semcache_writeback_written_total", "Entries the write-back queue finished writing (disk and similarity tier).", nil, nil)
 )
 
 func (cc *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEntries, descBytes, descEvictions, descQueue, descDropped, descEmbedErr, descStoreErr, descDiskErr} {
+	for _, d := range []*prometheus.Desc{descEntries, descBytes, descEvictions, descQueue, descDropped, descEmbedErr, descStoreErr, descDiskErr, descWritten} {
 		ch <- d
 	}
 }
@@ -246,4 +247,5 @@ func (cc *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descEmbedErr, prometheus.CounterValue, float64(s.EmbedErrors))
 	ch <- prometheus.MustNewConstMetric(descStoreErr, prometheus.CounterValue, float64(s.StoreErrors))
 	ch <- prometheus.MustNewConstMetric(descDiskErr, prometheus.CounterValue, float64(s.WriteErrors))
+	ch <- prometheus.MustNewConstMetric(descWritten, prometheus.CounterValue, float64(s.Written))
 }

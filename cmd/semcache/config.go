@@ -1,0 +1,263 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/peterbourgon/ff/v4"
+	"github.com/peterbourgon/ff/v4/ffyaml"
+	"gopkg.in/yaml.v3"
+
+	"github.com/semcache/semcache/proxy"
+)
+
+// config is everything `semcache serve` can be told. Flat settings come
+// from flags, SEMCACHE_* environment variables and the YAML file, in that
+// order of precedence (ff/v4 does the layering); structured sections
+// (tenants, prices, per-namespace thresholds, RAG routes) come from the
+// YAML file only.
+type config struct {
+	ConfigFile  string
+	Listen      string
+	AdminListen string
+	AdminToken  string
+	Upstream    string
+	UpstreamKey string
+	DataDir     string
+
+	CacheMaxBytes        string
+	TTL                  time.Duration
+	MaxBodyBytes         string
+	SharedNamespace      string
+	CompleteOnDisconnect bool
+	UpstreamTimeout      time.Duration
+
+	Semantic      string // on | off | shadow
+	SemanticMode  string // last | conversation
+	Threshold     float64
+	TopK          int
+	EmbedTimeout  time.Duration
+	SearchTimeout time.Duration
+	Embedder      string // auto | lexical | use | openai
+	ModelDir      string
+	EmbedURL      string
+	EmbedModel    string
+	EmbedKey      string
+	EmbedDim      int
+
+	Store        string // memory | pgvector | qdrant
+	PGDSN        string
+	QdrantAddr   string
+	QdrantKey    string
+	QdrantTLS    bool
+	ExtProc      string
+	LogLevel     string
+	LogFormat    string
+	MaxNamespace int
+
+	file fileConfig
+
+	// derived, filled by validate
+	upstreamURL   *url.URL
+	cacheMaxBytes int64
+	maxBodyBytes  int64
+}
+
+// fileConfig holds the structured sections of the YAML file.
+type fileConfig struct {
+	Tenants    []proxy.Tenant         `yaml:"tenants"`
+	Prices     map[string]proxy.Price `yaml:"prices"`
+	Thresholds map[string]float64     `yaml:"thresholds"`
+	Shadow     []string               `yaml:"shadow_namespaces"`
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "semcache")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "semcache")
+	}
+	return ".semcache"
+}
+
+func (c *config) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.ConfigFile, "config", "", "YAML config file (flags and SEMCACHE_* env vars override it)")
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address of the OpenAI-compatible API")
+	fs.StringVar(&c.AdminListen, "admin-listen", "127.0.0.1:8081", "address of /healthz, /readyz, /metrics, /dashboard and /admin")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token required by the admin API (empty: none)")
+	fs.StringVar(&c.Upstream, "upstream", "https://api.openai.com/v1", "base URL of the OpenAI-compatible upstream")
+	fs.StringVar(&c.UpstreamKey, "upstream-key", "", "API key sent upstream instead of the client's (env SEMCACHE_UPSTREAM_KEY)")
+	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir(), "directory for the cache, vector index and models")
+	fs.StringVar(&c.CacheMaxBytes, "cache-max-bytes", "256MiB", "memory budget of the exact hot tier")
+	fs.DurationVar(&c.TTL, "ttl", 24*time.Hour, "default entry lifetime")
+	fs.StringVar(&c.MaxBodyBytes, "max-body-bytes", "8MiB", "largest accepted request body")
+	fs.StringVar(&c.SharedNamespace, "shared-namespace", "", "put every client in this one namespace (only behind your own auth)")
+	fs.BoolVar(&c.CompleteOnDisconnect, "complete-on-disconnect", false, "finish reading (and cache) an upstream answer after the client left")
+	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", 10*time.Minute, "limit for one upstream call")
+	fs.StringVar(&c.Semantic, "semantic", "on", "similarity tier: on, off, or shadow (record would-be hits, serve from upstream)")
+	fs.StringVar(&c.SemanticMode, "semantic-mode", "last", "what is embedded: last (last user message) or conversation")
+	fs.Float64Var(&c.Threshold, "similarity-threshold", 0, "minimum cosine for a semantic hit (0: the embedder's evaluated default)")
+	fs.IntVar(&c.TopK, "semantic-top-k", 5, "candidates verified per semantic lookup")
+	fs.DurationVar(&c.EmbedTimeout, "embed-timeout", 150*time.Millisecond, "embedding time limit on the request path")
+	fs.DurationVar(&c.SearchTimeout, "search-timeout", 100*time.Millisecond, "vector search time limit on the request path")
+	fs.StringVar(&c.Embedder, "embedder", "auto", "auto (use when the model is present, else lexical), lexical, use, or openai")
+	fs.StringVar(&c.ModelDir, "model-dir", "", "USE-lite model directory (default DATA_DIR/models/use-lite-en-0.2.0)")
+	fs.StringVar(&c.EmbedURL, "embed-url", "", "base URL of an OpenAI-compatible /v1/embeddings API (embedder openai)")
+	fs.StringVar(&c.EmbedModel, "embed-model", "text-embedding-3-small", "embedding model (embedder openai)")
+	fs.StringVar(&c.EmbedKey, "embed-key", "", "API key of the embeddings API (env SEMCACHE_EMBED_KEY)")
+	fs.IntVar(&c.EmbedDim, "embed-dim", 0, "embedding dimension (embedder openai; 0: probe)")
+	fs.StringVar(&c.Store, "store", "memory", "vector store: memory (embedded), pgvector or qdrant")
+	fs.StringVar(&c.PGDSN, "pg-dsn", "", "PostgreSQL DSN (store pgvector)")
+	fs.StringVar(&c.QdrantAddr, "qdrant-addr", "", "Qdrant gRPC host:port (store qdrant)")
+	fs.StringVar(&c.QdrantKey, "qdrant-key", "", "Qdrant API key")
+	fs.BoolVar(&c.QdrantTLS, "qdrant-tls", false, "use TLS to Qdrant")
+	fs.StringVar(&c.ExtProc, "extproc-listen", "", "serve Envoy ext_proc and ext_authz gRPC here (host:port or unix:/path)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	fs.IntVar(&c.MaxNamespace, "metrics-max-namespaces", 100, "namespaces with their own metric label; the rest fold into _other")
+}
+
+// parseConfig parses args, env and the config file into a validated config.
+func parseConfig(name string, args []string) (*config, *flag.FlagSet, error) {
+	c := &config{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	c.flags(fs)
+	err := ff.Parse(fs, args,
+		ff.WithEnvVarPrefix("SEMCACHE"),
+		ff.WithConfigFileFlag("config"),
+		ff.WithConfigFileParser(ffyaml.Parse),
+		ff.WithConfigIgnoreUndefinedFlags(),
+	)
+	if err != nil {
+		return nil, fs, err
+	}
+	if c.ConfigFile != "" {
+		b, err := os.ReadFile(c.ConfigFile)
+		if err != nil {
+			return nil, fs, fmt.Errorf("config: %w", err)
+		}
+		if err := yaml.Unmarshal(b, &c.file); err != nil {
+			return nil, fs, fmt.Errorf("config: %s: %w", c.ConfigFile, err)
+		}
+	}
+	if err := c.validate(); err != nil {
+		return nil, fs, err
+	}
+	return c, fs, nil
+}
+
+// validate checks every setting and reports every problem at once.
+func (c *config) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for _, a := range []struct{ name, v string }{{"listen", c.Listen}, {"admin-listen", c.AdminListen}} {
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			bad("--%s %q: want host:port", a.name, a.v)
+		}
+	}
+	if c.ExtProc != "" && !strings.HasPrefix(c.ExtProc, "unix:") {
+		if _, _, err := net.SplitHostPort(c.ExtProc); err != nil {
+			bad("--extproc-listen %q: want host:port or unix:/path", c.ExtProc)
+		}
+	}
+	u, err := url.Parse(c.Upstream)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("--upstream %q: want an http(s) base URL such as https://api.openai.com/v1", c.Upstream)
+	} else {
+		c.upstreamURL = u
+	}
+	if c.DataDir == "" {
+		bad("--data-dir must not be empty")
+	}
+	if n, err := humanize.ParseBytes(c.CacheMaxBytes); err != nil || n < 1<<20 {
+		bad("--cache-max-bytes %q: want a size of at least 1MiB, e.g. 256MiB", c.CacheMaxBytes)
+	} else {
+		c.cacheMaxBytes = int64(n)
+	}
+	if n, err := humanize.ParseBytes(c.MaxBodyBytes); err != nil || n < 1024 {
+		bad("--max-body-bytes %q: want a size of at least 1KiB, e.g. 8MiB", c.MaxBodyBytes)
+	} else {
+		c.maxBodyBytes = int64(n)
+	}
+	if c.TTL <= 0 {
+		bad("--ttl must be positive")
+	}
+	if c.UpstreamTimeout <= 0 {
+		bad("--upstream-timeout must be positive")
+	}
+	switch c.Semantic {
+	case "on", "off", "shadow":
+	default:
+		bad("--semantic %q: want on, off or shadow", c.Semantic)
+	}
+	switch c.SemanticMode {
+	case "last", "conversation":
+	default:
+		bad("--semantic-mode %q: want last or conversation", c.SemanticMode)
+	}
+	if c.Threshold < 0 || c.Threshold > 1 {
+		bad("--similarity-threshold %v: want 0 (default) or a value in (0, 1]", c.Threshold)
+	}
+	for ns, t := range c.file.Thresholds {
+		if t <= 0 {
+			bad("thresholds[%s] %v: must be positive (above 1 disables the tier)", ns, t)
+		}
+	}
+	if c.TopK < 1 || c.TopK > 100 {
+		bad("--semantic-top-k %d: want 1..100", c.TopK)
+	}
+	if c.EmbedTimeout <= 0 || c.SearchTimeout <= 0 {
+		bad("--embed-timeout and --search-timeout must be positive")
+	}
+	switch c.Embedder {
+	case "auto", "lexical", "use":
+	case "openai":
+		if c.EmbedURL == "" {
+			bad("--embedder openai needs --embed-url")
+		}
+	default:
+		bad("--embedder %q: want auto, lexical, use or openai", c.Embedder)
+	}
+	switch c.Store {
+	case "memory":
+	case "pgvector":
+		if c.PGDSN == "" {
+			bad("--store pgvector needs --pg-dsn")
+		}
+	case "qdrant":
+		if _, _, err := net.SplitHostPort(c.QdrantAddr); err != nil {
+			bad("--store qdrant needs --qdrant-addr host:port")
+		}
+	default:
+		bad("--store %q: want memory, pgvector or qdrant", c.Store)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("--log-format %q: want text or json", c.LogFormat)
+	}
+	if c.MaxNamespace < 1 {
+		bad("--metrics-max-namespaces must be at least 1")
+	}
+	if _, err := proxy.NewNamespacer(c.file.Tenants, c.SharedNamespace); err != nil {
+		bad("tenants: %w", err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
+	}
+	return nil
+}

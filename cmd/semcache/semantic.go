@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/cache/verify"
+	"github.com/semcache/semcache/embed"
+	"github.com/semcache/semcache/embed/lexical"
+	embedopenai "github.com/semcache/semcache/embed/openai"
+	"github.com/semcache/semcache/embed/use"
+	"github.com/semcache/semcache/vectorstore"
+	"github.com/semcache/semcache/vectorstore/memory"
+	"github.com/semcache/semcache/vectorstore/pgvector"
+	"github.com/semcache/semcache/vectorstore/qdrant"
+)
+
+// defaultThresholds are the similarity thresholds chosen from
+// `semcache-bench eval` on bench/testdata/pairs.jsonl (see README): the
+// lowest threshold whose precision with the verifier stays >= 0.98.
+var defaultThresholds = map[string]float32{
+	"lexical": 0.80,
+	"use":     0.80,
+	"openai":  0.85,
+}
+
+// semantic is the similarity tier's parts as built from the config.
+type semantic struct {
+	opts     cache.SemanticOptions
+	embedder embed.Embedder
+	kind     string
+	store    vectorstore.Store
+	reasons  []string
+}
+
+// buildEmbedder picks the embedder the config asks for; with "auto" it
+// uses the in-process model when present and the lexical embedder
+// otherwise, and says which.
+func (s *service) buildEmbedder(ctx context.Context) (embed.Embedder, string, error) {
+	cfg := s.cfg
+	modelDir := cfg.ModelDir
+	if modelDir == "" {
+		modelDir = use.DefaultDir(cfg.DataDir)
+	}
+	kind := cfg.Embedder
+	if kind == "auto" {
+		kind = "lexical"
+		if use.Present(modelDir) {
+			kind = "use"
+		} else {
+			s.log.Info("embedder: USE-lite model not found, using the lexical embedder; run 'semcache model pull' for better paraphrase matching",
+				"model_dir", modelDir)
+		}
+	}
+	switch kind {
+	case "use":
+		enc, err := use.Load(modelDir)
+		if err != nil {
+			return nil, "", fmt.Errorf("embedder use: %w (run 'semcache model pull --data-dir %s')", err, cfg.DataDir)
+		}
+		return enc, kind, nil
+	case "openai":
+		e, err := embedopenai.New(ctx, embedopenai.Options{
+			BaseURL: cfg.EmbedURL, APIKey: cfg.EmbedKey, Model: cfg.EmbedModel, Dimension: cfg.EmbedDim,
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("embedder openai: %w", err)
+		}
+		s.closers = append(s.closers, func() error { e.Close(); return nil })
+		return e, kind, nil
+	default:
+		e, err := lexical.New(lexical.Options{})
+		if err != nil {
+			return nil, "", err
+		}
+		return e, "lexical", nil
+	}
+}
+
+var unsafeName = regexp.MustCompile(`[^a-z0-9_]+`)
+
+// collectionName derives a store collection from the embedder's model id,
+// so vectors of different models never share an index.
+func collectionName(prefix, modelID string) string {
+	n := unsafeName.ReplaceAllString(strings.ToLower(modelID), "_")
+	return strings.Trim(prefix+"_"+n, "_")
+}
+
+// openStore opens the configured vector store for one collection.
+func (s *service) openStore(ctx context.Context, collection string, dim int) (vectorstore.Store, error) {
+	cfg := s.cfg
+	switch cfg.Store {
+	case "pgvector":
+		st, err := pgvector.Open(ctx, pgvector.Options{DSN: cfg.PGDSN, Table: collection, Dimension: dim, Logger: s.log})
+		if err != nil {
+			return nil, fmt.Errorf("store pgvector: %w", err)
+		}
+		return st, nil
+	case "qdrant":
+		host, port, err := splitHostPort(cfg.QdrantAddr)
+		if err != nil {
+			return nil, err
+		}
+		st, err := qdrant.Open(ctx, qdrant.Options{Host: host, Port: port, APIKey: cfg.QdrantKey, UseTLS: cfg.QdrantTLS,
+			Collection: collection, Dimension: dim})
+		if err != nil {
+			return nil, fmt.Errorf("store qdrant: %w", err)
+		}
+		return st, nil
+	default:
+		st, err := memory.Open(ctx, memory.Options{Dir: filepath.Join(cfg.DataDir, "vectors", collection), Dimension: dim, Logger: s.log})
+		if err != nil {
+			return nil, fmt.Errorf("store memory: %w", err)
+		}
+		return st, nil
+	}
+}
+
+// openSemantic builds the similarity tier, or returns nil when it is off.
+func (s *service) openSemantic(ctx context.Context) (*semantic, error) {
+	cfg := s.cfg
+	if cfg.Semantic == "off" {
+		return nil, nil
+	}
+	emb, kind, err := s.buildEmbedder(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cached := embed.NewCached(emb, embed.CacheOptions{})
+	st, err := s.openStore(ctx, collectionName("semcache_entries", emb.ModelID()), emb.Dimension())
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, st.Close)
+	ver, err := verify.New(verify.Options{})
+	if err != nil {
+		return nil, err
+	}
+	threshold := float32(cfg.Threshold)
+	if threshold == 0 {
+		threshold = defaultThresholds[kind]
+	}
+	thresholds := map[string]float32{}
+	for ns, t := range cfg.file.Thresholds {
+		thresholds[ns] = float32(t)
+	}
+	shadow := map[string]bool{}
+	for _, ns := range cfg.file.Shadow {
+		shadow[ns] = true
+	}
+	reasons := make([]string, 0, len(verify.Reasons()))
+	for _, r := range verify.Reasons() {
+		reasons = append(reasons, string(r))
+	}
+	sem := &semantic{
+		embedder: cached,
+		kind:     kind,
+		store:    st,
+		reasons:  reasons,
+		opts: cache.SemanticOptions{
+			Embedder:      cached,
+			Index:         st,
+			Verify:        verifyFunc(ver),
+			Threshold:     threshold,
+			Thresholds:    thresholds,
+			Shadow:        shadow,
+			TopK:          cfg.TopK,
+			EmbedTimeout:  cfg.EmbedTimeout,
+			SearchTimeout: cfg.SearchTimeout,
+		},
+	}
+	if cfg.Semantic == "shadow" {
+		sem.opts.ShadowAll = true
+	}
+	s.log.Info("similarity tier ready", "embedder", emb.ModelID(), "store", cfg.Store, "threshold", threshold, "mode", cfg.Semantic)
+	return sem, nil
+}
+
+func verifyFunc(v *verify.Verifier) cache.VerifyFunc {
+	return func(q, c string, score float32) string {
+		if verdict := v.Check(q, c, score); !verdict.OK {
+			return string(verdict.Reason)
+		}
+		return ""
+	}
+}
