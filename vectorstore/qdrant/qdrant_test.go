@@ -242,8 +242,13 @@ func TestUnavailableWhileDownThenRecovers(t *testing.T) {
 	addr := srv.Addr()
 	srv.Stop()
 	ops := map[string]func() error{
-		"Upsert": func() error { return s.Upsert(ctx, []vectorstore.Record{{ID: "b", Namespace: "n", Vector: []float32{0, 1}}}) },
-		"Search": func() error { _, err := s.Search(ctx, vectorstore.Query{Vector: []float32{1, 0}, K: 1, Filter: f}); return err },
+		"Upsert": func() error {
+			return s.Upsert(ctx, []vectorstore.Record{{ID: "b", Namespace: "n", Vector: []float32{0, 1}}})
+		},
+		"Search": func() error {
+			_, err := s.Search(ctx, vectorstore.Query{Vector: []float32{1, 0}, K: 1, Filter: f})
+			return err
+		},
 		"Count":  func() error { _, err := s.Count(ctx, f); return err },
 		"Delete": func() error { return s.Delete(ctx, []string{"a"}) },
 	}
