@@ -947,7 +947,7 @@ func stem(w string) string {
 	}
 	// Verb endings, when a vowel is left in the stem, and adverbs.
 	switch {
-	case strings.HasSuffix(w, "ly") && len(w) >= 6 && strings.IndexByte("aeiourlstndckhmw", w[len(w)-3]) >= 0:
+	case strings.HasSuffix(w, "ly") && len(w) >= 6 && strings.IndexByte("eurlstndckhmw", w[len(w)-3]) >= 0:
 		w = w[:len(w)-2]
 	case strings.HasSuffix(w, "ing") && len(w) >= 6 && hasVowel(w[:len(w)-3]):
 		w = w[:len(w)-3]

@@ -393,6 +393,11 @@ func swapped(a, b *analysis) (string, bool) {
 		if i >= len(a.toks) || j >= len(b.toks) {
 			break
 		}
+		if a.toks[i].has(fRel) && b.toks[j].has(fRel) && a.toks[i].has(fFlip) != b.toks[j].has(fFlip) {
+			// "A faster than B" / "B slower than A": a mirrored comparison,
+			// the relations decide.
+			return "", false
+		}
 		if !sameItem(a, int16(i), b, int16(j)) {
 			if nd == len(diff) {
 				return "", false
@@ -712,8 +717,23 @@ func (v *Verifier) checkEntities(m *matching) (string, bool) {
 		return "entities: " + m.describe(false), true
 	case v.strictAdd && len(m.onlyA)+len(m.onlyB) > 0:
 		return "entities: " + m.describe(false), true
+	case !v.allowRare && (v.rareIn(m.a, m.onlyA) || v.rareIn(m.b, m.onlyB)):
+		return "entities: rare word on one side only: " + m.describe(false), true
 	}
 	return "", false
+}
+
+// rareIn reports whether one of the tokens idx of a is a rare word: not
+// among the most frequent English words, the common words or the synonym
+// table.
+func (v *Verifier) rareIn(a *analysis, idx []int) bool {
+	for _, i := range idx {
+		t := &a.toks[i]
+		if !v.frequent[t.surf] && !v.frequent[t.stem] && !v.frequent[t.text] && v.synonyms[t.stem] == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // describe lists the unmatched words of both sides.

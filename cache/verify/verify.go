@@ -86,11 +86,17 @@ type Options struct {
 	// SymmetricVersus accepts "A vs B" for "B vs A". By default the order
 	// of a "vs" comparison counts, like every other ordered relation.
 	SymmetricVersus bool
-	// StrictAdditions rejects a candidate when either text has a topic word
-	// the other lacks, even when only one side adds words ("pancakes" /
-	// "vegan pancakes"). By default only a swap (each side has a word the
-	// other lacks) or a one-sided entity is rejected.
+	// StrictAdditions rejects a candidate when either text has any topic
+	// word the other lacks, even a frequent one ("flu" / "flu shot"). By
+	// default a word added on one side only is rejected when it is rare
+	// (not among the most frequent English words: "coffee" / "decaf
+	// coffee") or entity-like, and a swap (each side has a topic word the
+	// other lacks) is always rejected.
 	StrictAdditions bool
+	// AllowRareAdditions accepts one-sided rare words ("pancakes" /
+	// "homemade pancakes"); only entity-like additions and swaps are then
+	// rejected. Ignored when StrictAdditions is set.
+	AllowRareAdditions bool
 	// Synonyms are extra groups of interchangeable single words, added to
 	// the shipped table. The first word of a group is its canonical form.
 	Synonyms [][]string
@@ -103,12 +109,15 @@ type Verifier struct {
 	disabled        map[Reason]bool
 	symVersus       bool
 	strictAdd       bool
+	allowRare       bool
 
 	common, negations, polite, ambiguous, identifiers, preferVerbs, clause, noStem map[string]bool
-	synonyms                                                                       map[string]string
-	phrases2                                                                       map[[2]string]string
-	phrases3                                                                       map[[3]string]string
-	antonyms                                                                       map[string][]string
+	// frequent holds the most frequent English words and their stems.
+	frequent map[string]bool
+	synonyms map[string]string
+	phrases2 map[[2]string]string
+	phrases3 map[[3]string]string
+	antonyms map[string][]string
 
 	pool sync.Pool
 }
@@ -153,6 +162,7 @@ func New(opts Options) (*Verifier, error) {
 		disabled:        disabled,
 		symVersus:       opts.SymmetricVersus,
 		strictAdd:       opts.StrictAdditions,
+		allowRare:       opts.AllowRareAdditions,
 	}
 	if v.minOverlap == 0 {
 		v.minOverlap = DefaultMinOverlap
@@ -188,6 +198,11 @@ func (v *Verifier) buildTables(extra [][]string) {
 	v.preferVerbs = wordSet(preferVerbs)
 	v.clause = wordSet(clauseWords)
 	v.noStem = wordSet(noStem)
+	v.frequent = map[string]bool{}
+	for _, w := range strings.Fields(frequentWords) {
+		v.frequent[w] = true
+		v.frequent[stem(w)] = true
+	}
 
 	v.synonyms = map[string]string{}
 	groups := append(append([][]string{}, synonymGroups...), extra...)

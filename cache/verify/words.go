@@ -33,7 +33,8 @@ best good better great nice fine ok okay alright proper properly correct
 correctly right easy easiest easily possible
 actually really basically exactly generally usually typically normally
 sure vs versus between difference differences differ compare comparison
-compared degree degrees
+compared degree degrees take takes took taken taking happen happens happened
+cause causes caused work works worked working long
 example examples instance percent percentage
 problem problems issue issues
 mean means meaning
@@ -158,10 +159,13 @@ var synonymGroups = [][]string{
 	{"jpy", "yen"},
 	{"maximum", "max"},
 	{"build", "construct"},
+	{"distance", "far"},
+	{"probability", "odds", "chance"},
+	{"shop", "store"},
 	{"restore", "recover"},
 	{"vibrate", "shake"},
 	{"workout", "exercise"},
-	{"write", "compose"},
+	{"write", "compose", "draft"},
 	{"cactus", "cacti"},
 	{"knife", "knives"},
 	{"person", "people"},
