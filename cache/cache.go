@@ -122,6 +122,11 @@ type Cache struct {
 	invalMu sync.RWMutex
 	inval   map[string]time.Time
 
+	// sources maps a RAG chunk id to the entries built on it (the disk
+	// tier keeps the same index for entries from earlier runs).
+	sourcesMu sync.Mutex
+	sources   map[string]map[Key]struct{}
+
 	queue     chan writeJob
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -200,6 +205,7 @@ func Open(opts Options) (*Cache, error) {
 		hot:     hot,
 		pending: map[Key]*Entry{},
 		inval:   map[string]time.Time{},
+		sources: map[string]map[Key]struct{}{},
 		queue:   make(chan writeJob, opts.QueueSize),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
@@ -248,7 +254,14 @@ type Lookup struct {
 	// Vector, when set, is the prompt's embedding computed by the caller
 	// (the lookup then does not embed again).
 	Vector []float32
+	// Salt joins the key and partition: answer-shaping context outside the
+	// request body, e.g. the version of the RAG collection whose passages
+	// are injected. Answers built on other content are then never served.
+	Salt string
 }
+
+func (l Lookup) key() Key          { return l.Request.SaltedKey(l.Namespace, l.Salt) }
+func (l Lookup) partition() string { return l.Request.SaltedPartition(l.Namespace, l.Salt) }
 
 // Result is the outcome of a lookup.
 type Result struct {
@@ -273,7 +286,7 @@ type Result struct {
 
 // Get looks a request up, exact tier first, then the similarity tier.
 func (c *Cache) Get(ctx context.Context, l Lookup) Result {
-	res := Result{Key: l.Request.Key(l.Namespace), Vector: l.Vector}
+	res := Result{Key: l.key(), Vector: l.Vector}
 	start := c.now()
 	e := c.getExact(res.Key, l.Namespace)
 	res.ExactTime = c.now().Sub(start)
@@ -354,7 +367,7 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 		}
 		res.Vector = vecs[0]
 	}
-	partition := l.Request.Partition(l.Namespace)
+	partition := l.partition()
 	start := c.now()
 	sctx, cancel := context.WithTimeout(ctx, c.sem.SearchTimeout)
 	hits, err := c.sem.Index.Search(sctx, vectorstore.Query{
@@ -402,7 +415,7 @@ func (c *Cache) Put(l Lookup, ans Answer, vector []float32, ttl time.Duration, s
 		ttl = c.opts.TTL
 	}
 	now := c.now()
-	k := l.Request.Key(l.Namespace)
+	k := l.key()
 	e := &Entry{
 		ID:           k.EntryID(),
 		Key:          k.String(),
@@ -415,9 +428,19 @@ func (c *Cache) Put(l Lookup, ans Answer, vector []float32, ttl time.Duration, s
 	}
 	if l.Request.Prompt != "" {
 		e.Prompt = l.Request.Prompt
-		e.Partition = l.Request.Partition(l.Namespace)
+		e.Partition = l.partition()
 	}
 	c.hot.set(k, e, ttl)
+	if len(sources) > 0 {
+		c.sourcesMu.Lock()
+		for _, src := range sources {
+			if c.sources[src] == nil {
+				c.sources[src] = map[Key]struct{}{}
+			}
+			c.sources[src][k] = struct{}{}
+		}
+		c.sourcesMu.Unlock()
+	}
 	select {
 	case <-c.closing:
 		return e
@@ -544,6 +567,63 @@ func (c *Cache) indexBatch(ctx context.Context, batch []writeJob) {
 		c.stats.storeErrors.Add(1)
 		c.log.Warn("cache: similarity tier write-back failed", "entries", len(recs), "err", err)
 	}
+}
+
+// PurgeSources deletes every entry built on any of the given RAG chunk ids
+// from every tier, and reports how many entries it removed.
+func (c *Cache) PurgeSources(ctx context.Context, sources []string) (int, error) {
+	if err := c.Flush(ctx); err != nil {
+		return 0, err
+	}
+	keys := map[Key]struct{}{}
+	c.sourcesMu.Lock()
+	for _, src := range sources {
+		for k := range c.sources[src] {
+			keys[k] = struct{}{}
+		}
+		delete(c.sources, src)
+	}
+	c.sourcesMu.Unlock()
+	if c.disk != nil {
+		ks, err := c.disk.takeKeysBySource(sources)
+		if err != nil {
+			return 0, fmt.Errorf("cache: purge sources: %w", err)
+		}
+		for _, k := range ks {
+			keys[k] = struct{}{}
+		}
+	}
+	return c.deleteKeys(ctx, keys)
+}
+
+// deleteKeys removes entries from every tier.
+func (c *Cache) deleteKeys(ctx context.Context, keys map[Key]struct{}) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	list := make([]Key, 0, len(keys))
+	ids := make([]string, 0, len(keys))
+	c.pendingMu.Lock()
+	for k := range keys {
+		c.hot.del(k)
+		delete(c.pending, k)
+		list = append(list, k)
+		ids = append(ids, k.String())
+	}
+	c.pendingMu.Unlock()
+	c.hot.rc.Wait()
+	var errs []error
+	if c.disk != nil {
+		if err := c.disk.delete(list); err != nil {
+			errs = append(errs, fmt.Errorf("cache: delete from disk: %w", err))
+		}
+	}
+	if c.sem != nil {
+		if err := c.sem.Index.Delete(ctx, ids); err != nil {
+			errs = append(errs, fmt.Errorf("cache: delete from similarity tier: %w", err))
+		}
+	}
+	return len(list), errors.Join(errs...)
 }
 
 // Flush waits until every entry queued so far has been written (tests and

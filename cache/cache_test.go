@@ -339,3 +339,47 @@ func TestConcurrentPutGet(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestSaltAndPurgeSources(t *testing.T) {
+	for _, dir := range []string{"", t.TempDir()} {
+		emb, idx := &bagEmbedder{}, &bruteIndex{}
+		c, err := Open(Options{Dir: dir, Semantic: &SemanticOptions{Embedder: emb, Index: idx, Threshold: 0.7}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		l := lookup(t, "a", "what does the handbook say about holidays")
+		l.Salt = "v1"
+		c.Put(l, answer, nil, 0, []string{"handbook#3", "handbook#4"})
+		other := lookup(t, "a", "unrelated question entirely")
+		c.Put(other, answer, nil, 0, []string{"faq#1"})
+		_ = c.Flush(ctx)
+		if r := c.Get(ctx, l); r.Tier != TierExact {
+			t.Fatalf("dir=%q: salted entry not found", dir)
+		}
+		unsalted := l
+		unsalted.Salt = ""
+		if r := c.Get(ctx, unsalted); r.Tier != TierNone {
+			t.Fatalf("dir=%q: salt ignored by the key: %+v", dir, r.Tier)
+		}
+		v2 := l
+		v2.Salt = "v2"
+		if r := c.Get(ctx, v2); r.Tier != TierNone {
+			t.Fatalf("dir=%q: answer built on another content version served (%s)", dir, r.Tier)
+		}
+		n, err := c.PurgeSources(ctx, []string{"handbook#4"})
+		if err != nil || n != 1 {
+			t.Fatalf("dir=%q: purge = %d, %v", dir, n, err)
+		}
+		if r := c.Get(ctx, l); r.Tier != TierNone {
+			t.Fatalf("dir=%q: purged entry still served from %s", dir, r.Tier)
+		}
+		if r := c.Get(ctx, other); r.Tier != TierExact {
+			t.Fatalf("dir=%q: unrelated entry purged", dir)
+		}
+		if len(idx.recs) != 1 {
+			t.Fatalf("dir=%q: similarity tier holds %d records, want 1", dir, len(idx.recs))
+		}
+		c.Close()
+	}
+}

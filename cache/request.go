@@ -421,11 +421,20 @@ func (k Key) String() string { return hex.EncodeToString(k[:]) }
 func (k Key) EntryID() string { return hex.EncodeToString(k[:12]) }
 
 // Key returns the exact-tier key of r in namespace ns.
-func (r *Request) Key(ns string) Key {
+func (r *Request) Key(ns string) Key { return r.SaltedKey(ns, "") }
+
+// SaltedKey is Key with extra answer-shaping context that is not in the
+// body, such as the version of the RAG collection injected upstream.
+func (r *Request) SaltedKey(ns, salt string) Key {
 	h := sha256.New()
 	h.Write([]byte("semcache/v1\x00"))
 	h.Write([]byte(ns))
 	h.Write([]byte{0})
+	if salt != "" {
+		h.Write([]byte("salt\x00"))
+		h.Write([]byte(salt))
+		h.Write([]byte{0})
+	}
 	h.Write(r.canonical)
 	var k Key
 	h.Sum(k[:0])
@@ -434,11 +443,19 @@ func (r *Request) Key(ns string) Key {
 
 // Partition returns the similarity tier's context partition of r in ns:
 // everything that shapes the answer except the embedded prompt.
-func (r *Request) Partition(ns string) string {
+func (r *Request) Partition(ns string) string { return r.SaltedPartition(ns, "") }
+
+// SaltedPartition is Partition with the same salt as SaltedKey.
+func (r *Request) SaltedPartition(ns, salt string) string {
 	h := sha256.New()
 	h.Write([]byte("semcache/partition/v1\x00"))
 	h.Write([]byte(ns))
 	h.Write([]byte{0})
+	if salt != "" {
+		h.Write([]byte("salt\x00"))
+		h.Write([]byte(salt))
+		h.Write([]byte{0})
+	}
 	h.Write(r.contextCanon)
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }

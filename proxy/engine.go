@@ -24,6 +24,11 @@ type Enricher interface {
 	// the cache partition so answers built on old content are never served
 	// after it changes.
 	Enrich(ctx context.Context, ns string, req *cache.Request, vector []float32) (Enrichment, error)
+	// Version names the content a request in ns would be enriched from
+	// ("" when RAG does not apply to ns). It salts the cache key and
+	// partition, so a content change makes old answers unreachable. It must
+	// be cheap: it runs before every lookup.
+	Version(ns string) string
 }
 
 // Enrichment is what an Enricher did to a request.
@@ -169,11 +174,14 @@ type Call struct {
 	Enrichment Enrichment
 	// Outcome is one of the Outcome* constants once decided.
 	Outcome string
+	// Salt is the RAG content version joined to the cache key ("" without
+	// RAG).
+	Salt string
 }
 
 // Lookup lets the partition include the RAG collection version.
 func (c *Call) lookup() cache.Lookup {
-	return cache.Lookup{Namespace: c.Namespace, Request: c.Request, Vector: c.Result.Vector}
+	return cache.Lookup{Namespace: c.Namespace, Request: c.Request, Vector: c.Result.Vector, Salt: c.Salt}
 }
 
 // Prepare parses a chat-completion body and its headers. Errors are
@@ -190,6 +198,9 @@ func (e *Engine) Prepare(body []byte, h http.Header) (*Call, error) {
 		return nil, err
 	}
 	c.Request = req
+	if e.rag != nil && !ctl.NoRAG {
+		c.Salt = e.rag.Version(c.Namespace)
+	}
 	if req.BypassReason != "" {
 		c.Outcome = OutcomeBypass
 	}
@@ -203,7 +214,7 @@ func (e *Engine) Lookup(ctx context.Context, c *Call) *cache.Entry {
 		return nil
 	}
 	if c.Controls.NoCache {
-		c.Result.Key = c.Request.Key(c.Namespace)
+		c.Result.Key = c.Request.SaltedKey(c.Namespace, c.Salt)
 		c.Outcome = OutcomeMiss
 		return nil
 	}
