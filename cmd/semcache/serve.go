@@ -107,8 +107,12 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	if cfg.SemanticMode == "conversation" {
 		mode = cache.PromptConversation
 	}
+	enricher, err := s.openRAG(ctx, sem, c, metrics)
+	if err != nil {
+		return err
+	}
 	engine, err := proxy.NewEngine(proxy.EngineOptions{
-		Cache: c, Namespaces: nsr, Metrics: metrics, Mode: mode, Logger: log,
+		Cache: c, Namespaces: nsr, Metrics: metrics, Mode: mode, Logger: log, Enricher: enricher,
 	})
 	if err != nil {
 		return err
@@ -155,6 +159,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 			}
 		}()
 	}
+	stopExtProc, err := s.startExtProc(ctx, engine)
+	if err != nil {
+		_ = apiSrv.Close()
+		_ = adminSrv.Close()
+		wg.Wait()
+		return err
+	}
+	defer stopExtProc()
 	close(s.ready)
 	log.Info("semcache serving", "api", "http://"+s.APIAddr, "admin", "http://"+s.AdminAddr,
 		"upstream", cfg.upstreamURL.Redacted(), "data_dir", cfg.DataDir, "semantic", cfg.Semantic)
@@ -202,5 +214,7 @@ func (s *service) adminHandler(reg *prometheus.Registry) http.Handler {
 		}
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	s.registerAdmin(mux, reg)
+	s.registerRAGAdmin(mux)
 	return mux
 }
