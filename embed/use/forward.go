@@ -35,7 +35,6 @@ type workspace struct {
 	head []float32 // [mr, 512] pooled vector (row 0) and zero pad rows
 	u    []float32 // [mr, 512] tanh layer output
 	lt   lattice
-	ids  []int32
 }
 
 func newWorkspace() *workspace {
