@@ -1,0 +1,75 @@
+// Command semcache-bench holds the benchmark tools of semcache: a simulated
+// OpenAI-compatible upstream, a load generator and the semantic-tier
+// evaluation.
+//
+//	semcache-bench upstream [flags]   serve the simulated LLM API
+//	semcache-bench load [flags]       send a prompt mix and report latencies and X-Semcache verdicts
+//	semcache-bench eval [flags]       score labelled prompt pairs per similarity threshold
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "semcache-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// subcommand is one entry of the dispatch table.
+type subcommand struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func subcommands() []subcommand {
+	return []subcommand{
+		{"upstream", "serve a simulated OpenAI-compatible LLM API", runUpstream},
+		{"load", "send a mix of repeated and paraphrased prompts and report latencies", runLoad},
+		{"eval", "score labelled prompt pairs with an embedder and the verifier", runEval},
+	}
+}
+
+// run dispatches args[0] to its subcommand.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmds := subcommands()
+	if len(args) == 0 {
+		printUsage(stderr, cmds)
+		return errors.New("missing subcommand")
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		printUsage(stdout, cmds)
+		return nil
+	}
+	for _, c := range cmds {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	printUsage(stderr, cmds)
+	return fmt.Errorf("unknown subcommand %q", args[0])
+}
+
+func printUsage(w io.Writer, cmds []subcommand) {
+	fmt.Fprintln(w, "usage: semcache-bench <subcommand> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "subcommands:")
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "run 'semcache-bench <subcommand> -h' for its flags")
+}
