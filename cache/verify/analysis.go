@@ -58,6 +58,10 @@ type analysis struct {
 	// (filled by match).
 	matched []bool
 	only    []int // unmatched content tokens (filled by match)
+	// Sets of the live words, built by finish and reused across checks:
+	// stems and canonical texts, surface forms, and the texts of words
+	// other than "than" comparatives.
+	words, surfs, textsNoRel map[string]bool
 	// shouting is true when the text is mostly upper case, so case carries
 	// no information about entities.
 	shouting   bool
@@ -68,6 +72,12 @@ type analysis struct {
 func (a *analysis) reset() {
 	a.toks = a.toks[:0]
 	a.matched = a.matched[:0]
+	if a.words == nil {
+		a.words, a.surfs, a.textsNoRel = map[string]bool{}, map[string]bool{}, map[string]bool{}
+	}
+	clear(a.words)
+	clear(a.surfs)
+	clear(a.textsNoRel)
 	a.shouting = false
 	a.negs = 0
 	a.hasHowMany = false
@@ -463,12 +473,12 @@ func (a *analysis) number(p string, pf pieceFlags) {
 	if pf.minus {
 		t.num = -t.num
 	}
-	a.toks = append(a.toks, t)
 	if pf.cur != "" {
 		// "$100" also says "dollars"; the word is there to be matched, not
 		// to be missed.
 		a.toks = append(a.toks, token{kind: kWord, surf: pf.cur, stem: pf.cur, flags: fStop})
 	}
+	a.toks = append(a.toks, t)
 }
 
 // thousands reports whether the commas in p (if any) separate groups of
@@ -568,6 +578,18 @@ func (a *analysis) finish(v *Verifier) {
 	a.markComparatives()
 	a.markRelations(v)
 	a.countNegations()
+	for i := range a.toks {
+		t := &a.toks[i]
+		if t.kind != kWord || t.has(fDropped) {
+			continue
+		}
+		a.words[t.stem] = true
+		a.words[t.text] = true
+		a.surfs[t.surf] = true
+		if !t.has(fRel) {
+			a.textsNoRel[t.text] = true
+		}
+	}
 }
 
 // dropPoliteEdges drops greetings and thanks that open or close the text.
@@ -930,6 +952,9 @@ func stem(w string) string {
 			return w
 		}
 	}
+	if len(w) == 3 && w[2] == 'y' && !isVowel(w[1]) {
+		return w[:2] // "fly", "try", "dry" meet "flies", "tries", "dries"
+	}
 	if len(w) < 4 {
 		return w
 	}
@@ -961,8 +986,6 @@ func stem(w string) string {
 		case last == 'y' && !isVowel(w[len(w)-2]):
 			w = w[:len(w)-1]
 		}
-	} else if len(w) == 3 && w[2] == 'y' && !isVowel(w[1]) {
-		w = w[:2] // "fly", "try", "dry" meet "flies", "tries", "dries"
 	}
 	if n := len(w); n >= 4 && w[n-1] == w[n-2] && !isVowel(w[n-1]) && w[n-1] != 's' {
 		w = w[:n-1]

@@ -100,27 +100,17 @@ func checkNumbers(a, b *analysis) (string, bool) {
 	return "numbers: query has [" + strings.Join(onlyA, " ") + "], candidate has [" + strings.Join(onlyB, " ") + "]", true
 }
 
-// hasWord reports whether a has a live word token whose stem or text is w.
-func (a *analysis) hasWord(w string) bool {
-	for i := range a.toks {
-		t := &a.toks[i]
-		if t.kind == kWord && !t.has(fDropped) && (t.stem == w || t.text == w) {
-			return true
-		}
-	}
-	return false
-}
+// hasWord reports whether a has a live word whose stem or text is w.
+func (a *analysis) hasWord(w string) bool { return a.words[w] }
 
-// hasText reports whether a has a live word token whose text is w, leaving
-// out comparatives of a "than" relation when skipRel is set.
+// hasText reports whether a has a live word whose text is w, leaving out
+// comparatives of a "than" relation when skipRel is set. Texts are also
+// recorded as words, so without skipRel a stem equal to w counts too.
 func (a *analysis) hasText(w string, skipRel bool) bool {
-	for i := range a.toks {
-		t := &a.toks[i]
-		if t.kind == kWord && !t.has(fDropped) && t.text == w && !(skipRel && t.has(fRel)) {
-			return true
-		}
+	if skipRel {
+		return a.textsNoRel[w]
 	}
-	return false
+	return a.words[w]
 }
 
 func (a *analysis) hasRel() bool {
@@ -210,30 +200,26 @@ func (v *Verifier) antonymPair(a, b *analysis) (string, bool) {
 				return "negation: " + strconv.Quote(t.surf) + " against its opposite " + strconv.Quote(o), true
 			}
 		}
-		for j := range b.toks {
-			u := &b.toks[j]
-			if u.kind != kWord || u.has(fDropped) || a.hasWord(u.stem) {
-				continue
-			}
-			if prefixOpposites(t.stem, u.stem) {
-				return "negation: " + strconv.Quote(t.surf) + " against its opposite " + strconv.Quote(u.surf), true
-			}
+		if b.oppositeByPrefix(t.stem) && !b.hasWord(t.stem) {
+			return "negation: " + strconv.Quote(t.surf) + " against a word with the opposite prefix", true
 		}
 	}
 	return "", false
 }
 
-// prefixOpposites reports whether x and y are one stem with opposite
-// prefixes: "upload"/"download", "encrypt"/"decrypt".
-func prefixOpposites(x, y string) bool {
+// oppositeByPrefix reports whether a has a word that is x with the opposite
+// prefix: "download" for "upload", "decrypt" for "encrypt".
+func (a *analysis) oppositeByPrefix(x string) bool {
+	var buf [64]byte
 	for _, p := range prefixPairs {
 		for k := 0; k < 2; k++ {
 			p1, p2 := p[k], p[1-k]
-			if strings.HasPrefix(x, p1) && strings.HasPrefix(y, p2) {
-				rx, ry := x[len(p1):], y[len(p2):]
-				if len(rx) >= 3 && rx == ry {
-					return true
-				}
+			if !strings.HasPrefix(x, p1) || len(x)-len(p1) < 3 || len(p2)+len(x)-len(p1) > len(buf) {
+				continue
+			}
+			y := append(append(buf[:0], p2...), x[len(p1):]...)
+			if a.words[string(y)] {
+				return true
 			}
 		}
 	}
@@ -379,7 +365,7 @@ var symmetricJoiners = map[string]bool{"and": true, "or": true, "with": true, "&
 // for two content words that changed places ("Is every square a
 // rectangle?" / "Is every rectangle a square?"), and the swap is not
 // across a symmetric joiner or inside "between X and Y".
-func swapped(a, b *analysis) (string, bool) {
+func (v *Verifier) swapped(a, b *analysis) (string, bool) {
 	i, j := 0, 0
 	diff := [3][2]int{}
 	nd := 0
@@ -421,7 +407,7 @@ func swapped(a, b *analysis) (string, bool) {
 	symmetric := true
 	for k := x[0] + 1; k < y[0]; k++ {
 		t := &a.toks[k]
-		if !t.has(fDropped) && !symmetricJoiners[t.surf] && !(t.isContent() && (sameItem(a, int16(k), a, int16(x[0])) || sameItem(a, int16(k), a, int16(y[0])))) {
+		if !t.has(fDropped) && !symmetricJoiners[t.surf] && !(v.symVersus && t.rel == famVersus) && !(t.isContent() && (sameItem(a, int16(k), a, int16(x[0])) || sameItem(a, int16(k), a, int16(y[0])))) {
 			// Words other than joiners between the two: ordered, unless the
 			// words between are the shared head of both ("brown rice and
 			// white rice" has "rice and").
@@ -441,7 +427,7 @@ func swapped(a, b *analysis) (string, bool) {
 // checkDirection rejects when a relation of a appears reversed in b, or
 // when two words changed places.
 func (v *Verifier) checkDirection(a, b *analysis) (string, bool) {
-	if d, bad := swapped(a, b); bad {
+	if d, bad := v.swapped(a, b); bad {
 		return d, true
 	}
 	var bufA, bufB [8]relation
@@ -526,38 +512,20 @@ func match(a, b *analysis) matching {
 	b.matched = resize(b.matched, len(b.toks))
 	for i := range a.toks {
 		t := &a.toks[i]
-		if !t.isContent() {
-			continue
-		}
-		for j := range b.toks {
-			u := &b.toks[j]
-			if u.kind != kWord || u.has(fDropped) {
-				continue
-			}
-			if t.text == u.text || t.stem == u.stem || t.surf == u.surf {
-				a.matched[i] = true
-				if u.isContent() {
-					b.matched[j] = true
-				}
-			}
+		if t.isContent() && (b.words[t.text] || b.words[t.stem] || b.surfs[t.surf]) {
+			a.matched[i] = true
 		}
 	}
-	// Content words of b matching a common word of a ("US" and "us").
 	for j := range b.toks {
 		u := &b.toks[j]
-		if !u.isContent() || b.matched[j] {
-			continue
-		}
-		for i := range a.toks {
-			t := &a.toks[i]
-			if t.kind == kWord && !t.has(fDropped) && (t.text == u.text || t.stem == u.stem || t.surf == u.surf) {
-				b.matched[j] = true
-				break
-			}
+		if u.isContent() && (a.words[u.text] || a.words[u.stem] || a.surfs[u.surf]) {
+			b.matched[j] = true
 		}
 	}
 	compounds(a, b)
 	compounds(b, a)
+	lessWords(a, b)
+	lessWords(b, a)
 	typos(a, b)
 	m.totalA, m.matchedA, m.onlyA, m.strongA = tally(a, m.onlyA)
 	m.totalB, m.matchedB, m.onlyB, m.strongB = tally(b, m.onlyB)
@@ -607,10 +575,15 @@ func resize(s []bool, n int) []bool {
 // compounds matches an unmatched word of a with two adjacent words of b
 // that spell it: "pushups" and "push ups", "wifi" and "wi-fi".
 func compounds(a, b *analysis) {
+	tried := 0
 	for i := range a.toks {
 		t := &a.toks[i]
 		if !t.isContent() || a.matched[i] {
 			continue
+		}
+		// Long texts that differ a lot gain nothing from more tries.
+		if tried++; tried > maxPairwise {
+			return
 		}
 		for j := range b.toks {
 			u := &b.toks[j]
@@ -645,30 +618,62 @@ func compounds(a, b *analysis) {
 	}
 }
 
+// lessWords matches "eggless" with "eggs": the negation rule has already
+// checked that the other text says "without".
+func lessWords(a, b *analysis) {
+	for i := range a.toks {
+		t := &a.toks[i]
+		if !t.isContent() || a.matched[i] || len(t.surf) < 7 || !strings.HasSuffix(t.surf, "less") {
+			continue
+		}
+		base := stem(t.surf[:len(t.surf)-4])
+		if !b.words[base] {
+			continue
+		}
+		a.matched[i] = true
+		for j := range b.toks {
+			if u := &b.toks[j]; u.kind == kWord && !u.has(fDropped) && u.stem == base {
+				b.matched[j] = true
+			}
+		}
+	}
+}
+
+// maxPairwise bounds the unmatched words of one text that the pairwise
+// passes (compounds, typos) look at, keeping long texts linear.
+const maxPairwise = 32
+
 func spells(whole, x, y string) bool {
 	return len(whole) == len(x)+len(y) && strings.HasPrefix(whole, x) && whole[len(x):] == y
 }
 
 // typos matches remaining unmatched words that are one transposition,
 // insertion or deletion apart. Substitutions are not typos here: they turn
-// "Iceland" into "Ireland".
+// "Iceland" into "Ireland". Every word with such a counterpart is matched,
+// whatever the order, so the result does not depend on which text is the
+// query.
 func typos(a, b *analysis) {
+	var hitA, hitB [64]bool
 	for i := range a.toks {
 		t := &a.toks[i]
-		if !t.isContent() || a.matched[i] {
+		if i >= len(hitA) || !t.isContent() || a.matched[i] || t.has(fAcronym) {
 			continue
 		}
 		for j := range b.toks {
 			u := &b.toks[j]
-			if !u.isContent() || b.matched[j] || t.has(fAcronym) || u.has(fAcronym) {
+			if j >= len(hitB) || !u.isContent() || b.matched[j] || u.has(fAcronym) {
 				continue
 			}
 			if oneEdit(t.surf, u.surf) {
-				a.matched[i] = true
-				b.matched[j] = true
-				break
+				hitA[i], hitB[j] = true, true
 			}
 		}
+	}
+	for i := range min(len(a.toks), len(hitA)) {
+		a.matched[i] = a.matched[i] || hitA[i]
+	}
+	for j := range min(len(b.toks), len(hitB)) {
+		b.matched[j] = b.matched[j] || hitB[j]
 	}
 }
 

@@ -1,0 +1,468 @@
+package verify
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func newVerifier(t testing.TB, opts Options) *Verifier {
+	t.Helper()
+	v, err := New(opts)
+	if err != nil {
+		t.Fatalf("New(%+v): %v", opts, err)
+	}
+	return v
+}
+
+func TestNewValidates(t *testing.T) {
+	_, err := New(Options{
+		MinOverlap:      1.5,
+		OverlapMinScore: -2,
+		Disable:         []Reason{"typos"},
+		Synonyms:        [][]string{{"one"}, {"two words", "x"}},
+	})
+	if err == nil {
+		t.Fatal("New accepted invalid options")
+	}
+	for _, want := range []string{"MinOverlap", "OverlapMinScore", `"typos"`, "group 0 has 1 words", `"two words" is not a single word`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+	v, err := New(Options{})
+	if err != nil {
+		t.Fatalf("New(zero Options): %v", err)
+	}
+	if v.minOverlap != DefaultMinOverlap || v.overlapMinScore != DefaultOverlapMinScore {
+		t.Errorf("defaults: MinOverlap %v, OverlapMinScore %v", v.minOverlap, v.overlapMinScore)
+	}
+}
+
+func TestReasons(t *testing.T) {
+	got := Reasons()
+	want := map[Reason]bool{ReasonNumbers: true, ReasonNegation: true, ReasonEntities: true, ReasonDirection: true, ReasonOverlap: true}
+	if len(got) != len(want) {
+		t.Fatalf("Reasons() = %v, want the %d reasons", got, len(want))
+	}
+	for _, r := range got {
+		if !want[r] {
+			t.Errorf("unexpected reason %q", r)
+		}
+		delete(want, r)
+	}
+	if len(want) > 0 {
+		t.Errorf("missing reasons %v", want)
+	}
+}
+
+// rejectCases must be rejected for the given reason, in both directions.
+var rejectCases = []struct {
+	q, c   string
+	reason Reason
+}{
+	// numbers
+	{"How do I undo the last 3 git commits?", "How do I undo the last 5 git commits?", ReasonNumbers},
+	{"How do I install Python 3.11 on Ubuntu?", "How do I install Python 3.12 on Ubuntu?", ReasonNumbers},
+	{"Convert 100 USD to EUR", "Convert 1000 USD to EUR", ReasonNumbers},
+	{"Convert 1,000 USD to EUR", "Convert 10,000 USD to EUR", ReasonNumbers},
+	{"Schedule a job every 5 minutes", "Schedule a job every fifteen minutes", ReasonNumbers},
+	{"Who was the 2nd president?", "Who was the third president?", ReasonNumbers},
+	{"What happened in 1066?", "What happened in 1666?", ReasonNumbers},
+	{"Is 50% of 80 more than 30?", "Is 60% of 80 more than 30?", ReasonNumbers},
+	{"Meeting at 9am", "Meeting at 9pm", ReasonNumbers},
+	{"Set the timer for 9:30", "Set the timer for 9:45", ReasonNumbers},
+	{"Upgrade to version 1.2.3", "Upgrade to version 1.2.4", ReasonNumbers},
+	{"Is -5 degrees cold?", "Is 5 degrees cold?", ReasonNumbers},
+	{"Salary of $10k a year", "Salary of $100k a year", ReasonNumbers},
+	{"What is twenty-five times four?", "What is twenty-six times four?", ReasonNumbers},
+	{"Rent for two hundred dollars", "Rent for three hundred dollars", ReasonNumbers},
+	{"Events on 2023-03-05", "Events on 2023-03-06", ReasonNumbers},
+	{"Sort 3,1,2", "Sort 3,1,4", ReasonNumbers},
+	{"What is the integral of x^2?", "What is the integral of x^3?", ReasonNumbers},
+	{"How many players are on a team?", "How many players are on 2 teams?", ReasonNumbers},
+	{"I was charged twice", "I was charged three times", ReasonNumbers},
+	{"Is 91 a prime number?", "Is 97 a prime number?", ReasonNumbers},
+
+	// negation
+	{"Is it safe to eat raw cookie dough?", "Is it unsafe to eat raw cookie dough?", ReasonNegation},
+	{"Is it legal to carry a knife in the UK?", "Is it illegal to carry a knife in the UK?", ReasonNegation},
+	{"Why is my React component rendering?", "Why is my React component not rendering?", ReasonNegation},
+	{"Why does my car start?", "Why doesn't my car start?", ReasonNegation},
+	{"How do I make pancakes with milk?", "How do I make pancakes without milk?", ReasonNegation},
+	{"Is it possible to get sick?", "Is it possible to never get sick?", ReasonNegation},
+	{"Which countries require a visa?", "Which countries require no visa?", ReasonNegation},
+	{"Everybody replied to my email", "Nobody replied to my email", ReasonNegation},
+	{"How do I install a package with pip?", "How do I uninstall a package with pip?", ReasonNegation},
+	{"How do I set an environment variable?", "How do I unset an environment variable?", ReasonNegation},
+	{"Is this mushroom edible?", "Is this mushroom inedible?", ReasonNegation},
+	{"I can log in", "I cannot log in", ReasonNegation},
+	{"How do I encrypt a file with GPG?", "How do I decrypt a file with GPG?", ReasonNegation},
+	{"How do I upload a file?", "How do I download a file?", ReasonNegation},
+	{"How do I enable two-factor authentication?", "How do I disable two-factor authentication?", ReasonNegation},
+	{"What is the largest country in Africa?", "What is the smallest country in Africa?", ReasonNegation},
+	{"What is the best time to visit Iceland?", "What is the worst time to visit Iceland?", ReasonNegation},
+	{"Sort the list in ascending order", "Sort the list in descending order", ReasonNegation},
+	{"Can you make it more formal?", "Can you make it less formal?", ReasonNegation},
+	{"What is overfitting?", "What is underfitting?", ReasonNegation},
+	{"What is the maximum size of an item?", "What is the minimum size of an item?", ReasonNegation},
+	{"Stocks held over a year", "Stocks held under a year", ReasonNegation},
+	{"Neither the mouse nor the keyboard works", "The mouse and the keyboard work", ReasonNegation},
+	{"Coffee with sugar", "Coffee without sugar", ReasonNegation},
+
+	// direction
+	{"How do I convert a string to an integer in Python?", "How do I convert an integer to a string in Python?", ReasonDirection},
+	{"Convert 350 Fahrenheit to Celsius", "Convert 350 Celsius to Fahrenheit", ReasonDirection},
+	{"Translate English to French", "Translate French to English", ReasonDirection},
+	{"Translate hello from English to French", "Translate hello from French into English", ReasonDirection},
+	{"How do I migrate from MySQL to PostgreSQL?", "How do I migrate from PostgreSQL to MySQL?", ReasonDirection},
+	{"Is Python faster than Java?", "Is Java faster than Python?", ReasonDirection},
+	{"Is an index fund better than an ETF?", "Is an ETF better than an index fund?", ReasonDirection},
+	{"Is brown rice healthier than white rice?", "Is white rice healthier than brown rice?", ReasonDirection},
+	{"Python vs Java", "Java vs Python", ReasonDirection},
+	{"Kotlin versus Scala for Android", "Scala versus Kotlin for Android", ReasonDirection},
+	{"Is a > b here?", "Is b > a here?", ReasonDirection},
+	{"Copy a file from the container to the host", "Copy a file from the host to the container", ReasonDirection},
+	{"Should I pay off debt before investing?", "Should I invest before paying off debt?", ReasonDirection},
+	{"Does differentiability imply continuity?", "Does continuity imply differentiability?", ReasonDirection},
+	{"What can I use instead of buttermilk?", "What can I use buttermilk instead of?", ReasonDirection},
+	{"How many tablespoons are in a cup?", "How many cups are in a tablespoon?", ReasonDirection},
+	{"What is 2 to the power of 10?", "What is 10 to the power of 2?", ReasonDirection},
+	{"Is every square a rectangle?", "Is every rectangle a square?", ReasonDirection},
+	{"What time is it in Tokyo when it is 9am in London?", "What time is it in London when it is 9am in Tokyo?", ReasonDirection},
+	{"Redirect HTTP to HTTPS in nginx", "Redirect HTTPS to HTTP in nginx", ReasonDirection},
+
+	// entities
+	{"What is the capital of France?", "What is the capital of Germany?", ReasonEntities},
+	{"How do I reverse a list in Python?", "How do I reverse a list in Java?", ReasonEntities},
+	{"Is Kotlin good for Android?", "Is Scala good for Android?", ReasonEntities},
+	{"how do i learn python", "how do i learn java", ReasonEntities},
+	{"How long do I boil eggs?", "How long do I boil potatoes?", ReasonEntities},
+	{"How do I reverse a list in Python?", "How do I sort a list in Python?", ReasonEntities},
+	{"How do I delete a local git branch?", "How do I delete a remote git branch?", ReasonNegation},
+	{"How do I install Docker?", "How do I install Docker on Ubuntu?", ReasonEntities},
+	{"What does os.path.join do?", "What does os.path.split do?", ReasonEntities},
+	{"What does my_function return?", "What does your_function return?", ReasonEntities},
+	{"What does HTTPS mean?", "What does HTTP mean?", ReasonEntities},
+	{"Translate 'good morning' into Italian", "Translate 'good night' into Italian", ReasonEntities},
+	{"Symptoms of vitamin K deficiency", "Symptoms of vitamin D deficiency", ReasonEntities},
+	{"Symptoms of vitamin B12 deficiency", "Symptoms of vitamin D deficiency", ReasonNumbers},
+	{"How much caffeine is in coffee?", "How much caffeine is in decaf coffee?", ReasonEntities},
+	{"I can't log in to my account", "I can log in to my account but can't see my orders", ReasonEntities},
+	{"What is the capital of Australia?", "What is the capital of Austria?", ReasonEntities},
+	{"Best time to visit Iceland", "Best time to visit Ireland", ReasonEntities},
+	{"What is the time complexity of quicksort?", "What is the space complexity of quicksort?", ReasonEntities},
+	{"What is the square root of 144?", "What is the square of 144?", ReasonEntities},
+	{"Why did the Western Roman Empire fall?", "Why did the Eastern Roman Empire fall?", ReasonNegation},
+}
+
+func TestCheckRejects(t *testing.T) {
+	v := newVerifier(t, Options{})
+	for _, tc := range rejectCases {
+		for _, dir := range [][2]string{{tc.q, tc.c}, {tc.c, tc.q}} {
+			got := v.Check(dir[0], dir[1], 0.8)
+			if got.OK || got.Reason != tc.reason {
+				t.Errorf("Check(%q, %q) = %+v, want rejected for %s", dir[0], dir[1], got, tc.reason)
+				continue
+			}
+			if !strings.HasPrefix(got.Detail, string(tc.reason)) {
+				t.Errorf("Check(%q, %q).Detail = %q, want it to start with %q", dir[0], dir[1], got.Detail, tc.reason)
+			}
+		}
+	}
+}
+
+// paraphrases must be accepted in both directions.
+var paraphrases = [][2]string{
+	{"How do I reverse a list in Python?", "python: reverse a list"},
+	{"How do I reverse a list in Python?", "HOW DO I REVERSE A LIST IN PYTHON"},
+	{"How do I reverse a list in Python?", "how do i reverse a list in python"},
+	{"How do I reverse a list in Python?", "Hi! Could you please show me how to reverse a list in Python? Thanks a lot."},
+	{"How can I reverse a list in Python", "whats the way to revrese a list in pyhton"},
+	{"What is the difference between a list and a tuple in Python?", "Python: tuple vs list, what's the difference?"},
+	{"What is the difference between TCP and UDP?", "difference between UDP and TCP"},
+	{"Is Python faster than Java?", "Is Java slower than Python?"},
+	{"Are cats smarter than dogs?", "are dogs dumber than cats"},
+	{"Which is bigger, Texas or California?", "Is California bigger than Texas?"},
+	{"Can I take ibuprofen with paracetamol?", "Can I take paracetamol with ibuprofen?"},
+	{"What's the difference between a list and an array?", "What is the difference between a list and an array?"},
+	{"I can't log in to my account", "I cannot log into my account"},
+	{"Why doesn't my WiFi work?", "why does my wifi not work"},
+	{"Why is my laptop not charging?", "laptop won't charge, why?"},
+	{"How do I make pancakes without eggs?", "eggless pancake recipe"},
+	{"Which countries don't require a visa for Indians?", "visa-free countries for Indians"},
+	{"How do I exit vim?", "How do I quit vim?"},
+	{"How do I fix a leaking faucet?", "how to repair a leaking tap"},
+	{"How long does cooked chicken last in the fridge?", "how long does cooked chicken last in the refrigerator"},
+	{"Convert 1,000 USD to EUR", "convert 1000 dollars to euros"},
+	{"Convert 100 USD to EUR", "how much is $100 in euros"},
+	{"Is 91 a prime number?", "is ninety-one prime"},
+	{"How do I select the first 10 rows in SQL?", "sql get first ten rows"},
+	{"How do I merge two dictionaries in Python?", "python merge 2 dicts"},
+	{"How many calories are in a banana?", "calories in one banana"},
+	{"How many tablespoons are in a cup?", "how many tbsp in 1 cup"},
+	{"Who was the first president of the United States?", "first US president?"},
+	{"When did World War 2 end?", "When did WW2 end?"},
+	{"Is 3.0 bigger than 2?", "is 3 bigger than 2"},
+	{"Meeting at 9:00", "meeting at 9am"},
+	{"Is 50% a majority?", "is fifty percent a majority"},
+	{"How do I enable two-factor authentication?", "how to turn on 2FA"},
+	{"How many push ups should I do a day?", "how many pushups should i do per day"},
+	{"How do I jump start a car?", "how to jumpstart a car"},
+	{"Why am I getting a null pointer exception in Java?", "why a NullPointerException in java"},
+	{"How do I upgrade Node.js to the latest version?", "how to update node to the newest version"},
+	{"What is the capital of France?", "What's France's capital?"},
+	{"Is tap water safe to drink in Mexico?", "can you drink the tap water in mexico safely"},
+	{"How do I center a div in CSS?", "how do i centre a div with css"},
+	{"How do I reset my password?", "how do i reset my pasword"},
+	{"How do I clear the cache in Chrome?", "how do I clear the cahce in chrome"},
+	{"Best password manager for families", "what's the best password manager for a family"},
+	{"How do I sharpen a kitchen knife?", "how to sharpen kitchen knives"},
+	{"How often should I water a cactus?", "how often should I water cacti"},
+	{"Do I need a visa to visit Japan as a US citizen?", "Do I need a visa to visit Japan as an American citizen?"},
+	{"What plug type is used in the UK?", "which plug type is used in the United Kingdom"},
+	{"Why won't my car start?", "my car won't start, why?"},
+	{"Is it better to buy or rent a house?", "is it better to rent or buy a home"},
+	{"Tell me a joke", "Tell me a joke please"},
+	{"What is machine learning?", "Can you explain what ML is?"},
+	{"How far is Paris from London?", "distance between London and Paris"},
+}
+
+func TestCheckAcceptsParaphrases(t *testing.T) {
+	v := newVerifier(t, Options{})
+	for _, p := range paraphrases {
+		for _, dir := range [][2]string{{p[0], p[1]}, {p[1], p[0]}} {
+			if got := v.Check(dir[0], dir[1], 0.8); !got.OK {
+				t.Errorf("Check(%q, %q) = %+v, want OK", dir[0], dir[1], got)
+			}
+		}
+	}
+}
+
+func TestIdenticalTextsAccepted(t *testing.T) {
+	v := newVerifier(t, Options{})
+	for _, tc := range rejectCases {
+		for _, s := range []string{tc.q, tc.c} {
+			if got := v.Check(s, s, 1); !got.OK {
+				t.Errorf("Check(%q, itself) = %+v, want OK", s, got)
+			}
+		}
+	}
+}
+
+func TestOptions(t *testing.T) {
+	const q, c = "How do I undo the last 3 git commits?", "How do I undo the last 5 git commits?"
+	v := newVerifier(t, Options{Disable: []Reason{ReasonNumbers}})
+	if got := v.Check(q, c, 0.8); !got.OK {
+		t.Errorf("numbers disabled: Check = %+v, want OK", got)
+	}
+
+	if got := newVerifier(t, Options{}).Check("Python vs Java", "Java vs Python", 0.9); got.OK {
+		t.Error("default: Python vs Java accepted for Java vs Python")
+	}
+	if got := newVerifier(t, Options{SymmetricVersus: true}).Check("Python vs Java", "Java vs Python", 0.9); !got.OK {
+		t.Errorf("SymmetricVersus: Check = %+v, want OK", got)
+	}
+
+	const base, added = "Can you get the flu twice in one season?", "Can you get the flu shot twice in one season?"
+	if got := newVerifier(t, Options{}).Check(base, added, 0.9); !got.OK {
+		t.Errorf("default accepts a frequent one-sided word; got %+v", got)
+	}
+	if got := newVerifier(t, Options{StrictAdditions: true}).Check(base, added, 0.9); got.OK || got.Reason != ReasonEntities {
+		t.Errorf("StrictAdditions: Check = %+v, want rejected for entities", got)
+	}
+	const plain, rare = "How do I make pancakes from scratch?", "How do I make homemade pancakes from scratch?"
+	if got := newVerifier(t, Options{}).Check(plain, rare, 0.9); got.OK || got.Reason != ReasonEntities {
+		t.Errorf("default: rare one-sided word accepted: %+v", got)
+	}
+	if got := newVerifier(t, Options{AllowRareAdditions: true}).Check(plain, rare, 0.9); !got.OK {
+		t.Errorf("AllowRareAdditions: Check = %+v, want OK", got)
+	}
+
+	syn := newVerifier(t, Options{Synonyms: [][]string{{"kubernetes", "kube"}}})
+	if got := syn.Check("How do I restart a kube pod?", "How do I restart a kubernetes pod?", 0.9); !got.OK {
+		t.Errorf("extra synonyms: Check = %+v, want OK", got)
+	}
+	if got := newVerifier(t, Options{}).Check("How do I restart a kube pod?", "How do I restart a kubernetes pod?", 0.9); got.OK {
+		t.Error("without the extra synonym kube/kubernetes was accepted")
+	}
+}
+
+func TestOverlap(t *testing.T) {
+	// Two texts that share nothing: no rule but overlap applies.
+	const q, c = "recommend something relaxing", "suggest anything calming"
+	v := newVerifier(t, Options{Disable: []Reason{ReasonEntities}})
+	if got := v.Check(q, c, 0.95); got.OK || got.Reason != ReasonOverlap {
+		t.Errorf("score 0.95, no shared words: Check = %+v, want rejected for overlap", got)
+	}
+	if got := v.Check(q, c, 0.85); !got.OK {
+		t.Errorf("score 0.85 is below OverlapMinScore: Check = %+v, want OK", got)
+	}
+	low := newVerifier(t, Options{Disable: []Reason{ReasonEntities}, OverlapMinScore: 0.5})
+	if got := low.Check(q, c, 0.6); got.OK || got.Reason != ReasonOverlap {
+		t.Errorf("OverlapMinScore 0.5, score 0.6: Check = %+v, want rejected for overlap", got)
+	}
+	// Half the words shared: Jaccard 1/3 passes the default 0.2, fails 0.5.
+	const q2, c2 = "restart nginx server", "restart apache server"
+	if got := v.Check(q2, c2, 0.95); !got.OK {
+		t.Errorf("overlap 1/2 at default MinOverlap: Check = %+v, want OK", got)
+	}
+	strict := newVerifier(t, Options{Disable: []Reason{ReasonEntities}, MinOverlap: 0.6})
+	if got := strict.Check(q2, c2, 0.95); got.OK || got.Reason != ReasonOverlap {
+		t.Errorf("MinOverlap 0.6: Check = %+v, want rejected for overlap", got)
+	}
+}
+
+func TestNumbersNormalised(t *testing.T) {
+	v := newVerifier(t, Options{})
+	cases := []struct {
+		text string
+		want []string
+	}{
+		{"1,000 and 1000", []string{"1000", "1000"}},
+		{"3.0 vs 3", []string{"3", "3"}},
+		{"five and 5", []string{"5", "5"}},
+		{"the 2nd and second", []string{"2", "2"}},
+		{"twenty-five, one hundred and five", []string{"25", "105"}},
+		{"3 million people", []string{"3000000"}},
+		{"$1.5k", []string{"1500"}},
+		{"python 3.11.0 or 3.12.1", []string{"3.11", "3.12.1"}},
+		{"at 9pm, 12am or 9:30", []string{"0", "9.5", "21"}},
+		{"-5 degrees to 10", []string{"-5", "10"}},
+		{"50% or 50 percent", []string{"50", "50"}},
+		{"3,1,2", []string{"2", "3"}}, // 1 is never compared
+		{"a dozen eggs", []string{"12"}},
+		{"2023-03-05", []string{"3", "5", "2023"}},
+	}
+	for _, tc := range cases {
+		var a analysis
+		a.analyze(v, tc.text)
+		var got []string
+		for _, k := range a.numbers(nil) {
+			got = append(got, k.String())
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("numbers(%q) = %v, want %v", tc.text, got, tc.want)
+		}
+	}
+}
+
+func TestStem(t *testing.T) {
+	groups := [][]string{
+		{"egg", "eggs"},
+		{"boil", "boiling", "boiled", "boils"},
+		{"city", "cities"},
+		{"fly", "flies"},
+		{"try", "tries", "tried"},
+		{"run", "running"},
+		{"install", "installed", "installing", "installs"},
+		{"make", "making", "makes"},
+		{"box", "boxes"},
+		{"process", "processes"},
+		{"carry", "carried", "carrying"},
+		{"safe", "safely"},
+		{"string", "strings"},
+		{"family", "families"},
+	}
+	for _, g := range groups {
+		want := stem(g[0])
+		for _, w := range g[1:] {
+			if got := stem(w); got != want {
+				t.Errorf("stem(%q) = %q, want %q like stem(%q)", w, got, want, g[0])
+			}
+		}
+	}
+	for _, w := range []string{"bus", "cactus", "analysis", "thing", "string", "news"} {
+		if got := stem(w); !strings.HasPrefix(w, got) || len(got) < 3 {
+			t.Errorf("stem(%q) = %q, want a prefix of at least 3 letters", w, got)
+		}
+	}
+	if stem("Ünïcode") != "Ünïcode" {
+		t.Error("non-ASCII words must not be stemmed")
+	}
+}
+
+func TestConcurrentChecks(t *testing.T) {
+	v := newVerifier(t, Options{})
+	want := make([]bool, len(rejectCases))
+	for i, tc := range rejectCases {
+		want[i] = v.Check(tc.q, tc.c, 0.8).OK
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 8*len(rejectCases))
+	for range 8 {
+		wg.Go(func() {
+			for i, tc := range rejectCases {
+				if got := v.Check(tc.q, tc.c, 0.8).OK; got != want[i] {
+					errs <- fmt.Sprintf("Check(%q, %q) = %v concurrently, %v alone", tc.q, tc.c, got, want[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+func FuzzCheck(f *testing.F) {
+	for _, tc := range rejectCases {
+		f.Add(tc.q, tc.c, float32(0.8))
+	}
+	for _, p := range paraphrases {
+		f.Add(p[0], p[1], float32(0.95))
+	}
+	f.Add("", "", float32(0))
+	f.Add("'\"“", "$-5.5.5,000:30", float32(1))
+	f.Add("c++ vs c#", "C# vs C++", float32(0.99))
+	f.Add("İstanbul ẞ ǅ", "ﬁ ﬀ 𝔘𝔫𝔦", float32(-1))
+	v := newVerifier(f, Options{})
+	f.Fuzz(func(t *testing.T, a, b string, score float32) {
+		ab := v.Check(a, b, score)
+		ba := v.Check(b, a, score)
+		if ab.OK != ba.OK {
+			t.Errorf("asymmetric: Check(%q, %q) = %+v, reversed %+v", a, b, ab, ba)
+		}
+		if !ab.OK && (ab.Reason == "" || ab.Detail == "") {
+			t.Errorf("rejection without reason or detail: %+v", ab)
+		}
+		if ab.OK && (ab.Reason != "" || ab.Detail != "") {
+			t.Errorf("acceptance with a reason: %+v", ab)
+		}
+	})
+}
+
+func BenchmarkCheck(b *testing.B) {
+	v := newVerifier(b, Options{})
+	pairs := [][2]string{
+		{"How do I convert a string to an integer in Python?", "python convert string to integer"},
+		{"What is the capital of France?", "What is the capital of Germany?"},
+		{"How do I schedule a cron job to run every 5 minutes?", "How do I schedule a cron job to run every 15 minutes?"},
+		{"Is it safe to eat raw cookie dough?", "Is raw cookie dough safe to eat?"},
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		p := pairs[i%len(pairs)]
+		v.Check(p[0], p[1], 0.9)
+		i++
+	}
+}
+
+// BenchmarkCheckLong checks two long, different texts (a pasted document
+// against another): the cost must stay linear in their length.
+func BenchmarkCheckLong(b *testing.B) {
+	v := newVerifier(b, Options{})
+	var x, y strings.Builder
+	for i := range 400 {
+		fmt.Fprintf(&x, "step %d: convert the user_%d record to JSON and not upload it before noon. ", i, i)
+		fmt.Fprintf(&y, "Step %d - encrypt file%d, then download it into bucket-%d unless Kotlin is faster than Scala. ", i, i*7, i%13)
+	}
+	q, c := x.String(), y.String()
+	b.ReportAllocs()
+	for b.Loop() {
+		v.Check(q, c, 0.95)
+	}
+}
