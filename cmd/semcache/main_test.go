@@ -99,10 +99,13 @@ type answer struct {
 	content string
 }
 
-func ask(t *testing.T, api, key, body string) answer {
+func ask(t *testing.T, api, key, body string, hdr ...string) answer {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, api+"/v1/chat/completions", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
