@@ -60,8 +60,6 @@ type Message struct {
 	// TextOnly is false when the content holds non-text parts (images,
 	// audio, files) that the similarity tier cannot compare.
 	TextOnly bool
-	// Raw is the message object exactly as received.
-	Raw json.RawMessage
 }
 
 // Request is a parsed, validated chat-completion request.
@@ -72,9 +70,6 @@ type Request struct {
 	Stream       bool
 	IncludeUsage bool
 	Messages     []Message
-
-	// Fields holds every top-level field as received, by name.
-	Fields map[string]json.RawMessage
 
 	// canonical is the canonical form of the answer-relevant fields;
 	// contextCanon the same with the embedded prompt left out.
@@ -108,8 +103,12 @@ var validRoles = map[string]bool{
 	"system": true, "developer": true, "user": true, "assistant": true, "tool": true, "function": true,
 }
 
+var numericFields = []string{"temperature", "top_p", "presence_penalty", "frequency_penalty", "seed", "n",
+	"max_tokens", "max_completion_tokens", "top_logprobs"}
+
 // ParseRequest validates a chat-completion body and computes its canonical
-// forms. mode chooses what the similarity tier embeds.
+// forms. mode chooses what the similarity tier embeds. The body is decoded
+// once; everything else is derived from that tree.
 func ParseRequest(body []byte, mode PromptMode) (*Request, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, badRequest("", "request body is empty; expected a JSON object")
@@ -117,113 +116,111 @@ func ParseRequest(body []byte, mode PromptMode) (*Request, error) {
 	if !utf8.Valid(body) {
 		return nil, badRequest("", "request body is not valid UTF-8")
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return nil, badRequest("", "request body is not a JSON object: %s", jsonErrorText(err))
+	v, err := decodeValue(body)
+	if err != nil {
+		return nil, badRequest("", "request body is not valid JSON: %s", jsonErrorText(err))
 	}
-	if fields == nil {
-		return nil, badRequest("", "request body must be a JSON object, not null")
+	fields, ok := v.(map[string]any)
+	if !ok {
+		return nil, badRequest("", "request body must be a JSON object")
 	}
-	r := &Request{Body: body, Fields: fields}
+	r := &Request{Body: body}
 
-	rawModel, ok := fields["model"]
-	if !ok || isNull(rawModel) {
+	switch m := fields["model"].(type) {
+	case nil:
 		return nil, badRequest("model", "you must provide a model parameter")
-	}
-	if err := json.Unmarshal(rawModel, &r.Model); err != nil || strings.TrimSpace(r.Model) == "" {
+	case string:
+		if strings.TrimSpace(m) == "" {
+			return nil, badRequest("model", "model must be a non-empty string")
+		}
+		r.Model = m
+	default:
 		return nil, badRequest("model", "model must be a non-empty string")
 	}
-	if raw, ok := fields["stream"]; ok && !isNull(raw) {
-		if err := json.Unmarshal(raw, &r.Stream); err != nil {
+	if raw, present := fields["stream"]; present && raw != nil {
+		b, ok := raw.(bool)
+		if !ok {
 			return nil, badRequest("stream", "stream must be a boolean")
 		}
+		r.Stream = b
 	}
-	if raw, ok := fields["stream_options"]; ok && !isNull(raw) {
-		var so struct {
-			IncludeUsage *bool `json:"include_usage"`
-		}
-		if err := json.Unmarshal(raw, &so); err != nil {
+	if raw, present := fields["stream_options"]; present && raw != nil {
+		so, ok := raw.(map[string]any)
+		if !ok {
 			return nil, badRequest("stream_options", "stream_options must be an object")
 		}
-		r.IncludeUsage = so.IncludeUsage != nil && *so.IncludeUsage
+		r.IncludeUsage = so["include_usage"] == true
 	}
-	if err := r.parseMessages(fields["messages"]); err != nil {
+	msgs, err := r.parseMessages(fields["messages"])
+	if err != nil {
 		return nil, err
 	}
-	if err := r.checkScalars(); err != nil {
+	if err := r.checkScalars(fields); err != nil {
 		return nil, err
 	}
-	if err := r.canonicalise(mode); err != nil {
-		return nil, err
-	}
+	r.canonicalise(fields, msgs, mode)
 	return r, nil
 }
 
-func (r *Request) parseMessages(raw json.RawMessage) error {
-	if raw == nil || isNull(raw) {
-		return badRequest("messages", "you must provide a messages parameter")
+func (r *Request) parseMessages(raw any) ([]any, error) {
+	if raw == nil {
+		return nil, badRequest("messages", "you must provide a messages parameter")
 	}
-	var msgs []json.RawMessage
-	if err := json.Unmarshal(raw, &msgs); err != nil {
-		return badRequest("messages", "messages must be an array of message objects")
+	msgs, ok := raw.([]any)
+	if !ok {
+		return nil, badRequest("messages", "messages must be an array of message objects")
 	}
 	if len(msgs) == 0 {
-		return badRequest("messages", "messages must contain at least one message")
+		return nil, badRequest("messages", "messages must contain at least one message")
 	}
 	r.Messages = make([]Message, len(msgs))
 	for i, m := range msgs {
-		var head struct {
-			Role    *string         `json:"role"`
-			Content json.RawMessage `json:"content"`
-		}
 		param := "messages[" + strconv.Itoa(i) + "]"
-		if err := json.Unmarshal(m, &head); err != nil {
-			return badRequest(param, "each message must be an object with a string role")
+		obj, ok := m.(map[string]any)
+		if !ok {
+			return nil, badRequest(param, "each message must be an object with a string role")
 		}
-		if head.Role == nil || !validRoles[*head.Role] {
-			return badRequest(param+".role", "role must be one of system, developer, user, assistant, tool, function")
+		role, _ := obj["role"].(string)
+		if !validRoles[role] {
+			return nil, badRequest(param+".role", "role must be one of system, developer, user, assistant, tool, function")
 		}
-		text, textOnly, err := contentText(head.Content)
+		text, textOnly, err := contentText(obj["content"])
 		if err != nil {
-			return badRequest(param+".content", "%s", err.Error())
+			return nil, badRequest(param+".content", "%s", err.Error())
 		}
-		r.Messages[i] = Message{Role: *head.Role, Text: text, TextOnly: textOnly, Raw: m}
+		r.Messages[i] = Message{Role: role, Text: text, TextOnly: textOnly}
 	}
-	return nil
+	return msgs, nil
 }
 
 // contentText extracts the text of a message content: a string, null, or an
 // array of parts.
-func contentText(raw json.RawMessage) (text string, textOnly bool, err error) {
-	if raw == nil || isNull(raw) {
+func contentText(content any) (text string, textOnly bool, err error) {
+	switch c := content.(type) {
+	case nil:
 		return "", true, nil
-	}
-	switch raw[0] {
-	case '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", false, errors.New("content must be a string or an array of content parts")
-		}
-		return s, true, nil
-	case '[':
-		var parts []struct {
-			Type string  `json:"type"`
-			Text *string `json:"text"`
-		}
-		if err := json.Unmarshal(raw, &parts); err != nil {
-			return "", false, errors.New("content parts must be objects with a string type")
-		}
+	case string:
+		return c, true, nil
+	case []any:
 		var b strings.Builder
 		textOnly = true
-		for _, p := range parts {
-			if p.Type != "text" || p.Text == nil {
+		for _, p := range c {
+			part, ok := p.(map[string]any)
+			if !ok {
+				return "", false, errors.New("content parts must be objects with a string type")
+			}
+			if _, ok := part["type"].(string); !ok {
+				return "", false, errors.New("content parts must be objects with a string type")
+			}
+			t, isText := part["text"].(string)
+			if part["type"] != "text" || !isText {
 				textOnly = false
 				continue
 			}
 			if b.Len() > 0 {
 				b.WriteByte('\n')
 			}
-			b.WriteString(*p.Text)
+			b.WriteString(t)
 		}
 		return b.String(), textOnly, nil
 	default:
@@ -231,38 +228,37 @@ func contentText(raw json.RawMessage) (text string, textOnly bool, err error) {
 	}
 }
 
-func (r *Request) checkScalars() error {
-	numeric := []string{"temperature", "top_p", "presence_penalty", "frequency_penalty", "seed", "n", "max_tokens", "max_completion_tokens", "top_logprobs"}
-	for _, name := range numeric {
-		raw, ok := r.Fields[name]
-		if !ok || isNull(raw) {
+func (r *Request) checkScalars(fields map[string]any) error {
+	for _, name := range numericFields {
+		raw, ok := fields[name]
+		if !ok || raw == nil {
 			continue
 		}
-		var f float64
-		if err := json.Unmarshal(raw, &f); err != nil {
+		n, ok := raw.(json.Number)
+		if !ok {
 			return badRequest(name, "%s must be a number", name)
 		}
-	}
-	if raw, ok := r.Fields["n"]; ok && !isNull(raw) {
-		var n float64
-		_ = json.Unmarshal(raw, &n)
-		if n < 1 || n != math.Trunc(n) {
+		if name != "n" {
+			continue
+		}
+		f, err := n.Float64()
+		if err != nil || f < 1 || f != math.Trunc(f) {
 			return badRequest("n", "n must be a positive integer")
 		}
-		if n > 1 {
+		if f > 1 {
 			r.BypassReason = "n>1"
 		}
 	}
-	if raw, ok := r.Fields["logprobs"]; ok && bytes.Equal(bytes.TrimSpace(raw), []byte("true")) {
+	if fields["logprobs"] == true {
 		r.BypassReason = "logprobs"
 	}
 	return nil
 }
 
 // canonicalise computes the canonical forms and the embedded prompt.
-func (r *Request) canonicalise(mode PromptMode) error {
-	names := make([]string, 0, len(r.Fields))
-	for name := range r.Fields {
+func (r *Request) canonicalise(fields map[string]any, msgs []any, mode PromptMode) {
+	names := make([]string, 0, len(fields))
+	for name := range fields {
 		if keysOutOfKey[name] {
 			continue
 		}
@@ -287,13 +283,9 @@ func (r *Request) canonicalise(mode PromptMode) error {
 	ctx = append(ctx, '{')
 	first := true
 	for _, name := range names {
-		raw := r.Fields[name]
-		if isNull(raw) {
+		v := fields[name]
+		if v == nil {
 			continue
-		}
-		v, err := decodeValue(raw)
-		if err != nil {
-			return badRequest(name, "invalid JSON value")
 		}
 		keyName := name
 		if name == "max_completion_tokens" {
@@ -320,7 +312,6 @@ func (r *Request) canonicalise(mode PromptMode) error {
 			ctx = appendCanonical(ctx, v)
 			continue
 		}
-		msgs, _ := v.([]any)
 		full = appendMessages(full, msgs, len(msgs))
 		if r.SemanticReason != "" {
 			ctx = appendMessages(ctx, msgs, len(msgs))
@@ -357,7 +348,6 @@ func (r *Request) canonicalise(mode PromptMode) error {
 			r.Prompt = strings.TrimSpace(lastMsg.Text)
 		}
 	}
-	return nil
 }
 
 // appendMessages writes the first n messages (plus, after them, every later

@@ -23,7 +23,7 @@ import (
 // `semcache-bench eval` on bench/testdata/pairs.jsonl (see README): the
 // lowest threshold whose precision with the verifier stays >= 0.98.
 var defaultThresholds = map[string]float32{
-	"lexical": 0.80,
+	"lexical": 0.60,
 	"use":     0.80,
 	"openai":  0.85,
 }
