@@ -4,11 +4,13 @@
 //
 //	go run kernel_gen.go > kernel_amd64.s   (or: go generate)
 //
-// The kernel computes a 6×16 block of C = [C +] bias + A·B (then ReLU if
-// flags&2) from k steps. Twelve YMM accumulators (Y0..Y11: row r in
-// Y(2r), Y(2r+1)) hold the block; each step loads one 16-float row of the
-// packed B panel (Y12, Y13), broadcasts A[r][p] (Y14) and issues twelve
-// FMAs. The k loop is unrolled four times.
+// The kernel computes a 3×32 block of C = [C +] bias + A·B (then ReLU if
+// flags&2) from k steps. Twelve YMM accumulators (row r, 8-float vector v
+// in Y(4r+v)) hold the block; each step broadcasts A[r][p] into Y12..Y14,
+// then loads the four vectors of the packed B row one at a time into Y15
+// and issues three FMAs each. Only Y0..Y15 are used: Y16 and up need
+// AVX-512 (EVEX) and would fault on AVX2-only CPUs. The k loop is unrolled
+// four times.
 package main
 
 import (
@@ -17,14 +19,20 @@ import (
 	"strings"
 )
 
-const rows = 6
-
-// A rows are addressed from SI (rows 0..2) and R10 = SI + 3·lda (rows 3..5),
-// C rows likewise from DX and R11; R8 = lda and R9 = ldc in bytes.
-var (
-	aRow = [rows]string{"(SI)", "(SI)(R8*1)", "(SI)(R8*2)", "(R10)", "(R10)(R8*1)", "(R10)(R8*2)"}
-	cRow = [rows]string{"(DX)", "(DX)(R9*1)", "(DX)(R9*2)", "(R11)", "(R11)(R9*1)", "(R11)(R9*2)"}
+const (
+	rows    = 3 // mr
+	vectors = 4 // nr / 8
+	nr      = 8 * vectors
 )
+
+// A rows are addressed from SI, C rows from DX; R8 = lda and R9 = ldc in
+// bytes.
+var (
+	aRow = [rows]string{"(SI)", "(SI)(R8*1)", "(SI)(R8*2)"}
+	cRow = [rows]string{"(DX)", "(DX)(R9*1)", "(DX)(R9*2)"}
+)
+
+func acc(r, v int) string { return fmt.Sprintf("Y%d", r*vectors+v) }
 
 func disp(off int, addr string) string {
 	if off == 0 {
@@ -37,12 +45,14 @@ func main() {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	step := func(i int) {
-		p("\tVMOVUPS %s, Y12", disp(64*i, "(DI)"))
-		p("\tVMOVUPS %s, Y13", disp(64*i+32, "(DI)"))
 		for r := range rows {
-			p("\tVBROADCASTSS %s, Y14", disp(4*i, aRow[r]))
-			p("\tVFMADD231PS Y12, Y14, Y%d", 2*r)
-			p("\tVFMADD231PS Y13, Y14, Y%d", 2*r+1)
+			p("\tVBROADCASTSS %s, Y%d", disp(4*i, aRow[r]), 12+r)
+		}
+		for v := range vectors {
+			p("\tVMOVUPS %s, Y15", disp(4*nr*i+32*v, "(DI)"))
+			for r := range rows {
+				p("\tVFMADD231PS Y15, Y%d, %s", 12+r, acc(r, v))
+			}
 		}
 	}
 
@@ -64,23 +74,22 @@ func main() {
 	p("\tMOVQ ldc+48(FP), R9")
 	p("\tSHLQ $2, R9")
 	p("\tMOVQ flags+56(FP), BX")
-	p("\tLEAQ (SI)(R8*2), R10")
-	p("\tADDQ R8, R10")
-	p("\tLEAQ (DX)(R9*2), R11")
-	p("\tADDQ R9, R11")
 	p("")
 	p("\t// Accumulators start at bias, plus C when accumulating.")
-	p("\tVMOVUPS (AX), Y0")
-	p("\tVMOVUPS 32(AX), Y1")
+	for v := range vectors {
+		p("\tVMOVUPS %s, %s", disp(32*v, "(AX)"), acc(0, v))
+	}
 	for r := 1; r < rows; r++ {
-		p("\tVMOVAPS Y0, Y%d", 2*r)
-		p("\tVMOVAPS Y1, Y%d", 2*r+1)
+		for v := range vectors {
+			p("\tVMOVAPS %s, %s", acc(0, v), acc(r, v))
+		}
 	}
 	p("\tTESTQ $1, BX")
 	p("\tJZ    start")
 	for r := range rows {
-		p("\tVADDPS %s, Y%d, Y%d", cRow[r], 2*r, 2*r)
-		p("\tVADDPS 32%s, Y%d, Y%d", cRow[r], 2*r+1, 2*r+1)
+		for v := range vectors {
+			p("\tVADDPS %s, %s, %s", disp(32*v, cRow[r]), acc(r, v), acc(r, v))
+		}
 	}
 	p("")
 	p("start:")
@@ -95,8 +104,7 @@ func main() {
 		step(i)
 	}
 	p("\tADDQ $16, SI")
-	p("\tADDQ $16, R10")
-	p("\tADDQ $256, DI")
+	p("\tADDQ $%d, DI", 16*nr)
 	p("\tDECQ R12")
 	p("\tJNZ  loop4")
 	p("")
@@ -107,23 +115,25 @@ func main() {
 	p("loop1:")
 	step(0)
 	p("\tADDQ $4, SI")
-	p("\tADDQ $4, R10")
-	p("\tADDQ $64, DI")
+	p("\tADDQ $%d, DI", 4*nr)
 	p("\tDECQ CX")
 	p("\tJNZ  loop1")
 	p("")
 	p("done:")
 	p("\tTESTQ $2, BX")
 	p("\tJZ    store")
-	p("\tVXORPS Y12, Y12, Y12")
-	for r := range 2 * rows {
-		p("\tVMAXPS Y12, Y%d, Y%d", r, r)
+	p("\tVXORPS Y15, Y15, Y15")
+	for r := range rows {
+		for v := range vectors {
+			p("\tVMAXPS Y15, %s, %s", acc(r, v), acc(r, v))
+		}
 	}
 	p("")
 	p("store:")
 	for r := range rows {
-		p("\tVMOVUPS Y%d, %s", 2*r, cRow[r])
-		p("\tVMOVUPS Y%d, 32%s", 2*r+1, cRow[r])
+		for v := range vectors {
+			p("\tVMOVUPS %s, %s", acc(r, v), disp(32*v, cRow[r]))
+		}
 	}
 	p("\tVZEROUPPER")
 	p("\tRET")

@@ -9,8 +9,8 @@ import "fmt"
 // Callers pad the row count to a multiple of mr (pad rows are computed and
 // ignored: rows of a matmul are independent).
 const (
-	mr = 6  // rows per kernel call
-	nr = 16 // columns per packed panel (two 8-float AVX vectors)
+	mr = 3  // rows per kernel call
+	nr = 32 // columns per packed panel (four 8-float AVX vectors)
 )
 
 // Kernel flags.
@@ -81,7 +81,7 @@ func gemmWith(kern kernelFunc, c []float32, ldc int, a []float32, lda, m, k int,
 		panic(fmt.Sprintf("use: gemm bounds: m=%d k=%d n=%d lda=%d ldc=%d len(a)=%d len(b)=%d len(c)=%d len(bias)=%d",
 			m, k, n, lda, ldc, len(a), len(b), len(c), len(bias)))
 	}
-	// Panel-outer: one k×nr panel (≤ 96 KiB) stays in L2 while every row
+	// Panel-outer: one k×nr panel (≤ 192 KiB) stays in L2 while every row
 	// block of A streams past it.
 	for p := 0; p < n/nr; p++ {
 		panel := b[p*k*nr : (p+1)*k*nr]
@@ -93,43 +93,70 @@ func gemmWith(kern kernelFunc, c []float32, ldc int, a []float32, lda, m, k int,
 }
 
 // kernelGo is the portable micro-kernel: an mr×nr block of c from k steps,
-// computed as 2×4 register tiles (eight accumulators stay in registers;
-// larger tiles spill in Go).
+// computed in register tiles of two rows (or one) × four columns: eight
+// accumulators stay in registers, larger tiles spill in Go.
 func kernelGo(k int, a []float32, lda int, b, bias, c []float32, ldc int, flags int) {
 	b = b[:k*nr]
 	for j := 0; j < nr; j += 4 {
-		bj := bias[j : j+4 : j+4]
 		bb := b[j:]
-		for r := 0; r < mr; r += 2 {
-			a0 := a[r*lda : r*lda+k]
-			a1 := a[(r+1)*lda : (r+1)*lda+k]
-			c00, c01, c02, c03 := bj[0], bj[1], bj[2], bj[3]
-			c10, c11, c12, c13 := c00, c01, c02, c03
-			o0 := c[r*ldc+j : r*ldc+j+4 : r*ldc+j+4]
-			o1 := c[(r+1)*ldc+j : (r+1)*ldc+j+4 : (r+1)*ldc+j+4]
-			if flags&kAccumulate != 0 {
-				c00, c01, c02, c03 = c00+o0[0], c01+o0[1], c02+o0[2], c03+o0[3]
-				c10, c11, c12, c13 = c10+o1[0], c11+o1[1], c12+o1[2], c13+o1[3]
-			}
-			for p := range k {
-				q := bb[p*nr : p*nr+4 : p*nr+4]
-				b0, b1, b2, b3 := q[0], q[1], q[2], q[3]
-				x, y := a0[p], a1[p]
-				c00 += x * b0
-				c01 += x * b1
-				c02 += x * b2
-				c03 += x * b3
-				c10 += y * b0
-				c11 += y * b1
-				c12 += y * b2
-				c13 += y * b3
-			}
-			if flags&kReLU != 0 {
-				c00, c01, c02, c03 = max(c00, 0), max(c01, 0), max(c02, 0), max(c03, 0)
-				c10, c11, c12, c13 = max(c10, 0), max(c11, 0), max(c12, 0), max(c13, 0)
-			}
-			o0[0], o0[1], o0[2], o0[3] = c00, c01, c02, c03
-			o1[0], o1[1], o1[2], o1[3] = c10, c11, c12, c13
+		r := 0
+		for ; r+1 < mr; r += 2 {
+			tileGo2x4(k, a[r*lda:r*lda+k], a[(r+1)*lda:(r+1)*lda+k], bb, bias[j:j+4],
+				c[r*ldc+j:r*ldc+j+4], c[(r+1)*ldc+j:(r+1)*ldc+j+4], flags)
+		}
+		if r < mr {
+			tileGo1x4(k, a[r*lda:r*lda+k], bb, bias[j:j+4], c[r*ldc+j:r*ldc+j+4], flags)
 		}
 	}
+}
+
+// tileGo2x4 computes columns [0,4) of two rows; b starts at the tile's
+// first column and has row stride nr.
+func tileGo2x4(k int, a0, a1, b, bias, o0, o1 []float32, flags int) {
+	a0, a1, bias, o0, o1 = a0[:k], a1[:k], bias[:4:4], o0[:4:4], o1[:4:4]
+	c00, c01, c02, c03 := bias[0], bias[1], bias[2], bias[3]
+	c10, c11, c12, c13 := c00, c01, c02, c03
+	if flags&kAccumulate != 0 {
+		c00, c01, c02, c03 = c00+o0[0], c01+o0[1], c02+o0[2], c03+o0[3]
+		c10, c11, c12, c13 = c10+o1[0], c11+o1[1], c12+o1[2], c13+o1[3]
+	}
+	for p := range k {
+		q := b[p*nr : p*nr+4 : p*nr+4]
+		b0, b1, b2, b3 := q[0], q[1], q[2], q[3]
+		x, y := a0[p], a1[p]
+		c00 += x * b0
+		c01 += x * b1
+		c02 += x * b2
+		c03 += x * b3
+		c10 += y * b0
+		c11 += y * b1
+		c12 += y * b2
+		c13 += y * b3
+	}
+	if flags&kReLU != 0 {
+		c00, c01, c02, c03 = max(c00, 0), max(c01, 0), max(c02, 0), max(c03, 0)
+		c10, c11, c12, c13 = max(c10, 0), max(c11, 0), max(c12, 0), max(c13, 0)
+	}
+	o0[0], o0[1], o0[2], o0[3] = c00, c01, c02, c03
+	o1[0], o1[1], o1[2], o1[3] = c10, c11, c12, c13
+}
+
+// tileGo1x4 is tileGo2x4 for a single row.
+func tileGo1x4(k int, a0, b, bias, o0 []float32, flags int) {
+	a0, bias, o0 = a0[:k], bias[:4:4], o0[:4:4]
+	c00, c01, c02, c03 := bias[0], bias[1], bias[2], bias[3]
+	if flags&kAccumulate != 0 {
+		c00, c01, c02, c03 = c00+o0[0], c01+o0[1], c02+o0[2], c03+o0[3]
+	}
+	for p, x := range a0 {
+		q := b[p*nr : p*nr+4 : p*nr+4]
+		c00 += x * q[0]
+		c01 += x * q[1]
+		c02 += x * q[2]
+		c03 += x * q[3]
+	}
+	if flags&kReLU != 0 {
+		c00, c01, c02, c03 = max(c00, 0), max(c01, 0), max(c02, 0), max(c03, 0)
+	}
+	o0[0], o0[1], o0[2], o0[3] = c00, c01, c02, c03
 }
