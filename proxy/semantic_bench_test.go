@@ -1,0 +1,168 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/cache/verify"
+	"github.com/semcache/semcache/embed/lexical"
+	"github.com/semcache/semcache/vectorstore"
+	"github.com/semcache/semcache/vectorstore/memory"
+)
+
+var (
+	benchSubjects = []string{"python", "postgres", "kubernetes", "react", "rust", "terraform", "docker", "nginx", "kafka", "redis",
+		"golang", "java", "typescript", "linux", "git", "aws", "azure", "graphql", "django", "spark", "pandas", "numpy", "bash", "vim"}
+	benchTasks = []string{"reverse a list", "parse a date", "read a file line by line", "connect to a database", "handle errors",
+		"write a unit test", "sort a map by value", "merge two dictionaries", "deploy a container", "configure logging",
+		"measure latency", "retry a request", "stream a response", "limit concurrency", "cache query results",
+		"validate user input", "rotate secrets", "profile memory usage", "paginate results", "schedule a job"}
+	benchStyles = []string{"How do I %s in %s?", "What is the best way to %s with %s?", "Show me how to %s using %s.",
+		"Can you explain how to %s in %s?", "What's the idiomatic way to %s in %s?"}
+)
+
+// benchPrompt returns the i-th synthetic question; 2,400 distinct
+// question shapes times a unique suffix make every prompt different.
+func benchPrompt(i int) string {
+	q := fmt.Sprintf(benchStyles[i%len(benchStyles)], benchTasks[(i/len(benchStyles))%len(benchTasks)],
+		benchSubjects[(i/(len(benchStyles)*len(benchTasks)))%len(benchSubjects)])
+	return fmt.Sprintf("%s (ticket %d)", q, i)
+}
+
+// BenchmarkSemanticHit measures server-side handling of a semantic hit:
+// parse, exact miss, lexical embedding, HNSW search among N entries of one
+// namespace and partition, verification, rendering. N defaults to 100,000
+// (SEMCACHE_BENCH_ENTRIES overrides it); the index is built once and kept
+// in $TMPDIR/semcache-bench-semantic-N for later runs.
+func BenchmarkSemanticHit(b *testing.B) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("SEMCACHE_BENCH_ENTRIES")); err == nil && v > 0 {
+		n = v
+	}
+	ctx := context.Background()
+	emb, err := lexical.New(lexical.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("semcache-bench-semantic-%d-%s", n, emb.ModelID()))
+	st, err := memory.Open(ctx, memory.Options{Dir: dir, Dimension: emb.Dimension()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+
+	const ns = "key:bench"
+	mkReq := func(prompt string) (*cache.Request, []byte) {
+		body, _ := json.Marshal(map[string]any{"model": "sim-gpt", "messages": []map[string]string{{"role": "user", "content": prompt}}})
+		r, err := cache.ParseRequest(body, cache.PromptLastMessage)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r, body
+	}
+	r0, _ := mkReq(benchPrompt(0))
+	partition := r0.Partition(ns)
+	have, err := st.Count(ctx, vectorstore.Filter{Namespace: ns})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if have < n {
+		start := time.Now()
+		for lo := have; lo < n; lo += 1000 {
+			hi := min(lo+1000, n)
+			texts := make([]string, 0, hi-lo)
+			for i := lo; i < hi; i++ {
+				texts = append(texts, benchPrompt(i))
+			}
+			vecs, err := emb.Embed(ctx, texts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			recs := make([]vectorstore.Record, len(texts))
+			for j, text := range texts {
+				r, _ := mkReq(text)
+				k := r.Key(ns)
+				payload, _ := cache.MarshalEntry(&cache.Entry{ID: k.EntryID(), Key: k.String(), Namespace: ns, Partition: partition,
+					Prompt: text, RequestModel: "sim-gpt", CreatedAt: time.Now(),
+					Answer: cache.Answer{Model: "sim-gpt", Role: "assistant", Content: "Answer to " + text, FinishReason: "stop"}})
+				recs[j] = vectorstore.Record{ID: k.String(), Vector: vecs[j], Namespace: ns, Partition: partition, Payload: payload}
+			}
+			if err := st.Upsert(ctx, recs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Logf("built %d entries in %v", n-have, time.Since(start))
+	}
+
+	ver, err := verify.New(verify.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := cache.Open(cache.Options{Semantic: &cache.SemanticOptions{
+		Embedder: emb, Index: st, Threshold: 0.6, TopK: 5,
+		Verify: func(q, cand string, score float32) string {
+			if v := ver.Check(q, cand, score); !v.OK {
+				return string(v.Reason)
+			}
+			return ""
+		},
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	nsr, _ := NewNamespacer(nil, ns)
+	eng, err := NewEngine(EngineOptions{Cache: c, Namespaces: nsr, Metrics: NewMetrics(prometheus.NewRegistry(), 10, nil)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	u, _ := url.Parse("http://127.0.0.1:1/v1")
+	srv, err := NewServer(ServerOptions{Engine: eng, Upstream: u})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Queries: stored prompts re-worded (lower case, no punctuation), so
+	// they miss the exact tier and must be found by similarity.
+	const queries = 2000
+	bodies := make([][]byte, queries)
+	for i := range bodies {
+		p := benchPrompt((i * 7919) % n)
+		p = strings.NewReplacer("?", "", ".", "", "(", "", ")", "").Replace(strings.ToLower(p))
+		_, bodies[i] = mkReq(p)
+	}
+	lat := make(latencies, 0, 1<<16)
+	hits := 0
+	i := 0
+	b.ResetTimer()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", bytes.NewReader(bodies[i%queries]))
+		w := httptest.NewRecorder()
+		start := time.Now()
+		srv.ServeHTTP(w, req.WithContext(ctx))
+		lat = append(lat, time.Since(start))
+		if w.Header().Get("X-Semcache") == "hit-semantic" {
+			hits++
+		}
+		i++
+	}
+	b.StopTimer()
+	lat.report(b)
+	b.ReportMetric(float64(hits)/float64(i), "hit-ratio")
+	if hits == 0 {
+		b.Fatal("no semantic hits")
+	}
+}
