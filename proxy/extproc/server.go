@@ -1,0 +1,182 @@
+package extproc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/semcache/semcache/proxy"
+)
+
+// Route labels of the requests this package serves in semcache_requests_total.
+const (
+	RouteExtProc  = "extproc"
+	RouteExtAuthz = "extauthz"
+)
+
+// DefaultLookupTimeout bounds the engine work on one request body. Envoy's
+// default message_timeout is 200 ms; this leaves room for the gRPC round
+// trip and scheduling.
+const DefaultLookupTimeout = 150 * time.Millisecond
+
+// Options configure a Server.
+type Options struct {
+	Engine *proxy.Engine
+	// ChatPaths are the request paths (query excluded) whose POST bodies are
+	// chat completions to look up (default /v1/chat/completions). Any other
+	// path passes through untouched.
+	ChatPaths []string
+	// LookupTimeout bounds the engine work on one request body: the lookup
+	// and, on a miss, the RAG enrichment share it (default 150 ms). Keep it
+	// well below the filter's message_timeout: past it the request is a
+	// miss (or goes upstream without context) instead of waiting.
+	LookupTimeout time.Duration
+	// MaxBodyBytes bounds the request body that is looked up (default 8 MiB;
+	// larger bodies pass through uncached).
+	MaxBodyBytes int
+	Logger       *slog.Logger
+}
+
+// Server implements the ext_proc and ext_authz services over one engine.
+type Server struct {
+	extprocv3.UnimplementedExternalProcessorServer
+	authv3.UnimplementedAuthorizationServer
+
+	engine        *proxy.Engine
+	chatPaths     map[string]bool
+	lookupTimeout time.Duration
+	maxBody       int
+	log           *slog.Logger
+}
+
+var (
+	_ extprocv3.ExternalProcessorServer = (*Server)(nil)
+	_ authv3.AuthorizationServer        = (*Server)(nil)
+)
+
+// NewServer validates its options.
+func NewServer(o Options) (*Server, error) {
+	var errs []error
+	if o.Engine == nil {
+		errs = append(errs, errors.New("extproc: server needs an engine"))
+	}
+	if o.LookupTimeout < 0 || o.MaxBodyBytes < 0 {
+		errs = append(errs, errors.New("extproc: LookupTimeout and MaxBodyBytes must not be negative"))
+	}
+	for _, p := range o.ChatPaths {
+		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#") {
+			errs = append(errs, fmt.Errorf("extproc: chat path %q must start with / and hold no query", p))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if len(o.ChatPaths) == 0 {
+		o.ChatPaths = []string{"/v1/chat/completions"}
+	}
+	if o.LookupTimeout == 0 {
+		o.LookupTimeout = DefaultLookupTimeout
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = 8 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{engine: o.Engine, chatPaths: map[string]bool{}, lookupTimeout: o.LookupTimeout,
+		maxBody: o.MaxBodyBytes, log: o.Logger}
+	for _, p := range o.ChatPaths {
+		s.chatPaths[p] = true
+	}
+	return s, nil
+}
+
+// Register adds both services to a gRPC server.
+func (s *Server) Register(r grpc.ServiceRegistrar) {
+	extprocv3.RegisterExternalProcessorServer(r, s)
+	authv3.RegisterAuthorizationServer(r, s)
+}
+
+// NewGRPCServer returns a gRPC server serving both services and the
+// standard health service (for Envoy's grpc_health_check), tuned for
+// Envoy: messages as large as a buffered body, and keepalive pings from
+// Envoy accepted.
+func (s *Server) NewGRPCServer(extra ...grpc.ServerOption) *grpc.Server {
+	opts := append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(s.maxBody + 1<<20),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	}, extra...)
+	g := grpc.NewServer(opts...)
+	s.Register(g)
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(extprocv3.ExternalProcessor_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(g, hs)
+	return g
+}
+
+// isChat reports whether method and path (query allowed) name a chat
+// completion.
+func (s *Server) isChat(method, path string) bool {
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	return method == http.MethodPost && s.chatPaths[path]
+}
+
+// headerText returns a header value as Envoy sent it: raw_value (current
+// Envoy) or value (older Envoy, or ext_authz).
+func headerText(h *corev3.HeaderValue) string {
+	if len(h.GetRawValue()) > 0 {
+		return string(h.GetRawValue())
+	}
+	return h.GetValue()
+}
+
+// requestHeaders converts Envoy's header map to an http.Header, leaving the
+// pseudo-headers (":path", ":method", …) in pseudo.
+func requestHeaders(m *corev3.HeaderMap) (h http.Header, pseudo map[string]string) {
+	h, pseudo = http.Header{}, map[string]string{}
+	for _, hv := range m.GetHeaders() {
+		k := hv.GetKey()
+		if strings.HasPrefix(k, ":") {
+			pseudo[k] = headerText(hv)
+			continue
+		}
+		h.Add(k, headerText(hv))
+	}
+	return h, pseudo
+}
+
+// headerOptions renders headers for Envoy, keys lower-cased, each
+// overwriting what is there; rawValue picks raw_value (ext_proc) or value
+// (ext_authz). Several values of one key are joined with commas: Envoy
+// appends only through a deprecated flag.
+func headerOptions(h http.Header, rawValue bool) []*corev3.HeaderValueOption {
+	out := make([]*corev3.HeaderValueOption, 0, len(h))
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		v := strings.Join(h[k], ", ")
+		hv := &corev3.HeaderValue{Key: strings.ToLower(k)}
+		if rawValue {
+			hv.RawValue = []byte(v)
+		} else {
+			hv.Value = v
+		}
+		out = append(out, &corev3.HeaderValueOption{Header: hv, AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD})
+	}
+	return out
+}
