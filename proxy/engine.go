@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/semcache/semcache/cache"
@@ -51,6 +52,15 @@ type EngineOptions struct {
 	MaxTTL time.Duration
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Observer, when set, sees every finished call (the admin dashboard's
+	// top entries and recent misses).
+	Observer Observer
+}
+
+// Observer is told about each finished call, on the request path: it must
+// be quick and must not modify the call or its entry.
+type Observer interface {
+	ObserveCall(route string, c *Call, elapsed time.Duration)
 }
 
 // Engine is the cache logic shared by the HTTP and gRPC fronts.
@@ -63,6 +73,7 @@ type Engine struct {
 	maxTTL  time.Duration
 	log     *slog.Logger
 	now     func() time.Time
+	obs     atomic.Pointer[Observer]
 }
 
 // NewEngine validates its options.
@@ -97,8 +108,19 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		o.Now = time.Now
 	}
 	o.Metrics.WatchCache(o.Cache)
-	return &Engine{cache: o.Cache, ns: o.Namespaces, metrics: o.Metrics, rag: o.Enricher, mode: o.Mode,
-		maxTTL: o.MaxTTL, log: o.Logger, now: o.Now}, nil
+	e := &Engine{cache: o.Cache, ns: o.Namespaces, metrics: o.Metrics, rag: o.Enricher, mode: o.Mode,
+		maxTTL: o.MaxTTL, log: o.Logger, now: o.Now}
+	e.SetObserver(o.Observer)
+	return e, nil
+}
+
+// SetObserver installs the observer (nil removes it); safe while serving.
+func (e *Engine) SetObserver(o Observer) {
+	if o == nil {
+		e.obs.Store(nil)
+		return
+	}
+	e.obs.Store(&o)
 }
 
 // Cache returns the engine's cache (for the admin API).
@@ -346,5 +368,9 @@ func (e *Engine) Complete(c *Call, status int, ans cache.Answer, asmErr error) {
 
 // Finish records the request's outcome and duration.
 func (e *Engine) Finish(route string, c *Call) {
-	e.metrics.observeRequest(route, c.Namespace, c.Outcome, e.now().Sub(c.Start))
+	d := e.now().Sub(c.Start)
+	e.metrics.observeRequest(route, c.Namespace, c.Outcome, d)
+	if o := e.obs.Load(); o != nil {
+		(*o).ObserveCall(route, c, d)
+	}
 }

@@ -1,0 +1,385 @@
+// semcache dashboard: polls /admin/api/dashboard and draws hand-made SVG
+// charts. No dependencies, no build step. Values are also written to
+// data-value / data-* attributes so tests can read them.
+"use strict";
+
+const REFRESH_MS = 2000;
+const SVG = "http://www.w3.org/2000/svg";
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  namespace: sessionStorage.getItem("semcache.namespace") || "",
+  token: "",
+  timer: 0,
+};
+
+// An admin token may come as #token=... (then it is moved to
+// sessionStorage and removed from the address bar) or from the form.
+(function readToken() {
+  const m = location.hash.match(/token=([^&]+)/);
+  if (m) {
+    sessionStorage.setItem("semcache.token", decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  state.token = sessionStorage.getItem("semcache.token") || "";
+})();
+
+// ---------- formatting ----------
+
+function pct(v) {
+  return (v * 100).toFixed(1) + "%";
+}
+function int(v) {
+  return Math.round(v).toLocaleString("en-US");
+}
+function usd(v) {
+  if (v === 0) return "$0";
+  if (v < 0.01) return "$" + v.toPrecision(2);
+  if (v < 100) return "$" + v.toFixed(2);
+  return "$" + Math.round(v).toLocaleString("en-US");
+}
+function compact(v) {
+  if (v >= 1e9) return (v / 1e9).toFixed(1) + "G";
+  if (v >= 1e6) return (v / 1e6).toFixed(1) + "M";
+  if (v >= 1e4) return (v / 1e3).toFixed(1) + "k";
+  return int(v);
+}
+function secs(v) {
+  if (v === 0) return "0";
+  if (v < 1e-3) return (v * 1e6).toFixed(0) + " µs";
+  if (v < 1) return (v * 1e3).toFixed(v < 0.01 ? 2 : 1) + " ms";
+  return v.toFixed(2) + " s";
+}
+function clock(ms) {
+  const d = new Date(ms);
+  return d.toTimeString().slice(0, 8);
+}
+function ago(iso) {
+  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  if (s < 60) return Math.round(s) + " s ago";
+  if (s < 3600) return Math.round(s / 60) + " min ago";
+  return Math.round(s / 3600) + " h ago";
+}
+
+function setValue(id, value, text) {
+  const el = $(id);
+  el.dataset.value = String(value);
+  el.textContent = text;
+}
+
+// ---------- SVG helpers ----------
+
+function el(name, attrs, parent, text) {
+  const n = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs || {})) n.setAttribute(k, v);
+  if (text !== undefined) n.textContent = text;
+  if (parent) parent.appendChild(n);
+  return n;
+}
+
+function clear(svg) {
+  while (svg.firstChild) svg.removeChild(svg.firstChild);
+  const vb = svg.viewBox.baseVal;
+  return { w: vb.width, h: vb.height };
+}
+
+function empty(svg, msg) {
+  const { w, h } = clear(svg);
+  el("text", { x: w / 2, y: h / 2, "text-anchor": "middle", class: "empty" }, svg, msg);
+}
+
+// lineChart draws series of {t, v} points. opts: yMax, yFormat, area.
+function lineChart(svg, series, opts) {
+  const { w, h } = clear(svg);
+  const m = { l: 56, r: 14, t: 26, b: 24 };
+  const pts = series.flatMap((s) => s.points);
+  let maxV = 0;
+  for (const p of pts) maxV = Math.max(maxV, p.v);
+  svg.dataset.points = String(pts.length);
+  svg.dataset.max = String(maxV);
+  if (pts.length === 0) {
+    empty(svg, opts.emptyText || "no traffic yet");
+    return;
+  }
+  let t0 = Math.min(...pts.map((p) => p.t));
+  let t1 = Math.max(...pts.map((p) => p.t));
+  if (t1 - t0 < 10000) {
+    t0 -= 5000;
+    t1 += 5000;
+  }
+  const yMax = opts.yMax || niceMax(maxV);
+  const x = (t) => m.l + ((t - t0) / (t1 - t0)) * (w - m.l - m.r);
+  const y = (v) => h - m.b - (v / yMax) * (h - m.t - m.b);
+
+  for (let i = 0; i <= 4; i++) {
+    const v = (yMax * i) / 4;
+    el("line", { x1: m.l, x2: w - m.r, y1: y(v), y2: y(v), class: i ? "grid-line" : "axis" }, svg);
+    el("text", { x: m.l - 6, y: y(v) + 4, "text-anchor": "end" }, svg, opts.yFormat(v));
+  }
+  for (let i = 0; i <= 3; i++) {
+    const t = t0 + ((t1 - t0) * i) / 3;
+    el("text", { x: x(t), y: h - 6, "text-anchor": i === 0 ? "start" : i === 3 ? "end" : "middle" }, svg, clock(t));
+  }
+  let lx = m.l;
+  for (const s of series) {
+    if (s.points.length === 0) continue;
+    const cls = "s-" + s.tier;
+    const d = s.points.map((p, i) => (i ? "L" : "M") + x(p.t).toFixed(1) + " " + y(p.v).toFixed(1)).join(" ");
+    if (opts.area) {
+      const first = s.points[0];
+      const last = s.points[s.points.length - 1];
+      el("path", { d: d + ` L${x(last.t).toFixed(1)} ${y(0)} L${x(first.t).toFixed(1)} ${y(0)} Z`, class: "area-" + s.tier }, svg);
+    }
+    el("path", { d, class: "line " + cls, "data-series": s.tier }, svg);
+    if (s.points.length <= 90) {
+      for (const p of s.points) el("circle", { cx: x(p.t), cy: y(p.v), r: 2.6, class: cls }, svg);
+    }
+    // legend
+    el("rect", { x: lx, y: 6, width: 10, height: 10, rx: 2, class: cls }, svg);
+    const label = el("text", { x: lx + 14, y: 15, class: "label" }, svg, s.name);
+    lx += 24 + label.getComputedTextLength();
+  }
+}
+
+function niceMax(v) {
+  if (v <= 0) return 1;
+  const p = Math.pow(10, Math.floor(Math.log10(v)));
+  for (const f of [1, 2, 2.5, 5, 10]) if (f * p >= v * 1.05) return f * p;
+  return 10 * p;
+}
+
+// latencyChart: horizontal p50 / p95 bars per outcome on a log scale.
+function latencyChart(svg, rows) {
+  const { w, h } = clear(svg);
+  const names = { hit_exact: "exact hit", hit_semantic: "semantic hit", miss: "miss", bypass: "bypass" };
+  if (rows.length === 0) {
+    svg.dataset.rows = "0";
+    empty(svg, "no requests yet");
+    return;
+  }
+  svg.dataset.rows = String(rows.length);
+  const m = { l: 96, r: 64, t: 24, b: 22 };
+  const vals = rows.flatMap((r) => [r.p50, r.p95]).filter((v) => v > 0);
+  const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...vals, 1e-4))));
+  const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...vals, 1e-3))));
+  const x = (v) => m.l + (Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo)) * (w - m.l - m.r);
+  for (let e = Math.log10(lo); e <= Math.log10(hi) + 1e-9; e++) {
+    const v = Math.pow(10, e);
+    el("line", { x1: x(v), x2: x(v), y1: m.t, y2: h - m.b, class: "grid-line" }, svg);
+    el("text", { x: x(v), y: h - 6, "text-anchor": "middle" }, svg, secs(v));
+  }
+  el("rect", { x: m.l, y: 6, width: 10, height: 10, rx: 2, class: "b-p50" }, svg);
+  el("text", { x: m.l + 14, y: 15, class: "label" }, svg, "p50");
+  el("rect", { x: m.l + 50, y: 6, width: 10, height: 10, rx: 2, class: "b-p95" }, svg);
+  el("text", { x: m.l + 64, y: 15, class: "label" }, svg, "p95");
+  const band = (h - m.t - m.b) / rows.length;
+  const bar = Math.min(14, band / 2.6);
+  rows.forEach((r, i) => {
+    const y0 = m.t + i * band + band / 2 - bar;
+    el("text", { x: m.l - 8, y: y0 + bar + 4, "text-anchor": "end", class: "label" }, svg, names[r.outcome] || r.outcome);
+    const g = el("g", { "data-outcome": r.outcome, "data-p50": r.p50, "data-p95": r.p95 }, svg);
+    el("rect", { x: m.l, y: y0, width: Math.max(1, x(r.p50) - m.l), height: bar - 1, class: "b-p50" }, g);
+    el("rect", { x: m.l, y: y0 + bar, width: Math.max(1, x(r.p95) - m.l), height: bar - 1, class: "b-p95" }, g);
+    el("text", { x: x(r.p95) + 4, y: y0 + bar + 4 }, g, secs(r.p50) + " / " + secs(r.p95));
+  });
+}
+
+// similarityChart: grouped bars (served, rejected, shadow) per score bucket.
+function similarityChart(svg, sim) {
+  const { w, h } = clear(svg);
+  const total = (a) => (a || []).reduce((s, v) => s + v, 0);
+  const served = total(sim.served), rejected = total(sim.rejected), shadow = total(sim.shadow);
+  svg.dataset.served = String(served);
+  svg.dataset.rejected = String(rejected);
+  svg.dataset.shadow = String(shadow);
+  if (served + rejected + shadow === 0) {
+    empty(svg, "no semantic candidates yet");
+    return;
+  }
+  const m = { l: 36, r: 8, t: 26, b: 30 };
+  const kinds = [["served", sim.served], ["rejected", sim.rejected]];
+  if (shadow > 0) kinds.push(["shadow", sim.shadow]);
+  const n = sim.bounds.length;
+  const maxC = Math.max(1, ...kinds.flatMap(([, a]) => a));
+  const yMax = niceMax(maxC);
+  const y = (v) => h - m.b - (v / yMax) * (h - m.t - m.b);
+  const slot = (w - m.l - m.r) / n;
+  const bw = Math.max(2, (slot - 4) / kinds.length);
+  for (let i = 0; i <= 4; i++) {
+    const v = (yMax * i) / 4;
+    el("line", { x1: m.l, x2: w - m.r, y1: y(v), y2: y(v), class: i ? "grid-line" : "axis" }, svg);
+    el("text", { x: m.l - 4, y: y(v) + 4, "text-anchor": "end" }, svg, Number.isInteger(v) ? String(v) : v.toFixed(1));
+  }
+  for (let i = 0; i < n; i++) {
+    const lo = i === 0 ? "" : String(sim.bounds[i - 1]).replace(/^0/, "");
+    const hi = String(sim.bounds[i]).replace(/^0/, "");
+    const x0 = m.l + i * slot + 2;
+    kinds.forEach(([kind, a], k) => {
+      if (a[i] > 0) el("rect", { x: x0 + k * bw, y: y(a[i]), width: bw - 1, height: y(0) - y(a[i]), class: "b-" + kind }, svg);
+    });
+    if (i % 2 === 0 || n <= 8) {
+      el("text", { x: x0 + slot / 2 - 2, y: h - 16, "text-anchor": "middle" }, svg, i === 0 ? "≤" + hi : lo + "–" + hi);
+    }
+  }
+  el("text", { x: w / 2, y: h - 3, "text-anchor": "middle" }, svg, "cosine similarity");
+  let lx = m.l;
+  for (const [kind] of kinds) {
+    el("rect", { x: lx, y: 6, width: 10, height: 10, rx: 2, class: "b-" + kind }, svg);
+    const t = el("text", { x: lx + 14, y: 15, class: "label" }, svg, kind);
+    lx += 24 + t.getComputedTextLength();
+  }
+}
+
+// ---------- tables ----------
+
+function cell(tr, text, cls) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (cls) td.className = cls;
+  tr.appendChild(td);
+  return td;
+}
+
+function fillTable(id, rows, cols, emptyText) {
+  const body = $(id);
+  body.replaceChildren();
+  if (rows.length === 0) {
+    const tr = document.createElement("tr");
+    const td = cell(tr, emptyText, "empty");
+    td.colSpan = cols;
+    body.appendChild(tr);
+  }
+  return body;
+}
+
+function renderNamespaces(list) {
+  const body = fillTable("namespaces", list, 6, "no traffic yet");
+  for (const n of list) {
+    const tr = document.createElement("tr");
+    tr.dataset.namespace = n.namespace;
+    cell(tr, n.namespace, "mono");
+    cell(tr, int(n.requests), "num");
+    cell(tr, pct(n.hit_rate), "num");
+    cell(tr, int(n.hits_exact), "num");
+    cell(tr, int(n.hits_semantic), "num");
+    cell(tr, usd(n.cost_saved_usd), "num");
+    body.appendChild(tr);
+  }
+  // keep the namespace selector in sync
+  const sel = $("namespace");
+  const have = new Set([...sel.options].map((o) => o.value));
+  for (const n of list) {
+    if (!have.has(n.namespace)) sel.appendChild(new Option(n.namespace, n.namespace));
+  }
+  sel.value = state.namespace;
+}
+
+function renderTop(list) {
+  const body = fillTable("top-entries", list, 7, "no hits yet");
+  for (const e of list) {
+    const tr = document.createElement("tr");
+    tr.dataset.entry = e.id;
+    cell(tr, e.id, "mono");
+    cell(tr, e.namespace, "mono");
+    cell(tr, e.prompt || "(no text prompt)", "prompt").title = e.prompt;
+    cell(tr, int(e.hits), "num");
+    cell(tr, int(e.exact_hits) + " / " + int(e.semantic_hits), "num");
+    cell(tr, int(e.tokens_saved), "num");
+    cell(tr, ago(e.last_hit));
+    body.appendChild(tr);
+  }
+}
+
+function renderMisses(list) {
+  const body = fillTable("recent-misses", list, 7, "no misses yet");
+  for (const m of list) {
+    const tr = document.createElement("tr");
+    cell(tr, clock(Date.parse(m.time)));
+    cell(tr, m.namespace, "mono");
+    cell(tr, m.model);
+    cell(tr, m.prompt || "(no text prompt)", "prompt").title = m.prompt;
+    const why = cell(tr, "");
+    const tag = document.createElement("span");
+    tag.className = "tag " + (m.outcome === "bypass" ? "bypass" : m.reason);
+    tag.textContent = m.rejected_for ? "rejected: " + m.rejected_for : m.reason;
+    why.appendChild(tag);
+    cell(tr, m.nearest_score ? m.nearest_score.toFixed(3) : "", "num");
+    cell(tr, secs(m.seconds), "num");
+    body.appendChild(tr);
+  }
+}
+
+// ---------- page ----------
+
+function render(d) {
+  const t = d.totals;
+  setValue("hit-rate", t.hit_rate, pct(t.hit_rate));
+  $("hit-split").textContent = `${int(t.hits_exact)} exact · ${int(t.hits_semantic)} semantic · ${int(t.misses)} misses`;
+  setValue("requests", t.requests, int(t.requests));
+  $("requests-split").textContent = `${int(t.bypassed)} bypassed · ${int(t.errors)} errors`;
+  setValue("cost-saved", t.cost_saved_usd, usd(t.cost_saved_usd));
+  const tokens = t.tokens_saved_prompt + t.tokens_saved_completion;
+  setValue("tokens-saved", tokens, compact(tokens));
+  $("tokens-split").textContent = `${compact(t.tokens_saved_prompt)} prompt · ${compact(t.tokens_saved_completion)} completion`;
+  setValue("entries", d.cache.disk_entries || d.cache.hot_entries, int(d.cache.disk_entries || d.cache.hot_entries));
+  $("entries-split").textContent = `${int(d.cache.hot_entries)} in memory · ${int(d.cache.disk_entries)} on disk`;
+
+  $("hit-rate-scope").textContent = (d.namespace || "all namespaces") + ` · per ${d.sample_every_seconds} s`;
+  lineChart($("chart-hit-rate"), d.hit_rate, { yMax: 1, yFormat: (v) => Math.round(v * 100) + "%" });
+  lineChart($("chart-savings"), d.savings.filter((s) => s.tier === "usd"), {
+    yFormat: usd, area: true, emptyText: "no savings yet",
+  });
+  latencyChart($("chart-latency"), d.latency);
+  similarityChart($("chart-similarity"), d.similarity);
+  $("rejections").textContent = d.rejections.some((r) => r.count > 0)
+    ? "Verifier rejections: " + d.rejections.filter((r) => r.count > 0).map((r) => `${r.reason} ${int(r.count)}`).join(" · ")
+    : "The verifier has not rejected any candidate.";
+  renderNamespaces(d.namespaces);
+  renderTop(d.top_entries);
+  renderMisses(d.recent_misses);
+}
+
+function status(text, cls) {
+  const s = $("status");
+  s.textContent = text;
+  s.className = "status " + cls;
+}
+
+async function refresh() {
+  clearTimeout(state.timer);
+  try {
+    const headers = state.token ? { Authorization: "Bearer " + state.token } : {};
+    const res = await fetch("/admin/api/dashboard?namespace=" + encodeURIComponent(state.namespace), { headers, cache: "no-store" });
+    if (res.status === 401) {
+      $("login").hidden = false;
+      $("main").hidden = true;
+      status("admin token required", "error");
+      return; // wait for the form
+    }
+    if (!res.ok) throw new Error("HTTP " + res.status);
+    const d = await res.json();
+    $("login").hidden = true;
+    $("main").hidden = false;
+    render(d);
+    document.body.dataset.updated = d.generated_at;
+    status("live · updated " + clock(Date.parse(d.generated_at)), "live");
+  } catch (err) {
+    status("cannot reach semcache: " + err.message, "error");
+  }
+  state.timer = setTimeout(refresh, REFRESH_MS);
+}
+
+$("namespace").addEventListener("change", (e) => {
+  state.namespace = e.target.value;
+  sessionStorage.setItem("semcache.namespace", state.namespace);
+  refresh();
+});
+
+$("login").addEventListener("submit", (e) => {
+  e.preventDefault();
+  state.token = $("token").value.trim();
+  sessionStorage.setItem("semcache.token", state.token);
+  refresh();
+});
+
+refresh();
