@@ -416,18 +416,8 @@ func (r *Request) Key(ns string) Key { return r.SaltedKey(ns, "") }
 // SaltedKey is Key with extra answer-shaping context that is not in the
 // body, such as the version of the RAG collection injected upstream.
 func (r *Request) SaltedKey(ns, salt string) Key {
-	h := sha256.New()
-	h.Write([]byte("semcache/v1\x00"))
-	h.Write([]byte(ns))
-	h.Write([]byte{0})
-	if salt != "" {
-		h.Write([]byte("salt\x00"))
-		h.Write([]byte(salt))
-		h.Write([]byte{0})
-	}
-	h.Write(r.canonical)
 	var k Key
-	h.Sum(k[:0])
+	saltedHash("semcache/v1", ns, salt, r.canonical, k[:0])
 	return k
 }
 
@@ -437,8 +427,15 @@ func (r *Request) Partition(ns string) string { return r.SaltedPartition(ns, "")
 
 // SaltedPartition is Partition with the same salt as SaltedKey.
 func (r *Request) SaltedPartition(ns, salt string) string {
+	return hex.EncodeToString(saltedHash("semcache/partition/v1", ns, salt, r.contextCanon, nil)[:16])
+}
+
+// saltedHash appends SHA-256(domain, ns, salt, data) to dst; the salt is
+// left out entirely when empty so unsalted keys stay stable.
+func saltedHash(domain, ns, salt string, data, dst []byte) []byte {
 	h := sha256.New()
-	h.Write([]byte("semcache/partition/v1\x00"))
+	h.Write([]byte(domain))
+	h.Write([]byte{0})
 	h.Write([]byte(ns))
 	h.Write([]byte{0})
 	if salt != "" {
@@ -446,8 +443,8 @@ func (r *Request) SaltedPartition(ns, salt string) string {
 		h.Write([]byte(salt))
 		h.Write([]byte{0})
 	}
-	h.Write(r.contextCanon)
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	h.Write(data)
+	return h.Sum(dst)
 }
 
 // Canonical returns the canonical form of the answer-relevant fields (for
