@@ -160,6 +160,17 @@ type Response struct {
 	// IgnoredOverrides counts mode overrides Envoy would ignore (sent on a
 	// body reply, or not allowed).
 	IgnoredOverrides int
+	// RoundTrips are the processor's reply times, one per message, in order.
+	RoundTrips []RoundTrip
+}
+
+// RoundTrip is the time from sending one message to its reply: the delay
+// the processor adds to that phase of the request.
+type RoundTrip struct {
+	// Kind is the message: request_headers, request_body,
+	// response_headers, response_body.
+	Kind string
+	Time time.Duration
 }
 
 func (d *Driver) messageTimeout() time.Duration {
@@ -269,6 +280,7 @@ func (x *exchange) roundTrip(ctx context.Context, req *extprocv3.ProcessingReque
 		req.ProtocolConfig = &extprocv3.ProtocolConfiguration{
 			RequestBodyMode: x.mode.GetRequestBodyMode(), ResponseBodyMode: x.mode.GetResponseBodyMode()}
 	}
+	start := time.Now()
 	if err := x.stream.Send(req); err != nil {
 		return nil, fmt.Errorf("envoydriver: send %s: %w", kindOf(req), err)
 	}
@@ -292,6 +304,7 @@ func (x *exchange) roundTrip(ctx context.Context, req *extprocv3.ProcessingReque
 			if err := checkKind(req, r.msg); err != nil {
 				return nil, err
 			}
+			x.resp.RoundTrips = append(x.resp.RoundTrips, RoundTrip{Kind: kindOf(req), Time: time.Since(start)})
 			return r.msg, nil
 		case <-t.C:
 			return nil, fmt.Errorf("%w: no reply to %s within %v", ErrMessageTimeout, kindOf(req), x.d.messageTimeout())
@@ -565,7 +578,7 @@ func (x *exchange) immediate(ctx context.Context, r *Request, resp *extprocv3.Pr
 	hdr.Set("Content-Length", strconv.Itoa(len(ir.GetBody())))
 	err := x.responsePath(ctx, r, saved.Status, hdr, bytes.NewReader(ir.GetBody()), len(ir.GetBody()) == 0)
 	// What the client gets is the local reply, whatever the replay did.
-	saved.BodyMessages, saved.IgnoredOverrides = x.resp.BodyMessages, x.resp.IgnoredOverrides
+	saved.BodyMessages, saved.IgnoredOverrides, saved.RoundTrips = x.resp.BodyMessages, x.resp.IgnoredOverrides, x.resp.RoundTrips
 	*x.resp = saved
 	return true, err
 }
