@@ -75,16 +75,16 @@ type Options struct {
 // Service ingests documents and enriches requests; it implements
 // proxy.Enricher. It is safe for concurrent use.
 type Service struct {
-	o        Options
-	store    vectorstore.Store
-	emb      embed.Embedder
-	reg      *registry
-	split    *chunk.Splitter
-	colls    map[string]*collection
-	order    []*collection
-	reuse    bool
-	log      *slog.Logger
-	now      func() time.Time
+	o     Options
+	store vectorstore.Store
+	emb   embed.Embedder
+	reg   *registry
+	split *chunk.Splitter
+	colls map[string]*collection
+	order []*collection
+	reuse bool
+	log   *slog.Logger
+	now   func() time.Time
 	// versions maps collection name → current version (copy on write).
 	versions atomic.Pointer[map[string]string]
 	// mu serialises writes (ingest, delete).
