@@ -21,6 +21,7 @@ import (
 type chatReply struct {
 	status  int
 	cache   string
+	entry   string
 	content string
 	usage   struct {
 		PromptTokens     int `json:"prompt_tokens"`
@@ -45,7 +46,8 @@ func chatAs(t *testing.T, api, key, body string) chatReply {
 	if err := json.Unmarshal(b, &c); err != nil || len(c.Choices) != 1 {
 		t.Fatalf("chat reply %d: %s", resp.StatusCode, b)
 	}
-	r := chatReply{status: resp.StatusCode, cache: resp.Header.Get("X-Semcache"), content: c.Choices[0].Message.Content}
+	r := chatReply{status: resp.StatusCode, cache: resp.Header.Get("X-Semcache"), entry: resp.Header.Get("X-Semcache-Entry"),
+		content: c.Choices[0].Message.Content}
 	_ = json.Unmarshal(c.Usage, &r.usage)
 	return r
 }

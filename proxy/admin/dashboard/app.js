@@ -91,7 +91,7 @@ function empty(svg, msg) {
 // lineChart draws series of {t, v} points. opts: yMax, yFormat, area.
 function lineChart(svg, series, opts) {
   const { w, h } = clear(svg);
-  const m = { l: 56, r: 14, t: 26, b: 24 };
+  const m = { l: 40, r: 14, t: 26, b: 24 };
   const pts = series.flatMap((s) => s.points);
   let maxV = 0;
   for (const p of pts) maxV = Math.max(maxV, p.v);
@@ -108,14 +108,16 @@ function lineChart(svg, series, opts) {
     t1 += 5000;
   }
   const yMax = opts.yMax || niceMax(maxV);
+  const ticks = [0, 1, 2, 3, 4].map((i) => (yMax * i) / 4);
+  const labels = ticks.map(opts.yFormat);
+  m.l = Math.max(40, 12 + 6.5 * Math.max(...labels.map((l) => l.length)));
   const x = (t) => m.l + ((t - t0) / (t1 - t0)) * (w - m.l - m.r);
   const y = (v) => h - m.b - (v / yMax) * (h - m.t - m.b);
 
-  for (let i = 0; i <= 4; i++) {
-    const v = (yMax * i) / 4;
+  ticks.forEach((v, i) => {
     el("line", { x1: m.l, x2: w - m.r, y1: y(v), y2: y(v), class: i ? "grid-line" : "axis" }, svg);
-    el("text", { x: m.l - 6, y: y(v) + 4, "text-anchor": "end" }, svg, opts.yFormat(v));
-  }
+    el("text", { x: m.l - 6, y: y(v) + 4, "text-anchor": "end" }, svg, labels[i]);
+  });
   for (let i = 0; i <= 3; i++) {
     const t = t0 + ((t1 - t0) * i) / 3;
     el("text", { x: x(t), y: h - 6, "text-anchor": i === 0 ? "start" : i === 3 ? "end" : "middle" }, svg, clock(t));
