@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -41,4 +42,81 @@ func itoa(n int) string {
 		n /= 10
 	}
 	return string(buf[i:])
+}
+
+func TestDotCodes(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	for _, dim := range []int{1, 7, 32, 33, 64, 100, 384, 1536} {
+		stride := codeStride(dim)
+		n := 50
+		codes := make([]uint8, n*stride)
+		vs := make([][]float32, n)
+		scales := make([]float32, n)
+		for i := range vs {
+			v := make([]float32, dim)
+			var ss float64
+			for j := range v {
+				v[j] = float32(r.NormFloat64())
+				ss += float64(v[j]) * float64(v[j])
+			}
+			for j := range v {
+				v[j] /= float32(math.Sqrt(ss))
+			}
+			vs[i] = v
+			scales[i] = encodeCode(v, codes[i*stride:(i+1)*stride])
+		}
+		q := newQueryCode(vs[0], dim)
+		ids := []uint32{3, 0, 49, 7, 7, 12, 31}
+		got := make([]int32, len(ids))
+		want := make([]int32, len(ids))
+		dotCodes(q.c, codes, ids, got)
+		dotCodesGo(q.c, codes, ids, want)
+		for k, id := range ids {
+			if got[k] != want[k] {
+				t.Errorf("dim %d id %d: SIMD %d, portable %d", dim, id, got[k], want[k])
+			}
+			exact := float64(dot(vs[0], vs[id]))
+			approx := 1 - float64(q.dist(got[k], scales[id]))
+			if math.Abs(approx-exact) > 0.05 {
+				t.Errorf("dim %d id %d: quantized cosine %.4f, exact %.4f", dim, id, approx, exact)
+			}
+		}
+	}
+}
+
+func BenchmarkDotCodes(b *testing.B) {
+	const dim, n = 384, 100_000
+	stride := codeStride(dim)
+	r := rand.New(rand.NewPCG(1, 2))
+	codes := make([]uint8, n*stride)
+	for i := range codes {
+		codes[i] = uint8(r.IntN(256))
+	}
+	q := make([]int8, 2*stride)
+	for i := range q {
+		q[i] = int8(r.IntN(255) - 127)
+	}
+	out := make([]int32, 256)
+	b.Run("random48", func(b *testing.B) {
+		ids := make([]uint32, 48)
+		for b.Loop() {
+			for i := range ids {
+				ids[i] = uint32(r.IntN(n))
+			}
+			dotCodes(q, codes, ids, out)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ids)), "ns/row")
+	})
+	b.Run("scan100k", func(b *testing.B) {
+		ids := make([]uint32, 256)
+		for b.Loop() {
+			for start := 0; start < n; start += len(ids) {
+				m := min(len(ids), n-start)
+				for i := range m {
+					ids[i] = uint32(start + i)
+				}
+				dotCodes(q, codes, ids[:m], out[:m])
+			}
+		}
+	})
 }

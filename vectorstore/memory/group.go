@@ -1,6 +1,9 @@
 package memory
 
-import "math"
+import (
+	"math"
+	"sync/atomic"
+)
 
 // rec is the in-memory part of a record. It is immutable once created; a
 // replacement is a new rec.
@@ -44,8 +47,16 @@ type group struct {
 	// meta pair, so a selective meta filter is answered exactly by
 	// scanning only its postings.
 	postings map[string]map[uint32]struct{}
+	// codes and scales hold each slot's 4-bit code (see dot.go), used by
+	// the graph and the quantized scan.
+	codes  []uint8
+	scales []float32
 	// g is nil while the group is searched by brute force.
 	g *graph
+	// walkCost is a moving average of the rows a graph search touches;
+	// walks counts graph searches (see search).
+	walkCost atomic.Int64
+	walks    atomic.Uint64
 }
 
 func newGroup(ns, part string, dim int) *group {
@@ -54,7 +65,14 @@ func newGroup(ns, part string, dim int) *group {
 
 func postingKey(k, v string) string { return k + "\x00" + v }
 
-func (gr *group) view() *vecs { return &vecs{data: gr.vecs, dim: gr.dim} }
+func (gr *group) view() *vecs {
+	return &vecs{codes: gr.codes, scales: gr.scales, dim: gr.dim, stride: codeStride(gr.dim)}
+}
+
+func (gr *group) codeRow(slot uint32) []uint8 {
+	st := codeStride(gr.dim)
+	return gr.codes[int(slot)*st : (int(slot)+1)*st]
+}
 
 func (gr *group) vec(slot uint32) []float32 {
 	o := int(slot) * gr.dim
@@ -77,9 +95,13 @@ func (gr *group) place(slot uint32, reused bool, v []float32, r *rec) {
 		gr.free = gr.free[:len(gr.free)-1]
 		copy(gr.vec(slot), v)
 		gr.recs[slot] = r
+		gr.scales[slot] = encodeCode(v, gr.codeRow(slot))
 	} else {
 		gr.vecs = append(gr.vecs, v...)
 		gr.recs = append(gr.recs, r)
+		gr.codes = append(gr.codes, make([]uint8, codeStride(gr.dim))...)
+		gr.scales = append(gr.scales, 0)
+		gr.scales[slot] = encodeCode(v, gr.codeRow(slot))
 	}
 	gr.index(slot, r)
 }
@@ -118,9 +140,20 @@ func (gr *group) remove(slot uint32) {
 	gr.live--
 }
 
+// searchPath forces how indexed groups are searched (tests).
+type searchPath uint8
+
+const (
+	pathAuto  searchPath = iota // graph or quantized scan, by measured cost
+	pathGraph                   // always walk the graph
+	pathScan                    // always scan the codes
+)
+
 // query is a prepared search against groups.
 type query struct {
+	path searchPath
 	vec  []float32
+	qc   *queryCode // lazily built
 	k    int
 	meta map[string]string
 	now  int64
@@ -128,6 +161,14 @@ type query struct {
 	// sawExpired is set when an expired record was skipped, so the store
 	// can ask the janitor to purge early.
 	sawExpired bool
+}
+
+func (q *query) code(dim int) *queryCode {
+	if q.qc == nil {
+		c := newQueryCode(q.vec, dim)
+		q.qc = &c
+	}
+	return q.qc
 }
 
 func (q *query) accept(r *rec) bool {
@@ -147,6 +188,17 @@ func (q *query) accept(r *rec) bool {
 func bruteLimit(p, n, ef, exact int) bool {
 	return p <= exact || float64(p)*float64(p) <= 8*float64(ef)*float64(n)
 }
+
+// Relative per-row costs of the two approximate paths in an indexed
+// group: the graph walk reads rows at random (a cache miss each), the
+// quantized scan streams them. Measured on 384-d codes: ~50 ns vs ~6 ns.
+const (
+	walkRowCost = 8
+	scanRowCost = 1
+	// probeEvery: while the scan wins, every probeEvery-th search still
+	// walks the graph to keep walkCost current.
+	probeEvery = 64
+)
 
 // search collects the group's best matches for q into top (bounded by
 // q.k). The caller holds at least the read lock.
@@ -174,19 +226,71 @@ func (gr *group) search(q *query, sc *scratch, top *maxHeap, exact int) {
 		gr.scan(q, top)
 		return
 	}
-	v := gr.view()
-	found := gr.g.search(v, sc, q.vec, q.k, q.ef, func(slot uint32) bool {
+	qc := q.code(gr.dim)
+	accept := func(slot uint32) bool {
 		return int(slot) < len(gr.recs) && q.accept(gr.recs[slot])
-	})
-	if len(found) < q.k && len(found) < gr.live {
-		// The walk could not fill k although the group may hold more
-		// matches (a filter or expired records): answer exactly.
-		gr.scan(q, top)
-		return
 	}
+	ef := max(q.ef, q.k)
+	// A graph walk over data of high intrinsic dimension (random vectors,
+	// say) touches a large share of the rows; past the break-even point a
+	// streaming scan of the codes is cheaper, and more accurate.
+	walk := gr.walkCost.Load()
+	n := gr.walks.Add(1)
+	useScan := walk*walkRowCost > int64(len(gr.recs))*scanRowCost && n%probeEvery != 0
+	switch q.path {
+	case pathGraph:
+		useScan = false
+	case pathScan:
+		useScan = true
+	}
+	var found []cand
+	if useScan {
+		found = gr.scanCodes(sc, qc, ef, accept)
+	} else {
+		before := sc.dists
+		found = gr.g.search(gr.view(), sc, qc, ef, accept)
+		touched := int64(sc.dists - before)
+		gr.walkCost.Store(walk + (touched-walk)/4)
+		if len(found) < q.k && len(found) < gr.live {
+			// The walk could not fill k although the group may hold more
+			// matches (a filter or expired records): answer exactly.
+			gr.scan(q, top)
+			return
+		}
+	}
+	// Re-rank the approximate pool with exact distances.
 	for _, c := range found {
-		top.pushBounded(cand{c.dist, c.id}, q.k)
+		gr.consider(q, c.id, top)
 	}
+}
+
+// scanCodes streams every code row and returns the ef accepted slots
+// closest to qc by approximate distance.
+func (gr *group) scanCodes(sc *scratch, qc *queryCode, ef int, accept func(uint32) bool) []cand {
+	const chunk = 256
+	v := gr.view()
+	res := sc.res[:0]
+	ids := append(sc.nb[:0], make([]uint32, chunk)...)
+	ds := append(sc.nd[:0], make([]float32, chunk)...)
+	for start := 0; start < len(gr.recs); start += chunk {
+		m := min(chunk, len(gr.recs)-start)
+		for i := range m {
+			ids[i] = uint32(start + i)
+		}
+		v.dists(sc, qc, ids[:m], ds[:m])
+		for i, d := range ds[:m] {
+			if len(res) >= ef && d >= res.top().dist {
+				continue
+			}
+			if accept(ids[i]) {
+				res.pushBounded(cand{d, ids[i]}, ef)
+			}
+		}
+	}
+	sc.nb, sc.nd = ids[:0], ds[:0]
+	out := res.sorted()
+	sc.res = res[:0]
+	return out
 }
 
 func (gr *group) scan(q *query, top *maxHeap) {

@@ -170,4 +170,12 @@ type scratch struct {
 	cand minHeap
 	res  maxHeap
 	res2 maxHeap
+	// dists counts approximate distance computations.
+	dists int
+	raw   []int32
+	nb    []uint32
+	nd    []float32
+	sel   []uint32
+	seld  []float32
+	qbuf  []int8
 }

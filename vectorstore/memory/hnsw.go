@@ -23,34 +23,105 @@ import (
 // re-linked around it (hnswlib's "replace deleted" strategy) and the new
 // vector is inserted in its place.
 
-// vecs is a read-only view of a group's vector slab. One slot may be
-// overridden by a vector that is not in the slab yet (the one being
-// inserted).
+// vecs is a read-only view of a group's 4-bit codes (see dot.go). One
+// slot may be overridden by a row that is not in the slab yet (the one
+// being inserted).
 type vecs struct {
-	data []float32
-	dim  int
-	ov   uint32
-	ovec []float32
-}
-
-func (v *vecs) at(i uint32) []float32 {
-	if v.ovec != nil && i == v.ov {
-		return v.ovec
-	}
-	o := int(i) * v.dim
-	return v.data[o : o+v.dim : o+v.dim]
+	codes  []uint8
+	scales []float32
+	dim    int
+	stride int
+	ov     uint32
+	ovRow  []uint8 // nil: no override
+	ovSc   float32
 }
 
 // slots is an upper bound (exclusive) on slot ids reachable through v.
 func (v *vecs) slots() int {
-	n := len(v.data) / v.dim
-	if v.ovec != nil && int(v.ov) >= n {
+	n := len(v.scales)
+	if v.ovRow != nil && int(v.ov) >= n {
 		n = int(v.ov) + 1
 	}
 	return n
 }
 
-func distance(a, b []float32) float32 { return 1 - dot(a, b) }
+func (v *vecs) row(i uint32) ([]uint8, float32) {
+	if v.ovRow != nil && i == v.ov {
+		return v.ovRow, v.ovSc
+	}
+	o := int(i) * v.stride
+	return v.codes[o : o+v.stride], v.scales[i]
+}
+
+// dists sets out[k] to the approximate distance from q to ids[k].
+func (v *vecs) dists(sc *scratch, q *queryCode, ids []uint32, out []float32) {
+	sc.dists += len(ids)
+	raw := sc.raw[:0]
+	raw = append(raw, make([]int32, len(ids))...)
+	sc.raw = raw
+	ovAt := -1
+	if v.ovRow != nil {
+		for k, id := range ids {
+			if id == v.ov {
+				ovAt = k
+				ids[k] = 0 // any valid row; fixed below
+			}
+		}
+	}
+	if ovAt >= 0 && len(v.scales) == 0 {
+		// Only the override exists.
+		dotCodes(q.c, v.ovRow, []uint32{0}, raw[ovAt:ovAt+1])
+		ids[ovAt] = v.ov
+		out[ovAt] = q.dist(raw[ovAt], v.ovSc)
+		return
+	}
+	dotCodes(q.c, v.codes, ids, raw)
+	if ovAt >= 0 {
+		ids[ovAt] = v.ov
+		dotCodes(q.c, v.ovRow, []uint32{0}, raw[ovAt:ovAt+1])
+	}
+	for k, id := range ids {
+		if k == ovAt {
+			out[k] = q.dist(raw[k], v.ovSc)
+		} else {
+			out[k] = q.dist(raw[k], v.scales[id])
+		}
+	}
+}
+
+// dist is the approximate distance from q to one slot.
+func (v *vecs) dist(sc *scratch, q *queryCode, id uint32) float32 {
+	ids := [1]uint32{id}
+	var out [1]float32
+	v.dists(sc, q, ids[:], out[:])
+	return out[0]
+}
+
+// queryOf turns a stored node's code into a query code (2u−15 is exactly
+// 2·(u−7.5)), for node-to-node distances.
+func (v *vecs) queryOf(id uint32, dst *queryCode) {
+	row, s := v.row(id)
+	if cap(dst.c) < 2*v.stride {
+		dst.c = make([]int8, 2*v.stride)
+	}
+	dst.c = dst.c[:2*v.stride]
+	var sum int32
+	for c := 0; c < v.stride; c += 32 {
+		for j, b := range row[c : c+32] {
+			lo, hi := int8(b&15)*2-15, int8(b>>4)*2-15
+			dst.c[2*c+j], dst.c[2*c+32+j] = lo, hi
+			sum += int32(lo) + int32(hi)
+		}
+	}
+	// Padding dimensions carry code 0 (value -7.5·s): zero their query
+	// weight so they add nothing.
+	for i := v.dim; i < 2*v.stride; i++ {
+		sum -= int32(dst.c[i])
+		dst.c[i] = 0
+	}
+	dst.scale = s / 2
+	dst.bias = 7.5 * float32(sum)
+}
 
 // maxLevels caps the number of layers (levels are stored as uint8).
 const maxLevels = 16
@@ -164,13 +235,30 @@ func (g *graph) apply(p *plan) {
 	}
 }
 
+// expand computes distances from q to the not yet visited neighbours of
+// id on a layer, returning them in sc.nb / sc.nd.
+func (g *graph) expand(v *vecs, sc *scratch, q *queryCode, id uint32, level int, ov overlay) ([]uint32, []float32) {
+	ids := sc.nb[:0]
+	for _, n := range g.nbrs(id, level, ov) {
+		if !sc.vis.visit(n) {
+			ids = append(ids, n)
+		}
+	}
+	ds := append(sc.nd[:0], make([]float32, len(ids))...)
+	v.dists(sc, q, ids, ds)
+	sc.nb, sc.nd = ids, ds
+	return ids, ds
+}
+
 // greedy walks a layer towards q from cur and returns the local optimum.
-func (g *graph) greedy(v *vecs, q []float32, cur uint32, curd float32, level int, ov overlay) (uint32, float32) {
+func (g *graph) greedy(v *vecs, sc *scratch, q *queryCode, cur uint32, curd float32, level int, ov overlay) (uint32, float32) {
 	for changed := true; changed; {
 		changed = false
-		for _, n := range g.nbrs(cur, level, ov) {
-			if d := distance(q, v.at(n)); d < curd {
-				cur, curd, changed = n, d, true
+		sc.vis.reset(v.slots())
+		ids, ds := g.expand(v, sc, q, cur, level, ov)
+		for k, n := range ids {
+			if ds[k] < curd {
+				cur, curd, changed = n, ds[k], true
 			}
 		}
 	}
@@ -180,7 +268,7 @@ func (g *graph) greedy(v *vecs, q []float32, cur uint32, curd float32, level int
 // searchLayer is the construction-time beam search on one layer. It
 // returns up to ef nodes closest first, never including exclude (which
 // may still be traversed).
-func (g *graph) searchLayer(v *vecs, sc *scratch, q []float32, eps []cand, ef, level int, exclude uint32, ov overlay) []cand {
+func (g *graph) searchLayer(v *vecs, sc *scratch, q *queryCode, eps []cand, ef, level int, exclude uint32, ov overlay) []cand {
 	sc.vis.reset(v.slots())
 	cands := sc.cand[:0]
 	res := sc.res[:0]
@@ -198,11 +286,9 @@ func (g *graph) searchLayer(v *vecs, sc *scratch, q []float32, eps []cand, ef, l
 		if len(res) >= ef && c.dist > res.top().dist {
 			break
 		}
-		for _, n := range g.nbrs(c.id, level, ov) {
-			if sc.vis.visit(n) {
-				continue
-			}
-			d := distance(q, v.at(n))
+		ids, ds := g.expand(v, sc, q, c.id, level, ov)
+		for k, n := range ids {
+			d := ds[k]
 			if len(res) < ef || d < res.top().dist {
 				cands.push(cand{d, n})
 				if n != exclude {
@@ -220,24 +306,33 @@ func (g *graph) searchLayer(v *vecs, sc *scratch, q []float32, eps []cand, ef, l
 // candidates closest first, keep one only if it is closer to the base than
 // to every neighbour already kept. This keeps edges pointing in diverse
 // directions, which is what makes the graph navigable.
-func selectNeighbors(v *vecs, cs []cand, m int) []uint32 {
+func selectNeighbors(v *vecs, sc *scratch, cs []cand, m int) []uint32 {
 	out := make([]uint32, 0, m)
+	var qc queryCode
+	qc.c = sc.qbuf
 	for _, c := range cs {
 		if len(out) >= m {
 			break
 		}
-		vc := v.at(c.id)
 		good := true
-		for _, r := range out {
-			if distance(vc, v.at(r)) < c.dist {
-				good = false
-				break
+		if len(out) > 0 {
+			v.queryOf(c.id, &qc)
+			ids := append(sc.sel[:0], out...)
+			ds := append(sc.seld[:0], make([]float32, len(ids))...)
+			v.dists(sc, &qc, ids, ds)
+			sc.sel, sc.seld = ids, ds
+			for _, d := range ds {
+				if d < c.dist {
+					good = false
+					break
+				}
 			}
 		}
 		if good {
 			out = append(out, c.id)
 		}
 	}
+	sc.qbuf = qc.c
 	return out
 }
 
@@ -248,10 +343,30 @@ func (g *graph) maxConn(level int) int {
 	return g.m
 }
 
-// planInsert plans inserting the vector v.at(slot) as node slot. reuse
-// says slot is a tombstone already in the graph (it keeps its level and
-// its in-neighbours are re-linked first); otherwise level is drawn.
-func (g *graph) planInsert(v *vecs, sc *scratch, slot uint32, reuse bool) *plan {
+// distsFrom returns candidates for base's new list: the distances from
+// node base to each of ids, sorted closest first.
+func distsFrom(v *vecs, sc *scratch, base uint32, ids []uint32) []cand {
+	var qc queryCode
+	qc.c = sc.qbuf
+	v.queryOf(base, &qc)
+	sc.qbuf = qc.c
+	tmp := append(sc.sel[:0], ids...)
+	ds := append(sc.seld[:0], make([]float32, len(tmp))...)
+	v.dists(sc, &qc, tmp, ds)
+	sc.sel, sc.seld = tmp, ds
+	cs := make([]cand, len(tmp))
+	for k, id := range tmp {
+		cs[k] = cand{ds[k], id}
+	}
+	slices.SortFunc(cs, cmpCand)
+	return cs
+}
+
+// planInsert plans inserting node slot, whose code v serves through its
+// override row and whose query code is q. reuse says slot is a tombstone
+// already in the graph (it keeps its level and its in-neighbours are
+// re-linked first); otherwise its level is drawn.
+func (g *graph) planInsert(v *vecs, sc *scratch, q *queryCode, slot uint32, reuse bool) *plan {
 	p := &plan{slot: slot, lists: overlay{}}
 	if reuse && int(slot) < len(g.levels) {
 		p.level = int(g.levels[slot])
@@ -271,11 +386,10 @@ func (g *graph) planInsert(v *vecs, sc *scratch, slot uint32, reuse bool) *plan 
 	if g.maxLevel < 0 {
 		return p
 	}
-	q := v.at(slot)
 	ep := g.entry
-	epd := distance(q, v.at(ep))
+	epd := v.dist(sc, q, ep)
 	for l := g.maxLevel; l > p.level; l-- {
-		ep, epd = g.greedy(v, q, ep, epd, l, p.lists)
+		ep, epd = g.greedy(v, sc, q, ep, epd, l, p.lists)
 	}
 	eps := []cand{{epd, ep}}
 	top := min(p.level, g.maxLevel)
@@ -289,7 +403,7 @@ func (g *graph) planInsert(v *vecs, sc *scratch, slot uint32, reuse bool) *plan 
 	}
 	sels := make([][]uint32, top+1)
 	for l := top; l >= 0; l-- {
-		sel := selectNeighbors(v, found[l], g.m)
+		sel := selectNeighbors(v, sc, found[l], g.m)
 		sels[l] = sel
 		mmax := g.maxConn(l)
 		for _, n := range sel {
@@ -303,14 +417,8 @@ func (g *graph) planInsert(v *vecs, sc *scratch, slot uint32, reuse bool) *plan 
 				p.lists[keyOf(n, l)] = append(nl, slot)
 				continue
 			}
-			vn := v.at(n)
-			cs := make([]cand, 0, len(cur)+1)
-			for _, x := range cur {
-				cs = append(cs, cand{distance(vn, v.at(x)), x})
-			}
-			cs = append(cs, cand{distance(vn, q), slot})
-			slices.SortFunc(cs, cmpCand)
-			p.lists[keyOf(n, l)] = selectNeighbors(v, cs, mmax)
+			ids := append(slices.Clip(cur), slot)
+			p.lists[keyOf(n, l)] = selectNeighbors(v, sc, distsFrom(v, sc, n, ids), mmax)
 		}
 	}
 	for l, sel := range sels {
@@ -344,38 +452,32 @@ func (g *graph) planRepair(v *vecs, sc *scratch, slot uint32, ov overlay) {
 			if !slices.Contains(cur, slot) {
 				continue
 			}
-			sc.vis.reset(v.slots())
-			sc.vis.visit(slot)
-			sc.vis.visit(n)
-			vn := v.at(n)
-			cs := make([]cand, 0, len(cur)+len(own))
+			ids := make([]uint32, 0, len(cur)+len(own))
 			for _, lst := range [2][]uint32{cur, own} {
 				for _, x := range lst {
-					if !sc.vis.visit(x) {
-						cs = append(cs, cand{distance(vn, v.at(x)), x})
+					if x != slot && x != n && !slices.Contains(ids, x) {
+						ids = append(ids, x)
 					}
 				}
 			}
-			slices.SortFunc(cs, cmpCand)
-			ov[keyOf(n, l)] = selectNeighbors(v, cs, mmax)
+			ov[keyOf(n, l)] = selectNeighbors(v, sc, distsFrom(v, sc, n, ids), mmax)
 		}
 	}
 }
 
-// search returns up to k nodes accepted by accept, closest first, looking
-// at up to ef accepted candidates on the bottom layer. Rejected nodes
-// still route the search. If fewer than ef nodes are accepted the search
-// keeps going until the reachable graph is exhausted, so a selective
-// filter degrades to a (slow) exhaustive walk rather than to missed hits.
-func (g *graph) search(v *vecs, sc *scratch, q []float32, k, ef int, accept func(uint32) bool) []cand {
+// search returns up to ef nodes accepted by accept, closest first by
+// approximate (code) distance. Rejected nodes still route the search. If
+// fewer than ef nodes are accepted the walk goes on until the reachable
+// graph is exhausted, so a selective filter degrades to a (slow)
+// exhaustive walk rather than to missed hits. The caller re-ranks.
+func (g *graph) search(v *vecs, sc *scratch, q *queryCode, ef int, accept func(uint32) bool) []cand {
 	if g.maxLevel < 0 {
 		return nil
 	}
-	ef = max(ef, k)
 	ep := g.entry
-	epd := distance(q, v.at(ep))
+	epd := v.dist(sc, q, ep)
 	for l := g.maxLevel; l > 0; l-- {
-		ep, epd = g.greedy(v, q, ep, epd, l, nil)
+		ep, epd = g.greedy(v, sc, q, ep, epd, l, nil)
 	}
 	sc.vis.reset(v.slots())
 	cands := sc.cand[:0]
@@ -392,13 +494,9 @@ func (g *graph) search(v *vecs, sc *scratch, q []float32, k, ef int, accept func
 		if c.dist > lower && len(res) >= ef {
 			break
 		}
-		b := int(c.id) * (g.m0 + 1)
-		n := int(g.links0[b])
-		for _, nb := range g.links0[b+1 : b+1+n] {
-			if sc.vis.visit(nb) {
-				continue
-			}
-			d := distance(q, v.at(nb))
+		ids, ds := g.expand(v, sc, q, c.id, 0, nil)
+		for k, nb := range ids {
+			d := ds[k]
 			if len(res) < ef || d < lower {
 				cands.push(cand{d, nb})
 				if accept(nb) {
@@ -410,8 +508,5 @@ func (g *graph) search(v *vecs, sc *scratch, q []float32, k, ef int, accept func
 	}
 	out := res.sorted()
 	sc.cand, sc.res = cands[:0], res[:0]
-	if len(out) > k {
-		out = out[:k]
-	}
 	return out
 }

@@ -252,6 +252,8 @@ func (s *Store) decodeSnapshot(data []byte, recs map[string]*loaded) ([]*group, 
 		g.grow(nslots)
 		gr.vecs = make([]float32, nslots*dim)
 		gr.recs = make([]*rec, nslots)
+		gr.codes = make([]uint8, nslots*codeStride(dim))
+		gr.scales = make([]float32, nslots)
 		for slot := range nslots {
 			id := r.str()
 			seq := r.u64()
@@ -276,6 +278,7 @@ func (s *Store) decodeSnapshot(data []byte, recs map[string]*loaded) ([]*group, 
 					v[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 				}
 			}
+			gr.scales[slot] = encodeCode(gr.vec(uint32(slot)), gr.codeRow(uint32(slot)))
 			// A slot whose record is gone keeps a zero vector: it still
 			// routes (poorly) until an insert reuses it.
 			g.levels[slot] = uint8(level)

@@ -68,6 +68,9 @@ type Store struct {
 	lastSnap time.Time
 	loadInfo loadStats
 
+	// path is a test hook forcing the search path of indexed groups.
+	path searchPath
+
 	mu     sync.RWMutex
 	closed bool
 	spaces map[string]map[string]*group // namespace → partition → group
@@ -288,9 +291,11 @@ func (s *Store) insert(gr *group, v []float32, r *rec) {
 	var p *plan
 	if gr.g != nil {
 		view := gr.view()
-		view.ov, view.ovec = slot, v
+		view.ovRow = make([]uint8, view.stride)
+		view.ov, view.ovSc = slot, encodeCode(v, view.ovRow)
+		q := newQueryCode(v, gr.dim)
 		sc := s.scratch.Get().(*scratch)
-		p = gr.g.planInsert(view, sc, slot, reused)
+		p = gr.g.planInsert(view, sc, &q, slot, reused)
 		s.scratch.Put(sc)
 	}
 	s.mu.Lock()
@@ -317,7 +322,8 @@ func (s *Store) buildGraph(gr *group) *graph {
 	sc := s.scratch.Get().(*scratch)
 	defer s.scratch.Put(sc)
 	for _, slot := range gr.liveSlots() {
-		g.apply(g.planInsert(view, sc, slot, false))
+		q := newQueryCode(gr.vec(slot), gr.dim)
+		g.apply(g.planInsert(view, sc, &q, slot, false))
 	}
 	return g
 }
@@ -357,7 +363,7 @@ func (s *Store) Search(ctx context.Context, q vectorstore.Query) ([]vectorstore.
 	if !ok {
 		return nil, fmt.Errorf("memory: search: zero or non-finite vector: %w", vectorstore.ErrInvalid)
 	}
-	qq := &query{vec: v, k: q.K, meta: q.Filter.Meta, now: time.Now().UnixNano(), ef: s.opts.EfSearch}
+	qq := &query{path: s.path, vec: v, k: q.K, meta: q.Filter.Meta, now: time.Now().UnixNano(), ef: s.opts.EfSearch}
 
 	type found struct {
 		dist float32

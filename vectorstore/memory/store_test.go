@@ -17,7 +17,7 @@ import (
 	"github.com/semcache/semcache/vectorstore/storetest"
 )
 
-func opener(base Options, persistent bool) storetest.Opener {
+func opener(base Options, persistent bool, path searchPath) storetest.Opener {
 	return func(t *testing.T, dim int) vectorstore.Store {
 		o := base
 		o.Dimension = dim
@@ -28,6 +28,7 @@ func opener(base Options, persistent bool) storetest.Opener {
 		if err != nil {
 			t.Fatalf("Open: %v", err)
 		}
+		s.path = path
 		t.Cleanup(func() {
 			if err := s.Close(); err != nil {
 				t.Errorf("Close: %v", err)
@@ -38,21 +39,25 @@ func opener(base Options, persistent bool) storetest.Opener {
 }
 
 func TestConformance(t *testing.T) {
+	// Every group gets a graph, however small: exercises the indexed
+	// paths (graph walk or quantized scan, filters, deletes, slot reuse)
+	// under the same suite.
+	indexed := Options{ExactThreshold: -1, M: 16, EfConstruction: 100, EfSearch: 100}
 	tests := []struct {
 		name       string
 		opts       Options
 		persistent bool
+		path       searchPath
 	}{
-		{"exact", Options{}, false},
-		// Every group gets a graph, however small: exercises the HNSW
-		// paths (filters, deletes, slot reuse) under the same suite.
-		{"graph", Options{ExactThreshold: -1, M: 16, EfConstruction: 100, EfSearch: 100}, false},
-		{"persistent", Options{}, true},
-		{"persistent-graph", Options{ExactThreshold: -1, M: 16, EfConstruction: 100, EfSearch: 100}, true},
+		{"exact", Options{}, false, pathAuto},
+		{"graph-walk", indexed, false, pathGraph},
+		{"graph-scan", indexed, false, pathScan},
+		{"persistent", Options{}, true, pathAuto},
+		{"persistent-graph", indexed, true, pathAuto},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			storetest.Run(t, opener(tc.opts, tc.persistent))
+			storetest.Run(t, opener(tc.opts, tc.persistent, tc.path))
 		})
 	}
 }
@@ -281,8 +286,11 @@ func TestGraphRecall(t *testing.T) {
 	if gr := s.spaces["n"][""]; gr == nil || gr.g == nil {
 		t.Fatal("group above the exact threshold has no graph")
 	}
-	if r := recallAt(t, s, vs, queries, nil, 10, vectorstore.Filter{Namespace: "n"}); r < 0.95 {
-		t.Errorf("recall@10 = %.3f, want >= 0.95", r)
+	for _, path := range []searchPath{pathGraph, pathScan, pathAuto} {
+		s.path = path
+		if r := recallAt(t, s, vs, queries, nil, 10, vectorstore.Filter{Namespace: "n"}); r < 0.95 {
+			t.Errorf("path %d: recall@10 = %.3f, want >= 0.95", path, r)
+		}
 	}
 }
 
@@ -299,6 +307,7 @@ func TestGraphChurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	s.path = pathGraph
 	vs := randomUnit(3, n, dim)
 	upsertAll(t, s, recordsOf(vs, "n", "", 0))
 	live := make([]bool, n)
@@ -395,6 +404,13 @@ func TestGraphFilteredFallback(t *testing.T) {
 	}
 	upsertAll(t, s, recs)
 	queries := randomUnit(7, 40, dim)
+	for _, path := range []searchPath{pathGraph, pathScan} {
+		s.path = path
+		t.Run(fmt.Sprint("path", path), func(t *testing.T) { filteredRecall(t, s, vs, queries) })
+	}
+}
+
+func filteredRecall(t *testing.T, s *Store, vs, queries [][]float32) {
 	tests := []struct {
 		name string
 		meta map[string]string

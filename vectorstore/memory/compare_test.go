@@ -1,0 +1,82 @@
+package memory
+
+import (
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/coder/hnsw"
+)
+
+// TestCompareCoderHNSW builds github.com/coder/hnsw and this package's
+// graph on the same data with the same M and ef, and reports build time,
+// recall@10 and search time for both. It is the evidence for not using the
+// library (see hnsw.go). SEMCACHE_LONG=1 runs it; SEMCACHE_CMP_N sets n.
+func TestCompareCoderHNSW(t *testing.T) {
+	longEnabled(t)
+	n, dim, m, ef := 10_000, 384, 16, 100
+	if v, err := strconv.Atoi(os.Getenv("SEMCACHE_CMP_N")); err == nil && v > 0 {
+		n = v
+	}
+	vs := randomUnit(200, n, dim)
+	qs := randomUnit(201, 100, dim)
+	truth := make([][]int, len(qs))
+	for i, q := range qs {
+		truth[i] = exactTopK(vs, nil, q, 10)
+	}
+	recall := func(found [][]int) float64 {
+		hit := 0
+		for i, f := range found {
+			set := map[int]bool{}
+			for _, x := range f {
+				set[x] = true
+			}
+			for _, w := range truth[i] {
+				if set[w] {
+					hit++
+				}
+			}
+		}
+		return float64(hit) / float64(10*len(qs))
+	}
+
+	// coder/hnsw
+	cg := hnsw.NewGraph[int]()
+	cg.M, cg.EfSearch = m, ef
+	cg.Distance = hnsw.CosineDistance
+	start := time.Now()
+	for i, v := range vs {
+		cg.Add(hnsw.MakeNode(i, v))
+	}
+	cBuild := time.Since(start)
+	found := make([][]int, len(qs))
+	start = time.Now()
+	for i, q := range qs {
+		for _, nd := range cg.Search(q, 10) {
+			found[i] = append(found[i], nd.Key)
+		}
+	}
+	cSearch := time.Since(start) / time.Duration(len(qs))
+	cRecall := recall(found)
+
+	// this package
+	start = time.Now()
+	g, view := bareGraph(vs, m, ef)
+	sc := new(scratch)
+	oBuild := time.Since(start)
+	found = make([][]int, len(qs))
+	start = time.Now()
+	for i, q := range qs {
+		found[i] = searchBare(g, view, sc, vs, q, 10, ef)
+	}
+	oSearch := time.Since(start) / time.Duration(len(qs))
+	oRecall := recall(found)
+
+	t.Logf("n=%d dim=%d M=%d ef=%d", n, dim, m, ef)
+	t.Logf("coder/hnsw: build %v, recall@10 %.3f, search %v/query", cBuild.Round(time.Millisecond), cRecall, cSearch)
+	t.Logf("memory:     build %v, recall@10 %.3f, search %v/query", oBuild.Round(time.Millisecond), oRecall, oSearch)
+	if oRecall < cRecall {
+		t.Errorf("own graph recall %.3f below coder/hnsw %.3f", oRecall, cRecall)
+	}
+}

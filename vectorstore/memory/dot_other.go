@@ -1,0 +1,7 @@
+//go:build !amd64
+
+package memory
+
+func dotCodes(q []int8, codes []uint8, ids []uint32, out []int32) {
+	dotCodesGo(q, codes, ids, out)
+}
