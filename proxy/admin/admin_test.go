@@ -1,0 +1,323 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/proxy"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// stack is a cache, an engine with metrics and a tracker, and the admin
+// API in front of them.
+type stack struct {
+	cache   *cache.Cache
+	engine  *proxy.Engine
+	tracker *Tracker
+	admin   *Admin
+	srv     *httptest.Server
+	clk     *clock
+}
+
+func newStack(t *testing.T, dir, token string) *stack {
+	t.Helper()
+	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	c, err := cache.Open(cache.Options{MaxBytes: 1 << 20, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	reg := prometheus.NewRegistry()
+	tr, err := NewTracker(TrackerOptions{Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := proxy.NewEngine(proxy.EngineOptions{Cache: c, Observer: tr,
+		Metrics: proxy.NewMetrics(reg, 10, map[string]proxy.Price{"m": {PromptPerMillion: 1e6, CompletionPerMillion: 2e6}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Options{Cache: c, Gatherer: reg, Tracker: tr, Token: token, Now: clk.now, SampleEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	mux := http.NewServeMux()
+	a.Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return &stack{cache: c, engine: eng, tracker: tr, admin: a, srv: srv, clk: clk}
+}
+
+func chat(prompt string) []byte {
+	b, _ := json.Marshal(map[string]any{"model": "m", "messages": []map[string]string{{"role": "user", "content": prompt}}})
+	return b
+}
+
+// call runs one request through the engine as a front would, answering a
+// miss with "answer to <prompt>", and returns the outcome.
+func (s *stack) call(t *testing.T, ns, prompt string) string {
+	t.Helper()
+	c, err := s.engine.Prepare(chat(prompt), http.Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Namespace = ns // as a namespacer would have resolved it
+	if s.engine.Lookup(context.Background(), c) == nil {
+		s.engine.Complete(c, http.StatusOK, cache.Answer{Model: "m", Role: "assistant", Content: "answer to " + prompt,
+			FinishReason: "stop", Usage: &cache.Usage{PromptTokens: 10, CompletionTokens: 5, TotalTokens: 15}}, nil)
+	}
+	s.engine.Finish("chat", c)
+	return c.Outcome
+}
+
+func (s *stack) do(t *testing.T, method, path, token, body string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func TestOptionsValidation(t *testing.T) {
+	_, err := New(Options{Mode: "sideways", MaxWarmBytes: -1, SampleEvery: time.Minute, History: time.Second})
+	if err == nil {
+		t.Fatal("invalid options accepted")
+	}
+	for _, want := range []string{"cache", "gatherer", "prompt mode", "negative", "History"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q: %v", want, err)
+		}
+	}
+	if _, err := NewTracker(TrackerOptions{Misses: -1}); err == nil {
+		t.Error("negative tracker size accepted")
+	}
+}
+
+func TestToken(t *testing.T) {
+	tests := []struct {
+		name, configured, sent string
+		want                   int
+	}{
+		{"no token configured", "", "", http.StatusOK},
+		{"missing", "s3cret", "", http.StatusUnauthorized},
+		{"wrong", "s3cret", "s3cre", http.StatusUnauthorized},
+		{"right", "s3cret", "s3cret", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t, "", tt.configured)
+			status, h, body := s.do(t, "GET", "/admin/api/dashboard", tt.sent, "")
+			if status != tt.want {
+				t.Fatalf("status %d, want %d: %s", status, tt.want, body)
+			}
+			if status == http.StatusUnauthorized && (h.Get("WWW-Authenticate") == "" || !strings.Contains(body, `"code":"unauthorized"`)) {
+				t.Errorf("401 without challenge or code: %v %s", h, body)
+			}
+			if h.Get("X-Request-Id") == "" {
+				t.Error("no request id")
+			}
+			// The page itself holds no data and is public.
+			if status, _, _ := s.do(t, "GET", "/dashboard/", "", ""); status != http.StatusOK {
+				t.Errorf("dashboard page: %d", status)
+			}
+		})
+	}
+}
+
+func TestDashboardData(t *testing.T) {
+	s := newStack(t, t.TempDir(), "")
+	script := []struct{ ns, prompt, want string }{
+		{"a", "what is a cache", proxy.OutcomeMiss},
+		{"a", "what is a cache", proxy.OutcomeHitExact},
+		{"a", "what is a cache", proxy.OutcomeHitExact},
+		{"b", "what is a cache", proxy.OutcomeMiss},
+	}
+	for _, st := range script {
+		if got := s.call(t, st.ns, st.prompt); got != st.want {
+			t.Fatalf("%s %q: %s, want %s", st.ns, st.prompt, got, st.want)
+		}
+	}
+	s.clk.add(5 * time.Second)
+	status, _, body := s.do(t, "GET", "/admin/api/dashboard", "", "")
+	var d Dashboard
+	if err := json.Unmarshal([]byte(body), &d); status != 200 || err != nil {
+		t.Fatalf("dashboard: %d %v %s", status, err, body)
+	}
+	// Two exact hits, each saving 10 prompt + 5 completion tokens at
+	// $1 and $2 per token.
+	want := Summary{Requests: 4, HitsExact: 2, Misses: 2, HitRate: 0.5, TokensSavedPrompt: 20, TokensSavedCompletion: 10, CostSavedUSD: 40}
+	if d.Totals != want {
+		t.Errorf("totals %+v\nwant   %+v", d.Totals, want)
+	}
+	if len(d.Namespaces) != 2 || d.Namespaces[0].Namespace != "a" || d.Namespaces[0].Requests != 3 || d.Namespaces[0].HitRate != 2.0/3 {
+		t.Errorf("namespaces %+v", d.Namespaces)
+	}
+	if len(d.HitRate) != 3 || len(d.HitRate[0].Points) != 1 || d.HitRate[0].Points[0].V != 0.5 || d.HitRate[1].Points[0].V != 0.5 || d.HitRate[2].Points[0].V != 0 {
+		t.Errorf("hit-rate series %+v", d.HitRate)
+	}
+	if len(d.Savings) != 2 || d.Savings[0].Points[len(d.Savings[0].Points)-1].V != 40 {
+		t.Errorf("savings series %+v", d.Savings)
+	}
+	if len(d.TopEntries) != 1 || d.TopEntries[0].Hits != 2 || d.TopEntries[0].ExactHits != 2 || d.TopEntries[0].TokensSaved != 30 {
+		t.Errorf("top entries %+v", d.TopEntries)
+	}
+	if len(d.Misses) != 2 || d.Misses[0].Prompt != "what is a cache" || d.Misses[0].Reason != "new" {
+		t.Errorf("misses %+v", d.Misses)
+	}
+	outcomes := []string{}
+	for _, l := range d.Latency {
+		outcomes = append(outcomes, l.Outcome)
+		if l.Count == 0 {
+			t.Errorf("latency %+v", l)
+		}
+	}
+	if strings.Join(outcomes, ",") != "hit_exact,miss" {
+		t.Errorf("latency outcomes %v", outcomes)
+	}
+
+	// Scoped to namespace b (the quieter one): no hits there.
+	_, _, body = s.do(t, "GET", "/admin/api/dashboard?namespace=b", "", "")
+	d = Dashboard{}
+	_ = json.Unmarshal([]byte(body), &d)
+	if d.Namespace != "b" || d.Totals.Requests != 1 || d.Totals.HitRate != 0 || len(d.TopEntries) != 0 || len(d.Misses) != 1 {
+		t.Errorf("namespace b: %+v", d)
+	}
+}
+
+func TestEntriesAPI(t *testing.T) {
+	s := newStack(t, t.TempDir(), "tok")
+	warm := `{"request": {"model": "m", "messages": [{"role": "user", "content": "capital of France"}]}, "response": {"content": "Paris"}}
+{"request": {"model": "m", "messages": [{"role": "user", "content": "capital of Spain"}]}, "response": {"content": "Madrid"}}
+`
+	steps := []struct {
+		name, method, path, body string
+		status                   int
+		contains                 string
+	}{
+		{"warm", "POST", "/admin/api/namespaces/a/warm", warm, 200, `"stored":2`},
+		{"bad warm stores nothing", "POST", "/admin/api/namespaces/a/warm", warm + "{}\n", 400, "line 3"},
+		{"list", "GET", "/admin/api/namespaces/a/entries", "", 200, `"count":2`},
+		{"search", "GET", "/admin/api/namespaces/a/entries?q=spain", "", 200, `"count":1`},
+		{"limit", "GET", "/admin/api/namespaces/a/entries?limit=1", "", 200, `"count":1`},
+		{"bad limit", "GET", "/admin/api/namespaces/a/entries?limit=0", "", 400, "invalid_argument"},
+		{"other namespace is empty", "GET", "/admin/api/namespaces/b/entries", "", 200, `"count":0`},
+		{"export", "GET", "/admin/api/namespaces/a/export", "", 200, `"content":"Madrid"`},
+		{"stats", "GET", "/admin/api/stats", "", 200, `"namespace":"a","entries":2`},
+		{"bad older_than", "DELETE", "/admin/api/namespaces/a/entries?older_than=yesterday", "", 400, "older_than"},
+		{"future older_than", "DELETE", "/admin/api/namespaces/a/entries?older_than=2999-01-01T00:00:00Z", "", 400, "future"},
+		{"bad id", "GET", "/admin/api/namespaces/a/entries/xyz", "", 400, "hex"},
+		{"unknown id", "DELETE", "/admin/api/namespaces/a/entries/" + strings.Repeat("0", 24), "", 404, "not_found"},
+		{"delete namespace", "DELETE", "/admin/api/namespaces/a", "", 200, `"deleted":2`},
+		{"gone", "GET", "/admin/api/namespaces/a/entries", "", 200, `"count":0`},
+		{"wrong method", "PUT", "/admin/api/namespaces/a", "", 404, "unknown admin route"},
+	}
+	for _, st := range steps {
+		status, _, body := s.do(t, st.method, st.path, "tok", st.body)
+		if status != st.status || !strings.Contains(body, st.contains) {
+			t.Fatalf("%s: %d %.300s; want %d containing %q", st.name, status, body, st.status, st.contains)
+		}
+	}
+	if got := s.call(t, "a", "capital of France"); got != proxy.OutcomeMiss {
+		t.Fatalf("deleted namespace still answers: %s", got)
+	}
+}
+
+func TestDeleteEntryForgetsTopEntry(t *testing.T) {
+	s := newStack(t, t.TempDir(), "")
+	s.call(t, "a", "q1")
+	s.call(t, "a", "q1")
+	top := s.tracker.Top("", 10)
+	if len(top) != 1 {
+		t.Fatalf("top %+v", top)
+	}
+	status, _, body := s.do(t, "GET", "/admin/api/namespaces/"+top[0].Namespace+"/entries/"+top[0].ID, "", "")
+	if status != 200 || !strings.Contains(body, `"content":"answer to q1"`) {
+		t.Fatalf("get entry: %d %s", status, body)
+	}
+	status, _, body = s.do(t, "DELETE", "/admin/api/namespaces/"+top[0].Namespace+"/entries/"+top[0].ID, "", "")
+	if status != 200 || !strings.Contains(body, `"deleted":1`) {
+		t.Fatalf("delete entry: %d %s", status, body)
+	}
+	if top := s.tracker.Top("", 10); len(top) != 0 {
+		t.Fatalf("deleted entry still in the top list: %+v", top)
+	}
+	if got := s.call(t, "a", "q1"); got != proxy.OutcomeMiss {
+		t.Fatalf("deleted entry still served: %s", got)
+	}
+}
+
+func TestNeedsDiskIsNotImplemented(t *testing.T) {
+	s := newStack(t, "", "")
+	for _, path := range []string{"/admin/api/namespaces/a/entries", "/admin/api/namespaces/a/export"} {
+		status, _, body := s.do(t, "GET", path, "", "")
+		if status != http.StatusNotImplemented || !strings.Contains(body, "needs_disk_tier") {
+			t.Errorf("%s without a disk tier: %d %s", path, status, body)
+		}
+	}
+	status, _, body := s.do(t, "GET", "/admin/api/stats", "", "")
+	if status != 200 || !strings.Contains(body, `"namespaces_error"`) {
+		t.Errorf("stats without a disk tier: %d %s", status, body)
+	}
+}
+
+func TestDashboardAssets(t *testing.T) {
+	s := newStack(t, "", "")
+	tests := []struct {
+		path, contentType, contains string
+	}{
+		{"/dashboard/", "text/html", `data-testid="hit-rate"`},
+		{"/dashboard/app.js", "javascript", "/admin/api/dashboard"},
+		{"/dashboard/style.css", "text/css", ".tiles"},
+	}
+	for _, tt := range tests {
+		status, h, body := s.do(t, "GET", tt.path, "", "")
+		if status != 200 || !strings.Contains(h.Get("Content-Type"), tt.contentType) || !strings.Contains(body, tt.contains) {
+			t.Errorf("%s: %d %s", tt.path, status, h.Get("Content-Type"))
+		}
+		if !strings.Contains(h.Get("Content-Security-Policy"), "script-src 'self'") {
+			t.Errorf("%s: CSP %q", tt.path, h.Get("Content-Security-Policy"))
+		}
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(s.srv.URL + "/dashboard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/dashboard/" {
+		t.Errorf("/dashboard: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
