@@ -46,7 +46,7 @@ func BenchmarkExtProcHit(b *testing.B) {
 				opts = append(opts, withSemantic(cache.SemanticOptions{Threshold: 0.8}))
 			}
 			h := newHarness(b, opts...)
-			h.driver.Config.MessageTimeout = 200 * time.Millisecond
+			h.driver.Config.MessageTimeout = documentedConfig(b).MessageTimeout // 200 ms
 			ctx := context.Background()
 			prime := chatRequest("bench", chatBody("How do I reset my password on the website?", false))
 			if _, err := h.driver.Do(ctx, prime); err != nil {
