@@ -62,8 +62,11 @@ type config struct {
 	LogLevel     string
 	LogFormat    string
 	MaxNamespace int
+	RAG          string // on | off
 
 	file fileConfig
+	// ragRun is what openRAG built (the admin API serves it).
+	ragRun ragRuntime
 
 	// derived, filled by validate
 	upstreamURL   *url.URL
@@ -77,6 +80,7 @@ type fileConfig struct {
 	Prices     map[string]proxy.Price `yaml:"prices"`
 	Thresholds map[string]float64     `yaml:"thresholds"`
 	Shadow     []string               `yaml:"shadow_namespaces"`
+	RAG        ragConfig              `yaml:"rag"`
 }
 
 func defaultDataDir() string {
@@ -124,6 +128,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.IntVar(&c.MaxNamespace, "metrics-max-namespaces", 100, "namespaces with their own metric label; the rest fold into _other")
+	fs.StringVar(&c.RAG, "rag", "on", "RAG context injection: on (when the config file defines rag.collections) or off")
 }
 
 // parseConfig parses args, env and the config file into a validated config.
@@ -256,6 +261,7 @@ func (c *config) validate() error {
 	if _, err := proxy.NewNamespacer(c.file.Tenants, c.SharedNamespace); err != nil {
 		bad("tenants: %w", err)
 	}
+	errs = append(errs, c.validateRAG()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
 	}

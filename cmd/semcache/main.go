@@ -30,6 +30,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the caching proxy", runServe},
 		{"model", "manage the in-process embedding model (model pull)", runModel},
+		{"ingest", "load documents into a RAG collection (ingest --collection NAME PATH...)", runIngest},
 	}
 }
 
