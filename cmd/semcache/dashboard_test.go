@@ -156,10 +156,18 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("start chromium: %v", err)
 	}
 
-	// The token travels in the fragment; the page keeps it in
-	// sessionStorage and sends it as a bearer token.
-	if err := chromedp.Do(bctx, chromedp.Navigate(s.admin+"/dashboard/#token="+token)); err != nil {
+	// A token may come in the fragment (the page moves it to
+	// sessionStorage and sends it as a bearer token): a wrong one brings
+	// up the login form, where the right one is typed.
+	if err := chromedp.Do(bctx, chromedp.Navigate(s.admin+"/dashboard/#token=wrong")); err != nil {
 		t.Fatalf("navigate: %v", err)
+	}
+	loginShown := `!document.getElementById("login").hidden && document.getElementById("main").hidden && location.hash === ""`
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](loginShown, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Fatalf("a wrong token did not bring up the login form: %v", err)
+	}
+	if err := chromedp.Do(bctx, chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Click(chromedp.CSS("#login button"))); err != nil {
+		t.Fatalf("log in: %v", err)
 	}
 	ready := `(() => {
 	  const v = (id, k) => Number((document.querySelector('[data-testid="' + id + '"]') || {dataset: {}}).dataset[k || "value"] || 0);

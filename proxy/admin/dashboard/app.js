@@ -123,8 +123,8 @@ function lineChart(svg, series, opts) {
     el("text", { x: x(t), y: h - 6, "text-anchor": i === 0 ? "start" : i === 3 ? "end" : "middle" }, svg, clock(t));
   }
   let lx = m.l;
-  for (const s of series) {
-    if (s.points.length === 0) continue;
+  series.forEach((s, n) => {
+    if (s.points.length === 0) return;
     const cls = "s-" + s.tier;
     const d = s.points.map((p, i) => (i ? "L" : "M") + x(p.t).toFixed(1) + " " + y(p.v).toFixed(1)).join(" ");
     if (opts.area) {
@@ -134,13 +134,15 @@ function lineChart(svg, series, opts) {
     }
     el("path", { d, class: "line " + cls, "data-series": s.tier }, svg);
     if (s.points.length <= 90) {
-      for (const p of s.points) el("circle", { cx: x(p.t), cy: y(p.v), r: 2.6, class: cls }, svg);
+      // later series get smaller dots, so equal values stay visible
+      const r = Math.max(1.6, 3.4 - 0.7 * n);
+      for (const p of s.points) el("circle", { cx: x(p.t), cy: y(p.v), r, class: cls }, svg);
     }
     // legend
     el("rect", { x: lx, y: 6, width: 10, height: 10, rx: 2, class: cls }, svg);
     const label = el("text", { x: lx + 14, y: 15, class: "label" }, svg, s.name);
     lx += 24 + label.getComputedTextLength();
-  }
+  });
 }
 
 function niceMax(v) {
