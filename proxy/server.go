@@ -107,7 +107,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 		FlushInterval: -1,
 		Transport:     o.Transport,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			s.log.Warn("passthrough failed", "path", r.URL.Path, "err", err)
+			s.log.Warn("passthrough failed", "request_id", r.Header.Get("X-Request-Id"), "path", r.URL.Path, "err", err)
 			writeError(w, http.StatusBadGateway, "upstream unreachable", "api_error", "", "upstream_unavailable")
 		},
 	}
@@ -117,7 +117,12 @@ func NewServer(o ServerOptions) (*Server, error) {
 		w.Header().Set("Allow", "POST")
 		writeError(w, http.StatusMethodNotAllowed, "use POST for /v1/chat/completions", "invalid_request_error", "", "method_not_allowed")
 	})
-	mux.Handle("/v1/", s.passthrough)
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		rid := requestID(r)
+		w.Header().Set("X-Request-Id", rid)
+		r.Header.Set("X-Request-Id", rid)
+		s.passthrough.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown path "+r.URL.Path+"; semcache serves the OpenAI API under /v1/", "invalid_request_error", "", "not_found")
 	})
