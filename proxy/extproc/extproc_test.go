@@ -209,29 +209,39 @@ func TestOtherPathsUntouched(t *testing.T) {
 }
 
 func TestClientCancelMidAnswer(t *testing.T) {
-	h := newHarness(t)
-	body := chatBody("Tell me a long story about caches", true)
-	_, err := h.driver.Do(context.Background(), func() *envoydriver.Request {
-		r := chatRequest("k", body)
-		r.AbortAfterChunks = 3
-		return r
-	}())
-	if !errors.Is(err, envoydriver.ErrAborted) {
-		t.Fatalf("err = %v, want ErrAborted", err)
-	}
-	// The handler and the driver's receiver must both end.
-	waitNoGoroutine(t, "extproc.(*Server).Process", "envoydriver.(*exchange).receive")
-	if n := h.writeBack("stored"); n != 0 {
-		t.Fatalf("a cut answer was stored (%v)", n)
-	}
-	if n := h.writeBack("not_cacheable"); n != 1 {
-		t.Fatalf("not_cacheable = %v, want 1", n)
-	}
-	if n := h.requests(extproc.RouteExtProc, proxy.OutcomeMiss); n != 1 {
-		t.Fatalf("the cancelled miss was recorded %v times", n)
-	}
-	if again := h.do(t, chatRequest("k", body)); again.Immediate {
-		t.Fatal("the cut answer was served")
+	for _, tc := range []struct {
+		name   string
+		stream bool
+		after  int
+	}{
+		{"mid-answer sse", true, 3},
+		// Every byte of a valid answer arrived, but the stream was reset
+		// before it ended: still not stored.
+		{"whole json body without end of stream", false, 1 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			body := chatBody("Tell me a long story about caches", tc.stream)
+			r := chatRequest("k", body)
+			r.AbortAfterChunks = tc.after
+			if _, err := h.driver.Do(context.Background(), r); !errors.Is(err, envoydriver.ErrAborted) {
+				t.Fatalf("err = %v, want ErrAborted", err)
+			}
+			// The handler and the driver's receiver must both end.
+			waitNoGoroutine(t, "extproc.(*Server).Process", "envoydriver.(*exchange).receive")
+			if n := h.writeBack("stored"); n != 0 {
+				t.Fatalf("a cut answer was stored (%v)", n)
+			}
+			if n := h.writeBack("not_cacheable"); n != 1 {
+				t.Fatalf("not_cacheable = %v, want 1", n)
+			}
+			if n := h.requests(extproc.RouteExtProc, proxy.OutcomeMiss); n != 1 {
+				t.Fatalf("the cancelled miss was recorded %v times", n)
+			}
+			if again := h.do(t, chatRequest("k", body)); again.Immediate {
+				t.Fatal("the cut answer was served")
+			}
+		})
 	}
 }
 

@@ -124,7 +124,9 @@ type Request struct {
 	Body   []byte
 	// AbortAfterChunks > 0 resets the exchange once the processor has
 	// answered that many response body messages, as Envoy does when the
-	// client goes away mid-answer; Do then returns ErrAborted.
+	// client goes away mid-answer; Do then returns ErrAborted. A body with
+	// fewer chunks is sent whole but without end_of_stream before the
+	// reset: every byte arrived, yet the stream never ended.
 	AbortAfterChunks int
 	// ReplayLocalReply sends an immediate response back through the
 	// response path of the same stream (response_headers, then the body if
@@ -648,6 +650,10 @@ func (x *exchange) streamResponseBody(ctx context.Context, r *Request, h http.He
 	have := false
 	mutated := false
 	send := func(p []byte, eos bool) error {
+		abort := r.AbortAfterChunks > 0 && (x.resp.BodyMessages+1 >= r.AbortAfterChunks || eos)
+		if abort {
+			eos = false
+		}
 		resp, err := x.sendResponseBody(ctx, p, eos)
 		if err != nil {
 			return err
@@ -657,7 +663,7 @@ func (x *exchange) streamResponseBody(ctx context.Context, r *Request, h http.He
 			p = mutate(p, bm)
 		}
 		x.resp.Body = append(x.resp.Body, p...)
-		if r.AbortAfterChunks > 0 && x.resp.BodyMessages >= r.AbortAfterChunks && !eos {
+		if abort {
 			return ErrAborted
 		}
 		return nil
