@@ -123,6 +123,10 @@ func (e *Engine) SetObserver(o Observer) {
 	e.obs.Store(&o)
 }
 
+// Namespace resolves the namespace of a request from its headers, as
+// Prepare does (fronts use it to label requests that fail to parse).
+func (e *Engine) Namespace(h http.Header) string { return e.ns.Resolve(h) }
+
 // Cache returns the engine's cache (for the admin API).
 func (e *Engine) Cache() *cache.Cache { return e.cache }
 

@@ -201,7 +201,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	_ = rc.SetReadDeadline(time.Time{})
 	if err != nil {
-		s.engine.metrics.observeRequest("chat", "_unparsed", OutcomeError, 0)
+		s.engine.metrics.observeRequest("chat", s.engine.Namespace(r.Header), OutcomeError, 0)
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			status, b := StatusOf(err)
@@ -213,7 +213,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	}
 	call, err := s.engine.Prepare(body, r.Header)
 	if err != nil {
-		s.engine.metrics.observeRequest("chat", s.engine.ns.Resolve(r.Header), OutcomeError, 0)
+		s.engine.metrics.observeRequest("chat", s.engine.Namespace(r.Header), OutcomeError, 0)
 		status, b := StatusOf(err)
 		log.Info("bad chat request", "status", status, "err", err)
 		writeRaw(w, status, "application/json", b)

@@ -35,9 +35,10 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		return allow(nil), nil
 	}
 	e := s.engine
-	call, err := e.Prepare(body, authzHeaders(hr))
+	hdr := authzHeaders(hr)
+	call, err := e.Prepare(body, hdr)
 	if err != nil {
-		e.Finish(RouteExtAuthz, &proxy.Call{Start: time.Now(), Namespace: "_unparsed", Outcome: proxy.OutcomeError})
+		e.Finish(RouteExtAuthz, &proxy.Call{Start: time.Now(), Namespace: e.Namespace(hdr), Outcome: proxy.OutcomeError})
 		s.log.Info("ext_authz: chat request not cacheable, allowing it", "err", err)
 		return allow(nil), nil
 	}

@@ -223,7 +223,7 @@ func (x *exchange) lookup(body []byte, replaceable bool) *extprocv3.ProcessingRe
 	if err != nil {
 		// Not ours to reject: the upstream answers it as it would without
 		// semcache.
-		e.Finish(RouteExtProc, &proxy.Call{Start: time.Now(), Namespace: "_unparsed", Outcome: proxy.OutcomeError})
+		e.Finish(RouteExtProc, &proxy.Call{Start: time.Now(), Namespace: e.Namespace(x.header), Outcome: proxy.OutcomeError})
 		x.log.Info("ext_proc: chat request not cacheable, passing it through", "err", err)
 		return bodyReply(true, nil)
 	}
