@@ -53,16 +53,17 @@ type config struct {
 	EmbedKey      string
 	EmbedDim      int
 
-	Store        string // memory | pgvector | qdrant
-	PGDSN        string
-	QdrantAddr   string
-	QdrantKey    string
-	QdrantTLS    bool
-	ExtProc      string
-	LogLevel     string
-	LogFormat    string
-	MaxNamespace int
-	RAG          string // on | off
+	Store         string // memory | pgvector | qdrant
+	PGDSN         string
+	QdrantAddr    string
+	QdrantKey     string
+	QdrantTLS     bool
+	ExtProc       string
+	ExtProcBudget time.Duration
+	LogLevel      string
+	LogFormat     string
+	MaxNamespace  int
+	RAG           string // on | off
 
 	file fileConfig
 	// ragRun is what openRAG built (the admin API serves it).
@@ -125,6 +126,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.QdrantKey, "qdrant-key", "", "Qdrant API key")
 	fs.BoolVar(&c.QdrantTLS, "qdrant-tls", false, "use TLS to Qdrant")
 	fs.StringVar(&c.ExtProc, "extproc-listen", "", "serve Envoy ext_proc and ext_authz gRPC here (host:port or unix:/path)")
+	fs.DurationVar(&c.ExtProcBudget, "extproc-lookup-timeout", 150*time.Millisecond, "ext_proc/ext_authz time budget for lookup and RAG per request body (keep it under Envoy's message_timeout)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.IntVar(&c.MaxNamespace, "metrics-max-namespaces", 100, "namespaces with their own metric label; the rest fold into _other")
@@ -168,6 +170,9 @@ func (c *config) validate() error {
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			bad("--%s %q: want host:port", a.name, a.v)
 		}
+	}
+	if c.ExtProcBudget <= 0 {
+		bad("--extproc-lookup-timeout must be positive")
 	}
 	if c.ExtProc != "" && !strings.HasPrefix(c.ExtProc, "unix:") {
 		if _, _, err := net.SplitHostPort(c.ExtProc); err != nil {

@@ -26,7 +26,7 @@ func (s *service) startExtProc(ctx context.Context, engine *proxy.Engine) (func(
 	if s.cfg.ExtProc == "" {
 		return func() {}, nil
 	}
-	srv, err := extproc.NewServer(extproc.Options{Engine: engine, MaxBodyBytes: int(s.cfg.maxBodyBytes), Logger: s.log})
+	srv, err := extproc.NewServer(extproc.Options{Engine: engine, MaxBodyBytes: int(s.cfg.maxBodyBytes), LookupTimeout: s.cfg.ExtProcBudget, Logger: s.log})
 	if err != nil {
 		return nil, err
 	}
