@@ -12,6 +12,7 @@ import (
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/embed/lexical"
 	"github.com/semcache/semcache/rag/chunk"
+	"github.com/semcache/semcache/vectorstore"
 	"github.com/semcache/semcache/vectorstore/memory"
 )
 
@@ -87,9 +88,15 @@ Submit expense reports within 30 days through the finance portal.
 `
 
 func TestIngestLifecycle(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) { testLifecycle(t, b.open(t)) })
+	}
+}
+
+func testLifecycle(t *testing.T, store vectorstore.Store) {
 	ctx := context.Background()
 	p := &fakePurger{}
-	e := newEnv(t, Options{Purger: p, Chunking: chunkOpts(120)})
+	e := newEnv(t, Options{Store: store, Purger: p, Chunking: chunkOpts(120)})
 	svc := e.svc
 	doc := Document{ID: "hr/handbook.md", Source: "docs/hr/handbook.md", Content: handbookV1}
 
@@ -141,6 +148,25 @@ func TestIngestLifecycle(t *testing.T) {
 	}
 	if _, err := svc.Delete(ctx, "handbook", "hr/handbook.md"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
+	}
+
+	// Retrieval respects bindings on this backend too.
+	if _, err := svc.Ingest(ctx, "handbook", Document{ID: "h.md", Content: handbookV1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Ingest(ctx, "secrets", Document{ID: "s", Content: "The vacation launch code is 0000."}); err != nil {
+		t.Fatal(err)
+	}
+	req := request(t, `{"model":"m","messages":[{"role":"user","content":"How many vacation days do employees get?"}]}`)
+	enr, err := svc.Enrich(ctx, "tenant:acme", req, nil)
+	if err != nil || !strings.Contains(string(enr.Body), "25 vacation days") || strings.Contains(string(enr.Body), "launch code") {
+		t.Fatalf("enrich: %s, %v", enr.Body, err)
+	}
+	// A second service on the same store (another replica) sees the
+	// versions.
+	other := newEnv(t, Options{Store: store})
+	if got, want := other.svc.Version("acme"), svc.Version("acme"); got != want {
+		t.Fatalf("replica version %q, want %q", got, want)
 	}
 }
 
