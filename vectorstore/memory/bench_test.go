@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -71,24 +72,59 @@ func heapInUse() uint64 {
 	return m.HeapAlloc
 }
 
+// lowDimUnit returns n unit vectors of dim lying near a random 32-d
+// subspace: a stand-in for text embeddings, whose intrinsic dimension is
+// far below their length (unlike uniformly random vectors).
+func lowDimUnit(seed uint64, n, dim int) [][]float32 {
+	const sub = 32
+	basis := randomUnit(seed, sub, dim)
+	noise := randomUnit(seed+1, n, dim)
+	coef := randomUnit(seed+2, n, sub)
+	out := make([][]float32, n)
+	for i := range out {
+		v := make([]float32, dim)
+		for j, c := range coef[i] {
+			for d := range v {
+				v[d] += c * basis[j][d]
+			}
+		}
+		var ss float64
+		for d := range v {
+			v[d] += 0.05 * noise[i][d]
+			ss += float64(v[d]) * float64(v[d])
+		}
+		inv := float32(1 / math.Sqrt(ss))
+		for d := range v {
+			v[d] *= inv
+		}
+		out[i] = v
+	}
+	return out
+}
+
 func buildFixture(n int, o Options) (*fixture, error) {
 	f := &fixture{vs: randomUnit(100, n, benchDim), queries: randomUnit(101, benchQueries, benchDim)}
+	return f, f.load(o)
+}
+
+func (f *fixture) load(o Options) error {
+	n := len(f.vs)
 	before := heapInUse()
 	s, err := Open(context.Background(), o)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	start := time.Now()
 	recs := recordsOf(f.vs, "ns", "p", 0)
-	for i := 0; i < len(recs); i += 1000 {
-		if err := s.Upsert(context.Background(), recs[i:min(i+1000, len(recs))]); err != nil {
-			return nil, err
+	for i := 0; i < n; i += 1000 {
+		if err := s.Upsert(context.Background(), recs[i:min(i+1000, n)]); err != nil {
+			return err
 		}
 	}
 	f.build = time.Since(start)
 	f.store = s
 	f.heap = heapInUse() - before
-	return f, nil
+	return nil
 }
 
 // sharedFixture is built once per test binary: benchmarks run their body
@@ -148,6 +184,41 @@ func TestAcceptance100k(t *testing.T) {
 	f.store.opts.EfSearch = benchOptions().EfSearch
 	if f.store.opts.EfSearch == 0 {
 		f.store.opts.EfSearch = DefaultEfSearch
+	}
+	// Which path served, and what the graph walk alone achieves.
+	gr := f.store.spaces["ns"]["p"]
+	t.Logf("walk touches %d rows per search (%.1f%% of the group): auto path = %s",
+		gr.walkCost.Load(), 100*float64(gr.walkCost.Load())/float64(n), map[bool]string{true: "scan", false: "graph"}[gr.walkCost.Load()*walkRowCost > int64(n)*scanRowCost])
+	for _, path := range []searchPath{pathGraph, pathScan} {
+		f.store.path = path
+		rc := recallAt(t, f.store, f.vs, f.queries, nil, 10, filter)
+		lat := latencies(t, f.store, f.queries, 10, 2)
+		t.Logf("forced %s: recall@10 %.4f, p50 %v, p99 %v", map[searchPath]string{pathGraph: "graph walk", pathScan: "code scan"}[path], rc, pct(lat, 0.5), pct(lat, 0.99))
+	}
+	f.store.path = pathAuto
+}
+
+// TestAcceptanceLowDim100k is the same measurement on embedding-like data
+// (low intrinsic dimension), where the graph walk is the path taken.
+func TestAcceptanceLowDim100k(t *testing.T) {
+	longEnabled(t)
+	n := benchN()
+	f := &fixture{vs: lowDimUnit(300, n, benchDim), queries: lowDimUnit(300, n+benchQueries, benchDim)[n:]}
+	if err := f.load(benchOptions()); err != nil {
+		t.Fatal(err)
+	}
+	defer f.store.Close()
+	t.Logf("build: %v, retained heap %.1f MiB", f.build.Round(time.Millisecond), float64(f.heap)/(1<<20))
+	filter := vectorstore.Filter{Namespace: "ns", Partition: vectorstore.PartitionOf("p")}
+	for _, path := range []searchPath{pathAuto, pathGraph, pathScan} {
+		f.store.path = path
+		rc := recallAt(t, f.store, f.vs, f.queries, nil, 10, filter)
+		lat := latencies(t, f.store, f.queries, 10, 3)
+		gr := f.store.spaces["ns"]["p"]
+		t.Logf("path %d: recall@10 %.4f, p50 %v, p99 %v (walk touches %d rows)", path, rc, pct(lat, 0.5), pct(lat, 0.99), gr.walkCost.Load())
+		if path == pathAuto && rc < 0.95 {
+			t.Errorf("recall@10 = %.4f, want >= 0.95", rc)
+		}
 	}
 }
 

@@ -133,3 +133,11 @@ func dotCodesGo(q []int8, codes []uint8, ids []uint32, out []int32) {
 
 // distance is the exact cosine distance between unit vectors.
 func distance(a, b []float32) float32 { return 1 - dot(a, b) }
+
+func dotCodesSeqGo(q []int8, rows []uint8, out []int32) {
+	ids := make([]uint32, len(out))
+	for i := range ids {
+		ids[i] = uint32(i)
+	}
+	dotCodesGo(q, rows, ids, out)
+}

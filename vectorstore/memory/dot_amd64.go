@@ -28,3 +28,21 @@ func dotCodes(q []int8, codes []uint8, ids []uint32, out []int32) {
 	}
 	dotU4S8BatchAVX2(unsafe.SliceData(q), unsafe.SliceData(codes), stride, unsafe.SliceData(ids), len(ids), unsafe.SliceData(out))
 }
+
+//go:noescape
+func dotU4S8SeqAVX2(q *int8, rows *uint8, stride int, n int, out *int32)
+
+// dotCodesSeq sets out[k] to the raw product of q with code row first+k,
+// for k < len(out).
+func dotCodesSeq(q []int8, codes []uint8, first int, out []int32) {
+	if len(out) == 0 {
+		return
+	}
+	stride := len(q) / 2
+	rows := codes[first*stride : (first+len(out))*stride]
+	if !cpu.X86.HasAVX2 {
+		dotCodesSeqGo(q, rows, out)
+		return
+	}
+	dotU4S8SeqAVX2(unsafe.SliceData(q), unsafe.SliceData(rows), stride, len(out), unsafe.SliceData(out))
+}

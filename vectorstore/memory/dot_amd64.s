@@ -98,3 +98,57 @@ loop:
 end:
 	VZEROUPPER
 	RET
+
+// func dotU4S8SeqAVX2(q *int8, rows *uint8, stride int, n int, out *int32)
+//
+// Like dotU4S8BatchAVX2 over the n consecutive rows starting at rows
+// (streamed: the hardware prefetcher needs no help).
+TEXT ·dotU4S8SeqAVX2(SB), NOSPLIT, $0-40
+	MOVQ q+0(FP), SI
+	MOVQ rows+8(FP), DI
+	MOVQ stride+16(FP), R9
+	MOVQ n+24(FP), R11
+	MOVQ out+32(FP), R12
+
+	VPCMPEQW     Y14, Y14, Y14
+	VPSRLW       $15, Y14, Y14
+	MOVQ         $0x0F0F0F0F0F0F0F0F, AX
+	MOVQ         AX, X15
+	VPBROADCASTQ X15, Y15
+
+seqrow:
+	CMPQ R11, $0
+	JLE  seqend
+	MOVQ SI, AX
+	MOVQ R9, CX
+	VPXOR Y0, Y0, Y0
+
+seqloop:
+	VMOVDQU    (DI), Y2
+	VPAND      Y15, Y2, Y3
+	VPSRLW     $4, Y2, Y4
+	VPAND      Y15, Y4, Y4
+	VPMADDUBSW (AX), Y3, Y3
+	VPMADDUBSW 32(AX), Y4, Y4
+	VPADDW     Y3, Y4, Y3
+	VPMADDWD   Y14, Y3, Y3
+	VPADDD     Y3, Y0, Y0
+	ADDQ $32, DI
+	ADDQ $64, AX
+	SUBQ $32, CX
+	JNZ  seqloop
+
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD       X1, X0, X0
+	VPSHUFD      $0x4E, X0, X1
+	VPADDD       X1, X0, X0
+	VPSHUFD      $0xB1, X0, X1
+	VPADDD       X1, X0, X0
+	VMOVD        X0, (R12)
+	ADDQ $4, R12
+	DECQ R11
+	JMP  seqrow
+
+seqend:
+	VZEROUPPER
+	RET

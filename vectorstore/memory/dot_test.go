@@ -71,6 +71,15 @@ func TestDotCodes(t *testing.T) {
 		want := make([]int32, len(ids))
 		dotCodes(q.c, codes, ids, got)
 		dotCodesGo(q.c, codes, ids, want)
+		seq := make([]int32, n-2)
+		dotCodesSeq(q.c, codes, 2, seq)
+		for k := range seq {
+			var one [1]int32
+			dotCodesGo(q.c, codes, []uint32{uint32(k + 2)}, one[:])
+			if seq[k] != one[0] {
+				t.Errorf("dim %d row %d: sequential %d, portable %d", dim, k+2, seq[k], one[0])
+			}
+		}
 		for k, id := range ids {
 			if got[k] != want[k] {
 				t.Errorf("dim %d id %d: SIMD %d, portable %d", dim, id, got[k], want[k])
@@ -108,14 +117,9 @@ func BenchmarkDotCodes(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ids)), "ns/row")
 	})
 	b.Run("scan100k", func(b *testing.B) {
-		ids := make([]uint32, 256)
 		for b.Loop() {
-			for start := 0; start < n; start += len(ids) {
-				m := min(len(ids), n-start)
-				for i := range m {
-					ids[i] = uint32(start + i)
-				}
-				dotCodes(q, codes, ids[:m], out[:m])
+			for start := 0; start < n; start += len(out) {
+				dotCodesSeq(q, codes, start, out[:min(len(out), n-start)])
 			}
 		}
 	})

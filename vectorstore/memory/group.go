@@ -57,10 +57,15 @@ type group struct {
 	// walks counts graph searches (see search).
 	walkCost atomic.Int64
 	walks    atomic.Uint64
+	// walkRecall is a moving average of the walk's recall against the
+	// scan, per mille.
+	walkRecall atomic.Int64
 }
 
 func newGroup(ns, part string, dim int) *group {
-	return &group{ns: ns, part: part, dim: dim, postings: map[string]map[uint32]struct{}{}}
+	gr := &group{ns: ns, part: part, dim: dim, postings: map[string]map[uint32]struct{}{}}
+	gr.walkRecall.Store(1000)
+	return gr
 }
 
 func postingKey(k, v string) string { return k + "\x00" + v }
@@ -190,15 +195,42 @@ func bruteLimit(p, n, ef, exact int) bool {
 }
 
 // Relative per-row costs of the two approximate paths in an indexed
-// group: the graph walk reads rows at random (a cache miss each), the
-// quantized scan streams them. Measured on 384-d codes: ~50 ns vs ~6 ns.
+// group: the graph walk reads rows at random (a cache miss each, plus
+// heap and visited-set work), the quantized scan streams them. Measured on
+// 384-d codes: ~50 ns vs 3-6 ns. A walk that touches more than 1/20 of the
+// group is also the sign of data where the walk's recall is poor (random
+// 384-d vectors: 10% touched for recall 0.26 at ef=160), while the scan
+// keeps recall near 1, so the ratio errs towards scanning.
 const (
-	walkRowCost = 8
+	walkRowCost = 20
 	scanRowCost = 1
-	// probeEvery: while the scan wins, every probeEvery-th search still
-	// walks the graph to keep walkCost current.
+	// probeFirst and probeEvery: searches that run both paths to measure
+	// the walk (the first probeFirst of a group, then every probeEvery-th).
+	probeFirst = 8
 	probeEvery = 64
+	// walkRecallMin is the measured walk recall (per mille) below which
+	// the scan serves.
+	walkRecallMin = 950
 )
+
+// overlap is the share (per mille) of b's first k ids found among a's
+// first k.
+func overlap(a, b []cand, k int) int64 {
+	a, b = a[:min(k, len(a))], b[:min(k, len(b))]
+	if len(b) == 0 {
+		return 1000
+	}
+	hit := 0
+	for _, y := range b {
+		for _, x := range a {
+			if x.id == y.id {
+				hit++
+				break
+			}
+		}
+	}
+	return int64(1000 * hit / len(b))
+}
 
 // search collects the group's best matches for q into top (bounded by
 // q.k). The caller holds at least the read lock.
@@ -234,24 +266,38 @@ func (gr *group) search(q *query, sc *scratch, top *maxHeap, exact int) {
 	// A graph walk over data of high intrinsic dimension (random vectors,
 	// say) touches a large share of the rows; past the break-even point a
 	// streaming scan of the codes is cheaper, and more accurate.
+	// Auto mode measures both of the walk's costs: the rows it touches
+	// (against a scan of all of them) and its recall, by comparing, on
+	// the first searches and every probeEvery-th after, its top k with the
+	// scan's.
 	walk := gr.walkCost.Load()
 	n := gr.walks.Add(1)
-	useScan := walk*walkRowCost > int64(len(gr.recs))*scanRowCost && n%probeEvery != 0
+	probe := false
+	var useScan bool
 	switch q.path {
 	case pathGraph:
-		useScan = false
 	case pathScan:
 		useScan = true
+	default:
+		probe = n <= probeFirst || n%probeEvery == 0
+		useScan = walk*walkRowCost > int64(len(gr.recs))*scanRowCost ||
+			gr.walkRecall.Load() < walkRecallMin
 	}
 	var found []cand
-	if useScan {
+	if useScan && !probe {
 		found = gr.scanCodes(sc, qc, ef, accept)
 	} else {
 		before := sc.dists
 		found = gr.g.search(gr.view(), sc, qc, ef, accept)
 		touched := int64(sc.dists - before)
 		gr.walkCost.Store(walk + (touched-walk)/4)
-		if len(found) < q.k && len(found) < gr.live {
+		if probe {
+			scanned := gr.scanCodes(sc, qc, ef, accept)
+			rc := overlap(found, scanned, q.k)
+			old := gr.walkRecall.Load()
+			gr.walkRecall.Store(old + (rc-old)/4)
+			found = scanned
+		} else if len(found) < q.k && len(found) < gr.live {
 			// The walk could not fill k although the group may hold more
 			// matches (a filter or expired records): answer exactly.
 			gr.scan(q, top)
@@ -267,27 +313,29 @@ func (gr *group) search(q *query, sc *scratch, top *maxHeap, exact int) {
 // scanCodes streams every code row and returns the ef accepted slots
 // closest to qc by approximate distance.
 func (gr *group) scanCodes(sc *scratch, qc *queryCode, ef int, accept func(uint32) bool) []cand {
-	const chunk = 256
-	v := gr.view()
+	const chunk = 512
 	res := sc.res[:0]
-	ids := append(sc.nb[:0], make([]uint32, chunk)...)
-	ds := append(sc.nd[:0], make([]float32, chunk)...)
+	raw := append(sc.raw[:0], make([]int32, chunk)...)
+	worst := float32(math.Inf(1))
 	for start := 0; start < len(gr.recs); start += chunk {
 		m := min(chunk, len(gr.recs)-start)
-		for i := range m {
-			ids[i] = uint32(start + i)
-		}
-		v.dists(sc, qc, ids[:m], ds[:m])
-		for i, d := range ds[:m] {
-			if len(res) >= ef && d >= res.top().dist {
+		dotCodesSeq(qc.c, gr.codes, start, raw[:m])
+		scales := gr.scales[start : start+m]
+		for i, r := range raw[:m] {
+			d := qc.dist(r, scales[i])
+			if d >= worst {
 				continue
 			}
-			if accept(ids[i]) {
-				res.pushBounded(cand{d, ids[i]}, ef)
+			if slot := uint32(start + i); accept(slot) {
+				res.pushBounded(cand{d, slot}, ef)
+				if len(res) >= ef {
+					worst = res.top().dist
+				}
 			}
 		}
 	}
-	sc.nb, sc.nd = ids[:0], ds[:0]
+	sc.dists += len(gr.recs)
+	sc.raw = raw[:0]
 	out := res.sorted()
 	sc.res = res[:0]
 	return out

@@ -7,8 +7,19 @@ import (
 )
 
 // This file is a compact HNSW (Malkov & Yashunin, 2018) over the slots of
-// one group. It owns only the topology; vectors live in the group's slab
-// and are read through a vecs view.
+// one group. It owns only the topology; the 4-bit codes it measures
+// distances with live in the group and are read through a vecs view.
+//
+// Why not github.com/coder/hnsw: on 5,000 random 384-d unit vectors with
+// M=16, ef=100 it reached recall@10 0.017 (its layer search stops at the
+// first non-improving expansion and keeps only k results, and entry
+// points are arbitrary map elements), searched in 1.4 ms against 0.5 ms
+// here, keeps neighbours in maps, sorts neighbour keys on every
+// expansion, hard-codes cosine distance in its delete repair and needs
+// external locking (see TestCompareCoderHNSW). This implementation uses
+// flat neighbour arrays, a generation-stamped visited set, the neighbour
+// selection heuristic, a proper beam search, quantized distances with an
+// AVX2 kernel, and lock-free planning of inserts.
 //
 // Concurrency model: searches run under the store's read lock. Inserts are
 // split in two phases. planInsert reads the graph and computes every

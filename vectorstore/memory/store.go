@@ -5,10 +5,15 @@
 // the namespace and partition filters are exact by construction. A group
 // up to Options.ExactThreshold records is searched by brute force (exact,
 // and faster than a graph at that size); a larger group gets an HNSW graph
-// (this package's own implementation, see hnsw.go). Meta filters use
-// per-group posting lists: a selective filter scans only its postings
-// (exact), a broad one walks the graph with the filter applied, falling
-// back to an exhaustive scan when the walk cannot fill K.
+// (this package's own implementation, see hnsw.go) built and walked on
+// 4-bit quantized codes, with the candidates re-ranked by exact float32
+// cosine. An indexed group measures how many rows its walks touch: when
+// that exceeds the cost of streaming all its codes (data of high intrinsic
+// dimension, such as random vectors), it scans the codes instead, then
+// re-ranks the same way. Meta filters use per-group posting lists: a
+// selective filter scans only its postings (exact), a broad one walks the
+// graph with the filter applied, falling back to an exhaustive scan when
+// the walk cannot fill K.
 //
 // With Options.Dir set, records live in a bbolt database (a single-file
 // ACID B+tree), the source of truth: Upsert returns after the transaction
