@@ -17,7 +17,9 @@
 // document (content hash, chunk count), one version record per collection,
 // and pending purges. Every backend therefore holds its own registry, and
 // replicas sharing a pgvector or Qdrant store agree on it; each replica
-// re-reads the collection versions every Options.Refresh.
+// re-reads the collection versions every Options.Refresh, so a replica
+// that did not ingest stops serving answers built on old content at most
+// one refresh interval after the change.
 //
 // # Coherence
 //

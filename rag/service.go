@@ -194,8 +194,12 @@ func (s *Service) refresher() {
 	}
 }
 
-// refresh re-reads the versions of the configured collections.
+// refresh re-reads the versions of the configured collections. It holds
+// the write lock so that it never overwrites a newer in-process version
+// with one read before it.
 func (s *Service) refresh(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	next := maps.Clone(*s.versions.Load())
 	for _, c := range s.order {
 		v, err := s.reg.version(ctx, c.Name)
