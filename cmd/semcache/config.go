@@ -66,8 +66,6 @@ type config struct {
 	RAG           string // on | off
 
 	file fileConfig
-	// ragRun is what openRAG built (the admin API serves it).
-	ragRun ragRuntime
 
 	// derived, filled by validate
 	upstreamURL   *url.URL

@@ -50,11 +50,6 @@ type ragConfig struct {
 	maxDocBytes int64
 }
 
-// ragRuntime is what openRAG built, for registerRAGAdmin.
-type ragRuntime struct {
-	svc *rag.Service
-}
-
 func (r *ragConfig) chunking() chunk.Options {
 	return chunk.Options{Unit: chunk.Unit(r.ChunkUnit), Size: r.ChunkSize, Overlap: r.ChunkOverlap}
 }
@@ -97,7 +92,7 @@ func (s *service) openRAG(ctx context.Context, sem *semantic, c *cache.Cache, m 
 	if err != nil {
 		return nil, err
 	}
-	s.cfg.ragRun.svc = svc
+	s.rag = svc
 	return svc, nil
 }
 
@@ -158,7 +153,7 @@ func (s *service) openRAGService(ctx context.Context, sem *semantic, purger rag.
 // registerRAGAdmin adds the document-ingestion endpoints to the admin
 // listener.
 func (s *service) registerRAGAdmin(mux *http.ServeMux) {
-	svc := s.cfg.ragRun.svc
+	svc := s.rag
 	if svc == nil {
 		off := func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")

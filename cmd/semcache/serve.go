@@ -19,6 +19,7 @@ import (
 
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/proxy"
+	"github.com/semcache/semcache/rag"
 )
 
 func newLogger(c *config, w io.Writer) *slog.Logger {
@@ -46,6 +47,7 @@ type service struct {
 	log     *slog.Logger
 	cache   *cache.Cache
 	engine  *proxy.Engine
+	rag     *rag.Service // nil without RAG collections
 	closers []func() error
 	ready   chan struct{}
 	// APIAddr and AdminAddr are the bound addresses (useful with port 0).
