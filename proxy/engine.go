@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,8 +52,12 @@ type EngineOptions struct {
 	Mode       cache.PromptMode
 	// MaxTTL caps X-Semcache-TTL (default 30 days).
 	MaxTTL time.Duration
-	Logger *slog.Logger
-	Now    func() time.Time
+	// SourcesField adds a top-level "semcache": {"sources": [...]} member
+	// to non-stream JSON answers that RAG passages went into (off by
+	// default: strict clients may reject unknown members).
+	SourcesField bool
+	Logger       *slog.Logger
+	Now          func() time.Time
 	// Observer, when set, sees every finished call (the admin dashboard's
 	// top entries and recent misses).
 	Observer Observer
@@ -71,6 +77,7 @@ type Engine struct {
 	rag     Enricher
 	mode    cache.PromptMode
 	maxTTL  time.Duration
+	sources bool
 	log     *slog.Logger
 	now     func() time.Time
 	obs     atomic.Pointer[Observer]
@@ -109,7 +116,7 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 	}
 	o.Metrics.WatchCache(o.Cache)
 	e := &Engine{cache: o.Cache, ns: o.Namespaces, metrics: o.Metrics, rag: o.Enricher, mode: o.Mode,
-		maxTTL: o.MaxTTL, log: o.Logger, now: o.Now}
+		maxTTL: o.MaxTTL, sources: o.SourcesField, log: o.Logger, now: o.Now}
 	e.SetObserver(o.Observer)
 	return e, nil
 }
@@ -310,7 +317,7 @@ func (e *Engine) Render(c *Call, entry *cache.Entry) Hit {
 		h.Body = cache.RenderSSE(&entry.Answer, id, now.Unix(), c.Request.IncludeUsage)
 	} else {
 		h.ContentType = "application/json"
-		h.Body = cache.RenderJSON(&entry.Answer, id, now.Unix())
+		h.Body = e.WithSources(cache.RenderJSON(&entry.Answer, id, now.Unix()), entry.Sources)
 	}
 	h.Headers.Set("X-Semcache", outcomeHeader(c.Outcome))
 	h.Headers.Set("X-Semcache-Entry", entry.ID)
@@ -323,6 +330,34 @@ func (e *Engine) Render(c *Call, entry *cache.Entry) Hit {
 	}
 	return h
 }
+
+// WithSources adds the "semcache": {"sources": [...]} member to a JSON
+// object body when the option is on and there are sources; otherwise it
+// returns body unchanged.
+func (e *Engine) WithSources(body []byte, sources []string) []byte {
+	if !e.sources || len(sources) == 0 {
+		return body
+	}
+	trimmed := bytes.TrimRight(body, " \t\r\n")
+	if len(trimmed) < 2 || trimmed[len(trimmed)-1] != '}' {
+		return body
+	}
+	ext, _ := json.Marshal(struct {
+		Sources []string `json:"sources"`
+	}{sources})
+	inner := bytes.TrimRight(trimmed[:len(trimmed)-1], " \t\r\n")
+	out := make([]byte, 0, len(trimmed)+len(ext)+16)
+	out = append(out, inner...)
+	if len(inner) > 0 && inner[len(inner)-1] != '{' {
+		out = append(out, ',')
+	}
+	out = append(out, `"semcache":`...)
+	out = append(out, ext...)
+	return append(out, '}')
+}
+
+// SourcesFieldOn reports whether JSON answers carry the sources member.
+func (e *Engine) SourcesFieldOn() bool { return e.sources }
 
 // outcomeHeader maps an outcome to its X-Semcache header value.
 func outcomeHeader(outcome string) string {

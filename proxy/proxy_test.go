@@ -653,3 +653,69 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		t.Fatalf("cost saved = %v, want %v", cost, prompt+2*completion)
 	}
 }
+
+// fakeEnricher injects a fixed system message and reports fixed sources.
+type fakeEnricher struct{ version string }
+
+func (f *fakeEnricher) Version(ns string) string { return f.version }
+
+func (f *fakeEnricher) Enrich(ctx context.Context, ns string, req *cache.Request, vector []float32) (Enrichment, error) {
+	var body map[string]json.RawMessage
+	_ = json.Unmarshal(req.Body, &body)
+	var msgs []json.RawMessage
+	_ = json.Unmarshal(body["messages"], &msgs)
+	msgs = append([]json.RawMessage{json.RawMessage(`{"role":"system","content":"CONTEXT: the answer is 42"}`)}, msgs...)
+	body["messages"], _ = json.Marshal(msgs)
+	out, _ := json.Marshal(body)
+	return Enrichment{Body: out, Sources: []string{"doc#1", "doc#2"}, Version: f.version}, nil
+}
+
+func TestSourcesFieldAndSalt(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprintf("field=%v", on), func(t *testing.T) {
+			h := &harness{up: upstream.New(upstream.Options{})}
+			h.upSrv = httptest.NewServer(h.up)
+			defer h.upSrv.Close()
+			c, _ := cache.Open(cache.Options{})
+			defer c.Close()
+			enr := &fakeEnricher{version: "v1"}
+			eng, err := NewEngine(EngineOptions{Cache: c, Metrics: NewMetrics(prometheus.NewRegistry(), 10, nil), Enricher: enr, SourcesField: on})
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, _ := url.Parse(h.upSrv.URL + "/v1")
+			h.srv, _ = NewServer(ServerOptions{Engine: eng, Upstream: u})
+			h.front = httptest.NewServer(h.srv)
+			defer h.front.Close()
+			h.baseURL = h.front.URL + "/v1"
+			body := chatBody("what is the answer? [[sim:echo]]", false)
+			miss := h.post(t, "k", body)
+			hit := h.post(t, "k", body)
+			if miss.header.Get("X-Semcache-Sources") != "doc#1,doc#2" || hit.header.Get("X-Semcache-Sources") != "doc#1,doc#2" {
+				t.Fatalf("sources headers: %q / %q", miss.header.Get("X-Semcache-Sources"), hit.header.Get("X-Semcache-Sources"))
+			}
+			if !strings.Contains(jsonContent(t, miss.body), "CONTEXT: the answer is 42") {
+				t.Fatalf("upstream did not receive the injected context: %s", miss.body)
+			}
+			for name, r := range map[string]reply{"miss": miss, "hit": hit} {
+				var ext struct {
+					Semcache *struct{ Sources []string } `json:"semcache"`
+				}
+				if err := json.Unmarshal([]byte(r.body), &ext); err != nil {
+					t.Fatalf("%s: body is not JSON: %v", name, err)
+				}
+				if (ext.Semcache != nil) != on || (on && len(ext.Semcache.Sources) != 2) {
+					t.Fatalf("%s: semcache member = %+v, want present=%v", name, ext.Semcache, on)
+				}
+			}
+			// A content change (new version) makes the old answer unreachable.
+			enr.version = "v2"
+			if r := h.post(t, "k", body); r.header.Get("X-Semcache") != "miss" {
+				t.Fatalf("answer built on version v1 served for v2: %s", r.header.Get("X-Semcache"))
+			}
+			if r := h.post(t, "k", body, "X-Semcache-RAG", "off"); r.header.Get("X-Semcache") != "miss" || r.header.Get("X-Semcache-Sources") != "" {
+				t.Fatalf("RAG off shared the RAG entry: %v", r.header)
+			}
+		})
+	}
+}

@@ -346,7 +346,8 @@ func (s *Server) fetch(ctx context.Context, f *flight, call *Call, body []byte, 
 	}
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	isSSE := mt == "text/event-stream"
-	if isSSE {
+	addSources := !isSSE && resp.StatusCode == http.StatusOK && s.engine.SourcesFieldOn() && len(call.Enrichment.Sources) > 0
+	if isSSE || addSources {
 		hdr.Del("Content-Length")
 	}
 	f.setHeader(resp.StatusCode, hdr)
@@ -408,6 +409,9 @@ func (s *Server) fetch(ctx context.Context, f *flight, call *Call, body []byte, 
 			s.engine.Complete(call, resp.StatusCode, cache.Answer{}, fmt.Errorf("%w: upstream body broken", cache.ErrNotCacheable))
 		}
 		if len(held) > 0 {
+			if addSources && clean {
+				held = s.engine.WithSources(held, call.Enrichment.Sources)
+			}
 			f.append(held)
 		}
 		m.UpstreamDuration.Observe(time.Since(start).Seconds())

@@ -60,6 +60,7 @@ type config struct {
 	QdrantTLS     bool
 	ExtProc       string
 	ExtProcBudget time.Duration
+	SourcesField  bool
 	LogLevel      string
 	LogFormat     string
 	MaxNamespace  int
@@ -124,6 +125,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.QdrantKey, "qdrant-key", "", "Qdrant API key")
 	fs.BoolVar(&c.QdrantTLS, "qdrant-tls", false, "use TLS to Qdrant")
 	fs.StringVar(&c.ExtProc, "extproc-listen", "", "serve Envoy ext_proc and ext_authz gRPC here (host:port or unix:/path)")
+	fs.BoolVar(&c.SourcesField, "rag-sources-field", false, "add \"semcache\": {\"sources\": [...]} to non-stream JSON answers built with RAG passages")
 	fs.DurationVar(&c.ExtProcBudget, "extproc-lookup-timeout", 150*time.Millisecond, "ext_proc/ext_authz time budget for lookup and RAG per request body (keep it under Envoy's message_timeout)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")

@@ -114,7 +114,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		return err
 	}
 	engine, err := proxy.NewEngine(proxy.EngineOptions{
-		Cache: c, Namespaces: nsr, Metrics: metrics, Mode: mode, Logger: log, Enricher: enricher,
+		Cache: c, Namespaces: nsr, Metrics: metrics, Mode: mode, Logger: log, Enricher: enricher, SourcesField: cfg.SourcesField,
 	})
 	if err != nil {
 		return err
