@@ -2,6 +2,8 @@ package memory
 
 import (
 	"math"
+	"runtime"
+	"sync"
 	"sync/atomic"
 )
 
@@ -164,8 +166,8 @@ type query struct {
 	now  int64
 	ef   int
 	// sawExpired is set when an expired record was skipped, so the store
-	// can ask the janitor to purge early.
-	sawExpired bool
+	// can ask the janitor to purge early. Atomic: scans run in parallel.
+	sawExpired atomic.Bool
 }
 
 func (q *query) code(dim int) *queryCode {
@@ -181,7 +183,7 @@ func (q *query) accept(r *rec) bool {
 		return false
 	}
 	if r.expired(q.now) {
-		q.sawExpired = true
+		q.sawExpired.Store(true)
 		return false
 	}
 	return r.matches(q.meta)
@@ -310,15 +312,55 @@ func (gr *group) search(q *query, sc *scratch, top *maxHeap, exact int) {
 	}
 }
 
+// scanParallelMin is the group size from which the code scan is split
+// across goroutines (one per CPU, at most scanMaxWorkers).
+const (
+	scanParallelMin = 32 << 10
+	scanMaxWorkers  = 4
+)
+
 // scanCodes streams every code row and returns the ef accepted slots
 // closest to qc by approximate distance.
 func (gr *group) scanCodes(sc *scratch, qc *queryCode, ef int, accept func(uint32) bool) []cand {
-	const chunk = 512
+	n := len(gr.recs)
+	sc.dists += n
+	workers := min(runtime.GOMAXPROCS(0), scanMaxWorkers, n/(scanParallelMin/2))
+	if n < scanParallelMin || workers < 2 {
+		res := gr.scanRange(qc, ef, accept, 0, n, sc.res[:0], &sc.raw)
+		out := res.sorted()
+		sc.res = res[:0]
+		return out
+	}
+	parts := make([]maxHeap, workers)
+	var wg sync.WaitGroup
+	per := (n + workers - 1) / workers
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var raw []int32
+			parts[w] = gr.scanRange(qc, ef, accept, w*per, min((w+1)*per, n), nil, &raw)
+		}()
+	}
+	wg.Wait()
 	res := sc.res[:0]
-	raw := append(sc.raw[:0], make([]int32, chunk)...)
+	for _, p := range parts {
+		for _, c := range p {
+			res.pushBounded(c, ef)
+		}
+	}
+	out := res.sorted()
+	sc.res = res[:0]
+	return out
+}
+
+// scanRange scans rows [from, to) into res (bounded by ef).
+func (gr *group) scanRange(qc *queryCode, ef int, accept func(uint32) bool, from, to int, res maxHeap, rawBuf *[]int32) maxHeap {
+	const chunk = 512
+	raw := append((*rawBuf)[:0], make([]int32, chunk)...)
 	worst := float32(math.Inf(1))
-	for start := 0; start < len(gr.recs); start += chunk {
-		m := min(chunk, len(gr.recs)-start)
+	for start := from; start < to; start += chunk {
+		m := min(chunk, to-start)
 		dotCodesSeq(qc.c, gr.codes, start, raw[:m])
 		scales := gr.scales[start : start+m]
 		for i, r := range raw[:m] {
@@ -334,11 +376,8 @@ func (gr *group) scanCodes(sc *scratch, qc *queryCode, ef int, accept func(uint3
 			}
 		}
 	}
-	sc.dists += len(gr.recs)
-	sc.raw = raw[:0]
-	out := res.sorted()
-	sc.res = res[:0]
-	return out
+	*rawBuf = raw[:0]
+	return res
 }
 
 func (gr *group) scan(q *query, top *maxHeap) {

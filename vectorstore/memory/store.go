@@ -439,7 +439,7 @@ func (s *Store) Search(ctx context.Context, q vectorstore.Query) ([]vectorstore.
 	}
 	s.mu.RUnlock()
 
-	if qq.sawExpired {
+	if qq.sawExpired.Load() {
 		s.nudge()
 	}
 	if s.db != nil && len(hits) > 0 {

@@ -509,3 +509,57 @@ func TestJanitorPurgesExpired(t *testing.T) {
 		t.Errorf("bbolt holds %d records after the purge, want 1", inDB)
 	}
 }
+
+// TestScanCodesParallel checks the split code scan against a single-range
+// scan and against brute force (run with -race: accept runs concurrently).
+func TestScanCodesParallel(t *testing.T) {
+	const (
+		n   = 40_000
+		dim = 16
+	)
+	gr := newGroup("n", "", dim)
+	vs := randomUnit(50, n, dim)
+	for i, v := range vs {
+		r := &rec{id: idOf(i)}
+		if i%5 == 0 {
+			r.meta = map[string]string{"skip": "yes"}
+		}
+		slot, reused := gr.nextSlot()
+		gr.place(slot, reused, v, r)
+	}
+	sc := new(scratch)
+	for qi, qv := range randomUnit(51, 20, dim) {
+		q := &query{vec: qv, k: 10, ef: 64, meta: nil, now: time.Now().UnixNano()}
+		accept := func(slot uint32) bool { return gr.recs[slot].meta == nil && q.accept(gr.recs[slot]) }
+		par := gr.scanCodes(sc, q.code(dim), 64, accept)
+		var raw []int32
+		seq := gr.scanRange(q.code(dim), 64, accept, 0, n, nil, &raw)
+		seqSorted := seq.sorted()
+		if len(par) != len(seqSorted) {
+			t.Fatalf("query %d: parallel %d candidates, sequential %d", qi, len(par), len(seqSorted))
+		}
+		for i := range par {
+			if par[i].dist != seqSorted[i].dist {
+				t.Fatalf("query %d rank %d: parallel %v, sequential %v", qi, i, par[i], seqSorted[i])
+			}
+		}
+		var top maxHeap
+		for _, c := range par {
+			top.pushBounded(cand{distance(qv, vs[c.id]), c.id}, 10)
+		}
+		got := map[uint32]bool{}
+		for _, c := range top {
+			got[c.id] = true
+		}
+		hit := 0
+		want := exactTopK(vs, func(i int) bool { return i%5 != 0 }, qv, 10)
+		for _, i := range want {
+			if got[uint32(i)] {
+				hit++
+			}
+		}
+		if hit < 9 {
+			t.Errorf("query %d: %d of the exact top 10 found", qi, hit)
+		}
+	}
+}
