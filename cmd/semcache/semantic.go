@@ -24,7 +24,7 @@ import (
 // lowest threshold whose precision with the verifier stays >= 0.98.
 var defaultThresholds = map[string]float32{
 	"lexical": 0.60,
-	"use":     0.80,
+	"use":     0.70,
 	"openai":  0.85,
 }
 
