@@ -223,7 +223,8 @@ func TestAcceptanceLowDim100k(t *testing.T) {
 }
 
 // BenchmarkSearch100k is one K=10 search in a 100k group; it reports p50
-// and p99 latency and recall@10 alongside ns/op.
+// and p99 latency and recall@10 alongside ns/op. Sub-benchmarks: auto (the
+// store's choice), and each path forced.
 func BenchmarkSearch100k(b *testing.B) {
 	if testing.Short() {
 		b.Skip("builds a 100k index")
@@ -233,25 +234,33 @@ func BenchmarkSearch100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	filter := vectorstore.Filter{Namespace: "ns", Partition: vectorstore.PartitionOf("p")}
-	lat := make([]time.Duration, 0, b.N)
-	i := 0
-	b.ResetTimer()
-	for b.Loop() {
-		q := f.queries[i%len(f.queries)]
-		i++
-		start := time.Now()
-		if _, err := f.store.Search(context.Background(), vectorstore.Query{Vector: q, K: 10, MinScore: -1, Filter: filter}); err != nil {
-			b.Fatal(err)
-		}
-		lat = append(lat, time.Since(start))
+	for _, bc := range []struct {
+		name string
+		path searchPath
+	}{{"auto", pathAuto}, {"scan", pathScan}, {"walk", pathGraph}} {
+		b.Run(bc.name, func(b *testing.B) {
+			f.store.path = bc.path
+			defer func() { f.store.path = pathAuto }()
+			lat := make([]time.Duration, 0, b.N)
+			i := 0
+			for b.Loop() {
+				q := f.queries[i%len(f.queries)]
+				i++
+				start := time.Now()
+				if _, err := f.store.Search(context.Background(), vectorstore.Query{Vector: q, K: 10, MinScore: -1, Filter: filter}); err != nil {
+					b.Fatal(err)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(pct(lat, 0.5).Microseconds()), "p50-µs")
+			b.ReportMetric(float64(pct(lat, 0.99).Microseconds()), "p99-µs")
+			b.ReportMetric(recallAt(b, f.store, f.vs, f.queries, nil, 10, filter), "recall@10")
+			b.ReportMetric(f.build.Seconds(), "build-s")
+			b.ReportMetric(float64(f.heap)/(1<<20), "heap-MiB")
+		})
 	}
-	b.StopTimer()
-	slices.Sort(lat)
-	b.ReportMetric(float64(pct(lat, 0.5).Microseconds()), "p50-µs")
-	b.ReportMetric(float64(pct(lat, 0.99).Microseconds()), "p99-µs")
-	b.ReportMetric(recallAt(b, f.store, f.vs, f.queries, nil, 10, filter), "recall@10")
-	b.ReportMetric(f.build.Seconds(), "build-s")
-	b.ReportMetric(float64(f.heap)/(1<<20), "heap-MiB")
 }
 
 // BenchmarkOpen100k measures Open over a directory holding 100k persisted

@@ -80,3 +80,35 @@ func TestCompareCoderHNSW(t *testing.T) {
 		t.Errorf("own graph recall %.3f below coder/hnsw %.3f", oRecall, cRecall)
 	}
 }
+
+// bareGraph indexes vs (unit vectors) in a graph outside any store and
+// returns it with its code view.
+func bareGraph(vs [][]float32, m, efc int) (*graph, *vecs) {
+	dim := len(vs[0])
+	st := codeStride(dim)
+	v := &vecs{codes: make([]uint8, len(vs)*st), scales: make([]float32, len(vs)), dim: dim, stride: st}
+	for i, x := range vs {
+		v.scales[i] = encodeCode(x, v.codes[i*st:(i+1)*st])
+	}
+	g := newGraph(m, efc, 1)
+	sc := new(scratch)
+	for i, x := range vs {
+		q := newQueryCode(x, dim)
+		g.apply(g.planInsert(v, sc, &q, uint32(i), false))
+	}
+	return g, v
+}
+
+// searchBare searches a bare graph and re-ranks exactly, like a group.
+func searchBare(g *graph, v *vecs, sc *scratch, vs [][]float32, q []float32, k, ef int) []int {
+	qc := newQueryCode(q, v.dim)
+	var top maxHeap
+	for _, c := range g.search(v, sc, &qc, max(ef, k), func(uint32) bool { return true }) {
+		top.pushBounded(cand{distance(q, vs[c.id]), c.id}, k)
+	}
+	var out []int
+	for _, c := range top.sorted() {
+		out = append(out, int(c.id))
+	}
+	return out
+}

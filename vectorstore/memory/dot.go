@@ -8,30 +8,6 @@ func dot(a, b []float32) float32 {
 	return vek32.Dot(a, b)
 }
 
-// dotGo is the portable 8-way unrolled inner product.
-func dotGo(a, b []float32) float32 {
-	n := len(a)
-	b = b[:n]
-	var s0, s1, s2, s3, s4, s5, s6, s7 float32
-	i := 0
-	for ; i+8 <= n; i += 8 {
-		x := a[i : i+8 : i+8]
-		y := b[i : i+8 : i+8]
-		s0 += x[0] * y[0]
-		s1 += x[1] * y[1]
-		s2 += x[2] * y[2]
-		s3 += x[3] * y[3]
-		s4 += x[4] * y[4]
-		s5 += x[5] * y[5]
-		s6 += x[6] * y[6]
-		s7 += x[7] * y[7]
-	}
-	for ; i < n; i++ {
-		s0 += a[i] * b[i]
-	}
-	return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-}
-
 // Quantized codes. The graph walk and the quantized scan compare 4-bit
 // codes instead of float32 vectors: a 384-d row shrinks from 1,536 to 192
 // bytes, and memory traffic is what bounds the cost of touching many rows
@@ -46,15 +22,14 @@ func dotGo(a, b []float32) float32 {
 // v·q ≈ s_v·s_q·(Σ q[i]·u[i] − 7.5·Σ q[i]).
 
 // codeDims is the number of coded dimensions for dim (a multiple of 64;
-// padding dimensions code as zero).
+// padding dimensions get code 0 and a zero query weight).
 func codeDims(dim int) int { return (dim + 63) &^ 63 }
 
 // codeStride is the byte length of a code row for dim.
 func codeStride(dim int) int { return codeDims(dim) / 2 }
 
 // encodeCode writes v's packed code into dst (len codeStride) and returns
-// its scale. Padding dimensions get the code for zero... which 4 bits
-// cannot hold exactly, so their query code is zero instead.
+// its scale.
 func encodeCode(v []float32, dst []uint8) float32 {
 	var maxAbs float32
 	for _, x := range v {

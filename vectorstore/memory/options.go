@@ -37,8 +37,9 @@ type Options struct {
 	// EfConstruction is the beam width used while inserting; higher
 	// builds a better graph, more slowly.
 	EfConstruction int
-	// EfSearch is the beam width of a search (raised to K when smaller);
-	// it trades latency for recall.
+	// EfSearch is the beam width of a graph search and the size of the
+	// candidate pool the code scan keeps (raised to K when smaller); the
+	// pool is re-ranked exactly. It trades latency for recall.
 	EfSearch int
 	// ExactThreshold is the size up to which a (namespace, partition)
 	// group is searched exhaustively (exact); a larger group gets an HNSW
