@@ -53,8 +53,13 @@ type group struct {
 	// the graph and the quantized scan.
 	codes  []uint8
 	scales []float32
-	// g is nil while the group is searched by brute force.
+	// g is nil while the group is searched by brute force, or while
+	// building.
 	g *graph
+	// building: a background goroutine is building g (see
+	// Store.buildLater); meanwhile searches scan the codes and inserts
+	// append instead of reusing slots, so rows it reads never change.
+	building bool
 	// walkCost is a moving average of the rows a graph search touches;
 	// walks counts graph searches (see search).
 	walkCost atomic.Int64
@@ -89,7 +94,7 @@ func (gr *group) vec(slot uint32) []float32 {
 // nextSlot picks the slot the next insert uses and whether it reuses a
 // freed one. Writer-only state, no lock needed.
 func (gr *group) nextSlot() (uint32, bool) {
-	if n := len(gr.free); n > 0 {
+	if n := len(gr.free); n > 0 && !gr.building {
 		return gr.free[n-1], true
 	}
 	return uint32(len(gr.recs)), false
@@ -249,14 +254,14 @@ func (gr *group) search(q *query, sc *scratch, top *maxHeap, exact int) {
 				best = set
 			}
 		}
-		if gr.g == nil || bruteLimit(len(best), gr.live, q.ef, exact) {
+		if (gr.g == nil && !gr.building) || bruteLimit(len(best), gr.live, q.ef, exact) {
 			for slot := range best {
 				gr.consider(q, slot, top)
 			}
 			return
 		}
 	}
-	if gr.g == nil {
+	if gr.g == nil && !gr.building {
 		gr.scan(q, top)
 		return
 	}
@@ -265,6 +270,13 @@ func (gr *group) search(q *query, sc *scratch, top *maxHeap, exact int) {
 		return int(slot) < len(gr.recs) && q.accept(gr.recs[slot])
 	}
 	ef := max(q.ef, q.k)
+	if gr.g == nil {
+		// The graph is being built: scan.
+		for _, c := range gr.scanCodes(sc, qc, ef, accept) {
+			gr.consider(q, c.id, top)
+		}
+		return
+	}
 	// A graph walk over data of high intrinsic dimension (random vectors,
 	// say) touches a large share of the rows; past the break-even point a
 	// streaming scan of the codes is cheaper, and more accurate.

@@ -254,9 +254,10 @@ func TestCorruptSnapshotIgnored(t *testing.T) {
 				t.Fatalf("Open with a bad snapshot: %v", err)
 			}
 			defer s.Close()
-			if s.loadInfo.fromSnapshot != 0 || s.loadInfo.reindexed != 300 {
+			if s.loadInfo.fromSnapshot != 0 || s.loadInfo.pending != 300 {
 				t.Errorf("load stats %+v: the bad snapshot was used", s.loadInfo)
 			}
+			waitBuilt(t, s)
 			if rc := recallAt(t, s, vs, queries, nil, 5, vectorstore.Filter{Namespace: "n"}); rc < 0.97 {
 				t.Errorf("recall@5 = %.3f", rc)
 			}
@@ -588,4 +589,127 @@ func hitIDs(hits []vectorstore.Hit) []string {
 		out[i] = h.Record.ID
 	}
 	return out
+}
+
+// waitBuilt waits for background graph builds to finish.
+func waitBuilt(t *testing.T, s *Store) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		s.mu.RLock()
+		building := false
+		for _, parts := range s.spaces {
+			for _, gr := range parts {
+				building = building || gr.building
+			}
+		}
+		s.mu.RUnlock()
+		if !building {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("graph build did not finish")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestOpenBuildsInBackground: without a snapshot, Open returns before the
+// graph exists; searches (served by the code scan), upserts and deletes
+// keep working while it is built, and it is built right.
+func TestOpenBuildsInBackground(t *testing.T) {
+	const (
+		dim = 16
+		n   = 3000
+	)
+	dir := t.TempDir()
+	opts := Options{Dir: dir, Dimension: dim, ExactThreshold: 200, Logger: quiet}
+	s, err := Open(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.opts.ExactThreshold = n + 1000 // write without a graph, so no snapshot
+	vs := randomUnit(60, n+200, dim)
+	upsertAll(t, s, recordsOf(vs[:n], "n", "", 0))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.loadInfo.pending != n {
+		t.Fatalf("load stats %+v, want %d pending", s.loadInfo, n)
+	}
+	ctx := t.Context()
+	live := make([]bool, n+200)
+	for i := range n {
+		live[i] = true
+	}
+	// Write while the graph is (probably) still being built.
+	upsertAll(t, s, recordsOf(vs[n:], "n", "", n))
+	var del []string
+	for i := 0; i < n; i += 10 {
+		del = append(del, idOf(i))
+		live[i] = false
+	}
+	if err := s.Delete(ctx, del); err != nil {
+		t.Fatal(err)
+	}
+	for i := n; i < n+200; i++ {
+		live[i] = true
+	}
+	isLive := func(i int) bool { return live[i] }
+	queries := randomUnit(61, 30, dim)
+	if rc := recallAt(t, s, vs, queries, isLive, 10, vectorstore.Filter{Namespace: "n"}); rc < 0.97 {
+		t.Errorf("recall@10 while building = %.3f", rc)
+	}
+	waitBuilt(t, s)
+	gr := s.spaces["n"][""]
+	if gr.g == nil {
+		t.Fatal("no graph after the background build")
+	}
+	checkGraphInvariants(t, gr)
+	s.path = pathGraph
+	if rc := recallAt(t, s, vs, queries, isLive, 10, vectorstore.Filter{Namespace: "n"}); rc < 0.95 {
+		t.Errorf("graph recall@10 after the build = %.3f", rc)
+	}
+	// Slots are reused again once built.
+	before := len(gr.recs)
+	upsertAll(t, s, recordsOf(vs[:10], "n", "", 0))
+	if len(gr.recs) != before {
+		t.Errorf("slots grew from %d to %d: freed slots not reused", before, len(gr.recs))
+	}
+	if _, err := os.Stat(filepath.Join(dir, snapFile)); err != nil {
+		t.Errorf("no snapshot after the background build: %v", err)
+	}
+}
+
+// TestCloseDuringBackgroundBuild: Close abandons a build promptly.
+func TestCloseDuringBackgroundBuild(t *testing.T) {
+	const dim = 32
+	dir := t.TempDir()
+	opts := Options{Dir: dir, Dimension: dim, ExactThreshold: 100, Logger: quiet}
+	s, err := Open(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.opts.ExactThreshold = 1 << 20
+	upsertAll(t, s, recordsOf(randomUnit(62, 20000, dim), "n", "", 0))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Close took %v during a background build", took)
+	}
 }

@@ -335,6 +335,7 @@ type loadStats struct {
 	records      int // live records loaded
 	fromSnapshot int // placed from the graph snapshot
 	reindexed    int // inserted into graphs the snapshot did not cover
+	pending      int // in groups whose graph is built in the background
 	expired      int // purged at load
 	took         time.Duration
 }
@@ -426,7 +427,9 @@ func (s *Store) load(ctx context.Context) error {
 		s.log.Warn("memory: ignoring graph snapshot", "dir", s.opts.Dir, "err", err)
 	}
 
-	// Whatever the snapshot did not cover is inserted the normal way.
+	// Whatever the snapshot did not cover is inserted the normal way,
+	// except that groups needing a new graph get it in the background.
+	s.loading = true
 	for i, l := range order {
 		if l.placed {
 			continue
@@ -437,6 +440,17 @@ func (s *Store) load(ctx context.Context) error {
 			}
 		}
 		s.applyUpsert(l.key.ns, l.key.part, l.vec, l.r)
+	}
+	s.loading = false
+	var later []*group
+	pending := 0
+	for _, parts := range s.spaces {
+		for _, gr := range parts {
+			if gr.g == nil && gr.live > s.opts.ExactThreshold {
+				later = append(later, gr)
+				pending += gr.live
+			}
+		}
 	}
 	rebuilt, fromSnap := 0, 0 // records the snapshot should have covered
 	for _, l := range order {
@@ -473,10 +487,11 @@ func (s *Store) load(ctx context.Context) error {
 	}
 	s.loadInfo = loadStats{
 		records: len(order), fromSnapshot: fromSnap, reindexed: rebuilt,
-		expired: len(expired), took: time.Since(start),
+		pending: pending, expired: len(expired), took: time.Since(start),
 	}
 	s.log.Info("memory: opened", "dir", s.opts.Dir, "records", len(order),
-		"from_snapshot", fromSnap, "reindexed", rebuilt, "expired", len(expired),
-		"took", s.loadInfo.took)
+		"from_snapshot", fromSnap, "reindexed", rebuilt, "indexing_in_background", pending,
+		"expired", len(expired), "took", s.loadInfo.took)
+	s.buildLater(later)
 	return nil
 }

@@ -72,6 +72,9 @@ type Store struct {
 	dirty    int // mutations since the last snapshot
 	lastSnap time.Time
 	loadInfo loadStats
+	// loading defers graph builds to buildLater while Open loads.
+	loading bool
+	builds  sync.WaitGroup
 
 	// path is a test hook forcing the search path of indexed groups.
 	path searchPath
@@ -310,7 +313,7 @@ func (s *Store) insert(gr *group, v []float32, r *rec) {
 	}
 	s.mu.Unlock()
 	s.byID[r.id] = loc{gr, slot}
-	if gr.g == nil && gr.live > s.opts.ExactThreshold {
+	if gr.g == nil && !gr.building && !s.loading && gr.live > s.opts.ExactThreshold {
 		g := s.buildGraph(gr)
 		s.mu.Lock()
 		gr.g = g
@@ -331,6 +334,85 @@ func (s *Store) buildGraph(gr *group) *graph {
 		g.apply(g.planInsert(view, sc, &q, slot, false))
 	}
 	return g
+}
+
+// buildLater builds the groups' graphs in a background goroutine, so that
+// Open need not wait for them. Until a group's graph is published its
+// searches scan its codes (accurate, and fast enough for this interim).
+// The caller holds writeMu.
+func (s *Store) buildLater(groups []*group) {
+	if len(groups) == 0 {
+		return
+	}
+	s.mu.Lock()
+	for _, gr := range groups {
+		gr.building = true
+	}
+	s.mu.Unlock()
+	s.builds.Add(1)
+	go func() {
+		defer s.builds.Done()
+		for _, gr := range groups {
+			if !s.buildOne(gr) {
+				return
+			}
+		}
+	}()
+}
+
+// buildOne builds gr's graph without holding writeMu over the rows that
+// existed when it started (they cannot change: gr.building stops slot
+// reuse), then takes writeMu to add the rows inserted meanwhile and
+// publish. It reports false when the store is closing.
+func (s *Store) buildOne(gr *group) bool {
+	start := time.Now()
+	dim := s.opts.Dimension
+	s.mu.RLock()
+	view := gr.view()
+	vecs := gr.vecs
+	slots := gr.liveSlots()
+	n := len(gr.recs)
+	s.mu.RUnlock()
+	g := newGraph(s.opts.M, s.opts.EfConstruction, s.opts.Seed)
+	sc := new(scratch)
+	for i, slot := range slots {
+		if i%256 == 0 {
+			select {
+			case <-s.stop:
+				return false
+			default:
+			}
+		}
+		q := newQueryCode(vecs[int(slot)*dim:(int(slot)+1)*dim], dim)
+		g.apply(g.planInsert(view, sc, &q, slot, false))
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed {
+		return false
+	}
+	// Records inserted meanwhile were appended (no slot reuse while
+	// building); those deleted meanwhile stay as tombstones.
+	view = gr.view()
+	for slot := n; slot < len(gr.recs); slot++ {
+		if gr.recs[slot] != nil {
+			q := newQueryCode(gr.vec(uint32(slot)), dim)
+			g.apply(g.planInsert(view, sc, &q, uint32(slot), false))
+		}
+	}
+	g.grow(len(gr.recs))
+	s.mu.Lock()
+	gr.g, gr.building = g, false
+	s.mu.Unlock()
+	s.dirty++
+	s.log.Info("memory: graph built", "namespace", gr.ns, "partition", gr.part,
+		"records", gr.live, "took", time.Since(start))
+	if s.db != nil {
+		if err := s.saveSnapshot(); err != nil {
+			s.log.Error("memory: writing graph snapshot", "err", err)
+		}
+	}
+	return true
 }
 
 // removeLocked frees a record's slot. The caller holds writeMu and mu.
@@ -617,6 +699,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.done
+		s.builds.Wait()
 		s.writeMu.Lock()
 		defer s.writeMu.Unlock()
 		var errs []error

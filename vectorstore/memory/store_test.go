@@ -21,6 +21,7 @@ func opener(base Options, persistent bool, path searchPath) storetest.Opener {
 	return func(t *testing.T, dim int) vectorstore.Store {
 		o := base
 		o.Dimension = dim
+		o.Logger = quiet
 		if persistent {
 			o.Dir = t.TempDir()
 		}
