@@ -313,9 +313,9 @@ func (gr *group) search(q *query, sc *scratch, top *maxHeap, exact int) {
 			found = scanned
 		} else if len(found) < q.k && len(found) < gr.live {
 			// The walk could not fill k although the group may hold more
-			// matches (a filter or expired records): answer exactly.
-			gr.scan(q, top)
-			return
+			// matches (a filter or expired records): scan, which finds
+			// every match when there are fewer than ef.
+			found = gr.scanCodes(sc, qc, ef, accept)
 		}
 	}
 	// Re-rank the approximate pool with exact distances.

@@ -18,9 +18,12 @@
 // With Options.Dir set, records live in a bbolt database (a single-file
 // ACID B+tree), the source of truth: Upsert returns after the transaction
 // commits (fsync), so acknowledged records survive a crash. Graphs are
-// rebuilt from bbolt on Open, accelerated by a graph snapshot written on
-// Close and periodically; the snapshot is only a cache, verified record
-// by record (ID and sequence number) against bbolt on load.
+// restored on Open from a graph snapshot written on Close, periodically
+// and after background builds; the snapshot is only a cache, verified
+// record by record (ID and sequence number) against bbolt, and whatever it
+// does not cover is re-inserted. A group with no usable snapshot serves
+// the code scan while its graph is built in the background, so Open does
+// not wait for graph construction.
 package memory
 
 import (
