@@ -19,8 +19,19 @@ func TestCompareCoderHNSW(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("SEMCACHE_CMP_N")); err == nil && v > 0 {
 		n = v
 	}
-	vs := randomUnit(200, n, dim)
-	qs := randomUnit(201, 100, dim)
+	for _, data := range []struct {
+		name string
+		gen  func(seed uint64, n, dim int) [][]float32
+	}{{"random", randomUnit}, {"low-dim", lowDimUnit}} {
+		t.Run(data.name, func(t *testing.T) {
+			all := data.gen(200, n+100, dim)
+			compareCoder(t, all[:n], all[n:], m, ef)
+		})
+	}
+}
+
+func compareCoder(t *testing.T, vs, qs [][]float32, m, ef int) {
+	n, dim := len(vs), len(vs[0])
 	truth := make([][]int, len(qs))
 	for i, q := range qs {
 		truth[i] = exactTopK(vs, nil, q, 10)
