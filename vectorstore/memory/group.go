@@ -56,9 +56,10 @@ type group struct {
 	// g is nil while the group is searched by brute force, or while
 	// building.
 	g *graph
-	// building: a background goroutine is building g (see
-	// Store.buildLater); meanwhile searches scan the codes and inserts
-	// append instead of reusing slots, so rows it reads never change.
+	// building: a background goroutine is building a graph (see
+	// Store.buildLater); meanwhile searches use the old graph if any, else
+	// scan the codes, and inserts append instead of reusing slots, so the
+	// rows the builder reads never change.
 	building bool
 	// walkCost is a moving average of the rows a graph search touches;
 	// walks counts graph searches (see search).

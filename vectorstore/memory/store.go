@@ -78,6 +78,9 @@ type Store struct {
 	// loading defers graph builds to buildLater while Open loads.
 	loading bool
 	builds  sync.WaitGroup
+	// rebuilds are groups removeLocked flagged for a graph rebuild
+	// (mostly tombstones); startRebuilds launches them.
+	rebuilds []*group
 
 	// path is a test hook forcing the search path of indexed groups.
 	path searchPath
@@ -278,6 +281,7 @@ func (s *Store) applyUpsert(ns, part string, v []float32, r *rec) {
 		s.mu.Lock()
 		s.removeLocked(old)
 		s.mu.Unlock()
+		s.startRebuilds()
 		delete(s.byID, r.id)
 	}
 	gr := s.spaces[ns][part]
@@ -352,6 +356,20 @@ func (s *Store) buildLater(groups []*group) {
 		gr.building = true
 	}
 	s.mu.Unlock()
+	s.spawnBuilds(groups)
+}
+
+// startRebuilds launches the rebuilds removeLocked asked for. The caller
+// holds writeMu (not mu).
+func (s *Store) startRebuilds() {
+	if len(s.rebuilds) > 0 {
+		s.spawnBuilds(s.rebuilds)
+		s.rebuilds = nil
+	}
+}
+
+// spawnBuilds builds groups already flagged building, in the background.
+func (s *Store) spawnBuilds(groups []*group) {
 	s.builds.Add(1)
 	go func() {
 		defer s.builds.Done()
@@ -432,8 +450,16 @@ func (s *Store) removeLocked(l loc) {
 		}
 	case gr.g != nil && gr.live <= s.opts.ExactThreshold/2:
 		gr.g = nil
+	case gr.g != nil && !gr.building && len(gr.free) >= rebuildMin && len(gr.free) > 2*gr.live:
+		// Mostly tombstones (mass deletes, no inserts to reuse them):
+		// rebuild over the live records; the old graph serves meanwhile.
+		gr.building = true
+		s.rebuilds = append(s.rebuilds, gr)
 	}
 }
+
+// rebuildMin is the least number of tombstones that triggers a rebuild.
+const rebuildMin = 1024
 
 // Search returns the K best records matching the filter.
 func (s *Store) Search(ctx context.Context, q vectorstore.Query) ([]vectorstore.Hit, error) {
@@ -613,6 +639,7 @@ func (s *Store) deleteIDs(ids []string) error {
 		delete(s.byID, id)
 	}
 	s.mu.Unlock()
+	s.startRebuilds()
 	s.dirty += len(locs)
 	return nil
 }

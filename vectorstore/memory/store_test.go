@@ -564,3 +564,44 @@ func TestScanCodesParallel(t *testing.T) {
 		}
 	}
 }
+
+// TestGraphRebuildAfterMassDelete: a graph left mostly tombstones is
+// rebuilt in the background without them.
+func TestGraphRebuildAfterMassDelete(t *testing.T) {
+	const (
+		n   = 3000
+		dim = 16
+	)
+	s, err := Open(t.Context(), Options{Dimension: dim, ExactThreshold: 200, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	vs := randomUnit(70, n, dim)
+	upsertAll(t, s, recordsOf(vs, "n", "", 0))
+	var del []string
+	for i := range 2400 {
+		del = append(del, idOf(i))
+	}
+	if err := s.Delete(t.Context(), del); err != nil {
+		t.Fatal(err)
+	}
+	waitBuilt(t, s)
+	gr := s.spaces["n"][""]
+	if gr.g == nil {
+		t.Fatal("graph dropped")
+	}
+	checkGraphInvariants(t, gr)
+	for slot := range gr.g.levels {
+		for _, nb := range gr.g.nbrs(uint32(slot), 0, nil) {
+			if gr.recs[nb] == nil {
+				t.Fatalf("slot %d still links tombstone %d after the rebuild", slot, nb)
+			}
+		}
+	}
+	s.path = pathGraph
+	live := func(i int) bool { return i >= 2400 }
+	if rc := recallAt(t, s, vs, randomUnit(71, 30, dim), live, 10, vectorstore.Filter{Namespace: "n"}); rc < 0.95 {
+		t.Errorf("recall@10 after the rebuild = %.3f", rc)
+	}
+}
