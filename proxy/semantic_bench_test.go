@@ -108,6 +108,11 @@ func BenchmarkSemanticHit(b *testing.B) {
 		b.Logf("built %d entries in %v", n-have, time.Since(start))
 	}
 
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	if err := st.WaitIndexed(wctx); err != nil {
+		b.Fatal(err)
+	}
+	cancel()
 	ver, err := verify.New(verify.Options{})
 	if err != nil {
 		b.Fatal(err)
