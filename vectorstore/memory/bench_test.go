@@ -300,14 +300,8 @@ func BenchmarkOpen100k(b *testing.B) {
 	}
 	// The graph builds in the background (searches scan meanwhile); its
 	// completion writes the snapshot.
-	for {
-		s.mu.RLock()
-		done := s.spaces["ns"]["p"].g != nil
-		s.mu.RUnlock()
-		if done {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := s.WaitIndexed(context.Background()); err != nil {
+		b.Fatal(err)
 	}
 	indexed := time.Since(start)
 	if err := s.Close(); err != nil {

@@ -594,23 +594,10 @@ func hitIDs(hits []vectorstore.Hit) []string {
 // waitBuilt waits for background graph builds to finish.
 func waitBuilt(t *testing.T, s *Store) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		s.mu.RLock()
-		building := false
-		for _, parts := range s.spaces {
-			for _, gr := range parts {
-				building = building || gr.building
-			}
-		}
-		s.mu.RUnlock()
-		if !building {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("graph build did not finish")
-		}
-		time.Sleep(5 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := s.WaitIndexed(ctx); err != nil {
+		t.Fatalf("graph build did not finish: %v", err)
 	}
 }
 

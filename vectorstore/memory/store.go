@@ -423,7 +423,7 @@ func (s *Store) buildOne(gr *group) bool {
 	}
 	g.grow(len(gr.recs))
 	s.mu.Lock()
-	gr.g, gr.building = g, false
+	gr.g = g
 	s.mu.Unlock()
 	s.dirty++
 	s.log.Info("memory: graph built", "namespace", gr.ns, "partition", gr.part,
@@ -433,6 +433,10 @@ func (s *Store) buildOne(gr *group) bool {
 			s.log.Error("memory: writing graph snapshot", "err", err)
 		}
 	}
+	// Cleared last, so WaitIndexed also covers the snapshot.
+	s.mu.Lock()
+	gr.building = false
+	s.mu.Unlock()
 	return true
 }
 
