@@ -265,6 +265,8 @@ func (e *Engine) Lookup(ctx context.Context, c *Call) *cache.Entry {
 	case cache.TierSemantic:
 		c.Outcome = OutcomeHitSemantic
 		e.metrics.Similarity.WithLabelValues("served").Observe(float64(c.Result.Similarity))
+		e.log.Debug("semantic hit", "namespace", c.Namespace, "entry", c.Result.Entry.ID,
+			"similarity", c.Result.Similarity, "query", c.Request.Prompt, "matched", c.Result.Entry.Prompt)
 	default:
 		c.Outcome = OutcomeMiss
 		return nil
