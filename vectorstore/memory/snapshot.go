@@ -61,7 +61,7 @@ func (s *Store) encodeSnapshot() (data []byte, groups int) {
 	var gs []*group
 	for _, parts := range s.spaces {
 		for _, gr := range parts {
-			if gr.g != nil {
+			if gr.g != nil && gr.g.maxLevel >= 0 {
 				gs = append(gs, gr)
 			}
 		}

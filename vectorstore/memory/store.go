@@ -735,7 +735,12 @@ func (s *Store) Close() error {
 		<-s.done
 		s.builds.Wait()
 		s.writeMu.Lock()
-		defer s.writeMu.Unlock()
+		defer func() {
+			s.writeMu.Unlock()
+			// A writer may have started a rebuild since the Wait above;
+			// it sees closed and stops.
+			s.builds.Wait()
+		}()
 		var errs []error
 		if s.db != nil && s.dirty > 0 {
 			if err := s.saveSnapshot(); err != nil {
