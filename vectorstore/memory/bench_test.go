@@ -20,10 +20,19 @@ import (
 // search p50 <= 1 ms. Random data is the hard case for HNSW (no cluster
 // structure, high intrinsic dimension); real embeddings do better.
 //
-//	SEMCACHE_LONG=1 go test -run TestAcceptance100k -v ./vectorstore/memory/
-//	go test -run '^$' -bench 'Search100k|Open100k' -benchtime 2000x ./vectorstore/memory/
+//	SEMCACHE_LONG=1 go test -run 'TestAcceptance' -v -timeout 30m ./vectorstore/memory/
+//	go test -run '^$' -bench Search100k -benchtime 2000x ./vectorstore/memory/
+//	go test -run '^$' -bench Open100k -benchtime 3x ./vectorstore/memory/
+//	SEMCACHE_LONG=1 SEMCACHE_CMP_N=5000 go test -run TestCompareCoderHNSW -v ./vectorstore/memory/
 //
-// SEMCACHE_BENCH_N overrides the record count (for quick tuning runs).
+// SEMCACHE_BENCH_N overrides the record count and SEMCACHE_BENCH_M,
+// _EFC, _EFS the tuning (for quick exploration).
+//
+// Measured (2 vCPU shared VM, load ~1): random data: build 36 s, heap
+// 210 MiB, auto path = code scan, recall@10 1.000, p50 505 us, p99 1.2 ms
+// (graph walk alone: recall 0.15); low-dimensional data: graph walk,
+// recall@10 0.969, p50 298 us. Open of 100k persisted records: 1.1 s with
+// the snapshot; 3.6 s without (graph built in the background by 42 s).
 
 const (
 	benchDim     = 384
