@@ -66,7 +66,7 @@ func TestOptions(t *testing.T) {
 		wantID  string
 		wantErr bool
 	}{
-		{"default", Options{}, 1024, "lexical-v1-1024", false},
+		{"default", Options{}, 512, "lexical-v1-512", false},
 		{"custom", Options{Dimension: 256}, 256, "lexical-v1-256", false},
 		{"odd", Options{Dimension: 300}, 300, "lexical-v1-300", false},
 		{"too small", Options{Dimension: 8}, 0, "", true},
@@ -117,7 +117,7 @@ func TestDeterminismAndUnitNorm(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range texts {
-			checkUnit(t, a[i], 1024)
+			checkUnit(t, a[i], DefaultDimension)
 			if !slices.Equal(a[i], b[i]) {
 				t.Fatalf("text %q: vectors differ between calls", texts[i])
 			}
@@ -132,7 +132,7 @@ func TestEmptyVector(t *testing.T) {
 		if v[0] != 1 {
 			t.Errorf("%q: v[0] = %v, want 1", text, v[0])
 		}
-		checkUnit(t, v, 1024)
+		checkUnit(t, v, DefaultDimension)
 	}
 	if v := embedOne(t, e, "word"); v[0] == 1 {
 		t.Error("non-empty text got the empty vector")
@@ -250,7 +250,7 @@ func TestUnicode(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, v := range vs {
-		checkUnit(t, v, 1024)
+		checkUnit(t, v, DefaultDimension)
 		if v[0] == 1 && norm2(v[1:]) == 0 {
 			t.Errorf("%q embedded as empty", texts[i])
 		}

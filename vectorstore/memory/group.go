@@ -228,17 +228,25 @@ func overlap(a, b []cand, k int) int64 {
 	if len(b) == 0 {
 		return 1000
 	}
-	hit := 0
+	// Ties count: a walk result as close as the scan's k-th result is as
+	// good an answer, even when it is another record (near-duplicate
+	// clusters, common in caches of templated prompts, are full of ties).
+	kth := b[0].dist
 	for _, y := range b {
-		for _, x := range a {
-			if x.id == y.id {
-				hit++
-				break
-			}
+		kth = max(kth, y.dist)
+	}
+	hit := 0
+	for _, x := range a {
+		if x.dist <= kth+tieEpsilon {
+			hit++
 		}
 	}
-	return int64(1000 * hit / len(b))
+	return int64(1000 * min(hit, len(b)) / len(b))
 }
+
+// tieEpsilon is the distance (1 - cosine, on quantized codes) within which
+// two candidates count as equally near when measuring a walk's recall.
+const tieEpsilon = 1e-3
 
 // search collects the group's best matches for q into top (bounded by
 // q.k). The caller holds at least the read lock.
