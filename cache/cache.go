@@ -569,6 +569,27 @@ func (c *Cache) indexBatch(ctx context.Context, batch []writeJob) {
 	}
 }
 
+// AnswerSimilarity embeds two answers with the similarity tier's embedder
+// and returns their cosine similarity. Shadow mode uses it to tell how far
+// a would-be hit's cached answer is from the fresh upstream answer.
+func (c *Cache) AnswerSimilarity(ctx context.Context, a, b string) (float32, error) {
+	if c.sem == nil {
+		return 0, errors.New("cache: no similarity tier")
+	}
+	vecs, err := c.sem.Embedder.Embed(ctx, []string{a, b})
+	if err != nil {
+		return 0, fmt.Errorf("cache: embed answers: %w", err)
+	}
+	if len(vecs) != 2 || len(vecs[0]) != len(vecs[1]) {
+		return 0, errors.New("cache: embedder returned malformed vectors")
+	}
+	var dot float32
+	for i := range vecs[0] {
+		dot += vecs[0][i] * vecs[1][i]
+	}
+	return dot, nil
+}
+
 // PurgeSources deletes every entry built on any of the given RAG chunk ids
 // from every tier, and reports how many entries it removed.
 func (c *Cache) PurgeSources(ctx context.Context, sources []string) (int, error) {

@@ -405,6 +405,24 @@ func (e *Engine) Complete(c *Call, status int, ans cache.Answer, asmErr error) {
 		e.cache.Put(c.lookup(), ans, c.Result.Vector, c.Controls.TTL, c.Enrichment.Sources)
 		e.metrics.WriteBack.WithLabelValues("stored").Inc()
 	}
+	if c.Result.Shadow != nil && status == http.StatusOK && asmErr == nil {
+		go e.compareShadow(c.Namespace, c.Result.Shadow, c.Result.Similarity, ans.Content)
+	}
+}
+
+// compareShadow logs and records how close a shadow hit's cached answer is
+// to the answer upstream actually gave, off the request path.
+func (e *Engine) compareShadow(ns string, shadow *cache.Entry, querySim float32, fresh string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	sim, err := e.cache.AnswerSimilarity(ctx, shadow.Answer.Content, fresh)
+	if err != nil {
+		e.log.Warn("shadow comparison failed", "namespace", ns, "entry", shadow.ID, "err", err)
+		return
+	}
+	e.metrics.ShadowAnswerSim.Observe(float64(sim))
+	e.log.Info("shadow semantic hit compared", "namespace", ns, "entry", shadow.ID,
+		"query_similarity", querySim, "answer_similarity", sim)
 }
 
 // Finish records the request's outcome and duration.

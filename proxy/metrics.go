@@ -41,6 +41,7 @@ type Metrics struct {
 	Coalesced         prometheus.Counter
 	UpstreamErrors    *prometheus.CounterVec
 	ShadowHits        *prometheus.CounterVec
+	ShadowAnswerSim   prometheus.Histogram
 	RAGRetrievals     *prometheus.CounterVec
 	RAGPassages       prometheus.Counter
 	DegradedLookups   *prometheus.CounterVec
@@ -107,6 +108,11 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 		ShadowHits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "semcache_shadow_hits_total", Help: "Would-be semantic hits in shadow-mode namespaces.",
 		}, []string{"namespace"}),
+		ShadowAnswerSim: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "semcache_shadow_answer_similarity",
+			Help:    "Shadow mode: similarity of a would-be hit's cached answer to the fresh upstream answer (low values are would-be false hits).",
+			Buckets: []float64{.1, .2, .3, .4, .5, .6, .7, .8, .9, .95, 1},
+		}),
 		RAGRetrievals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "semcache_rag_retrievals_total", Help: "RAG retrievals by outcome (injected, empty, error, off).",
 		}, []string{"outcome"}),
@@ -122,7 +128,7 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 	}
 	reg.MustRegister(m.Requests, m.RequestDuration, m.LookupDuration, m.UpstreamDuration, m.UpstreamTTFT, m.InterToken,
 		m.Similarity, m.VerifierRejects, m.TokensSaved, m.CostSaved, m.WriteBack, m.Coalesced, m.UpstreamErrors,
-		m.ShadowHits, m.RAGRetrievals, m.RAGPassages, m.DegradedLookups)
+		m.ShadowHits, m.ShadowAnswerSim, m.RAGRetrievals, m.RAGPassages, m.DegradedLookups)
 	return m
 }
 

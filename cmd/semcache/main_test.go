@@ -349,3 +349,20 @@ func TestUnknownSubcommand(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestShadowMode: would-be semantic hits are recorded, upstream is still
+// called, and the cached and fresh answers are compared.
+func TestShadowMode(t *testing.T) {
+	up, upURL := simUpstream(t)
+	s := start(t, upURL, t.TempDir(), "--semantic", "shadow")
+	ask(t, s.api, "k", userMsg("How do I reverse a list in Python?"))
+	waitMetric(t, s.admin, "semcache_writeback_written_total 1")
+	para := ask(t, s.api, "k", userMsg("how can i reverse a list in python"))
+	if para.cache != "miss" || up.ChatCalls() != 2 {
+		t.Fatalf("shadow mode served a hit: %+v (upstream calls %d)", para, up.ChatCalls())
+	}
+	waitMetric(t, s.admin, "semcache_shadow_answer_similarity_count 1")
+	if log := s.stderr.String(); !strings.Contains(log, "shadow semantic hit compared") || !strings.Contains(log, "answer_similarity=") {
+		t.Fatalf("comparison not logged:\n%s", log)
+	}
+}
