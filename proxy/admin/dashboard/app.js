@@ -162,7 +162,8 @@ function latencyChart(svg, rows) {
     return;
   }
   svg.dataset.rows = String(rows.length);
-  const m = { l: 96, r: 64, t: 24, b: 22 };
+  // The right margin holds the "p50 / p95" label of the longest bar.
+  const m = { l: 96, r: 128, t: 24, b: 22 };
   const vals = rows.flatMap((r) => [r.p50, r.p95]).filter((v) => v > 0);
   const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...vals, 1e-4))));
   const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...vals, 1e-3))));
