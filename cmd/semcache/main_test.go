@@ -366,3 +366,15 @@ func TestShadowMode(t *testing.T) {
 		t.Fatalf("comparison not logged:\n%s", log)
 	}
 }
+
+func TestServeHelpListsFlags(t *testing.T) {
+	var stderr bytes.Buffer
+	if err := run(context.Background(), []string{"serve", "-h"}, io.Discard, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	for _, flag := range []string{"-listen", "-upstream", "-data-dir", "-embedder", "-store", "-extproc-listen"} {
+		if !strings.Contains(stderr.String(), flag) {
+			t.Errorf("help does not list %s:\n%s", flag, stderr.String())
+		}
+	}
+}

@@ -57,6 +57,9 @@ type service struct {
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, fs, err := parseConfig("serve", args)
 	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stderr, "usage: semcache serve [flags]   (every flag also as SEMCACHE_<NAME> or a key in --config FILE)")
+		fs.SetOutput(stderr)
+		fs.PrintDefaults()
 		return nil
 	}
 	if err != nil {
