@@ -96,7 +96,9 @@ type answer struct {
 	status  int
 	cache   string
 	sim     string
+	sources string
 	content string
+	body    string
 }
 
 func ask(t *testing.T, api, key, body string, hdr ...string) answer {
@@ -116,7 +118,8 @@ func ask(t *testing.T, api, key, body string, hdr ...string) answer {
 		Choices []struct{ Message struct{ Content string } }
 	}
 	_ = json.Unmarshal(b, &c)
-	a := answer{status: resp.StatusCode, cache: resp.Header.Get("X-Semcache"), sim: resp.Header.Get("X-Semcache-Similarity")}
+	a := answer{status: resp.StatusCode, cache: resp.Header.Get("X-Semcache"), sim: resp.Header.Get("X-Semcache-Similarity"),
+		sources: resp.Header.Get("X-Semcache-Sources"), body: string(b)}
 	if len(c.Choices) > 0 {
 		a.content = c.Choices[0].Message.Content
 	}

@@ -32,43 +32,18 @@ rag:
       min_score: 0.05
 `
 
-type ragAnswer struct {
-	status  int
-	cache   string
-	sources string
-	content string
-}
-
-// askRAG sends one chat request with extra headers.
-func askRAG(t *testing.T, api, key, question string, hdr ...string) ragAnswer {
+// askRAG sends one chat request with extra headers and requires a 200.
+func askRAG(t *testing.T, api, key, question string, hdr ...string) answer {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, api+"/v1/chat/completions", strings.NewReader(userMsg(question)))
-	req.Header.Set("Authorization", "Bearer "+key)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var c struct {
-		Choices []struct{ Message struct{ Content string } }
-	}
-	_ = json.Unmarshal(b, &c)
-	a := ragAnswer{status: resp.StatusCode, cache: resp.Header.Get("X-Semcache"), sources: resp.Header.Get("X-Semcache-Sources")}
-	if len(c.Choices) > 0 {
-		a.content = c.Choices[0].Message.Content
-	}
+	a := ask(t, api, key, userMsg(question), hdr...)
 	if a.status != http.StatusOK {
-		t.Fatalf("status %d: %s", a.status, b)
+		t.Fatalf("status %d: %s", a.status, a.body)
 	}
 	return a
 }
 
 // echoed decodes what the simulated upstream received ([[sim:echo]]).
-func echoed(t *testing.T, a ragAnswer) []map[string]string {
+func echoed(t *testing.T, a answer) []map[string]string {
 	t.Helper()
 	var msgs []map[string]string
 	if err := json.Unmarshal([]byte(a.content), &msgs); err != nil {
