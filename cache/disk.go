@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -138,24 +137,6 @@ func (d *diskTier) takeKeysBySource(sources []string) ([]Key, error) {
 	})
 	return keys, err
 }
-
-// scan calls fn for every stored entry until fn returns false.
-func (d *diskTier) scan(fn func(*Entry) bool) error {
-	return d.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketEntries).ForEach(func(_, v []byte) error {
-			e, err := UnmarshalEntry(v)
-			if err != nil {
-				return nil // skip an unreadable row rather than fail the scan
-			}
-			if !fn(e) {
-				return errStopScan
-			}
-			return nil
-		})
-	})
-}
-
-var errStopScan = errors.New("stop scan")
 
 func (d *diskTier) setInvalidation(ns string, before time.Time) error {
 	return d.db.Update(func(tx *bolt.Tx) error {

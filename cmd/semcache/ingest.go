@@ -17,7 +17,7 @@ import (
 	"github.com/peterbourgon/ff/v4"
 	"github.com/peterbourgon/ff/v4/ffyaml"
 	"github.com/schollz/progressbar/v3"
-	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/term"
 	"gopkg.in/yaml.v3"
 
@@ -189,7 +189,7 @@ func (s *service) ingestSink(ctx context.Context, fl *ingestFlags, stdout io.Wri
 		return remoteSink{c: c, collection: fl.collection}, nil
 	}
 	svc, err := s.openRAGService(ctx, nil, nil)
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("ingest: the store under %s is locked by a running server; pass --admin-url http://ADMIN-ADDRESS: %w", s.cfg.DataDir, err)
 	}
 	if err != nil {

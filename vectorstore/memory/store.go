@@ -42,6 +42,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/semcache/semcache/vectorstore"
 )
@@ -586,7 +587,7 @@ func (s *Store) fillPayloads(hits []vectorstore.Hit, seqs []uint64) ([]vectorsto
 		}
 		return nil
 	})
-	if errors.Is(err, bbolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return nil, fmt.Errorf("memory: search: %w", vectorstore.ErrClosed)
 	}
 	if err != nil {

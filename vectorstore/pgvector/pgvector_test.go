@@ -287,10 +287,8 @@ func TestSelectiveFilterIsExact(t *testing.T) {
 	for i := range 2000 {
 		recs = append(recs, vectorstore.Record{ID: fmt.Sprintf("near%04d", i), Namespace: "ns", Partition: "common", Vector: near(), Meta: map[string]string{"doc": "other"}})
 	}
-	var want []string
 	for i := range 10 {
 		id := fmt.Sprintf("rare%02d", i)
-		want = append(want, id)
 		recs = append(recs, vectorstore.Record{ID: id, Namespace: "ns", Partition: "rare", Vector: randUnit(r, dim), Meta: map[string]string{"doc": "rare"}})
 	}
 	if err := s.Upsert(ctx, recs); err != nil {
