@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -97,7 +96,7 @@ func entryMatches(e *Entry, lowerNeedle string) bool {
 	if lowerNeedle == "" {
 		return true
 	}
-	for _, s := range []string{e.Prompt, e.Answer.Content, e.ID, e.RequestModel} {
+	for _, s := range []string{e.Prompt, e.Answer.Text, e.ID, e.RequestModel} {
 		if strings.Contains(strings.ToLower(s), lowerNeedle) {
 			return true
 		}
@@ -473,57 +472,26 @@ func (d *diskTier) findByPrefix(prefix []byte, ns string) (*Entry, error) {
 	return found, err
 }
 
-// WarmLine is one line of a warm file: a chat-completion request and the
-// answer to serve for it.
-//
-//	{"request": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "What is 2+2?"}]},
-//	 "response": {"content": "4", "usage": {"prompt_tokens": 12, "completion_tokens": 1, "total_tokens": 13}}}
-//
-// Response is either a full chat.completion object (as the API returns
-// it; it must be cacheable: one choice, finish_reason "stop", no tool
-// calls) or the short form {"content": ..., "model": ..., "usage": ...}
-// where only content is required.
-type WarmLine struct {
-	Request  json.RawMessage `json:"request"`
-	Response json.RawMessage `json:"response"`
-	// TTLSeconds overrides the cache's default lifetime (0: default).
-	TTLSeconds int64 `json:"ttl_seconds,omitempty"`
+// WarmItem is one answer to store ahead of traffic.
+type WarmItem struct {
+	Lookup Lookup
+	Answer Answer
+	// TTL overrides the cache's default lifetime (0: default).
+	TTL time.Duration
 }
 
-// warmShort is the short response form.
-type warmShort struct {
-	Content *string `json:"content"`
-	Model   string  `json:"model"`
-	Usage   *Usage  `json:"usage"`
-}
+// warmBatch is how many items are written per transaction.
+const warmBatch = 64
 
-const (
-	maxWarmLine   = 16 << 20
-	maxWarmErrors = 10
-	warmBatch     = 64
-)
-
-type warmItem struct {
-	lookup Lookup
-	answer Answer
-	ttl    time.Duration
-}
-
-// Warm stores the request/answer pairs of a JSON Lines stream (see
-// WarmLine) in namespace ns and reports how many it stored. Blank lines
-// are skipped. Every line is checked before anything is stored: on any bad
-// line Warm stores nothing and returns an error wrapping ErrInvalid that
-// names the first bad lines. Entries are written synchronously to every
-// tier (disk and similarity tier included), so they are served by exact
-// and semantic lookups as soon as Warm returns. Warmed entries carry no
-// RAG salt: namespaces whose requests are enriched do not match them.
-func (c *Cache) Warm(ctx context.Context, ns string, r io.Reader, mode PromptMode) (int, error) {
-	if ns == "" {
-		return 0, fmt.Errorf("%w: empty namespace", ErrInvalid)
-	}
-	items, err := parseWarm(r, ns, mode)
-	if err != nil {
-		return 0, err
+// Warm stores answers synchronously in every tier (disk and similarity
+// tier included), so they are served by exact and semantic lookups as soon
+// as Warm returns, and reports how many it stored. Items carry their own
+// namespace and salt.
+func (c *Cache) Warm(ctx context.Context, items []WarmItem) (int, error) {
+	for _, it := range items {
+		if it.Lookup.Namespace == "" {
+			return 0, fmt.Errorf("%w: warm item without a namespace", ErrInvalid)
+		}
 	}
 	stored := 0
 	for batch := range slices.Chunk(items, warmBatch) {
@@ -538,114 +506,9 @@ func (c *Cache) Warm(ctx context.Context, ns string, r io.Reader, mode PromptMod
 	return stored, nil
 }
 
-func parseWarm(r io.Reader, ns string, mode PromptMode) ([]warmItem, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), maxWarmLine)
-	var items []warmItem
-	var errs []error
-	bad := 0
-	line := 0
-	for sc.Scan() {
-		line++
-		text := bytes.TrimSpace(sc.Bytes())
-		if len(text) == 0 {
-			continue
-		}
-		it, err := parseWarmLine(text, ns, mode)
-		if err != nil {
-			bad++
-			if bad <= maxWarmErrors {
-				errs = append(errs, fmt.Errorf("line %d: %w", line, err))
-			}
-			continue
-		}
-		items = append(items, it)
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("%w: warm: line %d is longer than %d bytes", ErrInvalid, line+1, maxWarmLine)
-		}
-		return nil, fmt.Errorf("cache: warm: read: %w", err)
-	}
-	if bad > 0 {
-		if bad > maxWarmErrors {
-			errs = append(errs, fmt.Errorf("and %d more bad lines", bad-maxWarmErrors))
-		}
-		return nil, fmt.Errorf("%w: warm: %d bad lines, nothing stored:\n%w", ErrInvalid, bad, errors.Join(errs...))
-	}
-	return items, nil
-}
-
-func parseWarmLine(text []byte, ns string, mode PromptMode) (warmItem, error) {
-	var wl WarmLine
-	if err := json.Unmarshal(text, &wl); err != nil {
-		return warmItem{}, fmt.Errorf("not a JSON object with request and response: %s", jsonErrorText(err))
-	}
-	if len(wl.Request) == 0 || isNull(wl.Request) {
-		return warmItem{}, errors.New("missing request")
-	}
-	if len(wl.Response) == 0 || isNull(wl.Response) {
-		return warmItem{}, errors.New("missing response")
-	}
-	if wl.TTLSeconds < 0 {
-		return warmItem{}, errors.New("ttl_seconds must not be negative")
-	}
-	req, err := ParseRequest(wl.Request, mode)
-	if err != nil {
-		return warmItem{}, fmt.Errorf("request: %w", err)
-	}
-	if req.BypassReason != "" {
-		return warmItem{}, fmt.Errorf("request is never cached: %s", req.BypassReason)
-	}
-	ans, err := warmAnswer(wl.Response, req.Model)
-	if err != nil {
-		return warmItem{}, fmt.Errorf("response: %w", err)
-	}
-	return warmItem{
-		lookup: Lookup{Namespace: ns, Request: req},
-		answer: ans,
-		ttl:    time.Duration(wl.TTLSeconds) * time.Second,
-	}, nil
-}
-
-// warmAnswer reads a full chat.completion object (through the same
-// Assembler that judges upstream answers) or the short form.
-func warmAnswer(raw json.RawMessage, requestModel string) (Answer, error) {
-	var probe struct {
-		Choices json.RawMessage `json:"choices"`
-	}
-	if err := json.Unmarshal(raw, &probe); err != nil {
-		return Answer{}, fmt.Errorf("not a JSON object: %s", jsonErrorText(err))
-	}
-	if len(probe.Choices) > 0 {
-		a := NewAssembler(false)
-		_, _ = a.Write(raw)
-		ans, err := a.Result(true)
-		if err != nil {
-			return Answer{}, err
-		}
-		if ans.Model == "" {
-			ans.Model = requestModel
-		}
-		return ans, nil
-	}
-	var s warmShort
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return Answer{}, fmt.Errorf("short form: %s", jsonErrorText(err))
-	}
-	if s.Content == nil {
-		return Answer{}, errors.New(`want a chat.completion object or {"content": "..."}`)
-	}
-	ans := Answer{Model: s.Model, Role: "assistant", Content: *s.Content, FinishReason: "stop", Usage: s.Usage}
-	if ans.Model == "" {
-		ans.Model = requestModel
-	}
-	return ans, nil
-}
-
 // warmBatch writes a batch synchronously: disk, similarity tier, then the
 // hot tier, so a lookup sees each entry once Warm returns.
-func (c *Cache) warmBatch(ctx context.Context, items []warmItem) error {
+func (c *Cache) warmBatch(ctx context.Context, items []WarmItem) error {
 	now := c.now()
 	type slot struct {
 		key Key
@@ -654,23 +517,24 @@ func (c *Cache) warmBatch(ctx context.Context, items []warmItem) error {
 	slots := make([]slot, len(items))
 	entries := make([]*Entry, len(items))
 	for i, it := range items {
-		ttl := it.ttl
+		ttl := it.TTL
 		if ttl <= 0 {
 			ttl = c.opts.TTL
 		}
-		k := it.lookup.key()
+		k := it.Lookup.key()
 		e := &Entry{
 			ID:           k.EntryID(),
 			Key:          k.String(),
-			Namespace:    it.lookup.Namespace,
-			RequestModel: it.lookup.Request.Model,
-			Answer:       it.answer,
+			Namespace:    it.Lookup.Namespace,
+			RequestModel: it.Lookup.Model,
+			Answer:       it.Answer,
 			CreatedAt:    now,
 			ExpiresAt:    now.Add(ttl),
+			Context:      it.Lookup.Context,
 		}
-		if it.lookup.Request.Prompt != "" {
-			e.Prompt = it.lookup.Request.Prompt
-			e.Partition = it.lookup.partition()
+		if it.Lookup.Prompt != "" {
+			e.Prompt = it.Lookup.Prompt
+			e.Partition = it.Lookup.partition()
 		}
 		slots[i] = slot{key: k, ttl: ttl}
 		entries[i] = e

@@ -10,10 +10,17 @@ import (
 	"time"
 )
 
-const warmFile = `{"request": {"model": "m", "messages": [{"role": "user", "content": "how do I reverse a list in python"}]}, "response": {"content": "Use reversed() or list.reverse().", "usage": {"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15}}}
-
-{"request": {"model": "m", "messages": [{"role": "user", "content": "what is the capital of france"}]}, "response": {"id": "chatcmpl-1", "object": "chat.completion", "model": "m-2024", "choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris."}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}}, "ttl_seconds": 60}
-`
+// warmItems are a short answer and a full one with its own lifetime.
+func warmItems(t *testing.T, ns string) []WarmItem {
+	first := answer
+	first.Text = "Use reversed() or list.reverse()."
+	second := answer
+	second.Text, second.Model = "Paris.", "m-2024"
+	return []WarmItem{
+		{Lookup: lookup(t, ns, "how do I reverse a list in python"), Answer: first},
+		{Lookup: lookup(t, ns, "what is the capital of france"), Answer: second, TTL: time.Minute},
+	}
+}
 
 func TestWarmServesThenDeleteNamespaceForgets(t *testing.T) {
 	for _, dir := range []string{"", t.TempDir()} {
@@ -26,7 +33,7 @@ func TestWarmServesThenDeleteNamespaceForgets(t *testing.T) {
 			}
 			defer c.Close()
 			ctx := context.Background()
-			n, err := c.Warm(ctx, "a", strings.NewReader(warmFile), PromptLastMessage)
+			n, err := c.Warm(ctx, warmItems(t, "a"))
 			if err != nil || n != 2 {
 				t.Fatalf("warm = %d, %v", n, err)
 			}
@@ -50,7 +57,7 @@ func TestWarmServesThenDeleteNamespaceForgets(t *testing.T) {
 				if r.Tier != tt.tier {
 					t.Fatalf("%s: tier %q, want %q", tt.name, r.Tier, tt.tier)
 				}
-				if tt.tier != TierNone && (r.Entry.Answer.Content != tt.content || r.Entry.Answer.Model != tt.model) {
+				if tt.tier != TierNone && (r.Entry.Answer.Text != tt.content || r.Entry.Answer.Model != tt.model) {
 					t.Errorf("%s: answer %+v", tt.name, r.Entry.Answer)
 				}
 			}
@@ -79,7 +86,7 @@ func TestWarmServesThenDeleteNamespaceForgets(t *testing.T) {
 			}
 			// The namespace is usable again afterwards.
 			clk.add(time.Second)
-			if n, err := c.Warm(ctx, "a", strings.NewReader(warmFile), PromptLastMessage); err != nil || n != 2 {
+			if n, err := c.Warm(ctx, warmItems(t, "a")); err != nil || n != 2 {
 				t.Fatalf("re-warm = %d, %v", n, err)
 			}
 			if r := c.Get(ctx, lookup(t, "a", "what is the capital of france")); r.Tier != TierExact {
@@ -89,35 +96,19 @@ func TestWarmServesThenDeleteNamespaceForgets(t *testing.T) {
 	}
 }
 
-func TestWarmRejectsBadLines(t *testing.T) {
-	good := `{"request":{"model":"m","messages":[{"role":"user","content":"hi"}]},"response":{"content":"hello"}}`
-	tests := []struct {
-		name, line, want string
-	}{
-		{"not json", `{"request":`, "line 2"},
-		{"no request", `{"response":{"content":"x"}}`, "missing request"},
-		{"no response", `{"request":{"model":"m","messages":[{"role":"user","content":"hi"}]}}`, "missing response"},
-		{"bad request", `{"request":{"messages":[]},"response":{"content":"x"}}`, "request:"},
-		{"never cached", `{"request":{"model":"m","n":2,"messages":[{"role":"user","content":"hi"}]},"response":{"content":"x"}}`, "never cached"},
-		{"no content", `{"request":{"model":"m","messages":[{"role":"user","content":"hi"}]},"response":{"text":"x"}}`, "content"},
-		{"cut answer", `{"request":{"model":"m","messages":[{"role":"user","content":"hi"}]},"response":{"choices":[{"index":0,"message":{"role":"assistant","content":"x"},"finish_reason":"length"}]}}`, "finish_reason"},
-		{"negative ttl", `{"request":{"model":"m","messages":[{"role":"user","content":"hi"}]},"response":{"content":"x"},"ttl_seconds":-1}`, "ttl_seconds"},
+func TestWarmNeedsNamespaces(t *testing.T) {
+	c, err := Open(Options{MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, err := Open(Options{MaxBytes: 1 << 20, Dir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			n, err := c.Warm(context.Background(), "a", strings.NewReader(good+"\n"+tt.line+"\n"), PromptLastMessage)
-			if !errors.Is(err, ErrInvalid) || n != 0 || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "line 2") {
-				t.Fatalf("warm = %d, %v; want ErrInvalid mentioning line 2 and %q", n, err, tt.want)
-			}
-			if r := c.Get(context.Background(), lookup(t, "a", "hi")); r.Tier != TierNone {
-				t.Fatal("a good line was stored although the file had a bad one")
-			}
-		})
+	defer c.Close()
+	items := warmItems(t, "a")
+	items[1].Lookup.Namespace = ""
+	if n, err := c.Warm(context.Background(), items); !errors.Is(err, ErrInvalid) || n != 0 {
+		t.Fatalf("warm = %d, %v; want ErrInvalid", n, err)
+	}
+	if r := c.Get(context.Background(), items[0].Lookup); r.Tier != TierNone {
+		t.Fatal("a good item was stored although another was bad")
 	}
 }
 
@@ -125,7 +116,7 @@ func TestWarmRejectsBadLines(t *testing.T) {
 func putAt(t *testing.T, c *Cache, clk *clock, ns, prompt, content string) *Entry {
 	t.Helper()
 	a := answer
-	a.Content = content
+	a.Text = content
 	e := c.Put(lookup(t, ns, prompt), a, nil, 0, nil)
 	clk.add(time.Minute)
 	return e
@@ -168,7 +159,7 @@ func TestListSearchAndExport(t *testing.T) {
 		}
 		for i := range got {
 			if got[i].Key != tt.want[i].Key {
-				t.Errorf("%s: entry %d is %q, want %q", tt.name, i, got[i].Answer.Content, tt.want[i].Answer.Content)
+				t.Errorf("%s: entry %d is %q, want %q", tt.name, i, got[i].Answer.Text, tt.want[i].Answer.Text)
 			}
 		}
 	}
@@ -295,7 +286,7 @@ func TestDeleteEntryAndOlderThan(t *testing.T) {
 			t.Errorf("%s/%q: tier %q, want %q", ck.ns, ck.prompt, r.Tier, ck.want)
 		}
 	}
-	if e, err := c.Entry(ctx, "a", recent.Key); err != nil || e.Answer.Content != "new" {
+	if e, err := c.Entry(ctx, "a", recent.Key); err != nil || e.Answer.Text != "new" {
 		t.Fatalf("entry by key = %+v, %v", e, err)
 	}
 	if _, ok := idx.recs[other.Key]; !ok {

@@ -245,23 +245,38 @@ type Rejection struct {
 	Reason  string
 }
 
-// Lookup asks the cache for an answer.
+// Lookup describes a request to the cache, whatever its endpoint: the
+// endpoint's wire package fills in what shapes the answer (see wire/), the
+// engine adds the namespace, the salt and any embedding it already has.
 type Lookup struct {
 	Namespace string
-	Request   *Request
+	// Endpoint names the API ("chat", "responses", …); entries of different
+	// endpoints never share a key or a partition.
+	Endpoint string
+	// Model is the model the client asked for.
+	Model string
+	// Key is the canonical key material: every request field that can
+	// change the answer, in canonical form.
+	Key []byte
+	// Prompt is the text the similarity tier embeds; "" keeps the request
+	// to the exact tier.
+	Prompt string
+	// Context is the conversational context that precedes Prompt (earlier
+	// turns), kept with the entry for the admin API; it is not embedded.
+	Context string
+	// Partition is the partition material: everything in Key except the
+	// prompt. Only entries with the same partition are semantic candidates.
+	Partition []byte
+	// Salt joins the key and partition: answer-shaping context outside the
+	// request body, e.g. the version of the RAG collection whose passages
+	// are injected. Answers built on other content are then never served.
+	Salt string
 	// SkipSemantic keeps the lookup to the exact tier.
 	SkipSemantic bool
 	// Vector, when set, is the prompt's embedding computed by the caller
 	// (the lookup then does not embed again).
 	Vector []float32
-	// Salt joins the key and partition: answer-shaping context outside the
-	// request body, e.g. the version of the RAG collection whose passages
-	// are injected. Answers built on other content are then never served.
-	Salt string
 }
-
-func (l Lookup) key() Key          { return l.Request.SaltedKey(l.Namespace, l.Salt) }
-func (l Lookup) partition() string { return l.Request.SaltedPartition(l.Namespace, l.Salt) }
 
 // Result is the outcome of a lookup.
 type Result struct {
@@ -294,7 +309,7 @@ func (c *Cache) Get(ctx context.Context, l Lookup) Result {
 		res.Tier, res.Entry = TierExact, e
 		return res
 	}
-	if l.SkipSemantic || c.sem == nil || l.Request.Prompt == "" {
+	if l.SkipSemantic || c.sem == nil || l.Prompt == "" {
 		return res
 	}
 	c.getSemantic(ctx, l, &res)
@@ -354,7 +369,7 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 	if res.Vector == nil {
 		start := c.now()
 		ectx, cancel := context.WithTimeout(ctx, c.sem.EmbedTimeout)
-		vecs, err := c.sem.Embedder.Embed(ectx, []string{l.Request.Prompt})
+		vecs, err := c.sem.Embedder.Embed(ectx, []string{l.Prompt})
 		cancel()
 		res.EmbedTime = c.now().Sub(start)
 		if err == nil && len(vecs) != 1 {
@@ -392,7 +407,7 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 			continue
 		}
 		if c.sem.Verify != nil {
-			if reason := c.sem.Verify(l.Request.Prompt, e.Prompt, h.Score); reason != "" {
+			if reason := c.sem.Verify(l.Prompt, e.Prompt, h.Score); reason != "" {
 				res.Rejections = append(res.Rejections, Rejection{EntryID: e.ID, Score: h.Score, Reason: reason})
 				continue
 			}
@@ -420,14 +435,15 @@ func (c *Cache) Put(l Lookup, ans Answer, vector []float32, ttl time.Duration, s
 		ID:           k.EntryID(),
 		Key:          k.String(),
 		Namespace:    l.Namespace,
-		RequestModel: l.Request.Model,
+		RequestModel: l.Model,
 		Answer:       ans,
 		CreatedAt:    now,
 		ExpiresAt:    now.Add(ttl),
 		Sources:      sources,
+		Context:      l.Context,
 	}
-	if l.Request.Prompt != "" {
-		e.Prompt = l.Request.Prompt
+	if l.Prompt != "" {
+		e.Prompt = l.Prompt
 		e.Partition = l.partition()
 	}
 	c.hot.set(k, e, ttl)

@@ -134,20 +134,14 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func chat(q string) []byte {
-	return []byte(`{"model":"m","messages":[{"role":"user","content":"` + q + `"}]}`)
-}
-
+// lookup describes a one-question chat request as an endpoint would.
 func lookup(t *testing.T, ns, q string) Lookup {
 	t.Helper()
-	r, err := ParseRequest(chat(q), PromptLastMessage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Lookup{Namespace: ns, Request: r}
+	return Lookup{Namespace: ns, Endpoint: "chat", Model: "m", Key: []byte(`{"model":"m","q":"` + q + `"}`),
+		Prompt: q, Partition: []byte(`{"model":"m"}`)}
 }
 
-var answer = Answer{Model: "m", Role: "assistant", Content: "42", FinishReason: "stop", Usage: &Usage{3, 1, 4}}
+var answer = Answer{Endpoint: "chat", Model: "m", Text: "42", Payload: []byte(`{"content":"42"}`), Usage: &Usage{3, 1, 4}}
 
 func TestExactTier(t *testing.T) {
 	clk := &clock{t: time.Unix(1_700_000_000, 0)}
@@ -163,7 +157,7 @@ func TestExactTier(t *testing.T) {
 	}
 	e := c.Put(l, answer, nil, 0, nil)
 	r := c.Get(ctx, l)
-	if r.Tier != TierExact || r.Entry.Answer.Content != "42" || r.Entry.ID != e.ID {
+	if r.Tier != TierExact || r.Entry.Answer.Text != "42" || r.Entry.ID != e.ID {
 		t.Fatalf("not an exact hit: %+v", r)
 	}
 	if r := c.Get(ctx, lookup(t, "b", "What is six times seven?")); r.Tier != TierNone {
@@ -203,7 +197,7 @@ func TestPersistenceAcrossReopen(t *testing.T) {
 	}
 	defer c2.Close()
 	r := c2.Get(context.Background(), l)
-	if r.Tier != TierExact || r.Entry.Answer.Content != "42" || r.Entry.Answer.Usage.TotalTokens != 4 {
+	if r.Tier != TierExact || r.Entry.Answer.Text != "42" || r.Entry.Answer.Usage.TotalTokens != 4 {
 		t.Fatalf("entry lost across restart: %+v", r)
 	}
 	if c2.Stats().DiskEntries != 1 {
@@ -242,7 +236,7 @@ func TestSemanticTier(t *testing.T) {
 	}
 
 	para := c.Get(ctx, lookup(t, "a", "in python how do I reverse a list?"))
-	if para.Tier != TierSemantic || para.Similarity < 0.7 || para.Entry.Answer.Content != "42" {
+	if para.Tier != TierSemantic || para.Similarity < 0.7 || para.Entry.Answer.Text != "42" {
 		t.Fatalf("paraphrase: %+v", para)
 	}
 	if other := c.Get(ctx, lookup(t, "b", "in python how do I reverse a list?")); other.Tier != TierNone {
@@ -261,8 +255,10 @@ func TestSemanticTier(t *testing.T) {
 	}
 
 	// A follow-up in another conversation prefix never matches.
-	conv, _ := ParseRequest([]byte(`{"model":"m","messages":[{"role":"system","content":"You are a pirate"},{"role":"user","content":"how do I reverse a list in python"}]}`), PromptLastMessage)
-	if r := c.Get(ctx, Lookup{Namespace: "a", Request: conv}); r.Tier != TierNone {
+	conv := lookup(t, "a", "how do I reverse a list in python")
+	conv.Key = append(conv.Key, " as a pirate"...)
+	conv.Partition = []byte(`{"model":"m","system":"You are a pirate"}`)
+	if r := c.Get(ctx, conv); r.Tier != TierNone {
 		t.Fatal("same question in another conversation prefix hit")
 	}
 }
@@ -381,5 +377,51 @@ func TestSaltAndPurgeSources(t *testing.T) {
 			t.Fatalf("dir=%q: similarity tier holds %d records, want 1", dir, len(idx.recs))
 		}
 		c.Close()
+	}
+}
+
+func TestEndpointsNeverShareKeys(t *testing.T) {
+	emb, idx := &bagEmbedder{}, &bruteIndex{}
+	c := semanticCache(t, emb, idx, nil)
+	ctx := context.Background()
+	chat := lookup(t, "a", "how do I reverse a list in python")
+	c.Put(chat, answer, nil, 0, nil)
+	_ = c.Flush(ctx)
+	other := chat
+	other.Endpoint = "responses"
+	if k1, k2 := chat.ExactKey(), other.ExactKey(); k1 == k2 {
+		t.Fatal("two endpoints share an exact key")
+	}
+	if r := c.Get(ctx, other); r.Tier != TierNone {
+		t.Fatalf("a chat answer was served to another endpoint from the %s tier", r.Tier)
+	}
+	legacy := chat
+	legacy.Endpoint = ""
+	if legacy.ExactKey() != chat.ExactKey() {
+		t.Fatal("chat keys moved: entries written before endpoints existed would be lost")
+	}
+}
+
+// TestLegacyEntryLayout reads an entry as semcache stored it before it
+// served other endpoints (copied from a data directory of that version).
+func TestLegacyEntryLayout(t *testing.T) {
+	const old = `{"id":"9ff74ff487d00be5ef62e7ad","key":"9ff74ff487d00be5ef62e7ad9678667e7418954b2d4f449a001c365128b4bc36","namespace":"key:95e02deaa77dcd167ada2bfd56fa8410","partition":"5345a3d2c1ff3a9ab81e73861e7ea59f","prompt":"How do I reverse a list in Python?","request_model":"sim-gpt","answer":{"model":"sim-gpt","role":"assistant","content":"Answer-c7e744e9 about reversing","finish_reason":"stop","system_fingerprint":"fp_semcache_sim","usage":{"prompt_tokens":8,"completion_tokens":24,"total_tokens":32}},"created_at":"2026-12-05T04:33:38.291221188Z","expires_at":"2026-12-06T04:33:38.291221188Z"}`
+	e, err := UnmarshalEntry([]byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := e.Answer
+	if a.Endpoint != LegacyEndpoint || a.Model != "sim-gpt" || a.Text != "Answer-c7e744e9 about reversing" ||
+		a.Usage == nil || a.Usage.TotalTokens != 32 || !strings.Contains(string(a.Payload), `"finish_reason":"stop"`) {
+		t.Fatalf("legacy answer read as %+v", a)
+	}
+	// Written back, it reads the same (the new layout).
+	b, err := MarshalEntry(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := UnmarshalEntry(b)
+	if err != nil || again.Answer.Text != a.Text || again.Answer.Endpoint != a.Endpoint || string(again.Answer.Payload) != string(a.Payload) {
+		t.Fatalf("round trip: %+v, %v", again.Answer, err)
 	}
 }

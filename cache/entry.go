@@ -6,23 +6,61 @@ import (
 	"time"
 )
 
-// Usage is the token usage an upstream reported for an answer.
+// Usage is the token usage an upstream reported for an answer, whatever
+// the endpoint: prompt (input) and completion (output) tokens.
 type Usage struct {
 	PromptTokens     int `json:"prompt_tokens"`
 	CompletionTokens int `json:"completion_tokens"`
 	TotalTokens      int `json:"total_tokens"`
 }
 
-// Answer is what the cache keeps of an upstream reply: enough to replay it
-// as JSON or SSE.
+// LegacyEndpoint is the endpoint of answers stored before semcache served
+// more than one API: chat completions.
+const LegacyEndpoint = "chat"
+
+// Answer is what the cache keeps of an upstream reply, whatever the
+// endpoint: the cache reads only Model, Usage and Text; Payload is owned
+// and decoded by the endpoint's wire package (see wire/), which renders it
+// back as JSON or SSE.
 type Answer struct {
-	Model             string `json:"model"`
-	Role              string `json:"role"`
-	Content           string `json:"content"`
-	Refusal           string `json:"refusal,omitempty"`
-	FinishReason      string `json:"finish_reason"`
-	SystemFingerprint string `json:"system_fingerprint,omitempty"`
-	Usage             *Usage `json:"usage,omitempty"`
+	// Endpoint names the API the answer belongs to ("chat", "responses",
+	// "embeddings", …).
+	Endpoint string `json:"endpoint"`
+	// Model is the model the upstream reported.
+	Model string `json:"model"`
+	Usage *Usage `json:"usage,omitempty"`
+	// Text is a plain-text rendition of the answer: what the admin API
+	// searches and shows, and what shadow mode compares.
+	Text string `json:"text"`
+	// Payload is the endpoint's encoding of everything it needs to replay
+	// the answer.
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// UnmarshalJSON reads both layouts: the endpoint-neutral one, and the
+// chat answer {model, role, content, finish_reason, …} semcache stored
+// before it served other endpoints. A legacy answer becomes a chat answer
+// whose payload is the old object itself (wire/chat reads it as such) and
+// whose text is its content, so entries written by older versions stay
+// reachable and are served unchanged after an upgrade.
+func (a *Answer) UnmarshalJSON(b []byte) error {
+	type neutral Answer
+	var v struct {
+		neutral
+		Content *string `json:"content"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*a = Answer(v.neutral)
+	if a.Endpoint == "" && a.Payload == nil {
+		a.Endpoint = LegacyEndpoint
+		a.Payload = append(json.RawMessage(nil), b...)
+		if v.Content != nil {
+			a.Text = *v.Content
+		}
+	}
+	return nil
 }
 
 // Entry is one cached answer with its bookkeeping.
@@ -37,6 +75,9 @@ type Entry struct {
 	Partition string `json:"partition,omitempty"`
 	// Prompt is the text that was embedded (the verifier compares it).
 	Prompt string `json:"prompt,omitempty"`
+	// Context is the conversational context that preceded Prompt (earlier
+	// turns), when the endpoint reported it.
+	Context string `json:"context,omitempty"`
 	// RequestModel is the model the client asked for.
 	RequestModel string    `json:"request_model"`
 	Answer       Answer    `json:"answer"`
@@ -54,9 +95,8 @@ func (e *Entry) Expired(now time.Time) bool {
 
 // Size approximates the bytes e holds in memory (the exact tier's cost).
 func (e *Entry) Size() int64 {
-	n := 200 + len(e.ID) + len(e.Key) + len(e.Namespace) + len(e.Partition) + len(e.Prompt) +
-		len(e.RequestModel) + len(e.Answer.Model) + len(e.Answer.Content) + len(e.Answer.Refusal) +
-		len(e.Answer.SystemFingerprint)
+	n := 200 + len(e.ID) + len(e.Key) + len(e.Namespace) + len(e.Partition) + len(e.Prompt) + len(e.Context) +
+		len(e.RequestModel) + len(e.Answer.Endpoint) + len(e.Answer.Model) + len(e.Answer.Text) + len(e.Answer.Payload)
 	for _, s := range e.Sources {
 		n += len(s) + 16
 	}
@@ -72,7 +112,8 @@ func MarshalEntry(e *Entry) ([]byte, error) {
 	return b, nil
 }
 
-// UnmarshalEntry decodes what MarshalEntry wrote.
+// UnmarshalEntry decodes what MarshalEntry wrote, in either answer layout
+// (see Answer.UnmarshalJSON).
 func UnmarshalEntry(b []byte) (*Entry, error) {
 	var e Entry
 	if err := json.Unmarshal(b, &e); err != nil {

@@ -14,6 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/engine"
+	"github.com/semcache/semcache/wire"
+	"github.com/semcache/semcache/wire/chat"
 )
 
 func benchBody() []byte {
@@ -57,7 +60,7 @@ func BenchmarkExactHitServerSide(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer c.Close()
-			eng, err := NewEngine(EngineOptions{Cache: c, Metrics: NewMetrics(prometheus.NewRegistry(), 10, nil)})
+			eng, err := engine.New(engine.Options{Cache: c, Metrics: engine.NewMetrics(prometheus.NewRegistry(), 10, nil)})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -70,10 +73,12 @@ func BenchmarkExactHitServerSide(b *testing.B) {
 			if stream {
 				body = append(body[:len(body)-1], `,"stream":true}`...)
 			}
-			req0, _ := cache.ParseRequest(body, cache.PromptLastMessage)
-			ns := eng.ns.Resolve(http.Header{"Authorization": {"Bearer sk-bench"}})
-			c.Put(cache.Lookup{Namespace: ns, Request: req0}, cache.Answer{Model: "gpt-4o-mini", Role: "assistant",
-				Content: strings.Repeat("Shipping two paperbacks costs 7 euros. ", 10), FinishReason: "stop", Usage: &cache.Usage{PromptTokens: 250, CompletionTokens: 80, TotalTokens: 330}}, nil, 0, nil)
+			req0, _ := chat.ParseRequest(body, wire.PromptLastMessage)
+			l := req0.Lookup()
+			l.Namespace = eng.Namespace(http.Header{"Authorization": {"Bearer sk-bench"}})
+			ans := chat.Answer{Model: "gpt-4o-mini", Usage: &cache.Usage{PromptTokens: 250, CompletionTokens: 80, TotalTokens: 330},
+				Payload: chat.Payload{Role: "assistant", Content: strings.Repeat("Shipping two paperbacks costs 7 euros. ", 10), FinishReason: "stop"}}
+			c.Put(l, ans.Cache(), nil, 0, nil)
 			lat := make(latencies, 0, 1<<16)
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()

@@ -1,12 +1,16 @@
-// Package proxy is semcache's front door: an OpenAI-compatible HTTP server
-// that answers POST /v1/chat/completions from the cache or from the
-// upstream (streaming answers through as they arrive and writing complete
-// ones back), and passes every other /v1/* call through unchanged.
+// Package proxy is semcache's HTTP front: an OpenAI-compatible server
+// under /v1 that moves bytes between clients and the upstream and leaves
+// every decision to the engine (package engine). For each request it
+// calls the engine's phases in order: Begin when the headers arrive, Plan
+// with the body of a cached API (chat completions, responses, embeddings,
+// legacy completions), then either writes the engine's reply (a hit, an
+// error) or calls the upstream, passing the answer through Upstream,
+// Write and Finish, and End when the client is served. Everything else
+// under /v1 is reverse-proxied unchanged (and counted, X-Semcache:
+// bypass).
 //
-// The Engine here is shared by every front: the HTTP server in this package
-// and the Envoy ext_proc / ext_authz servers in proxy/extproc. It resolves
-// the tenant namespace, parses and canonicalises the request, looks it up,
-// renders hits, decides what is stored, and records metrics. Errors from
-// cache/ and rag/ are translated to HTTP statuses and OpenAI error JSON only
-// here, at the edge.
+// What the HTTP front owns is transport: body limits and read deadlines,
+// the upstream URL and key, hop-by-hop headers, flushing streams event by
+// event, aborting a client whose upstream stream broke, and flights that
+// let identical concurrent misses share one upstream call.
 package proxy

@@ -17,6 +17,7 @@ type flight struct {
 	mu          sync.Mutex
 	status      int
 	header      http.Header
+	fromCache   bool // answered by the leader's re-check, not fetched
 	headerReady chan struct{}
 	body        []byte
 	changed     chan struct{} // closed and replaced on every append
@@ -31,9 +32,9 @@ func newFlight(key string, cancel context.CancelFunc) *flight {
 	return &flight{key: key, headerReady: make(chan struct{}), changed: make(chan struct{}), cancel: cancel}
 }
 
-func (f *flight) setHeader(status int, h http.Header) {
+func (f *flight) setHeader(status int, h http.Header, fromCache bool) {
 	f.mu.Lock()
-	f.status, f.header = status, h
+	f.status, f.header, f.fromCache = status, h, fromCache
 	f.mu.Unlock()
 	close(f.headerReady)
 }

@@ -21,13 +21,17 @@ import (
 
 	"github.com/semcache/semcache/bench/upstream"
 	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/engine"
+	"github.com/semcache/semcache/httpapi"
+	"github.com/semcache/semcache/rag"
+	"github.com/semcache/semcache/wire/chat"
 )
 
 type harness struct {
 	up      *upstream.Server
 	upSrv   *httptest.Server
 	cache   *cache.Cache
-	engine  *Engine
+	engine  *engine.Engine
 	srv     *Server
 	front   *httptest.Server
 	reg     *prometheus.Registry
@@ -54,7 +58,7 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	t.Cleanup(func() { c.Close() })
 	h.cache = c
 	h.reg = prometheus.NewRegistry()
-	h.engine, err = NewEngine(EngineOptions{Cache: c, Metrics: NewMetrics(h.reg, 10, map[string]Price{"sim-gpt": {PromptPerMillion: 1e6, CompletionPerMillion: 2e6}})})
+	h.engine, err = engine.New(engine.Options{Cache: c, Metrics: engine.NewMetrics(h.reg, 10, map[string]engine.Price{"sim-gpt": {PromptPerMillion: 1e6, CompletionPerMillion: 2e6}})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +112,7 @@ func (h *harness) post(t *testing.T, key, body string, hdr ...string) reply {
 // complete, well-formed stream.
 func sseContent(t *testing.T, body string) string {
 	t.Helper()
-	a := cache.NewAssembler(true)
+	a := chat.NewAssembler(true)
 	_, _ = a.Write([]byte(body))
 	ans, err := a.Result(true)
 	if err != nil {
@@ -340,7 +344,7 @@ func TestCoalescing(t *testing.T) {
 				errs <- err
 				return
 			}
-			a := cache.NewAssembler(true)
+			a := chat.NewAssembler(true)
 			_, _ = a.Write([]byte(r.body))
 			ans, err := a.Result(true)
 			if err != nil {
@@ -489,7 +493,7 @@ func TestBadInput(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			var e apiError
+			var e httpapi.ErrorBody
 			if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
 				t.Fatalf("error body is not OpenAI JSON: %v", err)
 			}
@@ -640,9 +644,9 @@ func TestMetricsAfterTraffic(t *testing.T) {
 			fmt.Fprintln(&buf, key)
 		}
 	}
-	ns := h.engine.ns.Resolve(http.Header{"Authorization": {"Bearer k"}})
-	if got["semcache_requests_total,namespace="+ns+",outcome=miss,route=chat"] != 1 ||
-		got["semcache_requests_total,namespace="+ns+",outcome=hit_exact,route=chat"] != 2 {
+	ns := h.engine.Namespace(http.Header{"Authorization": {"Bearer k"}})
+	if got["semcache_requests_total,front=http,namespace="+ns+",outcome=miss,route=chat"] != 1 ||
+		got["semcache_requests_total,front=http,namespace="+ns+",outcome=hit_exact,route=chat"] != 2 {
 		t.Fatalf("request counters wrong:\n%s", buf.String())
 	}
 	// Each hit saves the stored usage; the sim's price is 1 USD per prompt
@@ -662,7 +666,7 @@ type fakeEnricher struct{ version string }
 
 func (f *fakeEnricher) Version(ns string) string { return f.version }
 
-func (f *fakeEnricher) Enrich(ctx context.Context, ns string, req *cache.Request, vector []float32) (Enrichment, error) {
+func (f *fakeEnricher) Enrich(ctx context.Context, ns string, req *chat.Request, vector []float32) (rag.Enrichment, error) {
 	var body map[string]json.RawMessage
 	_ = json.Unmarshal(req.Body, &body)
 	var msgs []json.RawMessage
@@ -670,7 +674,7 @@ func (f *fakeEnricher) Enrich(ctx context.Context, ns string, req *cache.Request
 	msgs = append([]json.RawMessage{json.RawMessage(`{"role":"system","content":"CONTEXT: the answer is 42"}`)}, msgs...)
 	body["messages"], _ = json.Marshal(msgs)
 	out, _ := json.Marshal(body)
-	return Enrichment{Body: out, Sources: []string{"doc#1", "doc#2"}, Version: f.version}, nil
+	return rag.Enrichment{Body: out, Sources: []string{"doc#1", "doc#2"}, Version: f.version}, nil
 }
 
 func TestSourcesFieldAndSalt(t *testing.T) {
@@ -682,7 +686,7 @@ func TestSourcesFieldAndSalt(t *testing.T) {
 			c, _ := cache.Open(cache.Options{})
 			defer c.Close()
 			enr := &fakeEnricher{version: "v1"}
-			eng, err := NewEngine(EngineOptions{Cache: c, Metrics: NewMetrics(prometheus.NewRegistry(), 10, nil), Enricher: enr, SourcesField: on})
+			eng, err := engine.New(engine.Options{Cache: c, Metrics: engine.NewMetrics(prometheus.NewRegistry(), 10, nil), Enricher: enr, SourcesField: on})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -20,8 +20,11 @@ import (
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/cache/verify"
 	"github.com/semcache/semcache/embed/lexical"
+	"github.com/semcache/semcache/engine"
 	"github.com/semcache/semcache/vectorstore"
 	"github.com/semcache/semcache/vectorstore/memory"
+	"github.com/semcache/semcache/wire"
+	"github.com/semcache/semcache/wire/chat"
 )
 
 var (
@@ -66,9 +69,9 @@ func BenchmarkSemanticHit(b *testing.B) {
 	defer st.Close()
 
 	const ns = "key:bench"
-	mkReq := func(prompt string) (*cache.Request, []byte) {
+	mkReq := func(prompt string) (*chat.Request, []byte) {
 		body, _ := json.Marshal(map[string]any{"model": "sim-gpt", "messages": []map[string]string{{"role": "user", "content": prompt}}})
-		r, err := cache.ParseRequest(body, cache.PromptLastMessage)
+		r, err := chat.ParseRequest(body, wire.PromptLastMessage)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -98,7 +101,7 @@ func BenchmarkSemanticHit(b *testing.B) {
 				k := r.Key(ns)
 				payload, _ := cache.MarshalEntry(&cache.Entry{ID: k.EntryID(), Key: k.String(), Namespace: ns, Partition: partition,
 					Prompt: text, RequestModel: "sim-gpt", CreatedAt: time.Now(),
-					Answer: cache.Answer{Model: "sim-gpt", Role: "assistant", Content: "Answer to " + text, FinishReason: "stop"}})
+					Answer: (&chat.Answer{Model: "sim-gpt", Payload: chat.Payload{Role: "assistant", Content: "Answer to " + text, FinishReason: "stop"}}).Cache()})
 				recs[j] = vectorstore.Record{ID: k.String(), Vector: vecs[j], Namespace: ns, Partition: partition, Payload: payload}
 			}
 			if err := st.Upsert(ctx, recs); err != nil {
@@ -130,8 +133,8 @@ func BenchmarkSemanticHit(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	nsr, _ := NewNamespacer(nil, ns)
-	eng, err := NewEngine(EngineOptions{Cache: c, Namespaces: nsr, Metrics: NewMetrics(prometheus.NewRegistry(), 10, nil)})
+	nsr, _ := engine.NewNamespacer(nil, ns)
+	eng, err := engine.New(engine.Options{Cache: c, Namespaces: nsr, Metrics: engine.NewMetrics(prometheus.NewRegistry(), 10, nil)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,23 +17,35 @@ import (
 	"strings"
 	"time"
 
-	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/engine"
+	"github.com/semcache/semcache/httpapi"
+)
+
+// Defaults of the HTTP front's transport limits.
+const (
+	// DefaultBodyReadTimeout bounds reading a request body.
+	DefaultBodyReadTimeout = 30 * time.Second
+	// DefaultUpstreamTimeout bounds one upstream call from start to the end
+	// of its body (--upstream-timeout).
+	DefaultUpstreamTimeout = 10 * time.Minute
 )
 
 // ServerOptions configure the HTTP front.
 type ServerOptions struct {
-	Engine *Engine
+	Engine *engine.Engine
 	// Upstream is the base URL of the OpenAI-compatible API, e.g.
 	// https://api.openai.com/v1. Request paths /v1/X go to Upstream + /X.
 	Upstream *url.URL
 	// UpstreamKey, when set, replaces the client's credential upstream.
 	UpstreamKey string
-	// MaxBodyBytes bounds request bodies (default 8 MiB).
+	// MaxBodyBytes bounds the request bodies of cached APIs (default
+	// engine.DefaultMaxBodyBytes).
 	MaxBodyBytes int64
-	// BodyReadTimeout bounds reading a request body (default 30 s).
+	// BodyReadTimeout bounds reading a request body (default
+	// DefaultBodyReadTimeout).
 	BodyReadTimeout time.Duration
-	// UpstreamTimeout bounds one upstream call from start to the end of
-	// its body (default 10 min).
+	// UpstreamTimeout bounds one upstream call (default
+	// DefaultUpstreamTimeout).
 	UpstreamTimeout time.Duration
 	// CompleteOnDisconnect keeps reading an upstream answer after every
 	// client went away, so it can still be cached. Off: the upstream call is
@@ -46,7 +58,7 @@ type ServerOptions struct {
 
 // Server is the OpenAI-compatible HTTP front.
 type Server struct {
-	engine      *Engine
+	engine      *engine.Engine
 	upstream    *url.URL
 	upstreamKey string
 	maxBody     int64
@@ -77,13 +89,13 @@ func NewServer(o ServerOptions) (*Server, error) {
 		return nil, err
 	}
 	if o.MaxBodyBytes == 0 {
-		o.MaxBodyBytes = 8 << 20
+		o.MaxBodyBytes = engine.DefaultMaxBodyBytes
 	}
 	if o.BodyReadTimeout == 0 {
-		o.BodyReadTimeout = 30 * time.Second
+		o.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	if o.UpstreamTimeout == 0 {
-		o.UpstreamTimeout = 10 * time.Minute
+		o.UpstreamTimeout = DefaultUpstreamTimeout
 	}
 	if o.Transport == nil {
 		o.Transport = newTransport()
@@ -103,28 +115,20 @@ func NewServer(o ServerOptions) (*Server, error) {
 		log:         o.Logger,
 	}
 	s.passthrough = &httputil.ReverseProxy{
-		Rewrite:       s.rewritePassthrough,
-		FlushInterval: -1,
-		Transport:     o.Transport,
+		Rewrite:        s.rewritePassthrough,
+		FlushInterval:  -1,
+		Transport:      o.Transport,
+		ModifyResponse: s.passResponse,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			s.log.Warn("passthrough failed", "request_id", r.Header.Get("X-Request-Id"), "path", r.URL.Path, "err", err)
-			writeError(w, http.StatusBadGateway, "upstream unreachable", "api_error", "", "upstream_unavailable")
+			reply := callOf(r).Unreachable(errorCause(err))
+			writeReply(w, &reply)
 		},
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/chat/completions", s.handleChat)
-	mux.HandleFunc("/v1/chat/completions", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", "POST")
-		writeError(w, http.StatusMethodNotAllowed, "use POST for /v1/chat/completions", "invalid_request_error", "", "method_not_allowed")
-	})
-	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
-		rid := requestID(r)
-		w.Header().Set("X-Request-Id", rid)
-		r.Header.Set("X-Request-Id", rid)
-		s.passthrough.ServeHTTP(w, r)
-	})
+	mux.HandleFunc("/v1/", s.handle)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "unknown path "+r.URL.Path+"; semcache serves the OpenAI API under /v1/", "invalid_request_error", "", "not_found")
+		httpapi.WriteError(w, http.StatusNotFound, "unknown path "+r.URL.Path+"; semcache serves the OpenAI API under /v1/",
+			httpapi.TypeInvalidRequest, "", "not_found")
 	})
 	s.mux = mux
 	return s, nil
@@ -160,19 +164,11 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 	}
 }
 
-func (s *Server) upstreamURL(suffix string) *url.URL {
+func (s *Server) upstreamURL(path string) *url.URL {
 	u := *s.upstream
-	u.Path = strings.TrimSuffix(u.Path, "/") + suffix
+	u.Path = strings.TrimSuffix(u.Path, "/") + strings.TrimPrefix(path, "/v1")
 	u.RawPath = ""
 	return &u
-}
-
-func (s *Server) rewritePassthrough(pr *httputil.ProxyRequest) {
-	suffix := strings.TrimPrefix(pr.In.URL.Path, "/v1")
-	pr.Out.URL = s.upstreamURL(suffix)
-	pr.Out.URL.RawQuery = pr.In.URL.RawQuery
-	pr.Out.Host = ""
-	s.setAuth(pr.Out.Header)
 }
 
 func (s *Server) setAuth(h http.Header) {
@@ -182,62 +178,57 @@ func (s *Server) setAuth(h http.Header) {
 	}
 }
 
-func requestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 128 {
-		return id
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
+type callKey struct{}
 
-func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
-	rid := requestID(r)
-	w.Header().Set("X-Request-Id", rid)
-	log := s.log.With("request_id", rid)
+func callOf(r *http.Request) *engine.Call { return r.Context().Value(callKey{}).(*engine.Call) }
+
+// handle serves every /v1/ request: the cached APIs through the engine's
+// phases, everything else reverse-proxied.
+func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	call := s.engine.Begin(engine.FrontHTTP, r.Method, r.URL.Path, r.Header)
+	defer call.End()
+	if !call.Cached() {
+		if _, ok := s.engine.Endpoint(http.MethodPost, r.URL.Path); ok {
+			w.Header().Set("Allow", "POST")
+			w.Header().Set("X-Request-Id", call.RequestID())
+			httpapi.WriteError(w, http.StatusMethodNotAllowed, "use POST for "+r.URL.Path, httpapi.TypeInvalidRequest, "", "method_not_allowed")
+			return
+		}
+		call.UpstreamHeader(r.Header).Apply(r.Header)
+		s.passthrough.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, call)))
+		call.Finish(true)
+		return
+	}
 
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(s.bodyTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	_ = rc.SetReadDeadline(time.Time{})
 	if err != nil {
-		s.engine.metrics.observeRequest("chat", s.engine.Namespace(r.Header), OutcomeError, 0)
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			status, b := StatusOf(err)
-			writeRaw(w, status, "application/json", b)
-			return
+		if !errors.As(err, &mbe) {
+			err = fmt.Errorf("%w: %w", engine.ErrUnreadableBody, err)
 		}
-		writeError(w, http.StatusBadRequest, "could not read request body", "invalid_request_error", "", "body_read_error")
+		writeReply(w, call.Reject(err))
 		return
 	}
-	call, err := s.engine.Prepare(body, r.Header)
-	if err != nil {
-		s.engine.metrics.observeRequest("chat", s.engine.Namespace(r.Header), OutcomeError, 0)
-		status, b := StatusOf(err)
-		log.Info("bad chat request", "status", status, "err", err)
-		writeRaw(w, status, "application/json", b)
+	plan := call.Plan(r.Context(), body, true)
+	if plan.Reply != nil {
+		writeReply(w, plan.Reply)
 		return
 	}
-	defer s.engine.Finish("chat", call)
+	up := plan.Upstream
+	upBody := body
+	if up.Body != nil {
+		upBody = up.Body
+	}
+	hdr := r.Header.Clone()
+	call.UpstreamHeader(r.Header).Apply(hdr)
 
-	if entry := s.engine.Lookup(r.Context(), call); entry != nil {
-		hit := s.engine.Render(call, entry)
-		copyHeader(w.Header(), hit.Headers)
-		if hit.ContentType == "text/event-stream" {
-			w.Header().Set("Cache-Control", "no-cache")
-		}
-		writeRaw(w, http.StatusOK, hit.ContentType, hit.Body)
-		log.Debug("cache hit", "namespace", call.Namespace, "outcome", call.Outcome, "entry", entry.ID)
-		return
+	fkey := plan.CoalesceKey
+	if fkey == "" {
+		fkey = "solo:" + call.RequestID() + ":" + hex.EncodeToString(randBytes(8))
 	}
-	upBody := s.engine.Enrich(r.Context(), call)
-
-	fkey := call.Result.Key.String()
-	if call.Outcome == OutcomeBypass || call.Controls.NoStore {
-		fkey = "solo:" + rid + ":" + hex.EncodeToString(randBytes(8))
-	}
-	fkey += fmt.Sprintf("|stream=%t|usage=%t", call.Request.Stream, call.Request.IncludeUsage)
 	f, fctx, leader := s.flights.join(fkey, func() (context.Context, context.CancelFunc) {
 		base := r.Context()
 		if s.flights.keepOnDisconnect {
@@ -245,14 +236,26 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		}
 		return context.WithTimeout(base, s.upTimeout)
 	})
-	if leader {
-		go s.fetch(fctx, f, call, upBody, r.Header.Clone(), log)
-	} else {
-		s.engine.metrics.Coalesced.Inc()
-		w.Header().Set("X-Semcache-Coalesced", "true")
+	own := up.Header
+	switch {
+	case !leader:
+		copyHeader(own, call.Coalesced())
+	case plan.CoalesceKey != "":
+		if reply := call.Recheck(r.Context()); reply != nil {
+			// Stored since the lookup: serve it, and so do the followers.
+			own = reply.Header
+			f.setHeader(reply.Status, reply.Header, true)
+			f.append(reply.Body)
+			f.finish(false)
+			s.flights.remove(f)
+			f.cancel()
+			break
+		}
+		fallthrough
+	default:
+		go s.fetch(fctx, f, call, r.URL.Path, upBody, hdr)
 	}
-	copyHeader(w.Header(), s.engine.MissHeaders(call))
-	s.serveFlight(w, r, f)
+	s.serveFlight(w, r, f, own)
 }
 
 func randBytes(n int) []byte {
@@ -261,8 +264,9 @@ func randBytes(n int) []byte {
 	return b
 }
 
-// serveFlight replays a flight's response to one client and follows it live.
-func (s *Server) serveFlight(w http.ResponseWriter, r *http.Request, f *flight) {
+// serveFlight replays a flight's response to one client and follows it
+// live. own are the call's engine headers.
+func (s *Server) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, own http.Header) {
 	defer s.flights.leave(f)
 	ctx := r.Context()
 	select {
@@ -271,9 +275,17 @@ func (s *Server) serveFlight(w http.ResponseWriter, r *http.Request, f *flight) 
 		return
 	}
 	f.mu.Lock()
-	status, header := f.status, f.header
+	status, header, fromCache := f.status, f.header, f.fromCache
 	f.mu.Unlock()
 	copyHeader(w.Header(), header)
+	if fromCache {
+		w.Header().Set("X-Request-Id", own.Get("X-Request-Id"))
+		if v := own.Get("X-Semcache-Coalesced"); v != "" {
+			w.Header().Set("X-Semcache-Coalesced", v)
+		}
+	} else {
+		copyHeader(w.Header(), own)
+	}
 	w.WriteHeader(status)
 	rc := http.NewResponseController(w)
 	off := 0
@@ -302,97 +314,54 @@ func (s *Server) serveFlight(w http.ResponseWriter, r *http.Request, f *flight) 
 	}
 }
 
-// hop-by-hop and semcache-internal headers never forwarded upstream.
-var dropRequestHeaders = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-	"Content-Length", "Host", "Accept-Encoding", "X-Semcache-Cache-Control", "X-Semcache-Ttl", "X-Semcache-Rag",
-}
-
-var dropResponseHeaders = []string{
+// hop-by-hop headers never forwarded.
+var hopHeaders = []string{
 	"Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
-// fetch performs the upstream call of a flight and writes the answer back
-// when it is complete and cacheable.
-func (s *Server) fetch(ctx context.Context, f *flight, call *Call, body []byte, inHdr http.Header, log *slog.Logger) {
+// fetch performs the upstream call of a flight, passing the answer through
+// the engine.
+func (s *Server) fetch(ctx context.Context, f *flight, call *engine.Call, path string, body []byte, hdr http.Header) {
 	defer s.flights.remove(f)
 	defer f.cancel()
-	m := s.engine.metrics
-	start := time.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.upstreamURL("/chat/completions").String(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.upstreamURL(path).String(), bytes.NewReader(body))
 	if err != nil {
-		s.failFlight(f, "could not build upstream request")
+		s.failFlight(f, call, "could not build upstream request")
 		return
 	}
-	for k, vs := range inHdr {
-		req.Header[k] = vs
-	}
-	for _, k := range dropRequestHeaders {
+	req.Header = hdr
+	for _, k := range append(hopHeaders, "Content-Length", "Host") {
 		req.Header.Del(k)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	s.setAuth(req.Header)
 	resp, err := s.client.Do(req)
 	if err != nil {
-		m.UpstreamErrors.WithLabelValues("unreachable").Inc()
-		log.Warn("upstream call failed", "err", err)
-		s.failFlight(f, "upstream unreachable: "+errorCause(err))
+		s.failFlight(f, call, errorCause(err))
 		return
 	}
 	defer resp.Body.Close()
-	hdr := resp.Header.Clone()
-	for _, k := range dropResponseHeaders {
-		hdr.Del(k)
+	out := resp.Header.Clone()
+	for _, k := range hopHeaders {
+		out.Del(k)
 	}
-	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	isSSE := mt == "text/event-stream"
-	addSources := !isSSE && resp.StatusCode == http.StatusOK && s.engine.SourcesFieldOn() && len(call.Enrichment.Sources) > 0
-	if isSSE || addSources {
-		hdr.Del("Content-Length")
+	r := call.Upstream(resp.StatusCode, resp.Header)
+	for _, k := range r.Remove {
+		out.Del(k)
 	}
-	f.setHeader(resp.StatusCode, hdr)
-
-	asm := cache.NewAssembler(isSSE)
-	stored := false
-	store := func(clean bool) {
-		if stored {
-			return
-		}
-		stored = true
-		ans, asmErr := asm.Result(clean)
-		s.engine.Complete(call, resp.StatusCode, ans, asmErr)
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
+		out.Del("Content-Length") // relayed event by event
 	}
-	// A JSON answer is held until it is complete, so the cache has it
-	// before the client does; SSE is forwarded chunk by chunk.
-	holdJSON := !isSSE && resp.StatusCode == http.StatusOK
-	var held []byte
+	f.setHeader(resp.StatusCode, out, false)
 	buf := make([]byte, 32<<10)
-	first, last := true, start
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
-			now := time.Now()
-			if first {
-				m.UpstreamTTFT.Observe(now.Sub(start).Seconds())
-				first = false
-			} else if isSSE {
-				m.InterToken.Observe(now.Sub(last).Seconds())
-			}
-			last = now
 			chunk := buf[:n]
-			_, _ = asm.Write(chunk)
-			switch {
-			case holdJSON && len(held)+n <= 8<<20:
-				held = append(held, chunk...)
-			case holdJSON:
-				holdJSON = false // too big to hold: stream it
-				f.append(held)
-				held = nil
-				f.append(bytes.Clone(chunk))
-			default:
-				if isSSE && asm.Done() {
-					store(true) // before the client sees [DONE]
-				}
+			if r.Observe {
+				chunk, _ = call.Write(chunk)
+			}
+			if len(chunk) > 0 {
 				f.append(bytes.Clone(chunk))
 			}
 		}
@@ -400,21 +369,10 @@ func (s *Server) fetch(ctx context.Context, f *flight, call *Call, body []byte, 
 			continue
 		}
 		clean := errors.Is(rerr, io.EOF)
-		if clean {
-			store(true)
-		} else {
-			stored = true // never store a broken answer
-			m.UpstreamErrors.WithLabelValues("broken_stream").Inc()
-			log.Warn("upstream body broken", "err", rerr)
-			s.engine.Complete(call, resp.StatusCode, cache.Answer{}, fmt.Errorf("%w: upstream body broken", cache.ErrNotCacheable))
+		if !clean {
+			call.Logger().Warn("upstream body broken", "err", rerr)
 		}
-		if len(held) > 0 {
-			if addSources && clean {
-				held = s.engine.WithSources(held, call.Enrichment.Sources)
-			}
-			f.append(held)
-		}
-		m.UpstreamDuration.Observe(time.Since(start).Seconds())
+		f.append(call.Finish(clean))
 		f.finish(!clean)
 		return
 	}
@@ -434,12 +392,31 @@ func errorCause(err error) string {
 	return err.Error()
 }
 
-func (s *Server) failFlight(f *flight, msg string) {
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	f.setHeader(http.StatusBadGateway, h)
-	f.append(ErrorBody(msg, "api_error", "", "upstream_unavailable"))
+func (s *Server) failFlight(f *flight, call *engine.Call, cause string) {
+	reply := call.Unreachable(cause)
+	h := reply.Header.Clone()
+	h.Del("X-Request-Id") // each client keeps its own
+	f.setHeader(reply.Status, h, false)
+	f.append(reply.Body)
 	f.finish(false)
+}
+
+// rewritePassthrough sends a call semcache does not cache to the upstream.
+func (s *Server) rewritePassthrough(pr *httputil.ProxyRequest) {
+	pr.Out.URL = s.upstreamURL(pr.In.URL.Path)
+	pr.Out.URL.RawQuery = pr.In.URL.RawQuery
+	pr.Out.Host = ""
+	s.setAuth(pr.Out.Header)
+}
+
+// passResponse adds the engine's headers to a passed-through response.
+func (s *Server) passResponse(resp *http.Response) error {
+	r := callOf(resp.Request).Upstream(resp.StatusCode, resp.Header)
+	for _, k := range r.Remove {
+		resp.Header.Del(k)
+	}
+	copyHeader(resp.Header, r.Header)
+	return nil
 }
 
 func copyHeader(dst, src http.Header) {
@@ -448,9 +425,9 @@ func copyHeader(dst, src http.Header) {
 	}
 }
 
-func writeRaw(w http.ResponseWriter, status int, contentType string, body []byte) {
-	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("Content-Length", fmt.Sprint(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+func writeReply(w http.ResponseWriter, r *engine.Reply) {
+	copyHeader(w.Header(), r.Header)
+	w.Header().Set("Content-Length", fmt.Sprint(len(r.Body)))
+	w.WriteHeader(r.Status)
+	_, _ = w.Write(r.Body)
 }

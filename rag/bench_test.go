@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/embed/lexical"
 	"github.com/semcache/semcache/rag/chunk"
 	"github.com/semcache/semcache/vectorstore"
 	"github.com/semcache/semcache/vectorstore/memory"
+	"github.com/semcache/semcache/wire/chat"
 )
 
 // synthText writes a document of sections of pseudo-words.
@@ -120,7 +120,7 @@ func BenchmarkRetrieveInject10k(b *testing.B) {
 }
 
 type cacheRequest struct {
-	req *cache.Request
+	req *chat.Request
 	vec []float32
 }
 

@@ -39,7 +39,7 @@ type Collection struct {
 	// Name is lower-case letters, digits, '-' and '_' (max 64), starting
 	// with a letter or digit.
 	Name string `yaml:"name" json:"name"`
-	// Namespaces may retrieve from it: a namespace as the proxy derives it
+	// Namespaces may retrieve from it: a namespace as the engine derives it
 	// ("tenant:acme", "key:<hash>", the shared namespace), a bare tenant
 	// name, or "*" for all.
 	Namespaces []string `yaml:"namespaces" json:"namespaces"`

@@ -36,7 +36,7 @@
 // # Tenancy
 //
 // A request in namespace N retrieves only from collections bound to N. A
-// binding is a namespace as proxy.Namespacer derives it ("tenant:acme",
+// binding is a namespace as engine.Namespacer derives it ("tenant:acme",
 // "key:<hash>", the shared namespace), a bare tenant name ("acme", which
 // matches "tenant:acme" too), or "*" for every namespace.
 package rag

@@ -10,13 +10,22 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/semcache/semcache/cache"
-	"github.com/semcache/semcache/proxy"
 	"github.com/semcache/semcache/rag/chunk"
 	"github.com/semcache/semcache/vectorstore"
+	"github.com/semcache/semcache/wire/chat"
 )
 
-var _ proxy.Enricher = (*Service)(nil)
+// Enrichment is what Enrich did to a request.
+type Enrichment struct {
+	// Body is the request body with the context injected; nil when nothing
+	// was retrieved (send the original).
+	Body []byte
+	// Sources are the ids of the injected passages.
+	Sources []string
+	// Version identifies the content retrieved from; "" when nothing was
+	// retrieved.
+	Version string
+}
 
 // Passage is a retrieved chunk.
 type Passage struct {
@@ -123,17 +132,17 @@ func (s *Service) retrieve(ctx context.Context, cs []*collection, vec []float32,
 // Enrich retrieves passages for a request's prompt and injects them. It
 // reuses vector (the cache lookup's embedding of req.Prompt) when the
 // embedders match. Nothing retrieved: a zero Enrichment.
-func (s *Service) Enrich(ctx context.Context, ns string, req *cache.Request, vector []float32) (proxy.Enrichment, error) {
+func (s *Service) Enrich(ctx context.Context, ns string, req *chat.Request, vector []float32) (Enrichment, error) {
 	cs := s.bound(ns)
 	if len(cs) == 0 {
-		return proxy.Enrichment{}, nil
+		return Enrichment{}, nil
 	}
 	query := req.Prompt
 	if query == "" {
 		query = lastUserText(req)
 	}
 	if strings.TrimSpace(query) == "" {
-		return proxy.Enrichment{}, nil
+		return Enrichment{}, nil
 	}
 	vec := vector
 	if vec == nil || !s.reuse || query != req.Prompt {
@@ -141,10 +150,10 @@ func (s *Service) Enrich(ctx context.Context, ns string, req *cache.Request, vec
 		vecs, err := s.emb.Embed(ectx, []string{query})
 		cancel()
 		if err != nil {
-			return proxy.Enrichment{}, fmt.Errorf("rag: embed prompt: %w", err)
+			return Enrichment{}, fmt.Errorf("rag: embed prompt: %w", err)
 		}
 		if len(vecs) != 1 {
-			return proxy.Enrichment{}, fmt.Errorf("rag: embedder returned %d vectors for 1 text", len(vecs))
+			return Enrichment{}, fmt.Errorf("rag: embedder returned %d vectors for 1 text", len(vecs))
 		}
 		vec = vecs[0]
 	}
@@ -153,25 +162,25 @@ func (s *Service) Enrich(ctx context.Context, ns string, req *cache.Request, vec
 	passages, err := s.retrieve(sctx, cs, vec, 0)
 	cancel()
 	if err != nil {
-		return proxy.Enrichment{}, err
+		return Enrichment{}, err
 	}
 	if len(passages) == 0 {
-		return proxy.Enrichment{}, nil
+		return Enrichment{}, nil
 	}
 	body, used, err := inject(req, cs[0], TemplateData{Passages: passages, Query: query})
 	if err != nil || body == nil {
-		return proxy.Enrichment{}, err
+		return Enrichment{}, err
 	}
 	sources := make([]string, len(used))
 	for i, p := range used {
 		sources[i] = p.ID
 	}
-	return proxy.Enrichment{Body: body, Sources: sources, Version: version}, nil
+	return Enrichment{Body: body, Sources: sources, Version: version}, nil
 }
 
 // lastUserText is the text of the last user message when it ends the
 // conversation ("" otherwise).
-func lastUserText(req *cache.Request) string {
+func lastUserText(req *chat.Request) string {
 	if n := len(req.Messages); n > 0 && req.Messages[n-1].Role == "user" {
 		return req.Messages[n-1].Text
 	}
@@ -180,7 +189,7 @@ func lastUserText(req *cache.Request) string {
 
 // inject renders as many passages as fit in c's budget and splices the
 // message into the request body. It returns nil when nothing fits.
-func inject(req *cache.Request, c *collection, data TemplateData) ([]byte, []Passage, error) {
+func inject(req *chat.Request, c *collection, data TemplateData) ([]byte, []Passage, error) {
 	text, used, err := render(c, data)
 	if err != nil || text == "" {
 		return nil, nil, err
@@ -200,7 +209,7 @@ func inject(req *cache.Request, c *collection, data TemplateData) ([]byte, []Pas
 }
 
 // insertAt is the index the context message goes to.
-func insertAt(msgs []cache.Message, p Placement) int {
+func insertAt(msgs []chat.Message, p Placement) int {
 	if p == PlaceBeforeLastUser {
 		for i := len(msgs) - 1; i >= 0; i-- {
 			if msgs[i].Role == "user" {

@@ -73,7 +73,7 @@ type Options struct {
 }
 
 // Service ingests documents and enriches requests; it implements
-// proxy.Enricher. It is safe for concurrent use.
+// engine.Enricher. It is safe for concurrent use.
 type Service struct {
 	o     Options
 	store vectorstore.Store

@@ -9,11 +9,12 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/embed/lexical"
 	"github.com/semcache/semcache/rag/chunk"
 	"github.com/semcache/semcache/vectorstore"
 	"github.com/semcache/semcache/vectorstore/memory"
+	"github.com/semcache/semcache/wire"
+	"github.com/semcache/semcache/wire/chat"
 )
 
 // fakePurger records purged ids.
@@ -250,9 +251,9 @@ func TestVersionBindings(t *testing.T) {
 	}
 }
 
-func request(t testing.TB, body string) *cache.Request {
+func request(t testing.TB, body string) *chat.Request {
 	t.Helper()
-	req, err := cache.ParseRequest([]byte(body), cache.PromptLastMessage)
+	req, err := chat.ParseRequest([]byte(body), wire.PromptLastMessage)
 	if err != nil {
 		t.Fatal(err)
 	}

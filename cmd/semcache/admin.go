@@ -6,7 +6,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/proxy/admin"
 )
 
@@ -19,16 +18,12 @@ func (s *service) registerAdmin(mux *http.ServeMux, reg *prometheus.Registry) {
 		s.log.Error("admin API disabled", "err", err)
 		return
 	}
-	mode := cache.PromptLastMessage
-	if s.cfg.SemanticMode == "conversation" {
-		mode = cache.PromptConversation
-	}
 	a, err := admin.New(admin.Options{
 		Cache:    s.cache,
 		Gatherer: reg,
 		Tracker:  tracker,
 		Token:    s.cfg.AdminToken,
-		Mode:     mode,
+		Warmer:   s.engine,
 		Logger:   s.log,
 	})
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/peterbourgon/ff/v4/ffyaml"
 	"gopkg.in/yaml.v3"
 
-	"github.com/semcache/semcache/proxy"
+	"github.com/semcache/semcache/engine"
 )
 
 // config is everything `semcache serve` can be told. Flat settings come
@@ -76,11 +76,11 @@ type config struct {
 
 // fileConfig holds the structured sections of the YAML file.
 type fileConfig struct {
-	Tenants    []proxy.Tenant         `yaml:"tenants"`
-	Prices     map[string]proxy.Price `yaml:"prices"`
-	Thresholds map[string]float64     `yaml:"thresholds"`
-	Shadow     []string               `yaml:"shadow_namespaces"`
-	RAG        ragConfig              `yaml:"rag"`
+	Tenants    []engine.Tenant         `yaml:"tenants"`
+	Prices     map[string]engine.Price `yaml:"prices"`
+	Thresholds map[string]float64      `yaml:"thresholds"`
+	Shadow     []string                `yaml:"shadow_namespaces"`
+	RAG        ragConfig               `yaml:"rag"`
 }
 
 func defaultDataDir() string {
@@ -263,7 +263,7 @@ func (c *config) validate() error {
 	if c.MaxNamespace < 1 {
 		bad("--metrics-max-namespaces must be at least 1")
 	}
-	if _, err := proxy.NewNamespacer(c.file.Tenants, c.SharedNamespace); err != nil {
+	if _, err := engine.NewNamespacer(c.file.Tenants, c.SharedNamespace); err != nil {
 		bad("tenants: %w", err)
 	}
 	errs = append(errs, c.validateRAG()...)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/semcache/semcache/proxy"
+	"github.com/semcache/semcache/engine"
 	"github.com/semcache/semcache/proxy/extproc"
 )
 
@@ -22,11 +22,11 @@ const extProcStopTimeout = 10 * time.Second
 // --extproc-listen (host:port, or unix:/path). It shares the engine with
 // the HTTP front. It returns a function that stops it: gracefully, then
 // forcibly after extProcStopTimeout.
-func (s *service) startExtProc(ctx context.Context, engine *proxy.Engine) (func(), error) {
+func (s *service) startExtProc(ctx context.Context, eng *engine.Engine) (func(), error) {
 	if s.cfg.ExtProc == "" {
 		return func() {}, nil
 	}
-	srv, err := extproc.NewServer(extproc.Options{Engine: engine, MaxBodyBytes: int(s.cfg.maxBodyBytes), LookupTimeout: s.cfg.ExtProcBudget, Logger: s.log})
+	srv, err := extproc.NewServer(extproc.Options{Engine: eng, MaxBodyBytes: int(s.cfg.maxBodyBytes), LookupTimeout: s.cfg.ExtProcBudget, Logger: s.log})
 	if err != nil {
 		return nil, err
 	}

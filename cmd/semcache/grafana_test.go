@@ -15,7 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/semcache/semcache/bench/upstream"
-	"github.com/semcache/semcache/proxy"
+	"github.com/semcache/semcache/engine"
 )
 
 const grafanaFile = "../../deploy/grafana/semcache.json"
@@ -124,7 +124,7 @@ func (d declared) MustRegister(cs ...prometheus.Collector) {
 func (d declared) Unregister(prometheus.Collector) bool { return false }
 
 // quietSeries are metrics with labels whose series only appear in setups
-// this test does not run; they must still be declared by proxy.NewMetrics.
+// this test does not run; they must still be declared by engine.NewMetrics.
 var quietSeries = map[string]string{
 	"semcache_rag_retrievals_total": "series appear only when RAG is configured",
 }
@@ -201,7 +201,7 @@ func TestGrafanaDashboardQueriesExist(t *testing.T) {
 		}
 	}
 	decl := declared{}
-	proxy.NewMetrics(decl, 10, nil).WatchCache(nil)
+	engine.NewMetrics(decl, 10, nil).WatchCache(nil)
 
 	check := func(where, expr string, names []string) {
 		if len(names) == 0 {

@@ -144,7 +144,7 @@ func TestServeMissHitAndAdmin(t *testing.T) {
 	if up.ChatCalls() != 1 {
 		t.Fatalf("upstream calls = %d", up.ChatCalls())
 	}
-	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": `semcache_requests_total{namespace=`} {
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": `semcache_requests_total{front="http",namespace=`} {
 		resp, err := http.Get(s.admin + path)
 		if err != nil {
 			t.Fatal(err)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/embed"
-	"github.com/semcache/semcache/proxy"
+	"github.com/semcache/semcache/engine"
 	"github.com/semcache/semcache/rag"
 	"github.com/semcache/semcache/rag/chunk"
 )
@@ -84,7 +84,7 @@ func (c *config) validateRAG() []error {
 }
 
 // openRAG builds the RAG enricher from the config; nil when RAG is off.
-func (s *service) openRAG(ctx context.Context, sem *semantic, c *cache.Cache, m *proxy.Metrics) (proxy.Enricher, error) {
+func (s *service) openRAG(ctx context.Context, sem *semantic, c *cache.Cache) (engine.Enricher, error) {
 	if s.cfg.RAG == "off" || len(s.cfg.file.RAG.Collections) == 0 {
 		return nil, nil
 	}

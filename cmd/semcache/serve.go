@@ -18,8 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/engine"
 	"github.com/semcache/semcache/proxy"
 	"github.com/semcache/semcache/rag"
+	"github.com/semcache/semcache/wire"
 )
 
 func newLogger(c *config, w io.Writer) *slog.Logger {
@@ -46,7 +48,7 @@ type service struct {
 	cfg     *config
 	log     *slog.Logger
 	cache   *cache.Cache
-	engine  *proxy.Engine
+	engine  *engine.Engine
 	rag     *rag.Service // nil without RAG collections
 	closers []func() error
 	ready   chan struct{}
@@ -79,7 +81,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := proxy.NewMetrics(reg, cfg.MaxNamespace, cfg.file.Prices)
+	metrics := engine.NewMetrics(reg, cfg.MaxNamespace, cfg.file.Prices)
 
 	sem, err := s.openSemantic(ctx)
 	if err != nil {
@@ -104,27 +106,24 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	s.cache = c
 	s.closers = append(s.closers, c.Close)
 
-	nsr, err := proxy.NewNamespacer(cfg.file.Tenants, cfg.SharedNamespace)
+	nsr, err := engine.NewNamespacer(cfg.file.Tenants, cfg.SharedNamespace)
 	if err != nil {
 		return err
 	}
-	mode := cache.PromptLastMessage
-	if cfg.SemanticMode == "conversation" {
-		mode = cache.PromptConversation
-	}
-	enricher, err := s.openRAG(ctx, sem, c, metrics)
+	enricher, err := s.openRAG(ctx, sem, c)
 	if err != nil {
 		return err
 	}
-	engine, err := proxy.NewEngine(proxy.EngineOptions{
-		Cache: c, Namespaces: nsr, Metrics: metrics, Mode: mode, Logger: log, Enricher: enricher, SourcesField: cfg.SourcesField,
+	eng, err := engine.New(engine.Options{
+		Cache: c, Namespaces: nsr, Metrics: metrics, Mode: wire.PromptMode(cfg.SemanticMode), Logger: log, Enricher: enricher,
+		SourcesField: cfg.SourcesField,
 	})
 	if err != nil {
 		return err
 	}
-	s.engine = engine
+	s.engine = eng
 	api, err := proxy.NewServer(proxy.ServerOptions{
-		Engine:               engine,
+		Engine:               eng,
 		Upstream:             cfg.upstreamURL,
 		UpstreamKey:          cfg.UpstreamKey,
 		MaxBodyBytes:         cfg.maxBodyBytes,
@@ -164,7 +163,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 			}
 		}()
 	}
-	stopExtProc, err := s.startExtProc(ctx, engine)
+	stopExtProc, err := s.startExtProc(ctx, eng)
 	if err != nil {
 		_ = apiSrv.Close()
 		_ = adminSrv.Close()

@@ -18,7 +18,7 @@
 //	DELETE /admin/api/namespaces/{ns}/entries/{id}
 //	DELETE /admin/api/namespaces/{ns}/entries?older_than=RFC3339|DURATION
 //	DELETE /admin/api/namespaces/{ns}
-//	POST   /admin/api/namespaces/{ns}/warm     (body: JSON Lines, see cache.WarmLine)
+//	POST   /admin/api/namespaces/{ns}/warm     (body: JSON Lines, see engine.WarmLine)
 //	GET    /admin/api/namespaces/{ns}/export   (JSON Lines of cache.Entry)
 //	GET    /dashboard/                         (HTML, public: it holds no data)
 package admin
@@ -31,7 +31,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -56,9 +56,9 @@ type Options struct {
 	// Token, when set, must be sent as "Authorization: Bearer <token>" to
 	// every /admin/api/ route.
 	Token string
-	// Mode is how warm requests are parsed; it must match the engine's
-	// (default cache.PromptLastMessage).
-	Mode cache.PromptMode
+	// Warmer stores warm files (the engine, which parses them as its
+	// endpoints do); nil answers warm uploads with 501.
+	Warmer Warmer
 	// MaxWarmBytes bounds a warm upload (default 64 MiB).
 	MaxWarmBytes int64
 	// SampleEvery is the resolution of the dashboard's time series
@@ -77,11 +77,6 @@ func (o *Options) validate() error {
 	if o.Gatherer == nil {
 		errs = append(errs, errors.New("admin: needs a metrics gatherer"))
 	}
-	switch o.Mode {
-	case "", cache.PromptLastMessage, cache.PromptConversation:
-	default:
-		errs = append(errs, fmt.Errorf("admin: unknown prompt mode %q", o.Mode))
-	}
 	if o.MaxWarmBytes < 0 || o.SampleEvery < 0 || o.History < 0 {
 		errs = append(errs, errors.New("admin: limits and durations must not be negative"))
 	}
@@ -91,6 +86,12 @@ func (o *Options) validate() error {
 	return errors.Join(errs...)
 }
 
+// Warmer stores the request/answer pairs of a JSON Lines warm file in a
+// namespace (engine.Engine.Warm).
+type Warmer interface {
+	Warm(ctx context.Context, ns string, r io.Reader) (int, error)
+}
+
 // Admin serves the admin API and the dashboard. Close stops its sampler.
 type Admin struct {
 	cache    *cache.Cache
@@ -98,7 +99,7 @@ type Admin struct {
 	tracker  *Tracker
 	token    [32]byte
 	hasToken bool
-	mode     cache.PromptMode
+	warmer   Warmer
 	maxWarm  int64
 	every    time.Duration
 	history  *history
@@ -114,9 +115,6 @@ type Admin struct {
 func New(o Options) (*Admin, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
-	}
-	if o.Mode == "" {
-		o.Mode = cache.PromptLastMessage
 	}
 	if o.MaxWarmBytes == 0 {
 		o.MaxWarmBytes = 64 << 20
@@ -137,7 +135,7 @@ func New(o Options) (*Admin, error) {
 		cache:    o.Cache,
 		gatherer: o.Gatherer,
 		tracker:  o.Tracker,
-		mode:     o.Mode,
+		warmer:   o.Warmer,
 		maxWarm:  o.MaxWarmBytes,
 		every:    o.SampleEvery,
 		history:  newHistory(int(o.History/o.SampleEvery) + 1),

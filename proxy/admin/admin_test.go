@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/semcache/semcache/cache"
-	"github.com/semcache/semcache/proxy"
+	"github.com/semcache/semcache/engine"
 )
 
 // clock is a settable test clock.
@@ -30,11 +30,12 @@ func (c *clock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// stack is a cache, an engine with metrics and a tracker, and the admin
+// stack is a cache, engines with metrics and a tracker, and the admin
 // API in front of them.
 type stack struct {
 	cache   *cache.Cache
-	engine  *proxy.Engine
+	metrics *engine.Metrics
+	engines map[string]*engine.Engine // one per namespace
 	tracker *Tracker
 	admin   *Admin
 	srv     *httptest.Server
@@ -54,21 +55,37 @@ func newStack(t *testing.T, dir, token string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := proxy.NewEngine(proxy.EngineOptions{Cache: c, Observer: tr,
-		Metrics: proxy.NewMetrics(reg, 10, map[string]proxy.Price{"m": {PromptPerMillion: 1e6, CompletionPerMillion: 2e6}})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := New(Options{Cache: c, Gatherer: reg, Tracker: tr, Token: token, Now: clk.now, SampleEvery: time.Hour})
+	s := &stack{cache: c, tracker: tr, clk: clk, engines: map[string]*engine.Engine{},
+		metrics: engine.NewMetrics(reg, 10, map[string]engine.Price{"m": {PromptPerMillion: 1e6, CompletionPerMillion: 2e6}})}
+	a, err := New(Options{Cache: c, Gatherer: reg, Tracker: tr, Token: token, Now: clk.now, SampleEvery: time.Hour, Warmer: s.engine(t, "")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
 	mux := http.NewServeMux()
 	a.Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return &stack{cache: c, engine: eng, tracker: tr, admin: a, srv: srv, clk: clk}
+	s.srv = httptest.NewServer(mux)
+	t.Cleanup(s.srv.Close)
+	s.admin = a
+	return s
+}
+
+// engine returns the engine that puts every request in namespace ns.
+func (s *stack) engine(t *testing.T, ns string) *engine.Engine {
+	t.Helper()
+	if e := s.engines[ns]; e != nil {
+		return e
+	}
+	nsr, err := engine.NewNamespacer(nil, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(engine.Options{Cache: s.cache, Namespaces: nsr, Observer: s.tracker, Metrics: s.metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.engines[ns] = e
+	return e
 }
 
 func chat(prompt string) []byte {
@@ -76,21 +93,23 @@ func chat(prompt string) []byte {
 	return b
 }
 
-// call runs one request through the engine as a front would, answering a
-// miss with "answer to <prompt>", and returns the outcome.
+// call runs one chat request in namespace ns through the engine's phases
+// as a front would, answering a miss with "answer to <prompt>", and
+// returns the outcome.
 func (s *stack) call(t *testing.T, ns, prompt string) string {
 	t.Helper()
-	c, err := s.engine.Prepare(chat(prompt), http.Header{})
-	if err != nil {
-		t.Fatal(err)
+	c := s.engine(t, ns).Begin(engine.FrontHTTP, http.MethodPost, "/v1/chat/completions", http.Header{})
+	defer c.End()
+	if p := c.Plan(context.Background(), chat(prompt), true); p.Reply == nil {
+		answer, _ := json.Marshal(map[string]any{"model": "m",
+			"choices": []any{map[string]any{"index": 0, "message": map[string]string{"role": "assistant", "content": "answer to " + prompt}, "finish_reason": "stop"}},
+			"usage":   map[string]int{"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
+		if r := c.Upstream(http.StatusOK, http.Header{"Content-Type": {"application/json"}}); r.Observe {
+			c.Write(answer)
+		}
+		c.Finish(true)
 	}
-	c.Namespace = ns // as a namespacer would have resolved it
-	if s.engine.Lookup(context.Background(), c) == nil {
-		s.engine.Complete(c, http.StatusOK, cache.Answer{Model: "m", Role: "assistant", Content: "answer to " + prompt,
-			FinishReason: "stop", Usage: &cache.Usage{PromptTokens: 10, CompletionTokens: 5, TotalTokens: 15}}, nil)
-	}
-	s.engine.Finish("chat", c)
-	return c.Outcome
+	return c.Outcome()
 }
 
 func (s *stack) do(t *testing.T, method, path, token, body string) (int, http.Header, string) {
@@ -112,11 +131,11 @@ func (s *stack) do(t *testing.T, method, path, token, body string) (int, http.He
 }
 
 func TestOptionsValidation(t *testing.T) {
-	_, err := New(Options{Mode: "sideways", MaxWarmBytes: -1, SampleEvery: time.Minute, History: time.Second})
+	_, err := New(Options{MaxWarmBytes: -1, SampleEvery: time.Minute, History: time.Second})
 	if err == nil {
 		t.Fatal("invalid options accepted")
 	}
-	for _, want := range []string{"cache", "gatherer", "prompt mode", "negative", "History"} {
+	for _, want := range []string{"cache", "gatherer", "negative", "History"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q: %v", want, err)
 		}
@@ -160,10 +179,10 @@ func TestToken(t *testing.T) {
 func TestDashboardData(t *testing.T) {
 	s := newStack(t, t.TempDir(), "")
 	script := []struct{ ns, prompt, want string }{
-		{"a", "what is a cache", proxy.OutcomeMiss},
-		{"a", "what is a cache", proxy.OutcomeHitExact},
-		{"a", "what is a cache", proxy.OutcomeHitExact},
-		{"b", "what is a cache", proxy.OutcomeMiss},
+		{"a", "what is a cache", engine.OutcomeMiss},
+		{"a", "what is a cache", engine.OutcomeHitExact},
+		{"a", "what is a cache", engine.OutcomeHitExact},
+		{"b", "what is a cache", engine.OutcomeMiss},
 	}
 	for _, st := range script {
 		if got := s.call(t, st.ns, st.prompt); got != st.want {
@@ -250,7 +269,7 @@ func TestEntriesAPI(t *testing.T) {
 			t.Fatalf("%s: %d %.300s; want %d containing %q", st.name, status, body, st.status, st.contains)
 		}
 	}
-	if got := s.call(t, "a", "capital of France"); got != proxy.OutcomeMiss {
+	if got := s.call(t, "a", "capital of France"); got != engine.OutcomeMiss {
 		t.Fatalf("deleted namespace still answers: %s", got)
 	}
 }
@@ -274,7 +293,7 @@ func TestDeleteEntryForgetsTopEntry(t *testing.T) {
 	if top := s.tracker.Top("", 10); len(top) != 0 {
 		t.Fatalf("deleted entry still in the top list: %+v", top)
 	}
-	if got := s.call(t, "a", "q1"); got != proxy.OutcomeMiss {
+	if got := s.call(t, "a", "q1"); got != engine.OutcomeMiss {
 		t.Fatalf("deleted entry still served: %s", got)
 	}
 }

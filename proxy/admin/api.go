@@ -184,8 +184,11 @@ type WarmResponse struct {
 
 func (a *Admin) handleWarm(w http.ResponseWriter, r *http.Request) error {
 	ns := r.PathValue("ns")
+	if a.warmer == nil {
+		return &apiError{status: http.StatusNotImplemented, code: "not_implemented", msg: "warming is not available on this server"}
+	}
 	body := http.MaxBytesReader(w, r.Body, a.maxWarm)
-	n, err := a.cache.Warm(r.Context(), ns, body, a.mode)
+	n, err := a.warmer.Warm(r.Context(), ns, body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -11,7 +11,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/semcache/semcache/proxy"
+	"github.com/semcache/semcache/engine"
 )
 
 // Dashboard is GET /admin/api/dashboard: everything the dashboard page
@@ -25,6 +25,9 @@ type Dashboard struct {
 	Totals Summary `json:"totals"`
 	// Namespaces summarises every namespace label, busiest first.
 	Namespaces []NamespaceSummary `json:"namespaces"`
+	// Routes are the totals per API (chat, responses, embeddings, …) and
+	// per passed-through path family, over all namespaces.
+	Routes []RouteSummary `json:"routes"`
 	// HitRate is the hit rate per sampling interval: all hits, the exact
 	// tier and the semantic tier.
 	HitRate []Series `json:"hit_rate"`
@@ -92,6 +95,7 @@ func (a *Admin) dashboard(snap snapshot, scope string) Dashboard {
 		SampleEvery: a.every.Seconds(),
 		Totals:      snap.summary(scope),
 		Namespaces:  snap.namespaceSummaries(),
+		Routes:      snap.routeSummaries(),
 		HitRate:     hitRateSeries(pts, scope),
 		Savings:     savingsSeries(pts, scope),
 		Latency:     latencies(snap.durations),
@@ -110,7 +114,7 @@ func (a *Admin) dashboard(snap snapshot, scope string) Dashboard {
 
 func latencies(h map[string]*dto.Histogram) []Latency {
 	out := []Latency{}
-	for _, outcome := range []string{proxy.OutcomeHitExact, proxy.OutcomeHitSemantic, proxy.OutcomeMiss, proxy.OutcomeBypass} {
+	for _, outcome := range []string{engine.OutcomeHitExact, engine.OutcomeHitSemantic, engine.OutcomeHitPartial, engine.OutcomeMiss, engine.OutcomeBypass} {
 		hist := h[outcome]
 		n := hist.GetSampleCount()
 		if n == 0 {

@@ -9,10 +9,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/semcache/semcache/proxy"
+	"github.com/semcache/semcache/engine"
 )
 
-// Metric names the dashboard reads (defined in proxy/metrics.go).
+// Metric names the dashboard reads (defined in engine/metrics.go).
 const (
 	mRequests   = "semcache_requests_total"
 	mDuration   = "semcache_request_duration_seconds"
@@ -38,7 +38,8 @@ type savings struct {
 
 // snapshot is one reading of semcache's metrics.
 type snapshot struct {
-	requests   map[nsOutcome]float64 // summed over routes
+	requests   map[nsOutcome]float64 // summed over fronts and routes
+	routes     map[string]*Summary   // by route, over namespaces
 	saved      map[string]savings
 	durations  map[string]*dto.Histogram // by outcome
 	similarity map[string]*dto.Histogram // by kind
@@ -75,6 +76,7 @@ func readSnapshot(g prometheus.Gatherer) (snapshot, error) {
 	}
 	s := snapshot{
 		requests:   map[nsOutcome]float64{},
+		routes:     map[string]*Summary{},
 		saved:      map[string]savings{},
 		durations:  map[string]*dto.Histogram{},
 		similarity: map[string]*dto.Histogram{},
@@ -87,6 +89,12 @@ func readSnapshot(g prometheus.Gatherer) (snapshot, error) {
 			switch mf.GetName() {
 			case mRequests:
 				s.requests[nsOutcome{label(m, "namespace"), label(m, "outcome")}] += counter
+				r := s.routes[label(m, "route")]
+				if r == nil {
+					r = &Summary{}
+					s.routes[label(m, "route")] = r
+				}
+				r.add(label(m, "outcome"), counter)
 			case mTokens:
 				ns := label(m, "namespace")
 				v := s.saved[ns]
@@ -138,11 +146,13 @@ type Summary struct {
 	Requests     float64 `json:"requests"`
 	HitsExact    float64 `json:"hits_exact"`
 	HitsSemantic float64 `json:"hits_semantic"`
-	Misses       float64 `json:"misses"`
-	Bypassed     float64 `json:"bypassed"`
-	Errors       float64 `json:"errors"`
-	// HitRate is hits / (hits + misses): bypassed and failed requests are
-	// not lookups. 0 without lookups.
+	// HitsPartial are batch requests (embeddings) with some items cached.
+	HitsPartial float64 `json:"hits_partial"`
+	Misses      float64 `json:"misses"`
+	Bypassed    float64 `json:"bypassed"`
+	Errors      float64 `json:"errors"`
+	// HitRate is hits / (hits + partial hits + misses): bypassed and
+	// failed requests are not lookups. 0 without lookups.
 	HitRate               float64 `json:"hit_rate"`
 	TokensSavedPrompt     float64 `json:"tokens_saved_prompt"`
 	TokensSavedCompletion float64 `json:"tokens_saved_completion"`
@@ -158,21 +168,23 @@ type NamespaceSummary struct {
 func (s *Summary) add(outcome string, v float64) {
 	s.Requests += v
 	switch outcome {
-	case proxy.OutcomeHitExact:
+	case engine.OutcomeHitExact:
 		s.HitsExact += v
-	case proxy.OutcomeHitSemantic:
+	case engine.OutcomeHitSemantic:
 		s.HitsSemantic += v
-	case proxy.OutcomeMiss:
+	case engine.OutcomeHitPartial:
+		s.HitsPartial += v
+	case engine.OutcomeMiss:
 		s.Misses += v
-	case proxy.OutcomeBypass:
+	case engine.OutcomeBypass:
 		s.Bypassed += v
-	case proxy.OutcomeError:
+	case engine.OutcomeError:
 		s.Errors += v
 	}
 }
 
 func (s *Summary) finish() {
-	if lookups := s.HitsExact + s.HitsSemantic + s.Misses; lookups > 0 {
+	if lookups := s.HitsExact + s.HitsSemantic + s.HitsPartial + s.Misses; lookups > 0 {
 		s.HitRate = (s.HitsExact + s.HitsSemantic) / lookups
 	}
 }
@@ -197,6 +209,30 @@ func (s snapshot) summary(scope string) Summary {
 	}
 	sum.finish()
 	return sum
+}
+
+// RouteSummary is a Summary of one route (an API, or a passed-through
+// path family), over all namespaces; savings are not split by route.
+type RouteSummary struct {
+	Route string `json:"route"`
+	Summary
+}
+
+// routeSummaries lists every route, busiest first.
+func (s snapshot) routeSummaries() []RouteSummary {
+	out := make([]RouteSummary, 0, len(s.routes))
+	for r, sum := range s.routes {
+		v := *sum
+		v.finish()
+		out = append(out, RouteSummary{Route: r, Summary: v})
+	}
+	slices.SortFunc(out, func(a, b RouteSummary) int {
+		if a.Requests != b.Requests {
+			return compareDesc(a.Requests, b.Requests)
+		}
+		return strings.Compare(a.Route, b.Route)
+	})
+	return out
 }
 
 // namespaceSummaries lists every namespace label, busiest first.

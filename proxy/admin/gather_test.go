@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/semcache/semcache/proxy"
+	"github.com/semcache/semcache/engine"
 )
 
 func hist(counts map[float64]uint64, total uint64) *dto.Histogram {
@@ -53,16 +53,16 @@ func TestQuantile(t *testing.T) {
 
 func TestSnapshotFromRegistry(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	m := proxy.NewMetrics(reg, 10, nil)
+	m := engine.NewMetrics(reg, 10, nil)
 	for _, r := range []struct {
 		ns, outcome string
 		n           int
-	}{{"a", proxy.OutcomeHitExact, 3}, {"a", proxy.OutcomeHitSemantic, 1}, {"a", proxy.OutcomeMiss, 4}, {"a", proxy.OutcomeBypass, 2}, {"b", proxy.OutcomeMiss, 1}} {
+	}{{"a", engine.OutcomeHitExact, 3}, {"a", engine.OutcomeHitSemantic, 1}, {"a", engine.OutcomeMiss, 4}, {"a", engine.OutcomeBypass, 2}, {"b", engine.OutcomeMiss, 1}} {
 		for range r.n {
-			m.Requests.WithLabelValues("chat", r.ns, r.outcome).Inc()
+			m.Requests.WithLabelValues("http", "chat", r.ns, r.outcome).Inc()
 		}
 	}
-	m.Requests.WithLabelValues("extproc", "a", proxy.OutcomeHitExact).Inc() // routes add up
+	m.Requests.WithLabelValues("extproc", "embeddings", "a", engine.OutcomeHitExact).Inc() // fronts and routes add up
 	m.TokensSaved.WithLabelValues("a", "prompt").Add(100)
 	m.TokensSaved.WithLabelValues("a", "completion").Add(50)
 	m.CostSaved.WithLabelValues("a").Add(0.25)
@@ -105,9 +105,9 @@ func TestHitRateSeries(t *testing.T) {
 	at := func(s int) time.Time { return time.Unix(int64(s), 0) }
 	req := func(exact, sem, miss, bypass float64) map[nsOutcome]float64 {
 		return map[nsOutcome]float64{
-			{"a", proxy.OutcomeHitExact}: exact, {"a", proxy.OutcomeHitSemantic}: sem,
-			{"a", proxy.OutcomeMiss}: miss, {"a", proxy.OutcomeBypass}: bypass,
-			{"b", proxy.OutcomeMiss}: miss,
+			{"a", engine.OutcomeHitExact}: exact, {"a", engine.OutcomeHitSemantic}: sem,
+			{"a", engine.OutcomeMiss}: miss, {"a", engine.OutcomeBypass}: bypass,
+			{"b", engine.OutcomeMiss}: miss,
 		}
 	}
 	pts := []histPoint{

@@ -2,13 +2,15 @@ package admin
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
-	"github.com/semcache/semcache/proxy"
+	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/engine"
 )
 
 // TrackerOptions configure a Tracker.
@@ -38,7 +40,7 @@ type Tracker struct {
 	full    bool
 }
 
-var _ proxy.Observer = (*Tracker)(nil)
+var _ engine.Observer = (*Tracker)(nil)
 
 // NewTracker validates o.
 func NewTracker(o TrackerOptions) (*Tracker, error) {
@@ -64,6 +66,7 @@ func NewTracker(o TrackerOptions) (*Tracker, error) {
 // TopEntry is a cached entry and the hits it served.
 type TopEntry struct {
 	ID           string    `json:"id"`
+	Route        string    `json:"route"`
 	Key          string    `json:"key"`
 	Namespace    string    `json:"namespace"`
 	Model        string    `json:"model"`
@@ -79,10 +82,13 @@ type TopEntry struct {
 // Miss is a request the cache could not answer.
 type Miss struct {
 	Time      time.Time `json:"time"`
+	Route     string    `json:"route"`
 	Namespace string    `json:"namespace"`
 	Model     string    `json:"model"`
 	Prompt    string    `json:"prompt"`
-	// Outcome is miss or bypass (never cached: n > 1, logprobs, …).
+	// Outcome is miss, hit_partial (some items of a batch were cached) or
+	// bypass (never cached: n > 1, logprobs, an API semcache passes
+	// through, …).
 	Outcome string `json:"outcome"`
 	// Reason says why a miss was one: no_cache (the client asked),
 	// rejected (the verifier refused the nearest candidate), degraded (the
@@ -97,31 +103,31 @@ type Miss struct {
 	Seconds     float64 `json:"seconds"`
 }
 
-// ObserveCall implements proxy.Observer.
-func (t *Tracker) ObserveCall(_ string, c *proxy.Call, elapsed time.Duration) {
-	switch c.Outcome {
-	case proxy.OutcomeHitExact, proxy.OutcomeHitSemantic:
-		if c.Result.Entry != nil {
-			t.hit(c, c.Result.Entry.Key)
+// ObserveCall implements engine.Observer.
+func (t *Tracker) ObserveCall(s *engine.Summary) {
+	switch s.Outcome {
+	case engine.OutcomeHitExact, engine.OutcomeHitSemantic:
+		if s.Entry != nil {
+			t.hit(s)
 		}
-	case proxy.OutcomeMiss, proxy.OutcomeBypass:
-		t.miss(c, elapsed)
+	case engine.OutcomeMiss, engine.OutcomeBypass, engine.OutcomeHitPartial:
+		t.miss(s)
 	}
 }
 
-func (t *Tracker) hit(c *proxy.Call, key string) {
-	e := c.Result.Entry
+func (t *Tracker) hit(s *engine.Summary) {
+	e := s.Entry
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	te := t.entries[key]
+	te := t.entries[e.Key]
 	if te == nil {
-		te = &TopEntry{ID: e.ID, Key: e.Key, Namespace: e.Namespace, Model: e.RequestModel,
-			Prompt: truncate(e.Prompt, t.promptChars), CreatedAt: e.CreatedAt}
-		t.entries[key] = te
+		te = &TopEntry{ID: e.ID, Key: e.Key, Namespace: e.Namespace, Model: e.RequestModel, Route: s.Route,
+			Prompt: truncate(entryText(e), t.promptChars), CreatedAt: e.CreatedAt}
+		t.entries[e.Key] = te
 	}
 	te.Hits++
-	if c.Outcome == proxy.OutcomeHitExact {
+	if s.Outcome == engine.OutcomeHitExact {
 		te.ExactHits++
 	} else {
 		te.SemanticHits++
@@ -133,6 +139,15 @@ func (t *Tracker) hit(c *proxy.Call, key string) {
 	if len(t.entries) > 2*t.maxEntries {
 		t.shrink()
 	}
+}
+
+// entryText is what the dashboard shows of an entry: its prompt, else
+// its answer's text.
+func entryText(e *cache.Entry) string {
+	if e.Prompt != "" {
+		return e.Prompt
+	}
+	return e.Answer.Text
 }
 
 // shrink keeps the maxEntries most-hit entries.
@@ -159,28 +174,12 @@ func sortTop(es []*TopEntry) {
 	})
 }
 
-func (t *Tracker) miss(c *proxy.Call, elapsed time.Duration) {
-	m := Miss{Time: t.now(), Namespace: c.Namespace, Outcome: c.Outcome, Reason: "new", Seconds: elapsed.Seconds()}
-	if r := c.Request; r != nil {
-		m.Model = r.Model
-		m.Prompt = truncate(r.Prompt, t.promptChars)
-		if m.Prompt == "" && len(r.Messages) > 0 {
-			m.Prompt = truncate(r.Messages[len(r.Messages)-1].Text, t.promptChars)
-		}
-		if c.Outcome == proxy.OutcomeBypass {
-			m.Reason = r.BypassReason
-		}
-	}
-	switch {
-	case c.Outcome == proxy.OutcomeBypass:
-	case c.Controls.NoCache:
-		m.Reason = "no_cache"
-	case c.Result.Shadow != nil:
-		m.Reason, m.NearestScore = "shadow", c.Result.Similarity
-	case len(c.Result.Rejections) > 0:
-		m.Reason, m.NearestScore, m.RejectedFor = "rejected", c.Result.Rejections[0].Score, c.Result.Rejections[0].Reason
-	case c.Result.EmbedErr != nil || c.Result.SearchErr != nil:
-		m.Reason = "degraded"
+func (t *Tracker) miss(s *engine.Summary) {
+	m := Miss{Time: t.now(), Namespace: s.Namespace, Route: s.Route, Outcome: s.Outcome, Reason: s.Reason,
+		Model: s.Model, Prompt: truncate(s.Prompt, t.promptChars), Seconds: s.Elapsed.Seconds(),
+		NearestScore: s.Similarity, RejectedFor: s.RejectedFor}
+	if s.Outcome == engine.OutcomeHitPartial {
+		m.Reason = fmt.Sprintf("%d of %d items cached", s.Hits, s.Items)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -1,34 +1,29 @@
 package admin
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/semcache/semcache/cache"
-	"github.com/semcache/semcache/proxy"
+	"github.com/semcache/semcache/engine"
 )
 
-func hitCall(ns, key, outcome string) *proxy.Call {
-	return &proxy.Call{Namespace: ns, Outcome: outcome, Result: cache.Result{Entry: &cache.Entry{
+func hitCall(ns, key, outcome string) *engine.Summary {
+	return &engine.Summary{Namespace: ns, Route: "chat", Outcome: outcome, Items: 1, Hits: 1, Entry: &cache.Entry{
 		ID: key[:4], Key: key, Namespace: ns, Prompt: "prompt of " + key, RequestModel: "m",
 		Answer: cache.Answer{Usage: &cache.Usage{PromptTokens: 3, CompletionTokens: 2}},
-	}}}
+	}}
 }
 
-func missCall(t *testing.T, ns, prompt string, edit func(*proxy.Call)) *proxy.Call {
-	t.Helper()
-	r, err := cache.ParseRequest(chat(prompt), cache.PromptLastMessage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &proxy.Call{Namespace: ns, Request: r, Outcome: proxy.OutcomeMiss}
+func missCall(ns, prompt, reason string, edit func(*engine.Summary)) *engine.Summary {
+	s := &engine.Summary{Namespace: ns, Route: "chat", Model: "m", Prompt: prompt, Outcome: engine.OutcomeMiss, Reason: reason,
+		Items: 1, Elapsed: 2 * time.Millisecond}
 	if edit != nil {
-		edit(c)
+		edit(s)
 	}
-	return c
+	return s
 }
 
 func TestTrackerTopEntries(t *testing.T) {
@@ -38,16 +33,16 @@ func TestTrackerTopEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	calls := []struct{ ns, key, outcome string }{
-		{"a", "k1k1k1", proxy.OutcomeHitExact},
-		{"a", "k1k1k1", proxy.OutcomeHitSemantic},
-		{"a", "k1k1k1", proxy.OutcomeHitExact},
-		{"a", "k2k2k2", proxy.OutcomeHitExact},
-		{"b", "k3k3k3", proxy.OutcomeHitExact},
-		{"b", "k3k3k3", proxy.OutcomeHitExact},
+		{"a", "k1k1k1", engine.OutcomeHitExact},
+		{"a", "k1k1k1", engine.OutcomeHitSemantic},
+		{"a", "k1k1k1", engine.OutcomeHitExact},
+		{"a", "k2k2k2", engine.OutcomeHitExact},
+		{"b", "k3k3k3", engine.OutcomeHitExact},
+		{"b", "k3k3k3", engine.OutcomeHitExact},
 	}
 	for _, c := range calls {
 		clk.add(time.Second)
-		tr.ObserveCall("chat", hitCall(c.ns, c.key, c.outcome), time.Millisecond)
+		tr.ObserveCall(hitCall(c.ns, c.key, c.outcome))
 	}
 	top := tr.Top("", 10)
 	got := []string{}
@@ -62,7 +57,7 @@ func TestTrackerTopEntries(t *testing.T) {
 	}
 	// Past 2×Entries keys the least-hit ones are forgotten.
 	for i := range 3 {
-		tr.ObserveCall("chat", hitCall("c", fmt.Sprintf("new-%d", i), proxy.OutcomeHitExact), 0)
+		tr.ObserveCall(hitCall("c", fmt.Sprintf("new-%d", i), engine.OutcomeHitExact))
 	}
 	if n := len(tr.Top("", 100)); n > 4 {
 		t.Fatalf("tracker holds %d entries, bound is 4", n)
@@ -85,21 +80,20 @@ func TestTrackerMisses(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		call                *proxy.Call
+		call                *engine.Summary
 		reason, rejectedFor string
 		score               float32
 	}{
-		{missCall(t, "a", "first question", nil), "new", "", 0},
-		{missCall(t, "a", "second", func(c *proxy.Call) { c.Controls.NoCache = true }), "no_cache", "", 0},
-		{missCall(t, "a", "third", func(c *proxy.Call) {
-			c.Result.Rejections = []cache.Rejection{{Score: 0.91, Reason: "numbers"}, {Score: 0.85, Reason: "negation"}}
-		}), "rejected", "numbers", 0.91},
-		{missCall(t, "b", "fourth", func(c *proxy.Call) { c.Result.Shadow, c.Result.Similarity = &cache.Entry{}, 0.97 }), "shadow", "", 0.97},
-		{missCall(t, "b", "fifth", func(c *proxy.Call) { c.Result.EmbedErr = errors.New("down") }), "degraded", "", 0},
-		{missCall(t, "b", "sixth", func(c *proxy.Call) { c.Outcome, c.Request.BypassReason = proxy.OutcomeBypass, "n > 1" }), "n > 1", "", 0},
+		{missCall("a", "first question", "new", nil), "new", "", 0},
+		{missCall("a", "second", "no_cache", nil), "no_cache", "", 0},
+		{missCall("a", "third", "rejected", func(s *engine.Summary) { s.Similarity, s.RejectedFor = 0.91, "numbers" }), "rejected", "numbers", 0.91},
+		{missCall("b", "fourth", "shadow", func(s *engine.Summary) { s.Similarity = 0.97 }), "shadow", "", 0.97},
+		{missCall("b", "fifth", "degraded", nil), "degraded", "", 0},
+		{missCall("b", "sixth", "n>1", func(s *engine.Summary) { s.Outcome = engine.OutcomeBypass }), "n>1", "", 0},
+		{missCall("b", "a batch of inputs", "", func(s *engine.Summary) { s.Outcome, s.Items, s.Hits = engine.OutcomeHitPartial, 100, 97 }), "97 of 100 items cached", "", 0},
 	}
 	for _, tt := range tests {
-		tr.ObserveCall("chat", tt.call, 2*time.Millisecond)
+		tr.ObserveCall(tt.call)
 	}
 	got := tr.Misses("", 10)
 	if len(got) != 3 {
@@ -107,14 +101,15 @@ func TestTrackerMisses(t *testing.T) {
 	}
 	for i, m := range got {
 		tt := tests[len(tests)-1-i] // newest first
-		if m.Reason != tt.reason || m.RejectedFor != tt.rejectedFor || m.NearestScore != tt.score || m.Prompt != tt.call.Request.Prompt || m.Seconds != 0.002 {
+		if m.Reason != tt.reason || m.RejectedFor != tt.rejectedFor || m.NearestScore != tt.score || m.Prompt != truncate(tt.call.Prompt, 12) ||
+			m.Seconds != 0.002 || m.Route != "chat" {
 			t.Errorf("miss %d = %+v, want reason %q (%q, %v)", i, m, tt.reason, tt.rejectedFor, tt.score)
 		}
 	}
 	if a := tr.Misses("a", 10); len(a) != 0 {
 		t.Errorf("namespace a's misses were overwritten but still listed: %+v", a)
 	}
-	if tr.Misses("b", 1)[0].Outcome != proxy.OutcomeBypass {
+	if tr.Misses("b", 2)[1].Outcome != engine.OutcomeBypass {
 		t.Error("bypass not recorded as such")
 	}
 }

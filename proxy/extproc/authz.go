@@ -2,28 +2,31 @@ package extproc
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 
-	"github.com/semcache/semcache/proxy"
+	"github.com/semcache/semcache/engine"
 )
 
 // Check serves ext_authz, the narrow integration: with the filter's
-// with_request_body, a chat-completion hit is answered as a denied
-// response carrying status 200, the content type and the cached body
-// (Envoy counts it in ext_authz.denied); anything else is allowed, a chat
-// miss with X-Semcache headers added. It never blocks traffic: errors are
-// allowed through. It cannot write answers back or inject RAG context —
-// use ext_proc for that.
+// with_request_body, a hit is answered as a denied response carrying
+// status 200, the content type and the cached body (Envoy counts it in
+// ext_authz.denied); anything else is allowed, a miss with X-Semcache
+// headers added. It never blocks traffic: errors are allowed through. It
+// cannot write answers back or replace the body (no RAG, no partial
+// batches) — use ext_proc for that.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	hr := req.GetAttributes().GetRequest().GetHttp()
-	if !s.isChat(hr.GetMethod(), hr.GetPath()) {
+	hdr := authzHeaders(hr)
+	call := s.engine.Begin(engine.FrontExtAuthz, hr.GetMethod(), hr.GetPath(), hdr)
+	defer call.End()
+	if !call.Cached() {
 		return allow(nil), nil
 	}
 	body := hr.GetRawBody()
@@ -31,39 +34,30 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		body = []byte(hr.GetBody())
 	}
 	if len(body) == 0 {
-		s.log.Debug("ext_authz: chat request without a body (is with_request_body set?)")
+		call.Reject(errNoBody)
+		s.log.Debug("ext_authz: request without a body (is with_request_body set?)")
 		return allow(nil), nil
 	}
-	e := s.engine
-	hdr := authzHeaders(hr)
-	call, err := e.Prepare(body, hdr)
-	if err != nil {
-		e.Finish(RouteExtAuthz, &proxy.Call{Start: time.Now(), Namespace: e.Namespace(hdr), Outcome: proxy.OutcomeError})
-		s.log.Info("ext_authz: chat request not cacheable, allowing it", "err", err)
-		return allow(nil), nil
-	}
-	defer e.Finish(RouteExtAuthz, call)
 	lctx, cancel := context.WithTimeout(ctx, s.lookupTimeout)
 	defer cancel()
-	entry := e.Lookup(lctx, call)
-	if entry == nil {
-		return allow(e.MissHeaders(call)), nil
+	p := call.Plan(lctx, body, false)
+	if p.Reply == nil {
+		return allow(p.Upstream.Header), nil
 	}
-	hit := e.Render(call, entry)
-	h := hit.Headers.Clone()
-	h.Set("Content-Type", hit.ContentType)
-	if hit.ContentType == "text/event-stream" {
-		h.Set("Cache-Control", "no-cache")
-	}
+	h := p.Reply.Header.Clone()
+	h.Del("Content-Length")
 	return &authv3.CheckResponse{
 		Status: &rpcstatus.Status{Code: int32(codes.PermissionDenied), Message: "semcache: answered from the cache"},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-			Status:  &typev3.HttpStatus{Code: typev3.StatusCode_OK},
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(p.Reply.Status)},
 			Headers: headerOptions(h, false),
-			Body:    string(hit.Body),
+			Body:    string(p.Reply.Body),
 		}},
 	}, nil
 }
+
+// errNoBody is a check without the request body.
+var errNoBody = errors.New("extproc: no request body in the check (with_request_body unset?)")
 
 // allow lets the request through; h (may be nil) is added to the request
 // going upstream and to the response the client gets.

@@ -5,8 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/semcache/semcache/proxy"
-	"github.com/semcache/semcache/proxy/extproc"
+	"github.com/semcache/semcache/engine"
 	"github.com/semcache/semcache/proxy/extproc/envoydriver"
 )
 
@@ -60,7 +59,7 @@ func TestExtAuthz(t *testing.T) {
 			if a, b := content(t, miss), content(t, hit); a != b {
 				t.Fatalf("hit content %q != %q", b, a)
 			}
-			if n := h.requests(extproc.RouteExtAuthz, proxy.OutcomeHitExact); n != 1 {
+			if n := h.requests(engine.FrontExtAuthz.Name, engine.OutcomeHitExact); n != 1 {
 				t.Fatalf("extauthz hits = %v", n)
 			}
 			if n := h.up.ChatCalls(); n != 3 {

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/semcache/semcache/cache"
-	"github.com/semcache/semcache/proxy"
+	"github.com/semcache/semcache/engine"
+	"github.com/semcache/semcache/wire"
+	"github.com/semcache/semcache/wire/chat"
 )
 
 // reportPercentiles reports p50 and p99 of ds in microseconds.
@@ -109,14 +111,16 @@ func BenchmarkExtAuthzHit(b *testing.B) {
 // until the similarity tier has them all.
 func fillCache(b *testing.B, h *harness, n int) {
 	b.Helper()
-	nsr, _ := proxy.NewNamespacer(nil, "")
+	nsr, _ := engine.NewNamespacer(nil, "")
 	ns := nsr.Resolve(http.Header{"Authorization": {"Bearer bench"}})
 	for i := range n {
-		req, err := cache.ParseRequest(chatBody(fmt.Sprintf("unrelated question number %d about topic %d", i, i*7), false), cache.PromptLastMessage)
+		req, err := chat.ParseRequest(chatBody(fmt.Sprintf("unrelated question number %d about topic %d", i, i*7), false), wire.PromptLastMessage)
 		if err != nil {
 			b.Fatal(err)
 		}
-		h.cache.Put(cache.Lookup{Namespace: ns, Request: req}, cache.Answer{Role: "assistant", Content: "filler", FinishReason: "stop"}, nil, 0, nil)
+		l := req.Lookup()
+		l.Namespace = ns
+		h.cache.Put(l, (&chat.Answer{Payload: chat.Payload{Role: "assistant", Content: "filler", FinishReason: "stop"}}).Cache(), nil, 0, nil)
 	}
 	if err := h.cache.Flush(context.Background()); err != nil {
 		b.Fatal(err)

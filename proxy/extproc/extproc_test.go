@@ -22,9 +22,10 @@ import (
 
 	"github.com/semcache/semcache/bench/upstream"
 	"github.com/semcache/semcache/cache"
-	"github.com/semcache/semcache/proxy"
-	"github.com/semcache/semcache/proxy/extproc"
+	"github.com/semcache/semcache/engine"
 	"github.com/semcache/semcache/proxy/extproc/envoydriver"
+	"github.com/semcache/semcache/rag"
+	"github.com/semcache/semcache/wire/chat"
 )
 
 func TestMissWriteBackThenImmediateHit(t *testing.T) {
@@ -88,10 +89,10 @@ func TestMissWriteBackThenImmediateHit(t *testing.T) {
 			if tc.stream && !bytes.Contains(hit.Body, []byte("data: [DONE]")) {
 				t.Fatal("SSE hit is not a whole transcript")
 			}
-			if n := h.requests(extproc.RouteExtProc, proxy.OutcomeHitExact); n != 1 {
+			if n := h.requests(engine.FrontExtProc.Name, engine.OutcomeHitExact); n != 1 {
 				t.Fatalf("hit_exact requests = %v", n)
 			}
-			if n := h.requests(extproc.RouteExtProc, proxy.OutcomeMiss); n != 1 {
+			if n := h.requests(engine.FrontExtProc.Name, engine.OutcomeMiss); n != 1 {
 				t.Fatalf("miss requests = %v", n)
 			}
 			// Another tenant never sees it.
@@ -128,10 +129,10 @@ type fakeRAG struct{}
 
 func (fakeRAG) Version(ns string) string { return "v7" }
 
-func (fakeRAG) Enrich(ctx context.Context, ns string, req *cache.Request, vector []float32) (proxy.Enrichment, error) {
+func (fakeRAG) Enrich(ctx context.Context, ns string, req *chat.Request, vector []float32) (rag.Enrichment, error) {
 	b := bytes.Replace(req.Body, []byte(`"messages":[`),
 		[]byte(`"messages":[{"role":"system","content":"Context: the capital of France is Paris. [doc-1#0]"},`), 1)
-	return proxy.Enrichment{Body: b, Sources: []string{"doc-1#0"}, Version: "v7"}, nil
+	return rag.Enrichment{Body: b, Sources: []string{"doc-1#0"}, Version: "v7"}, nil
 }
 
 func TestRAGInjection(t *testing.T) {
@@ -176,8 +177,8 @@ func TestOtherPathsUntouched(t *testing.T) {
 		wantPassMode  bool
 	}{
 		{"models", true, http.MethodGet, "/v1/models", nil, true},
-		{"embeddings", true, http.MethodPost, "/v1/embeddings", []byte(`{"model":"e","input":"hello"}`), true},
-		{"embeddings, overrides off", false, http.MethodPost, "/v1/embeddings", []byte(`{"model":"e","input":"hello"}`), false},
+		{"moderations", true, http.MethodPost, "/v1/moderations", []byte(`{"model":"e","input":"hello"}`), true},
+		{"moderations, overrides off", false, http.MethodPost, "/v1/moderations", []byte(`{"model":"e","input":"hello"}`), false},
 		{"chat path, wrong method", true, http.MethodGet, "/v1/chat/completions", nil, true},
 		{"chat path with query, another tenant of the path", true, http.MethodPost, "/v2/chat/completions", chatBody("hi", false), true},
 	} {
@@ -193,16 +194,26 @@ func TestOtherPathsUntouched(t *testing.T) {
 				resp.Upstream.Header.Get("X-Custom") != "1" {
 				t.Fatalf("request changed: %v %s", resp.Upstream.Header, resp.Upstream.Body)
 			}
-			if resp.Header.Get("X-Semcache") != "" {
-				t.Fatalf("X-Semcache on a passed-through response: %v", resp.Header)
+			// With the pass-through mode in force Envoy never shows semcache
+			// the response; without it, the response is stamped as a bypass.
+			want := ""
+			if !tc.wantPassMode {
+				want = "bypass"
+			}
+			if got := resp.Header.Get("X-Semcache"); got != want {
+				t.Fatalf("X-Semcache = %q on a passed-through response, want %q", got, want)
 			}
 			gotPass := resp.Mode.GetRequestBodyMode() == filterv3.ProcessingMode_NONE &&
 				resp.Mode.GetResponseHeaderMode() == filterv3.ProcessingMode_SKIP
 			if gotPass != tc.wantPassMode {
 				t.Fatalf("pass-through mode in force = %v, want %v (%v)", gotPass, tc.wantPassMode, resp.Mode)
 			}
-			if h.writeBack("stored")+h.requests(extproc.RouteExtProc, proxy.OutcomeMiss) != 0 {
-				t.Fatal("a non-chat request was counted or stored")
+			if h.writeBack("stored")+h.requests(engine.FrontExtProc.Name, engine.OutcomeMiss) != 0 {
+				t.Fatal("a passed-through request was counted as a miss or stored")
+			}
+			waitNoGoroutine(t, "extproc.(*Server).Process")
+			if n := h.requests(engine.FrontExtProc.Name, engine.OutcomeBypass); n != 1 {
+				t.Fatalf("bypass requests = %v, want 1 (passed-through calls are counted)", n)
 			}
 		})
 	}
@@ -235,7 +246,7 @@ func TestClientCancelMidAnswer(t *testing.T) {
 			if n := h.writeBack("not_cacheable"); n != 1 {
 				t.Fatalf("not_cacheable = %v, want 1", n)
 			}
-			if n := h.requests(extproc.RouteExtProc, proxy.OutcomeMiss); n != 1 {
+			if n := h.requests(engine.FrontExtProc.Name, engine.OutcomeMiss); n != 1 {
 				t.Fatalf("the cancelled miss was recorded %v times", n)
 			}
 			if again := h.do(t, chatRequest("k", body)); again.Immediate {
@@ -265,7 +276,7 @@ func TestMalformedBodyContinues(t *testing.T) {
 			if resp.Mode.GetResponseBodyMode() != filterv3.ProcessingMode_NONE {
 				t.Fatal("the answer of an unparsed request was observed")
 			}
-			if n := h.requests(extproc.RouteExtProc, proxy.OutcomeError); n != 1 {
+			if n := h.requests(engine.FrontExtProc.Name, engine.OutcomeError); n != 1 {
 				t.Fatalf("error requests = %v, want 1", n)
 			}
 			// The server is still there.

@@ -23,10 +23,11 @@ import (
 	"github.com/semcache/semcache/bench/upstream"
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/embed/lexical"
-	"github.com/semcache/semcache/proxy"
+	"github.com/semcache/semcache/engine"
 	"github.com/semcache/semcache/proxy/extproc"
 	"github.com/semcache/semcache/proxy/extproc/envoydriver"
 	"github.com/semcache/semcache/vectorstore/memory"
+	"github.com/semcache/semcache/wire/chat"
 )
 
 // harness is one engine served over loopback gRPC, with the simulated LLM
@@ -35,8 +36,8 @@ type harness struct {
 	up      *upstream.Server
 	upURL   *url.URL
 	cache   *cache.Cache
-	engine  *proxy.Engine
-	metrics *proxy.Metrics
+	engine  *engine.Engine
+	metrics *engine.Metrics
 	grpc    *grpc.Server
 	conn    *grpc.ClientConn
 	driver  *envoydriver.Driver
@@ -45,7 +46,7 @@ type harness struct {
 
 type harnessConfig struct {
 	semantic      *cache.SemanticOptions // Embedder nil: lexical + memory store
-	enricher      proxy.Enricher
+	enricher      engine.Enricher
 	lookupTimeout time.Duration
 	// wrap decorates the simulated upstream.
 	wrap func(http.Handler) http.Handler
@@ -57,7 +58,7 @@ func withSemantic(o cache.SemanticOptions) harnessOpt {
 	return func(c *harnessConfig) { c.semantic = &o }
 }
 
-func withEnricher(e proxy.Enricher) harnessOpt { return func(c *harnessConfig) { c.enricher = e } }
+func withEnricher(e engine.Enricher) harnessOpt { return func(c *harnessConfig) { c.enricher = e } }
 
 func withLookupTimeout(d time.Duration) harnessOpt {
 	return func(c *harnessConfig) { c.lookupTimeout = d }
@@ -112,8 +113,8 @@ func newHarness(tb testing.TB, opts ...harnessOpt) *harness {
 	}
 	tb.Cleanup(func() { c.Close() })
 	h.cache = c
-	h.metrics = proxy.NewMetrics(prometheus.NewRegistry(), 10, nil)
-	h.engine, err = proxy.NewEngine(proxy.EngineOptions{Cache: c, Metrics: h.metrics, Enricher: cfg.enricher})
+	h.metrics = engine.NewMetrics(prometheus.NewRegistry(), 10, nil)
+	h.engine, err = engine.New(engine.Options{Cache: c, Metrics: h.metrics, Enricher: cfg.enricher})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -179,7 +180,7 @@ func (h *harness) do(t *testing.T, r *envoydriver.Request) *envoydriver.Response
 func content(t *testing.T, resp *envoydriver.Response) string {
 	t.Helper()
 	stream := strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-	a := cache.NewAssembler(stream)
+	a := chat.NewAssembler(stream)
 	_, _ = a.Write(resp.Body)
 	ans, err := a.Result(true)
 	if err != nil {
@@ -196,8 +197,9 @@ func (h *harness) writeBack(result string) float64 {
 	return pb.GetCounter().GetValue()
 }
 
-// requests sums semcache_requests_total over namespaces.
-func (h *harness) requests(route, outcome string) float64 {
+// requests sums semcache_requests_total of a front over namespaces and
+// routes.
+func (h *harness) requests(front, outcome string) float64 {
 	ch := make(chan prometheus.Metric, 64)
 	go func() { h.metrics.Requests.Collect(ch); close(ch) }()
 	var n float64
@@ -210,7 +212,7 @@ func (h *harness) requests(route, outcome string) float64 {
 		for _, l := range pb.GetLabel() {
 			labels[l.GetName()] = l.GetValue()
 		}
-		if labels["route"] == route && labels["outcome"] == outcome {
+		if labels["front"] == front && labels["outcome"] == outcome {
 			n += pb.GetCounter().GetValue()
 		}
 	}

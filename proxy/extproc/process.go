@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"time"
 
 	filterv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/ext_proc/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
@@ -19,8 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/semcache/semcache/cache"
-	"github.com/semcache/semcache/proxy"
+	"github.com/semcache/semcache/engine"
 )
 
 // errProtocol is wrapped by errors in the messages Envoy sent; the stream
@@ -50,11 +47,6 @@ func PassMode() *filterv3.ProcessingMode {
 		ResponseBodyMode:   filterv3.ProcessingMode_NONE,
 	}
 }
-
-// controlHeaders are semcache's request headers, consumed here and never
-// sent upstream; Accept-Encoding is dropped so the answer comes back in a
-// form that can be assembled (as the HTTP front does).
-var controlHeaders = []string{"accept-encoding", "x-semcache-cache-control", "x-semcache-ttl", "x-semcache-rag"}
 
 // Process serves one ext_proc stream: one HTTP request and its response.
 // Except in observability mode, every message gets exactly one reply of
@@ -104,28 +96,25 @@ func grpcError(err error) error {
 	}
 }
 
-// exchange is the state of one Process stream.
+// exchange is the state of one Process stream: one engine call, moved
+// along its phases as Envoy's messages arrive.
 type exchange struct {
 	s   *Server
 	ctx context.Context
 	log *slog.Logger
 
-	// chat is true while a chat-completion body is expected.
-	chat   bool
-	header http.Header
-	body   []byte
-	chunks int
-
-	// call is the prepared chat call (nil: nothing to cache).
-	call *proxy.Call
-	// served: answered from the cache with an immediate response; nothing
-	// on this stream is ever stored after that.
+	// call starts with the request headers (nil before).
+	call *engine.Call
+	// wantBody is true while a cached API's body is expected.
+	wantBody bool
+	body     []byte
+	chunks   int
+	// served: answered with an immediate response.
 	served bool
-	// obs assembles the answer while it streams through.
-	obs    *observer
-	status int
-	// completed: the write-back decision is made.
-	completed bool
+	// upstream: the response headers reached the engine; observe: it asked
+	// for the body.
+	upstream, observe bool
+	finished          bool
 }
 
 func (x *exchange) handle(req *extprocv3.ProcessingRequest) (*extprocv3.ProcessingResponse, error) {
@@ -142,8 +131,8 @@ func (x *exchange) handle(req *extprocv3.ProcessingRequest) (*extprocv3.Processi
 	case *extprocv3.ProcessingRequest_ResponseBody:
 		return x.responseBody(r.ResponseBody), nil
 	case *extprocv3.ProcessingRequest_ResponseTrailers:
-		if x.obs != nil { // trailers end the body
-			x.observed(true)
+		if x.observe { // trailers end the body
+			x.finishBody(true)
 		}
 		return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseTrailers{
 			ResponseTrailers: &extprocv3.TrailersResponse{}}}, nil
@@ -153,29 +142,36 @@ func (x *exchange) handle(req *extprocv3.ProcessingRequest) (*extprocv3.Processi
 }
 
 func (x *exchange) requestHeaders(m *extprocv3.HttpHeaders) (*extprocv3.ProcessingResponse, error) {
-	if x.header != nil || x.call != nil || x.served {
+	if x.call != nil {
 		return nil, fmt.Errorf("%w: second request_headers message", errProtocol)
 	}
 	h, pseudo := requestHeaders(m.GetHeaders())
-	x.header = h
+	x.call = x.s.engine.Begin(engine.FrontExtProc, pseudo[":method"], pseudo[":path"], h)
+	x.log = x.call.Logger()
 	common := &extprocv3.CommonResponse{}
+	if mut := mutation(x.call.UpstreamHeader(h)); mut != nil {
+		common.HeaderMutation = mut
+	}
 	out := &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestHeaders{
 		RequestHeaders: &extprocv3.HeadersResponse{Response: common}}}
-	if !x.s.isChat(pseudo[":method"], pseudo[":path"]) {
+	if !x.call.Cached() {
 		out.ModeOverride = PassMode()
 		return out, nil
 	}
-	x.chat = !m.GetEndOfStream()
-	var remove []string
-	for _, k := range controlHeaders {
-		if _, ok := h[http.CanonicalHeaderKey(k)]; ok {
-			remove = append(remove, k)
-		}
-	}
-	if len(remove) > 0 {
-		common.HeaderMutation = &extprocv3.HeaderMutation{RemoveHeaders: remove}
-	}
+	x.wantBody = !m.GetEndOfStream()
 	return out, nil
+}
+
+// mutation renders a header mutation for Envoy (nil when empty).
+func mutation(m engine.HeaderMutation) *extprocv3.HeaderMutation {
+	if len(m.Set) == 0 && len(m.Remove) == 0 {
+		return nil
+	}
+	out := &extprocv3.HeaderMutation{SetHeaders: headerOptions(m.Set, true)}
+	for _, k := range m.Remove {
+		out.RemoveHeaders = append(out.RemoveHeaders, strings.ToLower(k))
+	}
+	return out
 }
 
 func bodyReply(request bool, common *extprocv3.CommonResponse) *extprocv3.ProcessingResponse {
@@ -190,7 +186,7 @@ func bodyReply(request bool, common *extprocv3.CommonResponse) *extprocv3.Proces
 }
 
 func (x *exchange) requestBody(b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
-	if !x.chat {
+	if !x.wantBody {
 		return bodyReply(true, nil)
 	}
 	x.chunks++
@@ -200,50 +196,38 @@ func (x *exchange) requestBody(b *extprocv3.HttpBody) *extprocv3.ProcessingRespo
 		x.body = append(x.body, b.GetBody()...)
 	}
 	if len(x.body) > x.s.maxBody {
-		x.chat, x.body = false, nil
-		x.log.Info("ext_proc: request body too large to look up, passing it through", "limit", x.s.maxBody)
+		x.wantBody, x.body = false, nil
+		x.call.Reject(&http.MaxBytesError{Limit: int64(x.s.maxBody)})
 		return bodyReply(true, nil)
 	}
 	if !b.GetEndOfStream() {
 		return bodyReply(true, nil)
 	}
-	x.chat = false
+	x.wantBody = false
 	body := x.body
 	x.body = nil
 	// Only a body that came whole (BUFFERED) can be replaced: in the
 	// streamed modes earlier chunks are already upstream.
-	return x.lookup(body, x.chunks == 1)
+	return x.plan(body, x.chunks == 1)
 }
 
-// lookup runs the engine on a complete chat body, as the HTTP front does:
-// prepare, look up, render a hit, or enrich a miss.
-func (x *exchange) lookup(body []byte, replaceable bool) *extprocv3.ProcessingResponse {
-	e := x.s.engine
-	call, err := e.Prepare(body, x.header)
-	if err != nil {
-		// Not ours to reject: the upstream answers it as it would without
-		// semcache.
-		e.Finish(RouteExtProc, &proxy.Call{Start: time.Now(), Namespace: e.Namespace(x.header), Outcome: proxy.OutcomeError})
-		x.log.Info("ext_proc: chat request not cacheable, passing it through", "err", err)
-		return bodyReply(true, nil)
-	}
-	x.call = call
+// plan runs the engine on a complete body: an immediate response for a
+// reply, or the request going on (with a body mutation when the engine
+// replaced the body).
+func (x *exchange) plan(body []byte, replaceable bool) *extprocv3.ProcessingResponse {
 	ctx, cancel := context.WithTimeout(x.ctx, x.s.lookupTimeout)
 	defer cancel()
-	if entry := e.Lookup(ctx, call); entry != nil {
+	p := x.call.Plan(ctx, body, replaceable)
+	if p.Reply != nil {
 		x.served = true
-		x.log.Debug("ext_proc: cache hit", "namespace", call.Namespace, "outcome", call.Outcome, "entry", entry.ID)
-		return immediate(e.Render(call, entry), call.Outcome)
+		return immediate(p.Reply)
 	}
-	if !replaceable {
-		return bodyReply(true, nil)
-	}
-	up := e.Enrich(ctx, call)
-	if call.Enrichment.Body == nil {
+	if p.Upstream.Body == nil || !replaceable {
 		return bodyReply(true, nil)
 	}
 	// BUFFERED with request headers sent: Envoy keeps content-length and
 	// rejects a body mutation that does not match it.
+	up := p.Upstream.Body
 	return bodyReply(true, &extprocv3.CommonResponse{
 		HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: headerOptions(http.Header{
 			"Content-Length": {strconv.Itoa(len(up))},
@@ -252,19 +236,16 @@ func (x *exchange) lookup(body []byte, replaceable bool) *extprocv3.ProcessingRe
 	})
 }
 
-// immediate renders a hit as Envoy's local reply.
-func immediate(hit proxy.Hit, outcome string) *extprocv3.ProcessingResponse {
-	h := hit.Headers.Clone()
-	h.Set("Content-Type", hit.ContentType)
-	if hit.ContentType == "text/event-stream" {
-		h.Set("Cache-Control", "no-cache")
-	}
+// immediate renders a reply as Envoy's local reply.
+func immediate(r *engine.Reply) *extprocv3.ProcessingResponse {
+	h := r.Header.Clone()
+	h.Del("Content-Length") // Envoy sets it
 	return &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ImmediateResponse{
 		ImmediateResponse: &extprocv3.ImmediateResponse{
-			Status:  &typev3.HttpStatus{Code: typev3.StatusCode_OK},
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(r.Status)},
 			Headers: &extprocv3.HeaderMutation{SetHeaders: headerOptions(h, true)},
-			Body:    hit.Body,
-			Details: "semcache_" + outcome,
+			Body:    r.Body,
+			Details: "semcache_" + strings.ReplaceAll(h.Get("X-Semcache"), "-", "_"),
 		},
 	}}
 }
@@ -273,69 +254,61 @@ func (x *exchange) responseHeaders(m *extprocv3.HttpHeaders) *extprocv3.Processi
 	common := &extprocv3.CommonResponse{}
 	out := &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_ResponseHeaders{
 		ResponseHeaders: &extprocv3.HeadersResponse{Response: common}}}
-	call := x.call
-	if x.served || call == nil || x.completed {
-		return out // a reply semcache served, or nothing to cache
+	if x.call == nil || x.served || x.upstream {
+		return out // a reply semcache served, or nothing to do
 	}
 	h, pseudo := requestHeaders(m.GetHeaders())
-	if strings.HasPrefix(strings.ToLower(h.Get("X-Semcache")), "hit") {
-		// Our own local reply coming back through the response path (or a
-		// semcache further upstream that served it): never store it again.
-		x.completed = true
-		return out
-	}
-	common.HeaderMutation = &extprocv3.HeaderMutation{SetHeaders: headerOptions(x.s.engine.MissHeaders(call), true)}
 	code, _ := strconv.Atoi(pseudo[":status"])
-	x.status = code
+	x.upstream = true
+	r := x.call.Upstream(code, h)
+	common.HeaderMutation = mutation(engine.HeaderMutation{Set: r.Header, Remove: r.Remove})
 	switch {
-	case call.Outcome == proxy.OutcomeBypass:
-		x.completed = true
-	case code != http.StatusOK || call.Controls.NoStore:
-		x.complete(cache.Answer{}, nil) // recorded as error_status or no_store
+	case !r.Observe:
+		x.finishBody(true)
 	case m.GetEndOfStream():
-		x.complete(cache.Answer{}, fmt.Errorf("%w: empty body", cache.ErrNotCacheable))
+		x.finishBody(true) // an empty body: nothing to observe
 	default:
-		mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
-		obs, err := newObserver(mt == "text/event-stream", h.Get("Content-Encoding"))
-		if err != nil {
-			x.complete(cache.Answer{}, err)
-			break
-		}
-		x.obs = obs
+		x.observe = true
 		out.ModeOverride = ObserveMode()
 	}
 	return out
 }
 
 func (x *exchange) responseBody(b *extprocv3.HttpBody) *extprocv3.ProcessingResponse {
-	if x.obs != nil {
-		x.obs.write(b.GetBody())
-		if b.GetEndOfStream() {
-			x.observed(true)
+	if !x.observe || x.finished {
+		return bodyReply(false, nil) // pass the chunk through unchanged
+	}
+	out, replaced := x.call.Write(b.GetBody())
+	if b.GetEndOfStream() {
+		if tail := x.finishBody(true); len(tail) > 0 {
+			out, replaced = append(append([]byte(nil), out...), tail...), true
 		}
 	}
-	return bodyReply(false, nil) // pass the chunk through unchanged
+	if !replaced {
+		return bodyReply(false, nil)
+	}
+	return bodyReply(false, &extprocv3.CommonResponse{
+		BodyMutation: &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: out}},
+	})
 }
 
-// observed ends the observation and decides the write-back.
-func (x *exchange) observed(clean bool) {
-	ans, err := x.obs.result(clean)
-	x.obs = nil
-	x.complete(ans, err)
+// finishBody ends the upstream body once.
+func (x *exchange) finishBody(clean bool) []byte {
+	if x.finished {
+		return nil
+	}
+	x.finished = true
+	return x.call.Finish(clean)
 }
 
-func (x *exchange) complete(ans cache.Answer, err error) {
-	x.completed = true
-	x.s.engine.Complete(x.call, x.status, ans, err)
-}
-
-// finish runs when the stream ends, however it ends.
+// finish runs when the stream ends, however it ends: a body still being
+// observed was cut.
 func (x *exchange) finish() {
-	if x.obs != nil && !x.completed {
-		x.obs = nil
-		x.complete(cache.Answer{}, fmt.Errorf("%w: stream ended before the answer did", cache.ErrNotCacheable))
+	if x.call == nil {
+		return
 	}
-	if x.call != nil {
-		x.s.engine.Finish(RouteExtProc, x.call)
+	if x.upstream {
+		x.finishBody(false)
 	}
+	x.call.End()
 }

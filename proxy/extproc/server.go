@@ -2,7 +2,6 @@ package extproc
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -18,13 +17,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
-	"github.com/semcache/semcache/proxy"
-)
-
-// Route labels of the requests this package serves in semcache_requests_total.
-const (
-	RouteExtProc  = "extproc"
-	RouteExtAuthz = "extauthz"
+	"github.com/semcache/semcache/engine"
 )
 
 // DefaultLookupTimeout bounds the engine work on one request body. Envoy's
@@ -34,18 +27,14 @@ const DefaultLookupTimeout = 150 * time.Millisecond
 
 // Options configure a Server.
 type Options struct {
-	Engine *proxy.Engine
-	// ChatPaths are the request paths (query excluded) whose POST bodies are
-	// chat completions to look up (default /v1/chat/completions). Any other
-	// path passes through untouched.
-	ChatPaths []string
+	Engine *engine.Engine
 	// LookupTimeout bounds the engine work on one request body: the lookup
 	// and, on a miss, the RAG enrichment share it (default 150 ms). Keep it
 	// well below the filter's message_timeout: past it the request is a
 	// miss (or goes upstream without context) instead of waiting.
 	LookupTimeout time.Duration
-	// MaxBodyBytes bounds the request body that is looked up (default 8 MiB;
-	// larger bodies pass through uncached).
+	// MaxBodyBytes bounds the request body that is looked up (default
+	// engine.DefaultMaxBodyBytes; larger bodies pass through uncached).
 	MaxBodyBytes int
 	Logger       *slog.Logger
 }
@@ -55,8 +44,7 @@ type Server struct {
 	extprocv3.UnimplementedExternalProcessorServer
 	authv3.UnimplementedAuthorizationServer
 
-	engine        *proxy.Engine
-	chatPaths     map[string]bool
+	engine        *engine.Engine
 	lookupTimeout time.Duration
 	maxBody       int
 	log           *slog.Logger
@@ -76,32 +64,19 @@ func NewServer(o Options) (*Server, error) {
 	if o.LookupTimeout < 0 || o.MaxBodyBytes < 0 {
 		errs = append(errs, errors.New("extproc: LookupTimeout and MaxBodyBytes must not be negative"))
 	}
-	for _, p := range o.ChatPaths {
-		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#") {
-			errs = append(errs, fmt.Errorf("extproc: chat path %q must start with / and hold no query", p))
-		}
-	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
-	}
-	if len(o.ChatPaths) == 0 {
-		o.ChatPaths = []string{"/v1/chat/completions"}
 	}
 	if o.LookupTimeout == 0 {
 		o.LookupTimeout = DefaultLookupTimeout
 	}
 	if o.MaxBodyBytes == 0 {
-		o.MaxBodyBytes = 8 << 20
+		o.MaxBodyBytes = engine.DefaultMaxBodyBytes
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{engine: o.Engine, chatPaths: map[string]bool{}, lookupTimeout: o.LookupTimeout,
-		maxBody: o.MaxBodyBytes, log: o.Logger}
-	for _, p := range o.ChatPaths {
-		s.chatPaths[p] = true
-	}
-	return s, nil
+	return &Server{engine: o.Engine, lookupTimeout: o.LookupTimeout, maxBody: o.MaxBodyBytes, log: o.Logger}, nil
 }
 
 // Register adds both services to a gRPC server.
@@ -127,15 +102,6 @@ func (s *Server) NewGRPCServer(extra ...grpc.ServerOption) *grpc.Server {
 	hs.SetServingStatus(authv3.Authorization_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(g, hs)
 	return g
-}
-
-// isChat reports whether method and path (query allowed) name a chat
-// completion.
-func (s *Server) isChat(method, path string) bool {
-	if i := strings.IndexAny(path, "?#"); i >= 0 {
-		path = path[:i]
-	}
-	return method == http.MethodPost && s.chatPaths[path]
 }
 
 // headerText returns a header value as Envoy sent it: raw_value (current

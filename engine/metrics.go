@@ -1,4 +1,4 @@
-package proxy
+package engine
 
 import (
 	"sync"
@@ -9,14 +9,22 @@ import (
 	"github.com/semcache/semcache/cache"
 )
 
-// Outcomes of a chat-completion request, used as metric label values.
+// Outcomes of a request, used as metric label values.
 const (
 	OutcomeHitExact    = "hit_exact"
 	OutcomeHitSemantic = "hit_semantic"
-	OutcomeMiss        = "miss"
-	OutcomeBypass      = "bypass"
-	OutcomeError       = "error"
+	// OutcomeHitPartial: some items of a batch (embeddings inputs) were
+	// served from the cache, the others fetched.
+	OutcomeHitPartial = "hit_partial"
+	OutcomeMiss       = "miss"
+	// OutcomeBypass: passed through uncached (never-cached parameters,
+	// state kept upstream, or an API semcache does not cache).
+	OutcomeBypass = "bypass"
+	OutcomeError  = "error"
 )
+
+// DefaultMaxNamespaces bounds the namespace label (--metrics-max-namespaces).
+const DefaultMaxNamespaces = 100
 
 // Price is what a model costs, in USD per million tokens.
 type Price struct {
@@ -28,6 +36,7 @@ type Price struct {
 // caller owns (never the global one).
 type Metrics struct {
 	Requests          *prometheus.CounterVec
+	Items             *prometheus.CounterVec
 	RequestDuration   *prometheus.HistogramVec
 	LookupDuration    *prometheus.HistogramVec
 	UpstreamDuration  prometheus.Histogram
@@ -46,6 +55,7 @@ type Metrics struct {
 	RAGPassages       prometheus.Counter
 	DegradedLookups   *prometheus.CounterVec
 	namespaces        *labelBound
+	routes            *labelBound
 	prices            map[string]Price
 	registry          prometheus.Registerer
 	cacheCollectorReg sync.Once
@@ -59,12 +69,15 @@ var latencyBuckets = []float64{
 // namespace label: namespaces beyond it fold into "_other".
 func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]Price) *Metrics {
 	if maxNamespaces <= 0 {
-		maxNamespaces = 100
+		maxNamespaces = DefaultMaxNamespaces
 	}
 	m := &Metrics{
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "semcache_requests_total", Help: "Requests by route, namespace and outcome.",
-		}, []string{"route", "namespace", "outcome"}),
+			Name: "semcache_requests_total", Help: "Requests by front (http, extproc, extauthz), route (the API: chat, responses, embeddings, …, or the first path segment of a passed-through call), namespace and outcome.",
+		}, []string{"front", "route", "namespace", "outcome"}),
+		Items: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "semcache_items_total", Help: "Items of batch requests (embeddings inputs) by route and outcome (hit, miss).",
+		}, []string{"route", "outcome"}),
 		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "semcache_request_duration_seconds", Help: "Server-side time to the end of the response, by outcome.",
 			Buckets: latencyBuckets,
@@ -123,10 +136,11 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 			Name: "semcache_degraded_lookups_total", Help: "Lookups that fell back to a miss because the embedder or store failed.",
 		}, []string{"cause"}),
 		namespaces: &labelBound{max: maxNamespaces, seen: map[string]bool{}},
+		routes:     &labelBound{max: maxRoutes, seen: map[string]bool{}},
 		prices:     prices,
 		registry:   reg,
 	}
-	reg.MustRegister(m.Requests, m.RequestDuration, m.LookupDuration, m.UpstreamDuration, m.UpstreamTTFT, m.InterToken,
+	reg.MustRegister(m.Requests, m.Items, m.RequestDuration, m.LookupDuration, m.UpstreamDuration, m.UpstreamTTFT, m.InterToken,
 		m.Similarity, m.VerifierRejects, m.TokensSaved, m.CostSaved, m.WriteBack, m.Coalesced, m.UpstreamErrors,
 		m.ShadowHits, m.ShadowAnswerSim, m.RAGRetrievals, m.RAGPassages, m.DegradedLookups)
 	return m
@@ -151,6 +165,9 @@ func (m *Metrics) WatchCache(c *cache.Cache) {
 
 // recordSaved adds the tokens and money a hit saved.
 func (m *Metrics) recordSaved(ns string, e *cache.Entry) {
+	if e == nil {
+		return
+	}
 	u := e.Answer.Usage
 	if u == nil {
 		return
@@ -188,10 +205,15 @@ func (m *Metrics) observeLookup(r *cache.Result) {
 	}
 }
 
-func (m *Metrics) observeRequest(route, ns, outcome string, d time.Duration) {
-	m.Requests.WithLabelValues(route, m.Namespace(ns), outcome).Inc()
+func (m *Metrics) observeRequest(front, route, ns, outcome string, d time.Duration) {
+	m.Requests.WithLabelValues(front, m.routes.label(route), m.Namespace(ns), outcome).Inc()
 	m.RequestDuration.WithLabelValues(outcome).Observe(d.Seconds())
 }
+
+// maxRoutes bounds the route label: the cached APIs plus the first path
+// segments of passed-through calls (models, files, …); more fold into
+// "_other".
+const maxRoutes = 32
 
 // labelBound admits the first max distinct values and folds the rest into
 // "_other", so a flood of API keys cannot explode the series count.

@@ -1,19 +1,57 @@
-package cache
+package chat
 
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/wire"
+	"github.com/semcache/semcache/wire/canon"
+	"github.com/semcache/semcache/wire/sse"
 )
 
-// ErrNotCacheable is wrapped by Assembler.Result when the answer must not be
-// stored; the message says why.
-var ErrNotCacheable = errors.New("cache: answer not cacheable")
+func notCacheable(format string, args ...any) error { return wire.NotCacheable(format, args...) }
 
-func notCacheable(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrNotCacheable, fmt.Sprintf(format, args...))
+// Payload is the chat part of a stored answer: what the renderers need
+// beyond model and usage. Its field names are those of the answers semcache
+// stored before it served other endpoints, so those entries decode as
+// payloads unchanged (see cache.Answer).
+type Payload struct {
+	Role              string `json:"role"`
+	Content           string `json:"content"`
+	Refusal           string `json:"refusal,omitempty"`
+	FinishReason      string `json:"finish_reason"`
+	SystemFingerprint string `json:"system_fingerprint,omitempty"`
+}
+
+// Answer is a complete chat answer.
+type Answer struct {
+	Model string
+	Usage *cache.Usage
+	Payload
+}
+
+// Cache returns a as an endpoint-neutral cache answer.
+func (a *Answer) Cache() cache.Answer {
+	p, _ := json.Marshal(a.Payload) // cannot fail: plain strings
+	return cache.Answer{Endpoint: Name, Model: a.Model, Usage: a.Usage, Text: a.Content, Payload: p}
+}
+
+// FromCache decodes a stored chat answer.
+func FromCache(ca *cache.Answer) (Answer, error) {
+	a := Answer{Model: ca.Model, Usage: ca.Usage}
+	if ca.Endpoint != Name {
+		return a, fmt.Errorf("chat: answer of endpoint %q", ca.Endpoint)
+	}
+	if err := json.Unmarshal(ca.Payload, &a.Payload); err != nil {
+		return a, fmt.Errorf("chat: decode stored answer: %w", err)
+	}
+	if a.Role == "" {
+		a.Role = "assistant"
+	}
+	return a, nil
 }
 
 // Assembler observes an upstream chat-completion body, JSON or SSE, as it
@@ -29,7 +67,7 @@ type Assembler struct {
 	// MaxBytes bounds what a non-stream body may hold (default 8 MiB).
 	MaxBytes int
 
-	parser  SSEParser
+	parser  sse.Parser
 	body    bytes.Buffer
 	content strings.Builder
 	refusal strings.Builder
@@ -52,7 +90,7 @@ func (a *Assembler) Write(p []byte) (int, error) {
 	}
 	maxBytes := a.MaxBytes
 	if maxBytes <= 0 {
-		maxBytes = 8 << 20
+		maxBytes = wire.MaxAnswerBytes
 	}
 	a.size += len(p)
 	if a.size > maxBytes {
@@ -79,7 +117,7 @@ type streamChunk struct {
 	Model             string          `json:"model"`
 	SystemFingerprint string          `json:"system_fingerprint"`
 	Choices           []streamChoice  `json:"choices"`
-	Usage             *Usage          `json:"usage"`
+	Usage             *cache.Usage    `json:"usage"`
 	Error             json.RawMessage `json:"error"`
 }
 
@@ -95,7 +133,7 @@ type streamChoice struct {
 	FinishReason *string `json:"finish_reason"`
 }
 
-func (a *Assembler) event(ev Event) error {
+func (a *Assembler) event(ev sse.Event) error {
 	if a.bad != nil {
 		return nil
 	}
@@ -117,7 +155,7 @@ func (a *Assembler) event(ev Event) error {
 		a.fail(notCacheable("malformed stream chunk"))
 		return nil
 	}
-	if len(c.Error) > 0 && !isNull(c.Error) {
+	if len(c.Error) > 0 && !canon.IsNull(c.Error) {
 		a.fail(notCacheable("upstream error mid-stream"))
 		return nil
 	}
@@ -136,8 +174,8 @@ func (a *Assembler) event(ev Event) error {
 			a.fail(notCacheable("more than one choice"))
 			return nil
 		}
-		if len(ch.Delta.ToolCalls) > 0 && !isNull(ch.Delta.ToolCalls) ||
-			len(ch.Delta.FunctionCall) > 0 && !isNull(ch.Delta.FunctionCall) {
+		if len(ch.Delta.ToolCalls) > 0 && !canon.IsNull(ch.Delta.ToolCalls) ||
+			len(ch.Delta.FunctionCall) > 0 && !canon.IsNull(ch.Delta.FunctionCall) {
 			a.fail(notCacheable("tool call answer"))
 			return nil
 		}
@@ -171,12 +209,23 @@ type completionBody struct {
 		} `json:"message"`
 		FinishReason string `json:"finish_reason"`
 	} `json:"choices"`
-	Usage *Usage          `json:"usage"`
+	Usage *cache.Usage    `json:"usage"`
 	Error json.RawMessage `json:"error"`
 }
 
-// Done reports whether a stream's "data: [DONE]" has been seen.
-func (a *Assembler) Done() bool { return a.sawDone }
+// Complete reports whether a stream's "data: [DONE]" has been seen.
+func (a *Assembler) Complete() bool { return a.sawDone }
+
+// Answers is Result as the engine wants it: one cache answer.
+func (a *Assembler) Answers(clean bool) ([]cache.Answer, error) {
+	ans, err := a.Result(clean)
+	if err != nil {
+		return nil, err
+	}
+	return []cache.Answer{ans.Cache()}, nil
+}
+
+var _ wire.Assembler = (*Assembler)(nil)
 
 // Result returns the assembled answer, or an error wrapping ErrNotCacheable.
 // cleanEOF tells whether the upstream body ended without a transport error;
@@ -192,7 +241,7 @@ func (a *Assembler) Result(cleanEOF bool) (Answer, error) {
 	if a.parser.Overflow {
 		return Answer{}, notCacheable("oversized stream line")
 	}
-	if !a.sawDone && !(cleanEOF && a.finish != "" && len(a.parser.line) == 0 && !a.parser.hasData) {
+	if !a.sawDone && !(cleanEOF && a.finish != "" && !a.parser.Pending()) {
 		return Answer{}, notCacheable("stream incomplete")
 	}
 	if a.finish != "stop" {
@@ -219,7 +268,7 @@ func (a *Assembler) resultJSON(cleanEOF bool) (Answer, error) {
 	if err := json.Unmarshal(a.body.Bytes(), &c); err != nil {
 		return Answer{}, notCacheable("malformed completion body")
 	}
-	if len(c.Error) > 0 && !isNull(c.Error) {
+	if len(c.Error) > 0 && !canon.IsNull(c.Error) {
 		return Answer{}, notCacheable("upstream error body")
 	}
 	if len(c.Choices) != 1 || c.Choices[0].Index != 0 {
@@ -227,7 +276,7 @@ func (a *Assembler) resultJSON(cleanEOF bool) (Answer, error) {
 	}
 	ch := c.Choices[0]
 	m := ch.Message
-	if len(m.ToolCalls) > 0 && !isNull(m.ToolCalls) || len(m.FunctionCall) > 0 && !isNull(m.FunctionCall) {
+	if len(m.ToolCalls) > 0 && !canon.IsNull(m.ToolCalls) || len(m.FunctionCall) > 0 && !canon.IsNull(m.FunctionCall) {
 		return Answer{}, notCacheable("tool call answer")
 	}
 	if ch.FinishReason != "stop" {
@@ -236,13 +285,8 @@ func (a *Assembler) resultJSON(cleanEOF bool) (Answer, error) {
 	if m.Content == nil && m.Refusal == nil {
 		return Answer{}, notCacheable("answer has no content")
 	}
-	ans := Answer{
-		Model:             c.Model,
-		Role:              m.Role,
-		FinishReason:      ch.FinishReason,
-		SystemFingerprint: c.SystemFingerprint,
-		Usage:             c.Usage,
-	}
+	ans := Answer{Model: c.Model, Usage: c.Usage,
+		Payload: Payload{Role: m.Role, FinishReason: ch.FinishReason, SystemFingerprint: c.SystemFingerprint}}
 	if ans.Role == "" {
 		ans.Role = "assistant"
 	}

@@ -1,4 +1,9 @@
-package cache
+// Package sse parses and writes server-sent events (text/event-stream) as
+// the WHATWG HTML standard defines them. Every wire format semcache streams
+// (chat completions, responses, legacy completions) is read through this
+// one parser, so they all treat line endings, comments and the optional
+// space after "data:" alike.
+package sse
 
 import "bytes"
 
@@ -9,12 +14,12 @@ type Event struct {
 	ID    string
 }
 
-// SSEParser splits a byte stream into server-sent events following the
+// Parser splits a byte stream into server-sent events following the
 // WHATWG rules: lines end in CRLF, LF or CR; "data:" with or without one
 // space; several data lines join with "\n"; a blank line dispatches; lines
 // starting with ':' are comments. Feed it chunks as they arrive, in any
 // split.
-type SSEParser struct {
+type Parser struct {
 	line    []byte
 	data    []byte
 	event   string
@@ -31,7 +36,7 @@ type SSEParser struct {
 
 // Feed parses p and calls emit for each completed event. It stops and
 // returns emit's first error.
-func (p *SSEParser) Feed(b []byte, emit func(Event) error) error {
+func (p *Parser) Feed(b []byte, emit func(Event) error) error {
 	maxLine := p.MaxLine
 	if maxLine <= 0 {
 		maxLine = 4 << 20
@@ -70,7 +75,7 @@ func (p *SSEParser) Feed(b []byte, emit func(Event) error) error {
 // Flush dispatches a final event that was not followed by a blank line (a
 // stream that ended abruptly). Spec-conforming consumers discard such an
 // event; Flush exists so callers can detect it.
-func (p *SSEParser) Flush(emit func(Event) error) error {
+func (p *Parser) Flush(emit func(Event) error) error {
 	if len(p.line) > 0 {
 		if err := p.processLine(emit); err != nil {
 			return err
@@ -82,7 +87,7 @@ func (p *SSEParser) Flush(emit func(Event) error) error {
 	return p.dispatch(emit)
 }
 
-func (p *SSEParser) processLine(emit func(Event) error) error {
+func (p *Parser) processLine(emit func(Event) error) error {
 	line := p.line
 	p.line = p.line[:0]
 	if len(line) == 0 {
@@ -119,10 +124,28 @@ func (p *SSEParser) processLine(emit func(Event) error) error {
 	return nil
 }
 
-func (p *SSEParser) dispatch(emit func(Event) error) error {
+func (p *Parser) dispatch(emit func(Event) error) error {
 	ev := Event{Event: p.event, Data: append([]byte{}, p.data...), ID: p.id}
 	p.data = p.data[:0]
 	p.hasData = false
 	p.event = ""
 	return emit(ev)
+}
+
+// Pending reports whether a partial line or an undispatched event is held:
+// a stream that ends with Pending true was cut mid-event.
+func (p *Parser) Pending() bool { return len(p.line) > 0 || p.hasData }
+
+// AppendEvent writes one event: an "event:" line when name is set, one
+// "data:" line (data must not hold a newline; JSON never does), and the
+// blank line that dispatches it.
+func AppendEvent(dst []byte, name string, data []byte) []byte {
+	if name != "" {
+		dst = append(dst, "event: "...)
+		dst = append(dst, name...)
+		dst = append(dst, '\n')
+	}
+	dst = append(dst, "data: "...)
+	dst = append(dst, data...)
+	return append(dst, "\n\n"...)
 }

@@ -1,18 +1,16 @@
-package cache
+package chat
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
+
+	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/wire"
+	"github.com/semcache/semcache/wire/sse"
 )
 
 // NewResponseID returns a fresh chat-completion id ("chatcmpl-…"): every
 // served response gets its own, hits included.
-func NewResponseID() string {
-	var b [18]byte
-	_, _ = rand.Read(b[:])
-	return "chatcmpl-sc" + base64.RawURLEncoding.EncodeToString(b[:])
-}
+func NewResponseID() string { return wire.NewID("chatcmpl-sc") }
 
 type renderedMessage struct {
 	Role    string  `json:"role"`
@@ -34,7 +32,7 @@ type renderedCompletion struct {
 	Model             string           `json:"model"`
 	SystemFingerprint string           `json:"system_fingerprint,omitempty"`
 	Choices           []renderedChoice `json:"choices"`
-	Usage             Usage            `json:"usage"`
+	Usage             cache.Usage      `json:"usage"`
 }
 
 // RenderJSON renders a as a chat.completion body.
@@ -80,7 +78,7 @@ type renderedChunk struct {
 	Model             string                 `json:"model"`
 	SystemFingerprint string                 `json:"system_fingerprint,omitempty"`
 	Choices           []renderedStreamChoice `json:"choices"`
-	Usage             *Usage                 `json:"usage,omitempty"`
+	Usage             *cache.Usage           `json:"usage,omitempty"`
 }
 
 // SSEChunkSize is how many bytes of content one replayed chunk carries.
@@ -96,9 +94,7 @@ func RenderSSE(a *Answer, id string, created int64, includeUsage bool) []byte {
 		c := base
 		c.Choices = []renderedStreamChoice{ch}
 		b, _ := json.Marshal(c)
-		out = append(out, "data: "...)
-		out = append(out, b...)
-		out = append(out, "\n\n"...)
+		out = sse.AppendEvent(out, "", b)
 	}
 	empty := ""
 	emit(renderedStreamChoice{Delta: renderedDelta{Role: a.Role, Content: &empty}})
@@ -114,15 +110,13 @@ func RenderSSE(a *Answer, id string, created int64, includeUsage bool) []byte {
 	if includeUsage {
 		c := base
 		c.Choices = []renderedStreamChoice{}
-		u := Usage{}
+		u := cache.Usage{}
 		if a.Usage != nil {
 			u = *a.Usage
 		}
 		c.Usage = &u
 		b, _ := json.Marshal(c)
-		out = append(out, "data: "...)
-		out = append(out, b...)
-		out = append(out, "\n\n"...)
+		out = sse.AppendEvent(out, "", b)
 	}
 	return append(out, "data: [DONE]\n\n"...)
 }

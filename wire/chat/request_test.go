@@ -1,14 +1,16 @@
-package cache
+package chat
 
 import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/semcache/semcache/wire"
 )
 
 func mustParse(t *testing.T, body string) *Request {
 	t.Helper()
-	r, err := ParseRequest([]byte(body), PromptLastMessage)
+	r, err := ParseRequest([]byte(body), wire.PromptLastMessage)
 	if err != nil {
 		t.Fatalf("ParseRequest(%s): %v", body, err)
 	}
@@ -94,7 +96,7 @@ func TestPartitionAndPrompt(t *testing.T) {
 		t.Error("a follow-up without its conversation shares a partition with it")
 	}
 
-	conv2, err := ParseRequest([]byte(conv("S", "How old was he?")), PromptConversation)
+	conv2, err := ParseRequest([]byte(conv("S", "How old was he?")), wire.PromptConversation)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,9 +153,9 @@ func TestBadRequests(t *testing.T) {
 		{`{"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":3}`, "stream_options"},
 	}
 	for _, tt := range tests {
-		_, err := ParseRequest([]byte(tt.body), PromptLastMessage)
-		var re *RequestError
-		if !errors.As(err, &re) || !errors.Is(err, ErrBadRequest) {
+		_, err := ParseRequest([]byte(tt.body), wire.PromptLastMessage)
+		var re *wire.RequestError
+		if !errors.As(err, &re) || !errors.Is(err, wire.ErrBadRequest) {
 			t.Errorf("%q: err = %v, want *RequestError", tt.body, err)
 			continue
 		}
@@ -181,14 +183,14 @@ func FuzzParseRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		r, err := ParseRequest(body, PromptLastMessage)
+		r, err := ParseRequest(body, wire.PromptLastMessage)
 		if err != nil {
-			if !errors.Is(err, ErrBadRequest) {
+			if !errors.Is(err, wire.ErrBadRequest) {
 				t.Fatalf("error does not wrap ErrBadRequest: %v", err)
 			}
 			return
 		}
-		again, err := ParseRequest(r.Canonical(), PromptLastMessage)
+		again, err := ParseRequest(r.Canonical(), wire.PromptLastMessage)
 		if err != nil {
 			t.Fatalf("canonical form does not parse: %v\n%s", err, r.Canonical())
 		}

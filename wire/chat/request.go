@@ -1,55 +1,28 @@
-package cache
+package chat
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/wire"
+	"github.com/semcache/semcache/wire/canon"
 )
 
-// ErrBadRequest is wrapped by every *RequestError.
-var ErrBadRequest = errors.New("cache: bad request")
-
-// RequestError describes a malformed chat-completion request. The fronts turn
-// it into an OpenAI-style 400 error naming Param.
-type RequestError struct {
-	Param   string
-	Message string
-}
-
-func (e *RequestError) Error() string {
-	if e.Param == "" {
-		return "cache: bad request: " + e.Message
-	}
-	return "cache: bad request: " + e.Param + ": " + e.Message
-}
-
-// Unwrap lets errors.Is(err, ErrBadRequest) match.
-func (e *RequestError) Unwrap() error { return ErrBadRequest }
+// Name is this API's name in cache entries and route labels; Path is
+// where it is served.
+const (
+	Name = "chat"
+	Path = "/v1/chat/completions"
+)
 
 func badRequest(param, format string, args ...any) error {
-	return &RequestError{Param: param, Message: fmt.Sprintf(format, args...)}
+	return wire.BadRequest(param, format, args...)
 }
-
-// PromptMode chooses what the similarity tier embeds.
-type PromptMode string
-
-const (
-	// PromptLastMessage embeds the last user message; everything before it
-	// (system prompt, earlier turns) goes into the context partition, so a
-	// follow-up only matches inside the same conversation prefix.
-	PromptLastMessage PromptMode = "last"
-	// PromptConversation embeds every user and assistant turn; only the
-	// system/developer messages and parameters form the partition.
-	PromptConversation PromptMode = "conversation"
-)
 
 // Message is one chat message as the cache sees it.
 type Message struct {
@@ -75,6 +48,7 @@ type Request struct {
 	// contextCanon the same with the embedded prompt left out.
 	canonical    []byte
 	contextCanon []byte
+	mode         wire.PromptMode
 
 	// Prompt is the text the similarity tier embeds ("" when it cannot be
 	// used, see SemanticReason).
@@ -108,21 +82,12 @@ var numericFields = []string{"temperature", "top_p", "presence_penalty", "freque
 
 // ParseRequest validates a chat-completion body and computes its canonical
 // forms. mode chooses what the similarity tier embeds. The body is decoded
-// once; everything else is derived from that tree.
-func ParseRequest(body []byte, mode PromptMode) (*Request, error) {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, badRequest("", "request body is empty; expected a JSON object")
-	}
-	if !utf8.Valid(body) {
-		return nil, badRequest("", "request body is not valid UTF-8")
-	}
-	v, err := decodeValue(body)
+// once; everything else is derived from that tree. Errors are
+// *wire.RequestError.
+func ParseRequest(body []byte, mode wire.PromptMode) (*Request, error) {
+	fields, err := canon.Object(body)
 	if err != nil {
-		return nil, badRequest("", "request body is not valid JSON: %s", jsonErrorText(err))
-	}
-	fields, ok := v.(map[string]any)
-	if !ok {
-		return nil, badRequest("", "request body must be a JSON object")
+		return nil, badRequest("", "%s", err.Error())
 	}
 	r := &Request{Body: body}
 
@@ -256,7 +221,7 @@ func (r *Request) checkScalars(fields map[string]any) error {
 }
 
 // canonicalise computes the canonical forms and the embedded prompt.
-func (r *Request) canonicalise(fields map[string]any, msgs []any, mode PromptMode) {
+func (r *Request) canonicalise(fields map[string]any, msgs []any, mode wire.PromptMode) {
 	names := make([]string, 0, len(fields))
 	for name := range fields {
 		if keysOutOfKey[name] {
@@ -291,25 +256,21 @@ func (r *Request) canonicalise(fields map[string]any, msgs []any, mode PromptMod
 		if name == "max_completion_tokens" {
 			keyName = "max_tokens"
 		}
-		if def, ok := defaultValues[name]; ok {
-			if n, isNum := v.(json.Number); isNum {
-				if f, err := n.Float64(); err == nil && f == def {
-					continue
-				}
-			}
+		if def, ok := defaultValues[name]; ok && canon.Equal(v, def) {
+			continue
 		}
 		if !first {
 			full = append(full, ',')
 			ctx = append(ctx, ',')
 		}
 		first = false
-		full = appendString(full, keyName)
+		full = canon.AppendString(full, keyName)
 		full = append(full, ':')
-		ctx = appendString(ctx, keyName)
+		ctx = canon.AppendString(ctx, keyName)
 		ctx = append(ctx, ':')
 		if name != "messages" {
-			full = appendCanonical(full, v)
-			ctx = appendCanonical(ctx, v)
+			full = canon.Append(full, v)
+			ctx = canon.Append(ctx, v)
 			continue
 		}
 		full = appendMessages(full, msgs, len(msgs))
@@ -318,7 +279,7 @@ func (r *Request) canonicalise(fields map[string]any, msgs []any, mode PromptMod
 			continue
 		}
 		switch mode {
-		case PromptConversation:
+		case wire.PromptConversation:
 			ctx = appendMessages(ctx, msgs, 0, "system", "developer")
 		default:
 			ctx = appendMessages(ctx, msgs, len(msgs)-1)
@@ -326,11 +287,11 @@ func (r *Request) canonicalise(fields map[string]any, msgs []any, mode PromptMod
 	}
 	full = append(full, '}')
 	ctx = append(ctx, '}')
-	r.canonical, r.contextCanon = full, ctx
+	r.canonical, r.contextCanon, r.mode = full, ctx, mode
 
 	if r.SemanticReason == "" {
 		switch mode {
-		case PromptConversation:
+		case wire.PromptConversation:
 			var b strings.Builder
 			for _, m := range r.Messages {
 				if m.Role != "user" && m.Role != "assistant" {
@@ -367,7 +328,7 @@ func appendMessages(dst []byte, msgs []any, n int, keepRoles ...string) []byte {
 			dst = append(dst, ',')
 		}
 		wrote = true
-		dst = appendCanonical(dst, normaliseMessage(m))
+		dst = canon.Append(dst, normaliseMessage(m))
 	}
 	return append(dst, ']')
 }
@@ -401,68 +362,40 @@ func normaliseMessage(m any) any {
 	return out
 }
 
-// Key is the exact-tier key of a request within a namespace.
-type Key [32]byte
-
-// String is the key in hex.
-func (k Key) String() string { return hex.EncodeToString(k[:]) }
-
-// EntryID is the short, stable id of the entry a key names.
-func (k Key) EntryID() string { return hex.EncodeToString(k[:12]) }
-
-// Key returns the exact-tier key of r in namespace ns.
-func (r *Request) Key(ns string) Key { return r.SaltedKey(ns, "") }
-
-// SaltedKey is Key with extra answer-shaping context that is not in the
-// body, such as the version of the RAG collection injected upstream.
-func (r *Request) SaltedKey(ns, salt string) Key {
-	var k Key
-	saltedHash("semcache/v1", ns, salt, r.canonical, k[:0])
-	return k
-}
-
-// Partition returns the similarity tier's context partition of r in ns:
-// everything that shapes the answer except the embedded prompt.
-func (r *Request) Partition(ns string) string { return r.SaltedPartition(ns, "") }
-
-// SaltedPartition is Partition with the same salt as SaltedKey.
-func (r *Request) SaltedPartition(ns, salt string) string {
-	return hex.EncodeToString(saltedHash("semcache/partition/v1", ns, salt, r.contextCanon, nil)[:16])
-}
-
-// saltedHash appends SHA-256(domain, ns, salt, data) to dst; the salt is
-// left out entirely when empty so unsalted keys stay stable.
-func saltedHash(domain, ns, salt string, data, dst []byte) []byte {
-	h := sha256.New()
-	h.Write([]byte(domain))
-	h.Write([]byte{0})
-	h.Write([]byte(ns))
-	h.Write([]byte{0})
-	if salt != "" {
-		h.Write([]byte("salt\x00"))
-		h.Write([]byte(salt))
-		h.Write([]byte{0})
+// Lookup describes r to the cache (the engine adds namespace and salt).
+// In "last" mode the earlier turns are reported as the prompt's context.
+func (r *Request) Lookup() cache.Lookup {
+	l := cache.Lookup{Endpoint: Name, Model: r.Model, Key: r.canonical, Prompt: r.Prompt, Partition: r.contextCanon}
+	if r.Prompt != "" && r.mode != wire.PromptConversation {
+		var b strings.Builder
+		for _, m := range r.Messages[:len(r.Messages)-1] {
+			if m.Role != "user" && m.Role != "assistant" || strings.TrimSpace(m.Text) == "" {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString(m.Role + ": " + strings.TrimSpace(m.Text))
+		}
+		l.Context = b.String()
 	}
-	h.Write(data)
-	return h.Sum(dst)
+	return l
+}
+
+// Key returns the exact-tier key of r in namespace ns (tests and tools).
+func (r *Request) Key(ns string) cache.Key {
+	l := r.Lookup()
+	l.Namespace = ns
+	return l.ExactKey()
+}
+
+// Partition returns the similarity tier's partition of r in ns.
+func (r *Request) Partition(ns string) string {
+	l := r.Lookup()
+	l.Namespace = ns
+	return l.PartitionID()
 }
 
 // Canonical returns the canonical form of the answer-relevant fields (for
 // debugging and tests).
 func (r *Request) Canonical() []byte { return r.canonical }
-
-func isNull(raw json.RawMessage) bool {
-	return bytes.Equal(bytes.TrimSpace(raw), []byte("null"))
-}
-
-func jsonErrorText(err error) string {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return "expected an object, got " + te.Value
-	}
-	return err.Error()
-}

@@ -1,4 +1,4 @@
-package cache
+package sse
 
 import (
 	"reflect"
@@ -7,7 +7,7 @@ import (
 
 func collect(t *testing.T, chunks ...string) []Event {
 	t.Helper()
-	var p SSEParser
+	var p Parser
 	var out []Event
 	for _, c := range chunks {
 		if err := p.Feed([]byte(c), func(e Event) error { out = append(out, e); return nil }); err != nil {
@@ -17,7 +17,7 @@ func collect(t *testing.T, chunks ...string) []Event {
 	return out
 }
 
-func TestSSEParser(t *testing.T) {
+func TestParser(t *testing.T) {
 	tests := []struct {
 		name   string
 		chunks []string
@@ -51,7 +51,7 @@ func TestSSEParser(t *testing.T) {
 }
 
 func TestSSEFlushReportsUnterminatedEvent(t *testing.T) {
-	var p SSEParser
+	var p Parser
 	var got []Event
 	emit := func(e Event) error { got = append(got, e); return nil }
 	_ = p.Feed([]byte("data: a\n\ndata: b"), emit)
@@ -65,7 +65,7 @@ func TestSSEFlushReportsUnterminatedEvent(t *testing.T) {
 }
 
 func TestSSEMaxLine(t *testing.T) {
-	p := SSEParser{MaxLine: 16}
+	p := Parser{MaxLine: 16}
 	var got []Event
 	_ = p.Feed([]byte("data: 0123456789abcdefghij\n\n"), func(e Event) error { got = append(got, e); return nil })
 	if !p.Overflow {
@@ -76,9 +76,9 @@ func TestSSEMaxLine(t *testing.T) {
 	}
 }
 
-// FuzzSSEParser checks that any split of the input yields the same events
+// FuzzParser checks that any split of the input yields the same events
 // as feeding it whole, and that the parser never panics.
-func FuzzSSEParser(f *testing.F) {
+func FuzzParser(f *testing.F) {
 	f.Add([]byte("data: a\n\ndata: b\r\n\r\n: c\r\rdata:x\ndata: y\n\n"), uint8(3))
 	f.Add([]byte("event: e\nid: 1\ndata: {\"k\":1}\n\n"), uint8(1))
 	f.Add([]byte("data: [DONE]\n\n"), uint8(7))
@@ -99,4 +99,20 @@ func FuzzSSEParser(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestAppendEventRoundTrip(t *testing.T) {
+	var b []byte
+	b = AppendEvent(b, "response.created", []byte(`{"a":1}`))
+	b = AppendEvent(b, "", []byte("[DONE]"))
+	got := collect(t, string(b))
+	want := []Event{{Event: "response.created", Data: []byte(`{"a":1}`)}, {Data: []byte("[DONE]")}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	var p Parser
+	_ = p.Feed(b[:len(b)-1], func(Event) error { return nil })
+	if !p.Pending() {
+		t.Fatal("a cut event is not reported as pending")
+	}
 }

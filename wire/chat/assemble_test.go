@@ -1,9 +1,12 @@
-package cache
+package chat
 
 import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/wire"
 )
 
 const (
@@ -48,7 +51,7 @@ func TestAssembleStream(t *testing.T) {
 			}
 			ans, err := a.Result(tt.clean)
 			if tt.wantErr != "" {
-				if !errors.Is(err, ErrNotCacheable) || !strings.Contains(err.Error(), tt.wantErr) {
+				if !errors.Is(err, wire.ErrNotCacheable) || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want not cacheable: %s", err, tt.wantErr)
 				}
 				return
@@ -91,7 +94,7 @@ func TestAssembleJSON(t *testing.T) {
 			_, _ = a.Write([]byte(tt.body))
 			ans, err := a.Result(tt.clean)
 			if tt.wantErr != "" {
-				if !errors.Is(err, ErrNotCacheable) || !strings.Contains(err.Error(), tt.wantErr) {
+				if !errors.Is(err, wire.ErrNotCacheable) || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %s", err, tt.wantErr)
 				}
 				return
@@ -116,9 +119,9 @@ func TestAssembleTooLarge(t *testing.T) {
 // back: a client parsing our replay sees exactly what was stored.
 func TestRenderRoundTrip(t *testing.T) {
 	answers := []Answer{
-		{Model: "m", Role: "assistant", Content: "short", FinishReason: "stop", Usage: &Usage{1, 2, 3}},
-		{Model: "m", Role: "assistant", Content: strings.Repeat("héllo wörld ", 100), FinishReason: "stop", SystemFingerprint: "fp"},
-		{Model: "m", Role: "assistant", Content: "", FinishReason: "stop"},
+		{Model: "m", Usage: &cache.Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3}, Payload: Payload{Role: "assistant", Content: "short", FinishReason: "stop"}},
+		{Model: "m", Payload: Payload{Role: "assistant", Content: strings.Repeat("héllo wörld ", 100), FinishReason: "stop", SystemFingerprint: "fp"}},
+		{Model: "m", Payload: Payload{Role: "assistant", Content: "", FinishReason: "stop"}},
 	}
 	for i, want := range answers {
 		for _, usage := range []bool{false, true} {
@@ -158,5 +161,23 @@ func TestSplitUTF8(t *testing.T) {
 		if len(p) > 255 || !strings.HasPrefix(p, "é") {
 			t.Fatalf("bad piece %q", p)
 		}
+	}
+}
+
+func TestCacheAnswerRoundTrip(t *testing.T) {
+	a := Answer{Model: "m", Usage: &cache.Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3},
+		Payload: Payload{Role: "assistant", Content: "Paris.", Refusal: "r", FinishReason: "stop", SystemFingerprint: "fp"}}
+	ca := a.Cache()
+	if ca.Endpoint != Name || ca.Text != "Paris." || ca.Model != "m" {
+		t.Fatalf("cache answer %+v", ca)
+	}
+	got, err := FromCache(&ca)
+	if err != nil || got.Payload != a.Payload || got.Usage.TotalTokens != 3 {
+		t.Fatalf("decoded %+v, %v", got, err)
+	}
+	other := ca
+	other.Endpoint = "responses"
+	if _, err := FromCache(&other); err == nil {
+		t.Fatal("another endpoint's answer decoded as chat")
 	}
 }

@@ -1,0 +1,72 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrBadControl is wrapped by errors in semcache's request headers.
+var ErrBadControl = errors.New("engine: bad request header")
+
+// Controls are the per-request cache controls a client may send.
+type Controls struct {
+	// NoCache (Cache-Control: no-cache, or X-Semcache-Cache-Control:
+	// no-cache) skips the lookup and refreshes the entry with the new answer.
+	NoCache bool
+	// NoStore (Cache-Control: no-store) never stores the answer.
+	NoStore bool
+	// TTL (X-Semcache-TTL: seconds) overrides the entry lifetime.
+	TTL time.Duration
+	// NoRAG (X-Semcache-RAG: off) skips context injection.
+	NoRAG bool
+}
+
+// controlHeaders are semcache's own request headers: read here and never
+// sent upstream.
+var controlHeaders = []string{"X-Semcache-Cache-Control", "X-Semcache-Ttl", "X-Semcache-Rag"}
+
+// ParseControls reads the cache controls from request headers.
+func ParseControls(h http.Header, maxTTL time.Duration) (Controls, error) {
+	var c Controls
+	// X-Semcache-Cache-Control, when present, is the only source. A plain
+	// Cache-Control: no-cache next to Accept: text/event-stream is SSE
+	// client boilerplate (go-openai sends it on every stream) and does not
+	// bypass the cache; no-store is always honoured.
+	values := h.Values("X-Semcache-Cache-Control")
+	explicit := len(values) > 0
+	if !explicit {
+		values = h.Values("Cache-Control")
+	}
+	sseBoilerplate := !explicit && strings.Contains(h.Get("Accept"), "text/event-stream")
+	for _, v := range values {
+		for _, d := range strings.Split(v, ",") {
+			switch strings.ToLower(strings.TrimSpace(d)) {
+			case "no-cache":
+				c.NoCache = c.NoCache || !sseBoilerplate
+			case "no-store":
+				c.NoStore = true
+			}
+		}
+	}
+	if v := h.Get("X-Semcache-TTL"); v != "" {
+		secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || secs <= 0 {
+			return c, fmt.Errorf("%w: X-Semcache-TTL must be a positive number of seconds, got %q", ErrBadControl, v)
+		}
+		c.TTL = min(time.Duration(secs)*time.Second, maxTTL)
+	}
+	if v := h.Get("X-Semcache-RAG"); v != "" {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "off", "false", "0":
+			c.NoRAG = true
+		case "on", "true", "1":
+		default:
+			return c, fmt.Errorf("%w: X-Semcache-RAG must be on or off, got %q", ErrBadControl, v)
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,21 @@
+// Package engine owns semcache's request lifecycle: every policy decision
+// about a request is made here, once, whichever front it came through
+// (the HTTP server in proxy, Envoy ext_proc and ext_authz in
+// proxy/extproc). Fronts are transport adapters that call a Call's phases
+// in one order — Begin (headers), Plan (body), Upstream (response
+// headers), Write (each body chunk), Finish (end of body), End — and move
+// bytes; see Call.
+//
+// What lives here: routing a request to its API (Endpoints: chat
+// completions, responses, embeddings, legacy completions; anything else is
+// passed through and counted as a bypass), the tenant namespace, the
+// cache controls (no-cache, no-store, TTL, RAG off), bypass rules, the
+// lookup (exact, then semantic; one lookup per input for batch APIs), hit
+// rendering and the X-Semcache response headers, RAG enrichment and its
+// salt, what is observed and stored (write-back), the request id,
+// coalescing keys, shadow mode, metrics and the dashboard's observer.
+//
+// What does not: wire formats (package wire and its per-API packages,
+// which implement Request), storage (package cache), transport (proxy,
+// proxy/extproc).
+package engine

@@ -1,0 +1,96 @@
+// Package wire holds what every API wire format shares. Each API semcache
+// caches has its own package below it (wire/chat, wire/responses,
+// wire/embeddings, wire/completions) that parses and canonicalises its
+// requests, assembles upstream answers (JSON or SSE) into endpoint-neutral
+// cache answers, decides what may be stored, and renders stored answers
+// back as JSON or SSE with fresh ids. wire/sse is the shared event-stream
+// parser and wire/canon the canonical JSON the keys are built from.
+//
+// This package defines the two verdicts those packages return: a request
+// error (the fronts turn it into an OpenAI-style 400 naming the parameter)
+// and ErrNotCacheable (an answer that must not be stored, with the reason).
+package wire
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/semcache/semcache/cache"
+)
+
+// ErrBadRequest is wrapped by every *RequestError.
+var ErrBadRequest = errors.New("wire: bad request")
+
+// RequestError describes a malformed request. The fronts turn it into an
+// OpenAI-style 400 error naming Param.
+type RequestError struct {
+	Param   string
+	Message string
+}
+
+func (e *RequestError) Error() string {
+	if e.Param == "" {
+		return "wire: bad request: " + e.Message
+	}
+	return "wire: bad request: " + e.Param + ": " + e.Message
+}
+
+// Unwrap lets errors.Is(err, ErrBadRequest) match.
+func (e *RequestError) Unwrap() error { return ErrBadRequest }
+
+// BadRequest returns a *RequestError for param.
+func BadRequest(param, format string, args ...any) error {
+	return &RequestError{Param: param, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrNotCacheable is wrapped by an assembler's verdict on an answer that
+// must not be stored; the message says why.
+var ErrNotCacheable = errors.New("wire: answer not cacheable")
+
+// NotCacheable returns an error wrapping ErrNotCacheable.
+func NotCacheable(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrNotCacheable, fmt.Sprintf(format, args...))
+}
+
+// MaxAnswerBytes is the default bound on the upstream answer an assembler
+// keeps; a larger answer is passed through and not stored.
+const MaxAnswerBytes = 8 << 20
+
+// PromptMode chooses what the similarity tier embeds for conversational
+// endpoints (chat, responses).
+type PromptMode string
+
+const (
+	// PromptLastMessage embeds the last user message; everything before it
+	// (system prompt, earlier turns) goes into the context partition, so a
+	// follow-up only matches inside the same conversation prefix.
+	PromptLastMessage PromptMode = "last"
+	// PromptConversation embeds every user and assistant turn; only the
+	// system/developer messages and parameters form the partition.
+	PromptConversation PromptMode = "conversation"
+)
+
+// NewID returns prefix followed by 24 random URL-safe characters: every
+// served response gets its own ids, hits included.
+func NewID(prefix string) string {
+	var b [18]byte
+	_, _ = rand.Read(b[:])
+	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Assembler observes an upstream answer, JSON or SSE, as it passes through
+// and assembles it into endpoint-neutral cache answers. Write never fails,
+// so an Assembler can sit beside the client in an io.MultiWriter.
+type Assembler interface {
+	io.Writer
+	// Complete reports whether the answer's final event has been seen, so
+	// it may be stored before the rest of the stream reaches the client.
+	Complete() bool
+	// Answers returns one answer per requested item, in order, or an
+	// error wrapping ErrNotCacheable. clean tells whether the body ended
+	// without a transport error.
+	Answers(clean bool) ([]cache.Answer, error)
+}
