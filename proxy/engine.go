@@ -267,6 +267,7 @@ func (e *Engine) Lookup(ctx context.Context, c *Call) *cache.Entry {
 		e.metrics.Similarity.WithLabelValues("served").Observe(float64(c.Result.Similarity))
 		e.log.Debug("semantic hit", "namespace", c.Namespace, "entry", c.Result.Entry.ID,
 			"similarity", c.Result.Similarity, "query", c.Request.Prompt, "matched", c.Result.Entry.Prompt)
+		e.cache.Alias(c.lookup(), c.Result)
 	default:
 		c.Outcome = OutcomeMiss
 		return nil
