@@ -1,10 +1,14 @@
 package cache
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -118,6 +122,10 @@ type Cache struct {
 	// admission dropped the set.
 	pendingMu sync.RWMutex
 	pending   map[Key]*Entry
+	// pendingVecs holds the vectors of pending entries by similarity group
+	// (namespace and partition), so a paraphrase sent right after a miss's
+	// answer finds it before the write-back reaches the vector store.
+	pendingVecs map[string][]pendingVec
 
 	invalMu sync.RWMutex
 	inval   map[string]time.Time
@@ -140,9 +148,25 @@ type writeJob struct {
 	entry  *Entry
 	vector []float32
 	ttl    time.Duration
+	// alias marks a job that only indexes entry (an alias record: the
+	// prompt of a served semantic hit pointing at the entry it was served
+	// from) in the similarity tier.
+	alias bool
 }
 
+// pendingVec is a vector of an entry not yet in the vector store.
+type pendingVec struct {
+	key    Key
+	entry  *Entry
+	vector []float32
+}
+
+// groupKey names a similarity group: the records one search can see.
+func groupKey(ns, partition string) string { return ns + "\x00" + partition }
+
 type counters struct {
+	// inflight counts jobs queued and not yet written (Flush waits for 0).
+	inflight                              atomic.Int64
 	queued, dropped, written, writeErrors atomic.Uint64
 	embedErrors, storeErrors              atomic.Uint64
 }
@@ -198,17 +222,18 @@ func Open(opts Options) (*Cache, error) {
 		return nil, fmt.Errorf("cache: hot tier: %w", err)
 	}
 	c := &Cache{
-		opts:    opts,
-		sem:     opts.Semantic,
-		now:     opts.Now,
-		log:     opts.Logger,
-		hot:     hot,
-		pending: map[Key]*Entry{},
-		inval:   map[string]time.Time{},
-		sources: map[string]map[Key]struct{}{},
-		queue:   make(chan writeJob, opts.QueueSize),
-		closing: make(chan struct{}),
-		done:    make(chan struct{}),
+		opts:        opts,
+		sem:         opts.Semantic,
+		now:         opts.Now,
+		log:         opts.Logger,
+		hot:         hot,
+		pending:     map[Key]*Entry{},
+		pendingVecs: map[string][]pendingVec{},
+		inval:       map[string]time.Time{},
+		sources:     map[string]map[Key]struct{}{},
+		queue:       make(chan writeJob, opts.QueueSize),
+		closing:     make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	if opts.Dir != "" {
 		d, err := openDiskTier(opts.Dir)
@@ -292,6 +317,9 @@ type Result struct {
 	Rejections []Rejection
 	// Shadow is a would-be semantic hit in a shadow-mode namespace.
 	Shadow *Entry
+	// ViaAlias is set when the semantic hit (or shadow hit) matched an
+	// alias of its entry rather than the entry's own prompt.
+	ViaAlias bool
 	// EmbedErr and SearchErr report a failed similarity tier (the lookup
 	// then degrades to a miss).
 	EmbedErr, SearchErr error
@@ -399,25 +427,155 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 		return
 	}
 	now := c.now()
+	cands := make([]candidate, 0, len(hits)+1)
 	for _, h := range hits {
 		e, err := UnmarshalEntry(h.Record.Payload)
-		// Defence in depth: never trust a store's filter with another
-		// tenant's answer.
-		if err != nil || e.Namespace != l.Namespace || e.Partition != partition || !c.live(e, now) {
+		if err != nil {
 			continue
 		}
+		cands = append(cands, candidate{entry: e, score: h.Score})
+	}
+	cands = c.pendingCandidates(l.Namespace, partition, res.Vector, threshold, cands)
+	for _, cand := range cands {
+		e := cand.entry
+		// Defence in depth: never trust a store's filter with another
+		// tenant's answer.
+		if e.Namespace != l.Namespace || e.Partition != partition || !c.live(e, now) {
+			continue
+		}
+		served := e
+		if e.AliasOf != "" {
+			// An alias carries the wording it was created for (compared
+			// below) and a copy of its entry; the entry itself, when this
+			// process has it, is the current answer.
+			served = e.aliasTarget()
+			if k, err := parseKey(e.AliasOf); err == nil {
+				if cur := c.getExact(k, l.Namespace); cur != nil {
+					served = cur
+				}
+			}
+		}
 		if c.sem.Verify != nil {
-			if reason := c.sem.Verify(l.Prompt, e.Prompt, h.Score); reason != "" {
-				res.Rejections = append(res.Rejections, Rejection{EntryID: e.ID, Score: h.Score, Reason: reason})
+			if reason := c.sem.Verify(l.Prompt, e.Prompt, cand.score); reason != "" {
+				res.Rejections = append(res.Rejections, Rejection{EntryID: served.ID, Score: cand.score, Reason: reason})
 				continue
 			}
 		}
+		res.ViaAlias = e.AliasOf != ""
 		if c.sem.ShadowAll || c.sem.Shadow[l.Namespace] {
-			res.Shadow, res.Similarity = e, h.Score
+			res.Shadow, res.Similarity = served, cand.score
 			return
 		}
-		res.Tier, res.Entry, res.Similarity = TierSemantic, e, h.Score
+		res.Tier, res.Entry, res.Similarity = TierSemantic, served, cand.score
 		return
+	}
+}
+
+// maxAliases bounds the aliases of one entry: an alias takes one of this
+// many slots, chosen by a hash of its wording (a newer wording in the same
+// slot replaces the older one). Alias record ids derive from the entry key,
+// so deleting an entry deletes its aliases without a search.
+const maxAliases = 4
+
+// aliasID is the vector-store id of the alias of entry key for prompt.
+func aliasID(key, prompt string) string {
+	h := fnv.New32a()
+	h.Write([]byte(prompt))
+	return key + "~" + strconv.Itoa(int(h.Sum32()%maxAliases))
+}
+
+// appendAliasIDs appends the ids of every alias slot of entry key.
+func appendAliasIDs(ids []string, key string) []string {
+	for i := range maxAliases {
+		ids = append(ids, key+"~"+strconv.Itoa(i))
+	}
+	return ids
+}
+
+// candidate is a semantic candidate before verification.
+type candidate struct {
+	entry *Entry
+	score float32
+}
+
+// pendingCandidates merges into cands (best first, as the store returned
+// them) the pending vectors of the group scoring at least threshold, so
+// an answer written a moment ago is findable before the write-back indexes
+// it. Entries the store already returned are not repeated.
+func (c *Cache) pendingCandidates(ns, partition string, vec []float32, threshold float32, cands []candidate) []candidate {
+	c.pendingMu.RLock()
+	defer c.pendingMu.RUnlock()
+	pv := c.pendingVecs[groupKey(ns, partition)]
+	if len(pv) == 0 {
+		return cands
+	}
+	added := false
+	for _, p := range pv {
+		if len(p.vector) != len(vec) {
+			continue
+		}
+		score := dot(p.vector, vec)
+		if score < threshold {
+			continue
+		}
+		dup := false
+		for _, x := range cands {
+			if x.entry.Key == p.entry.Key && x.entry.Prompt == p.entry.Prompt {
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			cands = append(cands, candidate{entry: p.entry, score: score})
+			added = true
+		}
+	}
+	if added {
+		slices.SortStableFunc(cands, func(x, y candidate) int { return cmp.Compare(y.score, x.score) })
+		if len(cands) > c.sem.TopK {
+			cands = cands[:c.sem.TopK]
+		}
+	}
+	return cands
+}
+
+func dot(a, b []float32) float32 {
+	var s float32
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+// Alias records, after a semantic hit was served, the query's wording as
+// an alias of the entry it was served from: a vector-store record with the
+// query's vector and prompt that points at the entry, so the next
+// paraphrase close to this wording (rather than to the original) finds the
+// entry directly. Aliases are one hop: a hit served through an alias
+// creates none. An alias expires with its entry and is deleted with it.
+func (c *Cache) Alias(l Lookup, res Result) {
+	if c.sem == nil || res.Tier != TierSemantic || res.ViaAlias || res.Entry == nil || res.Vector == nil ||
+		l.Prompt == "" || l.Prompt == res.Entry.Prompt {
+		return
+	}
+	a := *res.Entry
+	a.AliasOf = res.Entry.Key
+	a.Prompt = l.Prompt
+	a.Partition = l.partition()
+	if a.Partition != res.Entry.Partition {
+		return
+	}
+	select {
+	case <-c.closing:
+		return
+	default:
+	}
+	select {
+	case c.queue <- writeJob{entry: &a, vector: res.Vector, alias: true}:
+		c.stats.inflight.Add(1)
+		c.stats.queued.Add(1)
+	default:
+		c.stats.dropped.Add(1)
 	}
 }
 
@@ -464,17 +622,43 @@ func (c *Cache) Put(l Lookup, ans Answer, vector []float32, ttl time.Duration, s
 	}
 	c.pendingMu.Lock()
 	c.pending[k] = e
+	if vector != nil && e.Partition != "" && c.sem != nil {
+		g := groupKey(e.Namespace, e.Partition)
+		c.pendingVecs[g] = append(c.pendingVecs[g], pendingVec{key: k, entry: e, vector: vector})
+	}
 	c.pendingMu.Unlock()
 	select {
 	case c.queue <- writeJob{key: k, entry: e, vector: vector, ttl: ttl}:
+		c.stats.inflight.Add(1)
 		c.stats.queued.Add(1)
 	default:
 		c.stats.dropped.Add(1)
 		c.pendingMu.Lock()
-		delete(c.pending, k)
+		c.dropPending(k, e)
 		c.pendingMu.Unlock()
 	}
 	return e
+}
+
+// dropPending forgets the pending write of e under k (and its vector);
+// the caller holds pendingMu.
+func (c *Cache) dropPending(k Key, e *Entry) {
+	if c.pending[k] == e {
+		delete(c.pending, k)
+	}
+	g := groupKey(e.Namespace, e.Partition)
+	pv := c.pendingVecs[g]
+	for i := range pv {
+		if pv[i].entry == e {
+			pv = slices.Delete(pv, i, i+1)
+			break
+		}
+	}
+	if len(pv) == 0 {
+		delete(c.pendingVecs, g)
+	} else {
+		c.pendingVecs[g] = pv
+	}
 }
 
 // writer drains the queue in batches until Close.
@@ -516,20 +700,23 @@ func (c *Cache) writeBatch(batch []writeJob) {
 	defer func() {
 		c.pendingMu.Lock()
 		for _, j := range batch {
-			if c.pending[j.key] == j.entry {
-				delete(c.pending, j.key)
+			if !j.alias {
+				c.dropPending(j.key, j.entry)
 			}
 		}
 		c.pendingMu.Unlock()
+		c.stats.inflight.Add(-int64(len(batch)))
 	}()
 	if c.disk != nil {
-		entries := make([]*Entry, len(batch))
-		for i, j := range batch {
-			entries[i] = j.entry
+		entries := make([]*Entry, 0, len(batch))
+		for _, j := range batch {
+			if !j.alias {
+				entries = append(entries, j.entry)
+			}
 		}
 		if err := c.disk.putBatch(entries); err != nil {
-			c.stats.writeErrors.Add(uint64(len(batch)))
-			c.log.Error("cache: disk write-back failed", "entries", len(batch), "err", err)
+			c.stats.writeErrors.Add(uint64(len(entries)))
+			c.log.Error("cache: disk write-back failed", "entries", len(entries), "err", err)
 		}
 	}
 	if c.sem != nil {
@@ -567,14 +754,18 @@ func (c *Cache) indexBatch(ctx context.Context, batch []writeJob) {
 		if err != nil {
 			continue
 		}
-		recs = append(recs, vectorstore.Record{
+		rec := vectorstore.Record{
 			ID:        j.entry.Key,
 			Vector:    j.vector,
 			Namespace: j.entry.Namespace,
 			Partition: j.entry.Partition,
 			Payload:   payload,
 			ExpiresAt: j.entry.ExpiresAt,
-		})
+		}
+		if j.alias {
+			rec.ID = aliasID(j.entry.AliasOf, j.entry.Prompt)
+		}
+		recs = append(recs, rec)
 	}
 	if len(recs) == 0 {
 		return
@@ -656,6 +847,9 @@ func (c *Cache) deleteKeys(ctx context.Context, keys map[Key]struct{}) (int, err
 		}
 	}
 	if c.sem != nil {
+		for _, k := range list {
+			ids = appendAliasIDs(ids, k.String())
+		}
 		if err := c.sem.Index.Delete(ctx, ids); err != nil {
 			errs = append(errs, fmt.Errorf("cache: delete from similarity tier: %w", err))
 		}
@@ -670,7 +864,7 @@ func (c *Cache) Flush(ctx context.Context) error {
 		c.pendingMu.RLock()
 		n := len(c.pending)
 		c.pendingMu.RUnlock()
-		if n == 0 {
+		if n == 0 && c.stats.inflight.Load() == 0 {
 			return nil
 		}
 		select {

@@ -86,6 +86,19 @@ type Entry struct {
 	// Sources are the RAG chunk ids injected into the prompt that produced
 	// the answer (purged when those chunks change).
 	Sources []string `json:"sources,omitempty"`
+	// AliasOf is set on an alias record of the similarity tier: the key of
+	// the entry whose answer a served semantic hit for Prompt came from.
+	// The record's other fields are that entry's.
+	AliasOf string `json:"alias_of,omitempty"`
+}
+
+// aliasTarget returns the entry an alias record stands for: a copy with
+// the alias fields cleared. Its Prompt is the alias's wording, which is
+// what the verifier compared; callers serve its answer.
+func (e *Entry) aliasTarget() *Entry {
+	t := *e
+	t.AliasOf = ""
+	return &t
 }
 
 // Expired reports whether e has expired at now.

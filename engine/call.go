@@ -373,6 +373,7 @@ func (c *Call) lookup(ctx context.Context) {
 			m.Similarity.WithLabelValues("served").Observe(float64(res.Similarity))
 			c.log.Debug("semantic hit", "namespace", c.ns, "entry", res.Entry.ID, "similarity", res.Similarity,
 				"query", c.items[i].Prompt, "matched", res.Entry.Prompt)
+			c.e.cache.Alias(c.items[i], res)
 		default:
 			c.missing = append(c.missing, i)
 		}

@@ -38,14 +38,17 @@ const (
 
 // token is one unit of an analysed text.
 type token struct {
-	surf  string  // lower-case surface form
-	stem  string  // stem of surf, before synonyms
-	text  string  // canonical form (synonyms folded)
-	ver   string  // version string ("3.11.2") of a number with two or more dots
-	num   float64 // value of a number
-	kind  tokKind
-	flags tokFlag
-	rel   relFamily // family of a relation marker, or famNone
+	surf string  // lower-case surface form
+	stem string  // stem of surf, before synonyms
+	text string  // canonical form (synonyms folded)
+	ver  string  // version string ("3.11.2") of a number with two or more dots
+	num  float64 // value of a number
+	// digits holds the digits of a number with more significant digits
+	// than a float64 keeps exactly (long identifiers).
+	digits string
+	kind   tokKind
+	flags  tokFlag
+	rel    relFamily // family of a relation marker, or famNone
 }
 
 func (t *token) has(f tokFlag) bool { return t.flags&f != 0 }
@@ -97,6 +100,7 @@ func (a *analysis) analyze(v *Verifier, s string) {
 	pf.boundary, pf.sentStart = true, true
 	quoted := false
 	prevWord := false // the previous rune was part of a word
+	prevSpace := true // the previous rune was white space (or there was none)
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if isWordRune(r) {
@@ -104,7 +108,7 @@ func (a *analysis) analyze(v *Verifier, s string) {
 			pf.quoted = quoted
 			a.piece(v, s[i:j], pf)
 			pf = pieceFlags{}
-			prevWord = true
+			prevWord, prevSpace = true, false
 			i = j
 			continue
 		}
@@ -118,7 +122,9 @@ func (a *analysis) analyze(v *Verifier, s string) {
 			switch {
 			case !quoted && isWordRune(next) && !prevWord:
 				quoted = true
-			case quoted && prevWord:
+			case quoted && !prevSpace:
+				// A closing quote follows the quoted text directly, which
+				// may end in punctuation: "`len(x)`", "'a [b]'".
 				quoted = false
 			}
 		case '$', '€', '£', '¥':
@@ -152,6 +158,7 @@ func (a *analysis) analyze(v *Verifier, s string) {
 			a.symbol(famCompare, true)
 		}
 		prevWord = false
+		prevSpace = unicode.IsSpace(r)
 		i += size
 	}
 	a.finish(v)
@@ -459,6 +466,7 @@ func (a *analysis) number(p string, pf pieceFlags) {
 		p = trimVersion(p)
 		if thousands(p) {
 			t.num, _ = parseDecimal(p)
+			t.digits = longDigits(p)
 			break
 		}
 		// Commas that are not thousands separators split a list: "3,1,2".
@@ -479,6 +487,23 @@ func (a *analysis) number(p string, pf pieceFlags) {
 		a.toks = append(a.toks, token{kind: kWord, surf: pf.cur, stem: pf.cur, flags: fStop})
 	}
 	a.toks = append(a.toks, t)
+}
+
+// longDigits returns the significant digits of the decimal p (thousands
+// commas and the dot removed, leading zeros of the integer part and trailing
+// zeros of the fraction dropped) when there are more than 15 of them, and ""
+// otherwise: shorter numbers are exact in a float64.
+func longDigits(p string) string {
+	intPart, frac, _ := strings.Cut(strings.ReplaceAll(p, ",", ""), ".")
+	intPart = strings.TrimLeft(intPart, "0")
+	frac = strings.TrimRight(frac, "0")
+	if len(intPart)+len(frac) <= 15 {
+		return ""
+	}
+	if frac == "" {
+		return intPart
+	}
+	return intPart + "." + frac
 }
 
 // thousands reports whether the commas in p (if any) separate groups of
@@ -736,21 +761,25 @@ func (a *analysis) mergeNumbers() {
 		case "k":
 			if t.has(fCurrency) {
 				t.num *= 1e3
+				t.digits = ""
 				n.flags |= fDropped
 			}
 		case "m", "mm", "mn":
 			if t.has(fCurrency) {
 				t.num *= 1e6
+				t.digits = ""
 				n.flags |= fDropped
 			}
 		case "b", "bn":
 			if t.has(fCurrency) {
 				t.num *= 1e9
+				t.digits = ""
 				n.flags |= fDropped
 			}
 		default:
 			if m, ok := numberMultipliers[n.surf]; ok {
 				t.num *= m
+				t.digits = ""
 				n.flags |= fDropped
 			}
 		}
@@ -928,6 +957,13 @@ func (a *analysis) countNegations() {
 			neither = true
 		case "nor":
 			if neither {
+				continue
+			}
+		case "no":
+			// "No, I meant ...": an interjection that answers, not a
+			// negation of what follows.
+			if j := a.nextLive(i); t.has(fSentStart) && (j < 0 || a.toks[j].has(fBoundary)) {
+				t.flags &^= fNeg
 				continue
 			}
 		}

@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"math"
 	"strconv"
 	"strings"
 )
@@ -26,11 +25,18 @@ const (
 type numKey struct {
 	num float64
 	ver string
+	// digits is the exact digit string of a long number (more significant
+	// digits than a float64 keeps), so two long identifiers that differ in
+	// their last digits never compare equal.
+	digits string
 }
 
 func (k numKey) String() string {
 	if k.ver != "" {
 		return k.ver
+	}
+	if k.digits != "" {
+		return k.digits
 	}
 	return strconv.FormatFloat(k.num, 'f', -1, 64)
 }
@@ -42,11 +48,16 @@ func (k numKey) less(o numKey) bool {
 	return k.num < o.num
 }
 
+// equal compares two numbers exactly: to 15 significant digits (what a
+// decimal written with a multiplier such as "1.1 million" keeps through
+// float arithmetic) and, for longer numbers, digit by digit. Order numbers,
+// account numbers and other identifiers are values, not measurements: no
+// relative tolerance.
 func (k numKey) equal(o numKey) bool {
-	if k.ver != o.ver {
+	if k.ver != o.ver || k.digits != o.digits {
 		return false
 	}
-	return math.Abs(k.num-o.num) <= 1e-9*math.Max(1, math.Abs(k.num))
+	return k.num == o.num || strconv.FormatFloat(k.num, 'g', 15, 64) == strconv.FormatFloat(o.num, 'g', 15, 64)
 }
 
 // numbers appends the numbers of a to dst, sorted. The value 1 is left
@@ -58,7 +69,7 @@ func (a *analysis) numbers(dst []numKey) []numKey {
 		if t.kind != kNum || t.has(fDropped) {
 			continue
 		}
-		k := numKey{num: t.num, ver: t.ver}
+		k := numKey{num: t.num, ver: t.ver, digits: t.digits}
 		if k.ver == "" && k.num == 1 {
 			continue
 		}
@@ -317,7 +328,7 @@ func sameItem(a *analysis, i int16, b *analysis, j int16) bool {
 		return false
 	}
 	if x.kind == kNum {
-		return numKey{x.num, x.ver}.equal(numKey{y.num, y.ver})
+		return numKey{x.num, x.ver, x.digits}.equal(numKey{y.num, y.ver, y.digits})
 	}
 	return x.text == y.text || x.stem == y.stem
 }
@@ -483,7 +494,7 @@ func (a *analysis) relWord(r *relation) string {
 
 func (t *token) surfOrNum() string {
 	if t.kind == kNum {
-		return numKey{t.num, t.ver}.String()
+		return numKey{t.num, t.ver, t.digits}.String()
 	}
 	return t.surf
 }

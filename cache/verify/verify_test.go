@@ -466,3 +466,63 @@ func BenchmarkCheckLong(b *testing.B) {
 		v.Check(q, c, 0.95)
 	}
 }
+
+// TestLongNumbersExact: identifiers are compared digit for digit, never
+// within a relative tolerance.
+func TestLongNumbersExact(t *testing.T) {
+	v := newVerifier(t, Options{})
+	tests := []struct {
+		q, c string
+		ok   bool
+	}{
+		{"What is the status of order 48213377105?", "What is the status of order 48213377112?", false},
+		{"What is the status of order 48213377105?", "status of order #48213377105", true},
+		{"Track parcel 12345678901234567890", "Track parcel 12345678901234567891", false},
+		{"Track parcel 12345678901234567890", "track parcel 12,345,678,901,234,567,890", true},
+		{"Is 1.1 million a lot?", "is 1,100,000 a lot", true},
+		{"Is 0.30 enough?", "is 0.3 enough", true},
+		{"Is 0.3 enough?", "is 0.300000001 enough", false},
+	}
+	for _, tc := range tests {
+		got := v.Check(tc.q, tc.c, 0.9)
+		if got.OK != tc.ok {
+			t.Errorf("Check(%q, %q) = %+v, want OK=%v", tc.q, tc.c, got, tc.ok)
+		}
+		if !tc.ok && got.Reason != ReasonNumbers {
+			t.Errorf("Check(%q, %q) rejected for %s, want numbers", tc.q, tc.c, got.Reason)
+		}
+	}
+}
+
+// TestAnalyzerQuotesAndInterjections covers two analyser bugs: a closing
+// quote right after ")" or "]" must close the quote, and a leading "No,"
+// is an interjection, not a negation.
+func TestAnalyzerQuotesAndInterjections(t *testing.T) {
+	v := newVerifier(t, Options{})
+	var a analysis
+	a.analyze(v, "What does `len(x)` return for an empty list?")
+	for _, tk := range a.toks {
+		if tk.surf == "return" || tk.surf == "empty" || tk.surf == "list" {
+			if tk.has(fQuoted) {
+				t.Errorf("%q after a closed quote is still marked quoted", tk.surf)
+			}
+		}
+	}
+	a.analyze(v, "Is 'a [b]' a valid glob pattern?")
+	for _, tk := range a.toks {
+		if tk.surf == "valid" && tk.has(fQuoted) {
+			t.Errorf("%q after a closed quote is still marked quoted", tk.surf)
+		}
+	}
+	a.analyze(v, "No, I meant how do I delete a branch in git?")
+	if a.negs != 0 {
+		t.Errorf("leading %q counted as %d negations, want 0", "No,", a.negs)
+	}
+	a.analyze(v, "No sugar recipes for cookies")
+	if a.negs != 1 {
+		t.Errorf("%q counted %d negations, want 1", "No sugar", a.negs)
+	}
+	if got := v.Check("No, I meant how do I delete a branch in git?", "how do I delete a branch in git", 0.9); got.Reason == ReasonNegation {
+		t.Errorf("leading No, rejected as negation: %+v", got)
+	}
+}
