@@ -6,6 +6,7 @@ import (
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/wire"
 	"github.com/semcache/semcache/wire/chat"
+	"github.com/semcache/semcache/wire/responses"
 )
 
 // Request is a parsed request of one API, as the engine sees it. Each
@@ -55,6 +56,7 @@ type Endpoint struct {
 func Endpoints(mode wire.PromptMode) []Endpoint {
 	return []Endpoint{
 		endpoint(chat.Name, chat.Path, chat.Parser(mode)),
+		endpoint(responses.Name, responses.Path, responses.Parser(mode)),
 	}
 }
 
@@ -70,4 +72,7 @@ func endpoint[R Request](name, path string, parse func([]byte) (R, error)) Endpo
 	}}
 }
 
-var _ Request = (*chat.Request)(nil)
+var (
+	_ Request = (*chat.Request)(nil)
+	_ Request = (*responses.Request)(nil)
+)

@@ -308,8 +308,11 @@ func TestNeverCached(t *testing.T) {
 }
 
 // rawPost tolerates a broken body (cut streams abort the connection).
-func (h *harness) rawPost(body string) (reply, error) {
-	req, _ := http.NewRequest(http.MethodPost, h.baseURL+"/chat/completions", strings.NewReader(body))
+func (h *harness) rawPost(body string) (reply, error) { return h.rawPostTo("/chat/completions", body) }
+
+// rawPostTo posts to another API under /v1.
+func (h *harness) rawPostTo(path, body string) (reply, error) {
+	req, _ := http.NewRequest(http.MethodPost, h.baseURL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer k")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
