@@ -18,7 +18,9 @@ const (
 	Path = "/v1/responses"
 )
 
-func badRequest(param, format string, args ...any) error { return wire.BadRequest(param, format, args...) }
+func badRequest(param, format string, args ...any) error {
+	return wire.BadRequest(param, format, args...)
+}
 
 // Item is one input item as the cache sees it.
 type Item struct {
