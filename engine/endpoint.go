@@ -6,6 +6,7 @@ import (
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/wire"
 	"github.com/semcache/semcache/wire/chat"
+	"github.com/semcache/semcache/wire/embeddings"
 	"github.com/semcache/semcache/wire/responses"
 )
 
@@ -57,6 +58,7 @@ func Endpoints(mode wire.PromptMode) []Endpoint {
 	return []Endpoint{
 		endpoint(chat.Name, chat.Path, chat.Parser(mode)),
 		endpoint(responses.Name, responses.Path, responses.Parser(mode)),
+		endpoint(embeddings.Name, embeddings.Path, embeddings.ParseRequest),
 	}
 }
 
@@ -75,4 +77,5 @@ func endpoint[R Request](name, path string, parse func([]byte) (R, error)) Endpo
 var (
 	_ Request = (*chat.Request)(nil)
 	_ Request = (*responses.Request)(nil)
+	_ Request = (*embeddings.Request)(nil)
 )

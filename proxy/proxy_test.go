@@ -585,28 +585,36 @@ func TestPassthrough(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"sim-gpt"`) {
 		t.Fatalf("models: %d %s", resp.StatusCode, b)
 	}
-	if resp.Header.Get("X-Request-Id") == "" {
-		t.Fatal("passthrough response has no request id")
-	}
-	resp, err = http.Post(h.baseURL+"/embeddings", "application/json", strings.NewReader(`{"model":"e","input":["a b"]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(b), `"embedding"`) {
-		t.Fatalf("embeddings: %d %s", resp.StatusCode, b)
-	}
-	if h.up.Calls(upstream.PathEmbeddings) != 1 {
-		t.Fatal("embeddings not passed through")
+	if resp.Header.Get("X-Request-Id") == "" || resp.Header.Get("X-Semcache") != "bypass" {
+		t.Fatalf("passthrough headers: %v", resp.Header)
 	}
 	resp, err = http.Get(h.baseURL + "/nope")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 404 {
-		t.Fatalf("unknown upstream path: %d", resp.StatusCode)
+	if resp.StatusCode != 404 || resp.Header.Get("X-Semcache") != "bypass" {
+		t.Fatalf("unknown upstream path: %d %q", resp.StatusCode, resp.Header.Get("X-Semcache"))
+	}
+	// Passed-through calls are counted, by the first path segment.
+	mfs, _ := h.reg.Gather()
+	counted := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "semcache_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["outcome"] == "bypass" {
+				counted[labels["route"]] += m.GetCounter().GetValue()
+			}
+		}
+	}
+	if counted["models"] != 1 || counted["nope"] != 1 {
+		t.Fatalf("bypass counts by route: %v", counted)
 	}
 }
 
