@@ -6,6 +6,7 @@ import (
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/wire"
 	"github.com/semcache/semcache/wire/chat"
+	"github.com/semcache/semcache/wire/completions"
 	"github.com/semcache/semcache/wire/embeddings"
 	"github.com/semcache/semcache/wire/responses"
 )
@@ -59,6 +60,7 @@ func Endpoints(mode wire.PromptMode) []Endpoint {
 		endpoint(chat.Name, chat.Path, chat.Parser(mode)),
 		endpoint(responses.Name, responses.Path, responses.Parser(mode)),
 		endpoint(embeddings.Name, embeddings.Path, embeddings.ParseRequest),
+		endpoint(completions.Name, completions.Path, completions.ParseRequest),
 	}
 }
 
@@ -78,4 +80,5 @@ var (
 	_ Request = (*chat.Request)(nil)
 	_ Request = (*responses.Request)(nil)
 	_ Request = (*embeddings.Request)(nil)
+	_ Request = (*completions.Request)(nil)
 )

@@ -120,7 +120,9 @@ func NewServer(o ServerOptions) (*Server, error) {
 		Transport:      o.Transport,
 		ModifyResponse: s.passResponse,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			reply := callOf(r).Unreachable(errorCause(err))
+			call := callOf(r)
+			reply := call.Unreachable(errorCause(err))
+			call.End()
 			writeReply(w, &reply)
 		},
 	}
@@ -186,6 +188,9 @@ func callOf(r *http.Request) *engine.Call { return r.Context().Value(callKey{}).
 // phases, everything else reverse-proxied.
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	call := s.engine.Begin(engine.FrontHTTP, r.Method, r.URL.Path, r.Header)
+	// The call ends just before the client gets its last byte, so its
+	// metrics and dashboard entry are recorded by the time the client has
+	// the answer. End is idempotent; the deferred call covers early exits.
 	defer call.End()
 	if !call.Cached() {
 		if _, ok := s.engine.Endpoint(http.MethodPost, r.URL.Path); ok {
@@ -209,11 +214,14 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		if !errors.As(err, &mbe) {
 			err = fmt.Errorf("%w: %w", engine.ErrUnreadableBody, err)
 		}
-		writeReply(w, call.Reject(err))
+		reply := call.Reject(err)
+		call.End()
+		writeReply(w, reply)
 		return
 	}
 	plan := call.Plan(r.Context(), body, true)
 	if plan.Reply != nil {
+		call.End()
 		writeReply(w, plan.Reply)
 		return
 	}
@@ -246,8 +254,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			own = reply.Header
 			f.setHeader(reply.Status, reply.Header, true)
 			f.append(reply.Body)
-			f.finish(false)
 			s.flights.remove(f)
+			f.finish(false)
 			f.cancel()
 			break
 		}
@@ -255,7 +263,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	default:
 		go s.fetch(fctx, f, call, r.URL.Path, upBody, hdr)
 	}
-	s.serveFlight(w, r, f, own)
+	s.serveFlight(w, r, f, own, call.End)
 }
 
 func randBytes(n int) []byte {
@@ -265,8 +273,9 @@ func randBytes(n int) []byte {
 }
 
 // serveFlight replays a flight's response to one client and follows it
-// live. own are the call's engine headers.
-func (s *Server) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, own http.Header) {
+// live. own are the call's engine headers; end runs before the last bytes
+// are written.
+func (s *Server) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, own http.Header, end func()) {
 	defer s.flights.leave(f)
 	ctx := r.Context()
 	select {
@@ -291,6 +300,9 @@ func (s *Server) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, 
 	off := 0
 	for {
 		chunk, done, broken, wait := f.next(off)
+		if done {
+			end()
+		}
 		if len(chunk) > 0 {
 			if _, err := w.Write(chunk); err != nil {
 				return // client gone
@@ -373,6 +385,10 @@ func (s *Server) fetch(ctx context.Context, f *flight, call *engine.Call, path s
 			call.Logger().Warn("upstream body broken", "err", rerr)
 		}
 		f.append(call.Finish(clean))
+		// Forgotten before it is finished: a request that arrives once the
+		// flight is over starts its own (and finds the stored answer)
+		// instead of replaying this one.
+		s.flights.remove(f)
 		f.finish(!clean)
 		return
 	}
@@ -398,6 +414,7 @@ func (s *Server) failFlight(f *flight, call *engine.Call, cause string) {
 	h.Del("X-Request-Id") // each client keeps its own
 	f.setHeader(reply.Status, h, false)
 	f.append(reply.Body)
+	s.flights.remove(f)
 	f.finish(false)
 }
 
@@ -409,13 +426,17 @@ func (s *Server) rewritePassthrough(pr *httputil.ProxyRequest) {
 	s.setAuth(pr.Out.Header)
 }
 
-// passResponse adds the engine's headers to a passed-through response.
+// passResponse adds the engine's headers to a passed-through response and
+// ends its call (the duration of a passed-through call is its time to the
+// response headers).
 func (s *Server) passResponse(resp *http.Response) error {
-	r := callOf(resp.Request).Upstream(resp.StatusCode, resp.Header)
+	call := callOf(resp.Request)
+	r := call.Upstream(resp.StatusCode, resp.Header)
 	for _, k := range r.Remove {
 		resp.Header.Del(k)
 	}
 	copyHeader(resp.Header, r.Header)
+	call.End()
 	return nil
 }
 

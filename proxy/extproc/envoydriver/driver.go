@@ -64,6 +64,10 @@ var (
 	// ErrAborted: the exchange was reset on purpose (Request.AbortAfterChunks),
 	// as Envoy does when the client goes away.
 	ErrAborted = errors.New("envoydriver: exchange aborted by the client")
+	// ErrUpstreamBroken: the upstream's response body broke off; Envoy
+	// resets the stream (the processor sees it end) and the client gets a
+	// broken response.
+	ErrUpstreamBroken = errors.New("envoydriver: upstream body broke off")
 )
 
 // RecommendedMode is the filter's processing_mode semcache expects:
@@ -669,9 +673,12 @@ func (x *exchange) streamResponseBody(ctx context.Context, r *Request, h http.He
 		return nil
 	}
 	for {
-		n, err := io.ReadFull(body, buf)
+		n, err := fill(body, buf)
 		piece := bytes.Clone(buf[:n])
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: %w", ErrUpstreamBroken, err)
+		}
+		if err != nil {
 			switch {
 			case n > 0 && have:
 				if err := send(pending, false); err != nil {
@@ -687,9 +694,6 @@ func (x *exchange) streamResponseBody(ctx context.Context, r *Request, h http.He
 				return finishStreamed(send(nil, true), mutated, x.resp)
 			}
 		}
-		if err != nil {
-			return fmt.Errorf("envoydriver: upstream body: %w", err)
-		}
 		if have {
 			if err := send(pending, false); err != nil {
 				return err
@@ -697,6 +701,22 @@ func (x *exchange) streamResponseBody(ctx context.Context, r *Request, h http.He
 		}
 		pending, have = piece, true
 	}
+}
+
+// fill reads until buf is full or the body ends: io.EOF is a clean end,
+// any other error (io.ErrUnexpectedEOF from a cut chunked body) a broken
+// one — unlike io.ReadFull, which reports a short clean body as
+// io.ErrUnexpectedEOF too.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 func finishStreamed(err error, mutated bool, resp *Response) error {

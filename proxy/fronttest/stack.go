@@ -1,0 +1,79 @@
+package fronttest
+
+import (
+	"context"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/semcache/semcache/bench/upstream"
+	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/cache/verify"
+	"github.com/semcache/semcache/embed/lexical"
+	"github.com/semcache/semcache/engine"
+	"github.com/semcache/semcache/vectorstore/memory"
+)
+
+// Stack is an engine over a fresh cache, with the simulated upstream
+// (behind a Recorder) running: what a front factory wraps its transport
+// around.
+type Stack struct {
+	Sim         *upstream.Server
+	Recorder    *Recorder
+	UpstreamURL *url.URL // scheme and host of the upstream
+	Cache       *cache.Cache
+	Metrics     *engine.Metrics
+	Engine      *engine.Engine
+}
+
+// NewStack builds a Stack for o; everything stops with the test.
+func NewStack(t testing.TB, o Options) *Stack {
+	t.Helper()
+	s := &Stack{Sim: upstream.New(upstream.Options{})}
+	s.Recorder = &Recorder{Next: Upstream(s.Sim)}
+	srv := httptest.NewServer(s.Recorder)
+	t.Cleanup(srv.Close)
+	s.UpstreamURL, _ = url.Parse(srv.URL)
+	copts := cache.Options{}
+	if o.Semantic {
+		copts.Semantic = semanticOptions(t)
+	}
+	c, err := cache.Open(copts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	s.Cache = c
+	s.Metrics = engine.NewMetrics(prometheus.NewRegistry(), 10, nil)
+	s.Engine, err = engine.New(engine.Options{Cache: c, Metrics: s.Metrics, Enricher: o.Enricher, SourcesField: o.SourcesField})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// semanticOptions is the similarity tier of a default serve: the lexical
+// embedder at its evaluated threshold, the memory store and the verifier.
+func semanticOptions(t testing.TB) *cache.SemanticOptions {
+	emb, err := lexical.New(lexical.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := memory.Open(context.Background(), memory.Options{Dimension: emb.Dimension()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	v, err := verify.New(verify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &cache.SemanticOptions{Embedder: emb, Index: st, Threshold: 0.6, Verify: func(q, c string, score float32) string {
+		if verdict := v.Check(q, c, score); !verdict.OK {
+			return string(verdict.Reason)
+		}
+		return ""
+	}}
+}
