@@ -522,6 +522,7 @@ func (c *Cache) warmBatch(ctx context.Context, items []WarmItem) error {
 			ttl = c.opts.TTL
 		}
 		k := it.Lookup.key()
+		it.Answer.remember()
 		e := &Entry{
 			ID:           k.EntryID(),
 			Key:          k.String(),

@@ -589,6 +589,7 @@ func (c *Cache) Put(l Lookup, ans Answer, vector []float32, ttl time.Duration, s
 	}
 	now := c.now()
 	k := l.key()
+	ans.remember()
 	e := &Entry{
 		ID:           k.EntryID(),
 		Key:          k.String(),

@@ -3,6 +3,7 @@ package cache
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -35,7 +36,33 @@ type Answer struct {
 	// Payload is the endpoint's encoding of everything it needs to replay
 	// the answer.
 	Payload json.RawMessage `json:"payload,omitempty"`
+
+	// memo keeps the endpoint's decoded payload of a stored answer (see
+	// Decoded); copies of the answer share it.
+	memo *memo
 }
+
+type memo struct {
+	once sync.Once
+	v    any
+	err  error
+}
+
+// Decoded returns what decode makes of the answer's payload. For an
+// answer the cache holds, decode runs once and its result is kept with
+// the entry (a hit then only renders); elsewhere it runs every time.
+// decode must depend on the payload only.
+func (a *Answer) Decoded(decode func() (any, error)) (any, error) {
+	m := a.memo
+	if m == nil {
+		return decode()
+	}
+	m.once.Do(func() { m.v, m.err = decode() })
+	return m.v, m.err
+}
+
+// remember gives a stored answer its memo.
+func (a *Answer) remember() { a.memo = &memo{} }
 
 // UnmarshalJSON reads both layouts: the endpoint-neutral one, and the
 // chat answer {model, role, content, finish_reason, …} semcache stored
@@ -135,5 +162,6 @@ func UnmarshalEntry(b []byte) (*Entry, error) {
 	if e.Key == "" || e.Namespace == "" {
 		return nil, fmt.Errorf("cache: decode entry: missing key or namespace")
 	}
+	e.Answer.remember()
 	return &e, nil
 }

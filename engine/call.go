@@ -787,15 +787,25 @@ func (c *Call) End() {
 	}
 	c.ended = true
 	d := c.e.now().Sub(c.start)
-	s := c.summary(d)
+	outcome, items, hits := c.outcome, len(c.items), 0
+	for _, e := range c.hits {
+		if e != nil {
+			hits++
+		}
+	}
+	o := c.e.obs.Load()
+	var s *Summary
+	if o != nil {
+		s = c.summary(d)
+	}
 	c.mu.Unlock()
 	m := c.e.metrics
-	m.observeRequest(c.front.Name, c.route, c.ns, s.Outcome, d)
-	if s.Items > 1 {
-		m.Items.WithLabelValues(c.route, "hit").Add(float64(s.Hits))
-		m.Items.WithLabelValues(c.route, "miss").Add(float64(s.Items - s.Hits))
+	m.observeRequest(c.front.Name, c.route, c.ns, outcome, d)
+	if items > 1 {
+		m.Items.WithLabelValues(c.route, "hit").Add(float64(hits))
+		m.Items.WithLabelValues(c.route, "miss").Add(float64(items - hits))
 	}
-	if o := c.e.obs.Load(); o != nil {
+	if o != nil {
 		(*o).ObserveCall(s)
 	}
 }

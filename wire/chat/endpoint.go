@@ -55,10 +55,11 @@ func (r *Request) Render(answers []*cache.Answer, now time.Time) (contentType st
 	if len(answers) != 1 {
 		return "", nil, fmt.Errorf("chat: render %d answers, want 1", len(answers))
 	}
-	a, err := FromCache(answers[0])
+	v, err := answers[0].Decoded(func() (any, error) { return FromCache(answers[0]) })
 	if err != nil {
 		return "", nil, err
 	}
+	a := v.(Answer)
 	if r.Stream {
 		return "text/event-stream", RenderSSE(&a, NewResponseID(), now.Unix(), r.IncludeUsage), nil
 	}

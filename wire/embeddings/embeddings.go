@@ -424,17 +424,21 @@ func (r *Request) Render(answers []*cache.Answer, now time.Time) (contentType st
 		return "", nil, fmt.Errorf("embeddings: render %d answers for %d inputs", len(answers), len(r.Inputs))
 	}
 	model := r.Model
-	out := make([]byte, 0, 64+len(answers)*256)
+	vecs := make([]*renderedVector, len(answers))
+	size := 128 + len(model)
+	for i, a := range answers {
+		v, err := a.Decoded(func() (any, error) { return decodeAnswer(a) })
+		if err != nil {
+			return "", nil, err
+		}
+		vecs[i] = v.(*renderedVector)
+		size += 64 + max(len(vecs[i].base64), len(vecs[i].floats))
+	}
+	out := make([]byte, 0, size)
 	out = append(out, `{"object":"list","data":[`...)
 	tokens := 0
 	for i, a := range answers {
-		if a.Endpoint != Name {
-			return "", nil, fmt.Errorf("embeddings: answer of endpoint %q", a.Endpoint)
-		}
-		var p payload
-		if err := json.Unmarshal(a.Payload, &p); err != nil {
-			return "", nil, fmt.Errorf("embeddings: decode stored answer: %w", err)
-		}
+		vec := vecs[i]
 		if i == 0 && a.Model != "" {
 			model = a.Model
 		}
@@ -448,20 +452,9 @@ func (r *Request) Render(answers []*cache.Answer, now time.Time) (contentType st
 		out = strconv.AppendInt(out, int64(i), 10)
 		out = append(out, `,"embedding":`...)
 		if r.Base64 {
-			out = canon.AppendString(out, p.Vector)
+			out = append(out, vec.base64...)
 		} else {
-			raw, err := base64.StdEncoding.DecodeString(p.Vector)
-			if err != nil || len(raw)%4 != 0 {
-				return "", nil, fmt.Errorf("embeddings: stored vector is not base64 float32")
-			}
-			out = append(out, '[')
-			for j := 0; j < len(raw); j += 4 {
-				if j > 0 {
-					out = append(out, ',')
-				}
-				out = strconv.AppendFloat(out, float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[j:]))), 'g', -1, 32)
-			}
-			out = append(out, ']')
+			out = append(out, vec.floats...)
 		}
 		out = append(out, '}')
 	}
@@ -473,4 +466,34 @@ func (r *Request) Render(answers []*cache.Answer, now time.Time) (contentType st
 	out = strconv.AppendInt(out, int64(tokens), 10)
 	out = append(out, "}}"...)
 	return "application/json", out, nil
+}
+
+// renderedVector is a stored vector in both encodings, ready to append
+// (kept with the cache entry, see cache.Answer.Decoded).
+type renderedVector struct {
+	base64, floats []byte
+}
+
+func decodeAnswer(a *cache.Answer) (*renderedVector, error) {
+	if a.Endpoint != Name {
+		return nil, fmt.Errorf("embeddings: answer of endpoint %q", a.Endpoint)
+	}
+	var p payload
+	if err := json.Unmarshal(a.Payload, &p); err != nil {
+		return nil, fmt.Errorf("embeddings: decode stored answer: %w", err)
+	}
+	raw, err := base64.StdEncoding.DecodeString(p.Vector)
+	if err != nil || len(raw)%4 != 0 {
+		return nil, fmt.Errorf("embeddings: stored vector is not base64 float32")
+	}
+	v := &renderedVector{base64: canon.AppendString(nil, p.Vector), floats: make([]byte, 0, len(raw)*3)}
+	v.floats = append(v.floats, '[')
+	for j := 0; j < len(raw); j += 4 {
+		if j > 0 {
+			v.floats = append(v.floats, ',')
+		}
+		v.floats = strconv.AppendFloat(v.floats, float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[j:]))), 'g', -1, 32)
+	}
+	v.floats = append(v.floats, ']')
+	return v, nil
 }

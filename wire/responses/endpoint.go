@@ -53,14 +53,12 @@ func (r *Request) Render(answers []*cache.Answer, now time.Time) (contentType st
 	if len(answers) != 1 {
 		return "", nil, fmt.Errorf("responses: render %d answers, want 1", len(answers))
 	}
-	obj, err := FromCache(answers[0])
+	a := answers[0]
+	v, err := a.Decoded(func() (any, error) { return newTemplate(a) })
 	if err != nil {
 		return "", nil, err
 	}
-	rp, err := r.freshen(obj, now)
-	if err != nil {
-		return "", nil, err
-	}
+	rp := r.replay(v.(*template), now)
 	if r.Stream {
 		return "text/event-stream", rp.RenderSSE(), nil
 	}
