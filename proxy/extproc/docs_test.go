@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"testing"
 	"time"
@@ -19,8 +20,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"gopkg.in/yaml.v3"
 
+	"github.com/semcache/semcache/engine"
 	"github.com/semcache/semcache/proxy/extproc"
 	"github.com/semcache/semcache/proxy/extproc/envoydriver"
+	"github.com/semcache/semcache/wire"
 )
 
 const docsDir = "../../docs/envoy"
@@ -135,5 +138,48 @@ func TestDocumentedEnvoyConfig(t *testing.T) {
 	}
 	if az.GetWithRequestBody() == nil || !az.GetFailureModeAllow() {
 		t.Error("ext_authz needs with_request_body and failure_mode_allow")
+	}
+}
+
+// TestDocumentedRoutesCoverTheCachedAPIs checks that envoy.yaml sends
+// exactly the APIs the engine caches through the processor.
+func TestDocumentedRoutesCoverTheCachedAPIs(t *testing.T) {
+	var bs bootstrapv3.Bootstrap
+	yamlProto(t, filepath.Join(docsDir, "envoy.yaml"), &bs)
+	var processed []*regexp.Regexp
+	for _, l := range bs.GetStaticResources().GetListeners() {
+		for _, fc := range l.GetFilterChains() {
+			for _, f := range fc.GetFilters() {
+				var hcm hcmv3.HttpConnectionManager
+				if f.GetTypedConfig().UnmarshalTo(&hcm) != nil {
+					continue
+				}
+				for _, vh := range hcm.GetRouteConfig().GetVirtualHosts() {
+					for _, r := range vh.GetRoutes() {
+						if _, off := r.GetTypedPerFilterConfig()["envoy.filters.http.ext_proc"]; off {
+							continue
+						}
+						re := r.GetMatch().GetSafeRegex().GetRegex()
+						if p := r.GetMatch().GetPath(); p != "" {
+							re = "^" + regexp.QuoteMeta(p) + "$"
+						}
+						processed = append(processed, regexp.MustCompile(re))
+					}
+				}
+			}
+		}
+	}
+	matches := func(path string) bool {
+		return slices.ContainsFunc(processed, func(re *regexp.Regexp) bool { return re.MatchString(path) })
+	}
+	for _, ep := range engine.Endpoints(wire.PromptLastMessage) {
+		if !matches(ep.Path) {
+			t.Errorf("envoy.yaml does not send %s (%s) through semcache", ep.Path, ep.Name)
+		}
+	}
+	for _, p := range []string{"/v1/models", "/v1/files", "/v1/chat/completions/x"} {
+		if matches(p) {
+			t.Errorf("envoy.yaml sends %s through semcache, which does not cache it", p)
+		}
 	}
 }
