@@ -272,18 +272,20 @@ func equalLower[S string | []byte](word S, stored []byte) bool {
 	return true
 }
 
-// dot is the integer dot product of two int8 vectors of equal length.
-func dot(a, b []byte) int32 {
+// dotGo is the integer dot product of two int8 vectors of equal length
+// (dot uses it for the tail the assembly leaves, or for all of it).
+func dotGo(a, b []byte) int32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 int32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += int32(int8(a[i])) * int32(int8(b[i]))
-		s1 += int32(int8(a[i+1])) * int32(int8(b[i+1]))
-		s2 += int32(int8(a[i+2])) * int32(int8(b[i+2]))
-		s3 += int32(int8(a[i+3])) * int32(int8(b[i+3]))
+	for len(a) >= 4 {
+		x, y := a[:4:4], b[:4:4]
+		s0 += int32(int8(x[0])) * int32(int8(y[0]))
+		s1 += int32(int8(x[1])) * int32(int8(y[1]))
+		s2 += int32(int8(x[2])) * int32(int8(y[2]))
+		s3 += int32(int8(x[3])) * int32(int8(y[3]))
+		a, b = a[4:], b[4:]
 	}
-	for ; i < len(a); i++ {
+	for i := range a {
 		s0 += int32(int8(a[i])) * int32(int8(b[i]))
 	}
 	return s0 + s1 + s2 + s3
