@@ -34,7 +34,7 @@ type QuantError struct {
 	MeanAbsHighGlobal float64
 }
 
-const sampleSize = 2000
+const sampleSize = 1000
 
 // converter turns the source JSON into a vectors file.
 type converter struct {

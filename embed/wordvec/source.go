@@ -211,19 +211,20 @@ func (s *jsonScanner) number() (float64, error) {
 			return 0, s.errorf("number longer than %d bytes", maxNumberLen)
 		}
 		b = append(b, c)
-		if _, err := s.r.Peek(1); errors.Is(err, io.EOF) {
-			break // a number may end the input
+		if c, err = s.r.ReadByte(); err != nil {
+			if errors.Is(err, io.EOF) {
+				break // a number may end the input
+			}
+			return 0, fmt.Errorf("wordvec: reading source: %w", err)
 		}
-		if c, err = s.readByte(); err != nil {
-			return 0, err
-		}
+		s.off++
 	}
 	if len(b) == 0 {
 		return 0, s.errorf("found %q, want a number", c)
 	}
 	f, err := strconv.ParseFloat(string(b), 64)
 	if err != nil {
-		return 0, s.errorf("number %q: %v", b, errors.Unwrap(err))
+		return 0, s.errorf("number %q: %v", string(b), errors.Unwrap(err))
 	}
 	return f, nil
 }

@@ -26,15 +26,28 @@
 //
 // # Conversion
 //
-// Pull streams the tarball (gzip → tar → JSON, nothing held whole) and
-// keeps, in frequency order, the first DefaultWords (200,000) keys that
-// are words: lowercase a–z with single inner hyphens or apostrophes
-// ("e-mail", "o'neill"); numbers and punctuation are dropped. The last kept
-// words are rare (frequency rank ≈ 206k of 341k). Each vector is
-// L2-normalised, quantised to int8 with its own scale (largest component
-// → ±127) and stored with the float32 1/‖q‖, so the cosine of two words
-// is one integer dot product times two floats. The file format is in
-// format.go; the file is about 23 MB.
+// Pull streams the tarball (gzip → tar → a small JSON scanner; ~30 MB of
+// memory, ~4 s on an idle core) and keeps, in frequency order, the first
+// DefaultWords (200,000) keys that are words: lowercase a–z with single
+// inner hyphens or apostrophes ("e-mail", "o'neill", "n't"); numbers and
+// punctuation are dropped. It reads 202,584 entries to find them, so the
+// last kept words are rare. Each vector is L2-normalised, quantised to
+// int8 with its own scale (largest component → ±127) and stored with the
+// float32 1/‖q‖, so the cosine of two words is one integer dot product
+// (SSE2 on amd64) times two floats. On a sample of 1,000 kept words
+// (499,500 pairs) the int8 cosine is within 0.0048 of float32 (mean
+// 0.0007); one global scale would double that (max 0.0092, mean 0.0015).
+// Pull prints these figures.
+//
+// # File and lookup
+//
+// The file (format.go) is 25.2 MB: 20 MB of int8 rows, 0.8 MB of scales,
+// 0.8 MB of word offsets, 1.5 MB of words and a 2 MB open-addressed hash
+// table (2^19 slots, load 0.38). Load reads it into one heap buffer (~20
+// ms, heap ≈ file size) and checks it; it builds nothing. A Go map built
+// at load would cost 7 MB more heap and ~10 ms for a lookup that is no
+// faster once the query must be lowercased first (BenchmarkLookup,
+// BenchmarkGoMapBuild), so the table lives in the file.
 //
 // # Caveat
 //
