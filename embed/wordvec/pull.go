@@ -95,7 +95,11 @@ func (p puller) pull(ctx context.Context, dir string, stdout io.Writer) (string,
 	}
 	defer os.Remove(out.Name()) // a no-op once renamed
 	start := time.Now()
-	stats, err := convertTarball(ctx, tgz, out, p.words, dir)
+	notices := filepath.Join(tmp, "notices")
+	if err := os.Mkdir(notices, 0o755); err != nil {
+		return "", fmt.Errorf("wordvec: %w", err)
+	}
+	stats, err := convertTarball(ctx, tgz, out, p.words, notices)
 	if cerr := out.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("wordvec: %w", cerr)
 	}
@@ -110,6 +114,16 @@ func (p puller) pull(ctx context.Context, dir string, stdout io.Writer) (string,
 	}
 	if err := os.Rename(out.Name(), file); err != nil {
 		return "", fmt.Errorf("wordvec: %w", err)
+	}
+	// The licence texts follow the vectors they belong to.
+	entries, err := os.ReadDir(notices)
+	if err != nil {
+		return "", fmt.Errorf("wordvec: %w", err)
+	}
+	for _, e := range entries {
+		if err := os.Rename(filepath.Join(notices, e.Name()), filepath.Join(dir, e.Name())); err != nil {
+			return "", fmt.Errorf("wordvec: %w", err)
+		}
 	}
 	fmt.Fprintf(stdout, "wordvec: kept %d words of %d entries read (%d skipped) in %v: %.1f MB\n",
 		stats.Words, stats.Entries, stats.Skipped, time.Since(start).Round(time.Millisecond), float64(stats.Bytes)/1e6)

@@ -186,6 +186,9 @@ func TestPullFailures(t *testing.T) {
 			if left, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), ".pull-*")); len(left) != 0 {
 				t.Errorf("staging directories left behind: %v", left)
 			}
+			if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) != 0 {
+				t.Errorf("files left behind in the model directory: %v", left)
+			}
 			if left, _ := filepath.Glob(filepath.Join(dir, ".vectors-*")); len(left) != 0 {
 				t.Errorf("temporary files left behind: %v", left)
 			}
