@@ -3,6 +3,7 @@ package wordvec
 import (
 	"runtime"
 	"testing"
+	"unsafe"
 )
 
 // benchPairs are word pairs of the kind the verifier compares.
@@ -103,6 +104,8 @@ func lookupWords(v *Vectors) []string {
 	}
 	return append(words, "unknownwordxyz", "zzzzq", "transformationsx")
 }
+
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func goMap(v *Vectors) map[string]int32 {
 	m := make(map[string]int32, v.Len())

@@ -10,20 +10,20 @@ import (
 	"math"
 )
 
-// Stats describes one conversion.
-type Stats struct {
+// convStats describes one conversion.
+type convStats struct {
 	Entries int   // source entries read (Pull stops once it has enough words)
 	Words   int   // words kept
 	Skipped int   // entries read but not kept: not words, duplicates, zero vectors
 	Bytes   int64 // size of the converted file
-	Quant   QuantError
+	Quant   quantStats
 }
 
-// QuantError measures the int8 quantisation on a sample of the kept words
+// quantStats measures the int8 quantisation on a sample of the kept words
 // (every (words/sampleSize)-th): |cosine of the int8 vectors − cosine of
 // the float vectors| over every pair of the sample, for the per-vector
 // scale the file uses and, for comparison, for one global scale.
-type QuantError struct {
+type quantStats struct {
 	Pairs             int
 	MeanAbs, MaxAbs   float64 // per-vector scale (what the file stores)
 	HighPairs         int     // pairs whose float cosine is at least 0.5
@@ -44,7 +44,7 @@ type converter struct {
 	offsets  []uint32
 	blob     []byte
 	seen     map[string]struct{}
-	stats    Stats
+	stats    convStats
 	// Quantisation sample: unit float vectors and their int8 rows.
 	stride     int
 	sampleF    [][]float32
@@ -57,41 +57,41 @@ type converter struct {
 
 // convert reads the source JSON from src and writes the vectors file to
 // out (from its start), keeping at most maxWords words.
-func convert(src io.Reader, out io.WriteSeeker, maxWords int) (Stats, error) {
+func convert(src io.Reader, out io.WriteSeeker, maxWords int) (convStats, error) {
 	if maxWords <= 0 || maxWords > maxCount {
-		return Stats{}, fmt.Errorf("wordvec: want 1..%d words, not %d", maxCount, maxWords)
+		return convStats{}, fmt.Errorf("wordvec: want 1..%d words, not %d", maxCount, maxWords)
 	}
 	c := &converter{maxWords: maxWords, seen: make(map[string]struct{}), offsets: []uint32{0}}
 	c.stride = max(1, maxWords/sampleSize)
 	if _, err := out.Seek(0, io.SeekStart); err != nil {
-		return Stats{}, fmt.Errorf("wordvec: %w", err)
+		return convStats{}, fmt.Errorf("wordvec: %w", err)
 	}
 	bw := bufio.NewWriterSize(out, 1<<16)
 	crc := crc32.New(castagnoli)
 	w := io.MultiWriter(bw, crc)
 	if _, err := bw.Write(make([]byte, headerSize)); err != nil {
-		return Stats{}, fmt.Errorf("wordvec: %w", err)
+		return convStats{}, fmt.Errorf("wordvec: %w", err)
 	}
 	if err := c.readSource(newJSONScanner(src), w); err != nil {
-		return Stats{}, err
+		return convStats{}, err
 	}
 	if len(c.scales) == 0 {
-		return Stats{}, errors.New("wordvec: the source holds no usable words")
+		return convStats{}, errors.New("wordvec: the source holds no usable words")
 	}
 	h, err := c.writeTail(w)
 	if err != nil {
-		return Stats{}, err
+		return convStats{}, err
 	}
 	hdr := h.encode(0)
 	binary.LittleEndian.PutUint32(hdr[checksumAt:], crc32.Update(crc.Sum32(), castagnoli, hdr[:checksumAt]))
 	if err := bw.Flush(); err != nil {
-		return Stats{}, fmt.Errorf("wordvec: %w", err)
+		return convStats{}, fmt.Errorf("wordvec: %w", err)
 	}
 	if _, err := out.Seek(0, io.SeekStart); err != nil {
-		return Stats{}, fmt.Errorf("wordvec: %w", err)
+		return convStats{}, fmt.Errorf("wordvec: %w", err)
 	}
 	if _, err := out.Write(hdr); err != nil {
-		return Stats{}, fmt.Errorf("wordvec: %w", err)
+		return convStats{}, fmt.Errorf("wordvec: %w", err)
 	}
 	c.stats.Words = len(c.scales)
 	c.stats.Bytes = int64(h.layout().size)
@@ -337,8 +337,8 @@ func (c *converter) writeTail(w io.Writer) (header, error) {
 }
 
 // quantError compares int8 and float cosines over the sample's pairs.
-func (c *converter) quantError() QuantError {
-	var e QuantError
+func (c *converter) quantError() quantStats {
+	var e quantStats
 	n := len(c.sampleF)
 	if n < 2 {
 		return e
@@ -387,7 +387,7 @@ func (c *converter) quantError() QuantError {
 	return e
 }
 
-func (e QuantError) String() string {
+func (e quantStats) String() string {
 	return fmt.Sprintf("|cos int8 − cos float32| over %d pairs: mean %.4f, max %.4f (one global scale: mean %.4f, max %.4f); %d pairs with cos ≥ 0.5: mean %.4f, max %.4f (global: mean %.4f)",
 		e.Pairs, e.MeanAbs, e.MaxAbs, e.MeanAbsGlobal, e.MaxAbsGlobal, e.HighPairs, e.MeanAbsHigh, e.MaxAbsHigh, e.MeanAbsHighGlobal)
 }

