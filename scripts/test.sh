@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine (Debian bookworm, run as root):
 # installs and starts what the tests need — PostgreSQL 15 + pgvector, the
-# USE-lite model files, the official openai npm client, headless Chromium —
+# USE-lite model files, the English word vectors, the official openai npm
+# client, headless Chromium —
 # idempotently (seconds on a warm machine), then runs the static checks and
 # every Go test with the race detector. .ci/run calls exactly this.
 set -euo pipefail
@@ -16,6 +17,10 @@ export "${dsn_line?}"
 step "USE-lite model"
 SEMCACHE_MODEL_DIR=$(bash .ci/use-model.sh | tail -n1)
 export SEMCACHE_MODEL_DIR
+
+step "English word vectors"
+SEMCACHE_WORDVEC_DIR=$(bash .ci/wordvec.sh | tail -n1)
+export SEMCACHE_WORDVEC_DIR
 
 step "openai npm client (scripts/node-e2e)"
 if [[ ! -d scripts/node-e2e/node_modules/openai ]]; then
