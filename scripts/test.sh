@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine (Debian bookworm, run as root):
 # installs and starts what the tests need — PostgreSQL 15 + pgvector, the
-# USE-lite model files, the English word vectors, the official openai npm
-# client, headless Chromium —
-# idempotently (seconds on a warm machine), then runs the static checks and
-# every Go test with the race detector. .ci/run calls exactly this.
+# USE-lite model files, the English word vectors, the node clients (openai,
+# Vercel AI SDK, LangChain.js), headless Chromium — idempotently (seconds on
+# a warm machine), then runs the static checks and every Go test with the
+# race detector. .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,9 +22,15 @@ step "English word vectors"
 SEMCACHE_WORDVEC_DIR=$(bash .ci/wordvec.sh | tail -n1)
 export SEMCACHE_WORDVEC_DIR
 
-step "openai npm client (scripts/node-e2e)"
-if [[ ! -d scripts/node-e2e/node_modules/openai ]]; then
-	npm ci --prefix scripts/node-e2e --no-audit --no-fund --loglevel=error
+step "node clients (scripts/node-e2e: openai, ai, @ai-sdk/openai, @langchain/openai)"
+# npm ci again whenever the lockfile differs from the one last installed
+# (the stamp holds its hash); --ignore-scripts: no package needs an install
+# script, and none may download anything.
+lock_hash=$(sha256sum scripts/node-e2e/package-lock.json | cut -d' ' -f1)
+stamp=scripts/node-e2e/node_modules/.semcache-lock-sha256
+if [[ ! -f $stamp || $(cat "$stamp") != "$lock_hash" ]]; then
+	npm ci --prefix scripts/node-e2e --ignore-scripts --no-audit --no-fund --loglevel=error
+	echo "$lock_hash" >"$stamp"
 fi
 
 step "headless Chromium"

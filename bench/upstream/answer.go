@@ -159,22 +159,40 @@ type toolArguments struct {
 	Ref   string `json:"ref"`
 }
 
-// makePlan decides the answer for a validated request.
-func makePlan(req *chatRequest, msgs []chatMessage, ctl controls, answerTokens int, filler []string) plan {
-	p := plan{sum: requestHash(req, msgs), finishReason: "stop", ctl: ctl}
-	for _, m := range msgs {
-		p.promptTokens += len(strings.Fields(m.Content.Text))
-	}
-	prompt := lastUserText(msgs)
+// planInput is what an answer depends on, whatever the endpoint.
+type planInput struct {
+	sum          [32]byte        // hash of every field that changes the answer
+	prompt       string          // text of the last user message (markers included)
+	promptTokens int             // words in every message of the conversation
+	toolName     string          // first declared function tool; "" means defaultTool
+	echo         json.RawMessage // what [[sim:echo]] answers, compacted
+	tokenLimit   int             // answer words allowed; 0 means no limit
+}
 
+// makePlan decides the answer for a validated chat request.
+func makePlan(req *chatRequest, msgs []chatMessage, ctl controls, answerTokens int, filler []string) plan {
+	in := planInput{sum: requestHash(req, msgs), prompt: lastUserText(msgs), echo: req.Messages, tokenLimit: req.tokenLimit()}
+	for _, m := range msgs {
+		in.promptTokens += len(strings.Fields(m.Content.Text))
+	}
+	if len(req.Tools) > 0 {
+		in.toolName = req.Tools[0].Function.Name
+	}
+	return buildPlan(in, ctl, answerTokens, filler)
+}
+
+// buildPlan decides the answer: a tool call, the echo, or the hashed words,
+// then applies the markers that shorten or end it.
+func buildPlan(in planInput, ctl controls, answerTokens int, filler []string) plan {
+	p := plan{sum: in.sum, finishReason: "stop", ctl: ctl, promptTokens: in.promptTokens}
 	switch {
 	case ctl.tools:
-		name := defaultTool
-		if len(req.Tools) > 0 && req.Tools[0].Function.Name != "" {
-			name = req.Tools[0].Function.Name
+		name := in.toolName
+		if name == "" {
+			name = defaultTool
 		}
 		args, err := json.Marshal(toolArguments{
-			Query: strings.Join(strings.Fields(stripMarkers(prompt)), " "),
+			Query: strings.Join(strings.Fields(stripMarkers(in.prompt)), " "),
 			Ref:   hex.EncodeToString(p.sum[:4]),
 		})
 		if err != nil {
@@ -190,15 +208,15 @@ func makePlan(req *chatRequest, msgs []chatMessage, ctl controls, answerTokens i
 		return p
 	case ctl.echo:
 		var b bytes.Buffer
-		if err := json.Compact(&b, req.Messages); err != nil {
+		if err := json.Compact(&b, in.echo); err != nil {
 			b.Reset()
-			b.Write(req.Messages)
+			b.Write(in.echo)
 		}
 		p.pieces = splitRunes(b.String(), 0, echoPieceBytes)
 	default:
-		p.pieces = wordPieces(answerWords(p.sum, prompt, answerTokens, filler))
-		if limit := req.tokenLimit(); limit > 0 && limit < len(p.pieces) {
-			p.pieces = p.pieces[:limit]
+		p.pieces = wordPieces(answerWords(p.sum, in.prompt, answerTokens, filler))
+		if in.tokenLimit > 0 && in.tokenLimit < len(p.pieces) {
+			p.pieces = p.pieces[:in.tokenLimit]
 			p.finishReason = "length"
 		}
 	}

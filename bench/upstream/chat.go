@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -74,16 +73,11 @@ type completionMeta struct {
 }
 
 func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err != nil {
-		status := http.StatusBadRequest
-		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-			status = http.StatusRequestEntityTooLarge
-		}
-		writeError(w, status, "invalid_request_error", "", "upstream: read request body: "+err.Error(), "")
+	body, ok := readBody(w, r)
+	if !ok {
 		return
 	}
-	s.recordChat(body, r.Header)
+	s.record(PathChat, body, r.Header)
 
 	req, msgs, rerr := parseChat(body)
 	if rerr != nil {
@@ -99,6 +93,10 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "messages", err.Error(), "invalid_sim_marker")
 		return
+	}
+	if ctl.failed {
+		// Chat has no failed-response event: the closest is the mid-stream error.
+		ctl.midstreamError = true
 	}
 	if ctl.status != 0 {
 		typ, msg, code := statusError(ctl.status)
@@ -170,6 +168,27 @@ func (sw sseWriter) data(payload []byte) error {
 	buf := make([]byte, 0, len(payload)+8)
 	buf = append(buf, "data: "...)
 	buf = append(buf, payload...)
+	buf = append(buf, "\n\n"...)
+	if _, err := sw.w.Write(buf); err != nil {
+		return fmt.Errorf("upstream: write event: %w", err)
+	}
+	if err := sw.rc.Flush(); err != nil {
+		return fmt.Errorf("upstream: flush event: %w", err)
+	}
+	return nil
+}
+
+// event writes a named event: "event: <name>\ndata: <json>\n\n".
+func (sw sseWriter) event(name string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("upstream: encode event: %w", err)
+	}
+	buf := make([]byte, 0, len(name)+len(b)+16)
+	buf = append(buf, "event: "...)
+	buf = append(buf, name...)
+	buf = append(buf, "\ndata: "...)
+	buf = append(buf, b...)
 	buf = append(buf, "\n\n"...)
 	if _, err := sw.w.Write(buf); err != nil {
 		return fmt.Errorf("upstream: write event: %w", err)

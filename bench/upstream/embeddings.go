@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -16,15 +15,11 @@ import (
 )
 
 func (s *Server) handleEmbeddings(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err != nil {
-		status := http.StatusBadRequest
-		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
-			status = http.StatusRequestEntityTooLarge
-		}
-		writeError(w, status, "invalid_request_error", "", "upstream: read request body: "+err.Error(), "")
+	body, ok := readBody(w, r)
+	if !ok {
 		return
 	}
+	s.record(PathEmbeddings, body, r.Header)
 	req, dim, rerr := parseEmbeddings(body, s.opts.EmbeddingDim)
 	if rerr != nil {
 		rerr.write(w)

@@ -1,6 +1,8 @@
 package upstream
 
 import (
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -8,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	oai "github.com/openai/openai-go/v3"
 	goopenai "github.com/sashabaranov/go-openai"
 )
 
@@ -144,5 +147,103 @@ func TestEmbeddingBadRequests(t *testing.T) {
 func BenchmarkEmbedText(b *testing.B) {
 	for b.Loop() {
 		embedText("How do I reverse a list in Go without allocating a new slice?", defaultEmbeddingDim)
+	}
+}
+
+// TestEmbeddingBatches checks a batch in both encodings and with
+// dimensions: one item per input, in order, with its own index, and the
+// base64 vectors decode to the float ones.
+func TestEmbeddingBatches(t *testing.T) {
+	_, base := newTestServer(t, Options{EmbeddingDim: 64})
+	inputs := []string{"alpha beta", "gamma", "alpha beta", "delta epsilon zeta"}
+	type item struct {
+		Object    string          `json:"object"`
+		Index     int             `json:"index"`
+		Embedding json.RawMessage `json:"embedding"`
+	}
+	type response struct {
+		Object string `json:"object"`
+		Data   []item `json:"data"`
+		Usage  struct {
+			PromptTokens int `json:"prompt_tokens"`
+			TotalTokens  int `json:"total_tokens"`
+		} `json:"usage"`
+	}
+	decode := func(t *testing.T, format string, raw json.RawMessage) []float32 {
+		t.Helper()
+		if format == "float" {
+			var v []float32
+			if err := json.Unmarshal(raw, &v); err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Fatalf("base64 embedding is not a JSON string: %s", raw)
+		}
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(b)%4 != 0 {
+			t.Fatalf("base64 %q: %v", s, err)
+		}
+		v := make([]float32, len(b)/4)
+		for i := range v {
+			v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+		return v
+	}
+	inputJSON, _ := json.Marshal(inputs)
+	vectors := map[string][][]float32{}
+	for _, dims := range []int{0, 16} {
+		for _, format := range []string{"float", "base64"} {
+			name := fmt.Sprintf("%s dims=%d", format, dims)
+			t.Run(name, func(t *testing.T) {
+				body := fmt.Sprintf(`{"model":"e","input":%s,"encoding_format":%q`, inputJSON, format)
+				if dims > 0 {
+					body += fmt.Sprintf(`,"dimensions":%d`, dims)
+				}
+				var resp response
+				if status := postJSON(t, base+"/embeddings", body+"}", &resp); status != 200 {
+					t.Fatalf("status %d", status)
+				}
+				if resp.Object != "list" || len(resp.Data) != len(inputs) || resp.Usage.PromptTokens != 8 || resp.Usage.TotalTokens != 8 {
+					t.Fatalf("response %+v", resp)
+				}
+				wantDim := 64
+				if dims > 0 {
+					wantDim = dims
+				}
+				var got [][]float32
+				for i, d := range resp.Data {
+					v := decode(t, format, d.Embedding)
+					if d.Index != i || d.Object != "embedding" || len(v) != wantDim {
+						t.Fatalf("item %d: index %d object %q len %d", i, d.Index, d.Object, len(v))
+					}
+					got = append(got, v)
+				}
+				if fmt.Sprint(got[0]) != fmt.Sprint(got[2]) || fmt.Sprint(got[0]) == fmt.Sprint(got[1]) {
+					t.Error("equal inputs must give equal vectors, different ones different vectors")
+				}
+				vectors[name] = got
+			})
+		}
+		f, b := vectors[fmt.Sprintf("float dims=%d", dims)], vectors[fmt.Sprintf("base64 dims=%d", dims)]
+		if fmt.Sprint(f) != fmt.Sprint(b) {
+			t.Errorf("dims=%d: float and base64 batches differ", dims)
+		}
+	}
+
+	// The official client sends the batch and reads the float answer.
+	off := officialClient(base)
+	resp, err := off.Embeddings.New(t.Context(), oai.EmbeddingNewParams{
+		Model: "e", Input: oai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: inputs}, Dimensions: oai.Int(16),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range resp.Data {
+		if d.Index != int64(i) || len(d.Embedding) != 16 || float32(d.Embedding[0]) != vectors["float dims=16"][i][0] {
+			t.Errorf("openai-go item %d: index %d len %d", i, d.Index, len(d.Embedding))
+		}
 	}
 }

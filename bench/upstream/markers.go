@@ -8,30 +8,47 @@ import (
 )
 
 // Test-control markers. Put one or more anywhere in the LAST user message of
-// a chat request; they pass unchanged through a proxy and change what the
-// simulator answers. Markers in earlier messages are ignored, so a
-// conversation history that mentions a marker does not re-trigger it.
-// Markers are part of the prompt, so they also change the answer hash.
+// a chat request or of a Responses request's input; they pass unchanged
+// through a proxy and change what the simulator answers. Markers in earlier
+// messages are ignored, so a conversation history that mentions a marker
+// does not re-trigger it. Markers are part of the prompt, so they also change
+// the answer hash. On /v1/responses they map to the Responses equivalents
+// described with each marker.
 const (
 	// MarkerCut: stream mode sends half the words and then aborts the
-	// connection with no finish_reason and no [DONE]; non-stream mode writes
-	// half of the JSON body (with the full Content-Length) and aborts.
+	// connection with no finish_reason and no [DONE] (Responses: no
+	// .done events and no response.completed); non-stream mode writes half
+	// of the JSON body (with the full Content-Length) and aborts.
 	MarkerCut = "[[sim:cut]]"
-	// MarkerLength ends the answer with finish_reason "length".
+	// MarkerLength ends the answer with finish_reason "length" (Responses:
+	// status "incomplete", incomplete_details.reason "max_output_tokens",
+	// the response.incomplete event).
 	MarkerLength = "[[sim:length]]"
 	// MarkerTools answers with one function tool call (the first tool of the
 	// request, or "lookup") and finish_reason "tool_calls". In stream mode the
-	// arguments JSON arrives in three pieces.
+	// arguments JSON arrives in three pieces. Responses: one function_call
+	// output item (response.function_call_arguments.delta events); once a
+	// function_call_output follows the user message, the marker no longer
+	// applies and the model answers with text, ending an agent loop.
 	MarkerTools = "[[sim:tools]]"
 	// MarkerFilter returns the first half of the answer with finish_reason
-	// "content_filter".
+	// "content_filter" (Responses: status "incomplete", reason
+	// "content_filter").
 	MarkerFilter = "[[sim:filter]]"
 	// MarkerMidstreamError: stream mode sends a few content chunks, then a
 	// `data: {"error":{...}}` event, then ends the body (no [DONE]).
-	// Non-stream mode answers 500 with an OpenAI error body.
+	// Responses: a few deltas, then `event: error` with the nested shape the
+	// live API sends ({"type":"error","error":{type,code,message,param},
+	// "sequence_number"}), then the body ends. Non-stream mode answers 500
+	// with an OpenAI error body.
 	MarkerMidstreamError = "[[sim:midstream-error]]"
+	// MarkerFailed: Responses streams send a few deltas, then the terminal
+	// response.failed event (status "failed", error.code "server_error");
+	// non-stream mode answers 500. Chat treats it as MarkerMidstreamError.
+	MarkerFailed = "[[sim:failed]]"
 	// MarkerEcho makes the answer content exactly the compact JSON of the
 	// request's messages array as received (max_tokens does not truncate it).
+	// Responses: the compact JSON of {"instructions":…,"input":…} as received.
 	MarkerEcho = "[[sim:echo]]"
 )
 
@@ -60,6 +77,7 @@ type controls struct {
 	tools          bool
 	filter         bool
 	midstreamError bool
+	failed         bool
 	echo           bool
 	status         int
 	slow           time.Duration
@@ -94,7 +112,7 @@ func parseControls(text string) (controls, error) {
 func (c *controls) set(name, value string, hasValue bool) error {
 	flags := map[string]*bool{
 		"cut": &c.cut, "length": &c.length, "tools": &c.tools,
-		"filter": &c.filter, "midstream-error": &c.midstreamError, "echo": &c.echo,
+		"filter": &c.filter, "midstream-error": &c.midstreamError, "failed": &c.failed, "echo": &c.echo,
 	}
 	if p, ok := flags[name]; ok {
 		if hasValue {

@@ -1,19 +1,23 @@
 // Package upstream is a simulated OpenAI-compatible LLM API for benchmarks
 // and tests of the semcache proxy.
 //
-// It speaks the OpenAI wire format exactly (chat completions with and without
-// SSE streaming, embeddings in float and base64 encodings, the model list and
-// OpenAI error bodies), answers deterministically from the request, simulates
-// time to first token and token rate, and lets a test steer it through
-// markers in the last user message (see [MarkerCut] and friends). Counters
-// (calls per path, canceled requests, the last request) let tests check what
-// reached the upstream.
+// It speaks the OpenAI wire format exactly: chat completions with and without
+// SSE streaming (usage chunk, [DONE]); the Responses API (POST /v1/responses:
+// the response object, or named SSE events from response.created to
+// response.completed, function calls, previous_response_id over a bounded
+// in-memory store); embeddings in float and base64 encodings, batched; the
+// model list; OpenAI error bodies for bad input. It answers deterministically
+// from the request, simulates time to first token and token rate, and lets a
+// test steer it through markers in the last user message (see [MarkerCut] and
+// friends). Counters (calls per path, canceled requests, the last request per
+// path) let tests check what reached the upstream.
 package upstream
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -26,6 +30,7 @@ import (
 // Endpoint paths served by the simulator.
 const (
 	PathChat       = "/v1/chat/completions"
+	PathResponses  = "/v1/responses"
 	PathEmbeddings = "/v1/embeddings"
 	PathModels     = "/v1/models"
 )
@@ -49,7 +54,8 @@ type Options struct {
 	TokensPerSecond float64
 	// AnswerTokens is the number of words in an ordinary answer; 0 means 24.
 	AnswerTokens int
-	// ErrorRate is the fraction (0..1) of chat calls answered with a 500.
+	// ErrorRate is the fraction (0..1) of chat and Responses calls answered
+	// with a 500.
 	// Which calls fail is decided by a PRNG seeded with Seed, so a given
 	// sequence of calls fails the same way every run.
 	ErrorRate float64
@@ -91,11 +97,17 @@ type Server struct {
 	seq      atomic.Uint64
 	canceled atomic.Int64
 
-	mu       sync.Mutex
-	calls    map[string]int64
-	lastBody []byte
-	lastHdr  http.Header
-	errRNG   *rand.Rand
+	mu     sync.Mutex
+	calls  map[string]int64
+	last   map[string]lastRequest
+	errRNG *rand.Rand
+	stored storedResponses
+}
+
+// lastRequest is the raw body and headers of the last POST to one path.
+type lastRequest struct {
+	body []byte
+	hdr  http.Header
 }
 
 // New returns a simulator configured by opts. It panics if opts.Validate
@@ -113,7 +125,11 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Server{opts: opts, filler: strings.Fields(fillerText), calls: make(map[string]int64)}
+	s := &Server{
+		opts: opts, filler: strings.Fields(fillerText),
+		calls: make(map[string]int64), last: make(map[string]lastRequest),
+		stored: newStoredResponses(maxStoredResponses),
+	}
 	if opts.TokensPerSecond > 0 {
 		s.perToken = time.Duration(float64(time.Second) / opts.TokensPerSecond)
 	}
@@ -135,6 +151,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == PathChat:
 		if s.allow(w, r, http.MethodPost) {
 			s.handleChat(w, r)
+		}
+	case path == PathResponses:
+		if s.allow(w, r, http.MethodPost) {
+			s.handleResponses(w, r)
 		}
 	case path == PathEmbeddings:
 		if s.allow(w, r, http.MethodPost) {
@@ -178,36 +198,65 @@ func (s *Server) ChatCalls() int64 { return s.Calls(PathChat) }
 // was complete.
 func (s *Server) Canceled() int64 { return s.canceled.Load() }
 
+// ResponsesCalls returns how many Responses API requests have started.
+func (s *Server) ResponsesCalls() int64 { return s.Calls(PathResponses) }
+
 // LastRequest returns a copy of the raw body of the last chat request.
-func (s *Server) LastRequest() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]byte(nil), s.lastBody...)
-}
+func (s *Server) LastRequest() []byte { return s.LastRequestTo(PathChat) }
 
 // LastHeaders returns a copy of the headers of the last chat request.
-func (s *Server) LastHeaders() http.Header {
+func (s *Server) LastHeaders() http.Header { return s.LastHeadersTo(PathChat) }
+
+// LastRequestTo returns a copy of the raw body of the last request to path
+// (PathChat, PathResponses or PathEmbeddings), or nil.
+func (s *Server) LastRequestTo(path string) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.lastHdr.Clone()
+	if l, ok := s.last[path]; ok {
+		return append([]byte(nil), l.body...)
+	}
+	return nil
 }
 
-// Reset zeroes the counters, forgets the last request and reseeds the
-// ErrorRate PRNG.
+// LastHeadersTo returns a copy of the headers of the last request to path,
+// or nil.
+func (s *Server) LastHeadersTo(path string) http.Header {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last[path].hdr.Clone()
+}
+
+// Reset zeroes the counters, forgets the last requests and the stored
+// responses, and reseeds the ErrorRate PRNG.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.calls)
-	s.lastBody, s.lastHdr = nil, nil
+	clear(s.last)
+	s.stored = newStoredResponses(maxStoredResponses)
 	s.errRNG = newErrorRNG(s.opts.Seed)
 	s.canceled.Store(0)
 }
 
-func (s *Server) recordChat(body []byte, h http.Header) {
+func (s *Server) record(path string, body []byte, h http.Header) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.lastBody = body
-	s.lastHdr = h.Clone()
+	s.last[path] = lastRequest{body: body, hdr: h.Clone()}
+}
+
+// readBody reads a request body of at most maxBodyBytes. On failure it has
+// already answered the client.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		status := http.StatusBadRequest
+		if _, tooBig := errors.AsType[*http.MaxBytesError](err); tooBig {
+			status = http.StatusRequestEntityTooLarge
+		}
+		writeError(w, status, "invalid_request_error", "", "upstream: read request body: "+err.Error(), "")
+		return nil, false
+	}
+	return body, true
 }
 
 // injectError draws from the ErrorRate PRNG.

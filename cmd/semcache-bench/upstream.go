@@ -27,12 +27,12 @@ func runUpstream(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	ttft := fs.Duration("ttft", 0, "simulated time to first token")
 	tps := fs.Float64("tokens-per-second", 0, "simulated generation speed in words per second (0: no delay)")
 	answerTokens := fs.Int("answer-tokens", 24, "words per answer")
-	errorRate := fs.Float64("error-rate", 0, "fraction (0..1) of chat calls answered with 500")
+	errorRate := fs.Float64("error-rate", 0, "fraction (0..1) of chat and Responses calls answered with 500")
 	seed := fs.Int64("seed", 1, "seed of the --error-rate PRNG")
 	dim := fs.Int("embedding-dim", 256, "default embedding dimension")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: semcache-bench upstream [flags]")
-		fmt.Fprintln(stderr, "Serves POST /v1/chat/completions, POST /v1/embeddings and GET /v1/models with deterministic answers.")
+		fmt.Fprintln(stderr, "Serves POST /v1/chat/completions, POST /v1/responses, POST /v1/embeddings and GET /v1/models with deterministic answers.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
