@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strings"
+
+	"github.com/semcache/semcache/bench/upstream"
 )
 
 // ClassID names an equivalence class of texts: every text of a class may be
@@ -96,4 +98,18 @@ func ParseAnswer(content string) (id ClassID, ok bool) {
 		return "", false
 	}
 	return ClassID(rest), true
+}
+
+// Oracle is the answerer of the oracle upstream (bench/upstream): it
+// answers each chat request with Answer of its side, the last user message
+// after its context.
+func Oracle(m ClassMap) upstream.Answerer {
+	return upstream.AnswerFunc(func(msgs []upstream.Message) string {
+		conv := make([]Message, len(msgs))
+		for i, msg := range msgs {
+			conv[i] = Message{Role: msg.Role, Content: msg.Text}
+		}
+		s, _ := SideOf(conv) // no user message: the empty side, its own class
+		return m.Answer(s)
+	})
 }

@@ -2,7 +2,10 @@ package eval
 
 import (
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/semcache/semcache/bench/upstream"
 )
 
 func TestClassesClosure(t *testing.T) {
@@ -83,5 +86,23 @@ func TestAnswers(t *testing.T) {
 		if _, ok := ParseAnswer(bad); ok {
 			t.Errorf("ParseAnswer(%q) accepted", bad)
 		}
+	}
+}
+
+func TestOracle(t *testing.T) {
+	m := Classes([]Pair{{A: "when was it built", AContext: []Message{{"user", "Eiffel Tower?"}}, B: "when was it constructed",
+		BContext: []Message{{"user", "Eiffel Tower?"}}, Label: 1}})
+	o := Oracle(m)
+	got := o.Answer([]upstream.Message{{Role: "system", Text: "Be brief."}, {Role: "user", Text: "eiffel tower?"},
+		{Role: "assistant", Text: "A tower."}, {Role: "user", Text: "When was it constructed"}})
+	want := m.Answer(Side{Text: "when was it built", Context: []Message{{"user", "Eiffel Tower?"}}})
+	if got != want || !strings.HasPrefix(got, "class:") || strings.Contains(got, "unknown") {
+		t.Errorf("oracle answered %q, want %q", got, want)
+	}
+	if got := o.Answer([]upstream.Message{{Role: "user", Text: "when was it built"}}); !strings.HasPrefix(got, "class:unknown:") {
+		t.Errorf("the follow-up without its context: %q", got)
+	}
+	if got := o.Answer([]upstream.Message{{Role: "system", Text: "x"}}); !strings.HasPrefix(got, "class:unknown:") {
+		t.Errorf("no user message: %q", got)
 	}
 }

@@ -159,8 +159,9 @@ type toolArguments struct {
 	Ref   string `json:"ref"`
 }
 
-// makePlan decides the answer for a validated request.
-func makePlan(req *chatRequest, msgs []chatMessage, ctl controls, answerTokens int, filler []string) plan {
+// makePlan decides the answer for a validated request. A non-nil answerer
+// writes the content of ordinary answers.
+func makePlan(req *chatRequest, msgs []chatMessage, ctl controls, answerTokens int, filler []string, answerer Answerer) plan {
 	p := plan{sum: requestHash(req, msgs), finishReason: "stop", ctl: ctl}
 	for _, m := range msgs {
 		p.promptTokens += len(strings.Fields(m.Content.Text))
@@ -195,6 +196,15 @@ func makePlan(req *chatRequest, msgs []chatMessage, ctl controls, answerTokens i
 			b.Write(req.Messages)
 		}
 		p.pieces = splitRunes(b.String(), 0, echoPieceBytes)
+	case answerer != nil:
+		in := make([]Message, len(msgs))
+		for i, m := range msgs {
+			in[i] = Message{Role: m.Role, Text: m.Content.Text}
+		}
+		p.pieces = splitRunes(answerer.Answer(in), 0, echoPieceBytes)
+		if len(p.pieces) == 0 {
+			p.pieces = []string{""}
+		}
 	default:
 		p.pieces = wordPieces(answerWords(p.sum, prompt, answerTokens, filler))
 		if limit := req.tokenLimit(); limit > 0 && limit < len(p.pieces) {
