@@ -1,9 +1,11 @@
 package eval
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -111,4 +113,38 @@ func TestSideKeyAndMessages(t *testing.T) {
 	if other.Key() != s.Key() {
 		t.Errorf("keys differ: %q vs %q", other.Key(), s.Key())
 	}
+}
+
+// FuzzLoad checks that Load never panics and that what it accepts is
+// valid.
+func FuzzLoad(f *testing.F) {
+	for _, seed := range []string{
+		`{"a":"x?","b":"y?","duplicate":true,"kind":"paraphrase"}`,
+		`{"a":"x","b":"y","label":1,"source":"s","kind":"k","type":"t"}`,
+		`{"a":"x","b":"y","label":0,"source":"s","kind":"contextual","pair_type":"p","a_context":[{"role":"user","content":"c"}],"b_context":[{"role":"assistant","content":"d"}],"score":1.5}`,
+		"\n\n",
+		`{"a":"x","b":"y","label":2}`,
+		`[]`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		pairs, err := Load(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		for _, p := range pairs {
+			if strings.TrimSpace(p.A) == "" || strings.TrimSpace(p.B) == "" || (p.Label != 0 && p.Label != 1) || p.Source == "" || p.Kind == "" {
+				t.Fatalf("accepted an invalid pair %+v", p)
+			}
+			for _, m := range append(slices.Clone(p.AContext), p.BContext...) {
+				if !contextRoles[m.Role] || strings.TrimSpace(m.Content) == "" {
+					t.Fatalf("accepted an invalid context message %+v", m)
+				}
+			}
+			_ = p.SideA().Key() + p.SideB().Key()
+		}
+		_ = SplitPairs(pairs)
+		_ = Classes(pairs)
+	})
 }
