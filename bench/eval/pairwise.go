@@ -98,17 +98,18 @@ func (c *Cosine) Score(ctx context.Context, a, b Side) (float64, error) {
 
 // Gated is a score gated by the verifier: the inner score when the
 // verifier accepts b (the query) for a (the candidate) at that score, and
-// the inner score minus GatePenalty when it rejects. A rejected pair thus
-// ranks below every accepted one, and a threshold on the gated score is a
-// threshold on the inner score with the verifier in front, as in the
-// cache.
+// -GatePenalty when it rejects. Rejected pairs thus all tie below every
+// accepted one, whatever their inner score (the cache never serves a
+// rejected candidate, however close), and a threshold above -GatePenalty on
+// the gated score is a threshold on the inner score with the verifier in
+// front, as in the cache.
 type Gated struct {
 	Inner   Scorer
 	Checker Checker
 }
 
-// GatePenalty is subtracted from a score the verifier rejects; it exceeds
-// the range of a cosine, so rejected pairs sort below accepted ones.
+// GatePenalty sets the score of a rejected pair, -GatePenalty: below the
+// range of a cosine, so rejected pairs sort below accepted ones.
 const GatePenalty = 4
 
 var _ Scorer = Gated{}
@@ -128,7 +129,7 @@ func (g Gated) Score(ctx context.Context, a, b Side) (float64, error) {
 		return 0, err
 	}
 	if !g.Checker.Check(b.Text, a.Text, float32(s)).OK {
-		return s - GatePenalty, nil
+		return -GatePenalty, nil
 	}
 	return s, nil
 }

@@ -39,11 +39,11 @@ func TestPairwise(t *testing.T) {
 	if got := float64(all.Columns[0].AUC); math.Abs(got-0.75) > 1e-9 {
 		t.Errorf("cosine AUC = %v, want 0.75", got)
 	}
-	// Gated: n1 falls to 0.9-4: perfect separation.
+	// Gated: n1 falls to -4: perfect separation.
 	if got := float64(all.Columns[1].AUC); got != 1 {
 		t.Errorf("gated AUC = %v, want 1", got)
 	}
-	if s := rep.Scored[2].Scores; math.Abs(s[0]-0.9) > 1e-6 || math.Abs(s[1]-(0.9-GatePenalty)) > 1e-6 {
+	if s := rep.Scored[2].Scores; math.Abs(s[0]-0.9) > 1e-6 || s[1] != -GatePenalty {
 		t.Errorf("n1 scores %v", s)
 	}
 	// Recall at 0% FPR: cosine must stay above 0.9: only d1 (1/2); gated

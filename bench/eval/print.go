@@ -243,6 +243,10 @@ func (r PairwiseReport) Print(w io.Writer) error {
 					fmt.Fprint(ew, " – |")
 					continue
 				}
+				if pt.Threshold <= -GatePenalty {
+					fmt.Fprintf(ew, " %.3f (serving rejected pairs too) |", pt.Recall)
+					continue
+				}
 				fmt.Fprintf(ew, " %.3f (%.3f) |", pt.Recall, pt.Threshold)
 			}
 		}

@@ -149,7 +149,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			how = fmt.Sprintf("split by text, %d pairs dropped", g.Dropped)
 		}
 		fmt.Fprintf(stderr, "eval: split: a component of %d pairs (%d texts, from %q) is larger than %.0f%% of the pairs: %s\n",
-			g.Pairs, g.Texts, firstLine(g.Smallest), 100*eval.GiantFraction, how)
+			g.Pairs, g.Texts, oneLine(g.Smallest), 100*eval.GiantFraction, how)
 	}
 	pairs = sample(pairs, cfg.limit, cfg.seed)
 	if len(pairs) == 0 {
@@ -244,12 +244,9 @@ func sample(pairs []eval.Pair, n int, seed uint64) []eval.Pair {
 	return out
 }
 
-func firstLine(s string) string {
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
-}
+// oneLine shows a key (context user turns and text, one per line) on one
+// line.
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " → ") }
 
 // parseSizes parses a comma-separated list of cache sizes (at least 2).
 func parseSizes(s string) ([]int, error) {
