@@ -175,6 +175,7 @@ func TestRunEvalText(t *testing.T) {
 }
 
 func TestRunEvalErrors(t *testing.T) {
+	t.Setenv("SEMCACHE_MODEL_DIR", "") // the default of --model-dir
 	path := writePairs(t)
 	bad := filepath.Join(t.TempDir(), "bad.jsonl")
 	if err := os.WriteFile(bad, []byte(`{"a":"x","b":"y","duplicate":true,"kind":"k"}`+"\n{oops}\n"), 0o644); err != nil {
