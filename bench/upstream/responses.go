@@ -158,13 +158,16 @@ func (s *Server) planResponse(turn *responsesTurn, history []convItem, ctl contr
 	}
 	for _, it := range conv {
 		pin.promptTokens += len(strings.Fields(it.Text))
+		if it.Kind == "message" {
+			pin.messages = append(pin.messages, Message{Role: it.Role, Text: it.Text})
+		}
 	}
 	echo, err := marshalNoEscape(echoBody{Instructions: req.Instructions, Input: req.Input})
 	if err != nil {
 		echo = req.Input
 	}
 	pin.echo = echo
-	p := buildPlan(pin, ctl, s.opts.AnswerTokens, s.filler)
+	p := buildPlan(pin, ctl, s.opts.AnswerTokens, s.filler, s.opts.Answerer)
 	run := responseRun{
 		turn: turn, conv: conv, p: p,
 		id:        s.nextID("resp_sim"),

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/semcache/semcache/cache"
-	"github.com/semcache/semcache/cache/verify"
+	"github.com/semcache/semcache/cache/simtier"
 	"github.com/semcache/semcache/embed"
 	"github.com/semcache/semcache/embed/lexical"
 	embedopenai "github.com/semcache/semcache/embed/openai"
@@ -18,15 +18,6 @@ import (
 	"github.com/semcache/semcache/vectorstore/pgvector"
 	"github.com/semcache/semcache/vectorstore/qdrant"
 )
-
-// defaultThresholds are the similarity thresholds chosen from
-// `semcache-bench eval` on bench/testdata/pairs.jsonl (see README): the
-// lowest threshold whose precision with the verifier stays >= 0.98.
-var defaultThresholds = map[string]float32{
-	"lexical": 0.60,
-	"use":     0.70,
-	"openai":  0.85,
-}
 
 // semantic is the similarity tier's parts as built from the config.
 type semantic struct {
@@ -136,14 +127,6 @@ func (s *service) openSemantic(ctx context.Context) (*semantic, error) {
 		return nil, err
 	}
 	s.closers = append(s.closers, st.Close)
-	ver, err := verify.New(verify.Options{})
-	if err != nil {
-		return nil, err
-	}
-	threshold := float32(cfg.Threshold)
-	if threshold == 0 {
-		threshold = defaultThresholds[kind]
-	}
 	thresholds := map[string]float32{}
 	for ns, t := range cfg.file.Thresholds {
 		thresholds[ns] = float32(t)
@@ -152,39 +135,28 @@ func (s *service) openSemantic(ctx context.Context) (*semantic, error) {
 	for _, ns := range cfg.file.Shadow {
 		shadow[ns] = true
 	}
-	reasons := make([]string, 0, len(verify.Reasons()))
-	for _, r := range verify.Reasons() {
-		reasons = append(reasons, string(r))
+	opts, err := simtier.Options(simtier.Config{
+		Embedder:      cached,
+		Index:         st,
+		Kind:          kind,
+		Threshold:     float32(cfg.Threshold),
+		Thresholds:    thresholds,
+		Shadow:        shadow,
+		ShadowAll:     cfg.Semantic == "shadow",
+		TopK:          cfg.TopK,
+		EmbedTimeout:  cfg.EmbedTimeout,
+		SearchTimeout: cfg.SearchTimeout,
+	})
+	if err != nil {
+		return nil, err
 	}
 	sem := &semantic{
 		embedder: cached,
 		kind:     kind,
 		store:    st,
-		reasons:  reasons,
-		opts: cache.SemanticOptions{
-			Embedder:      cached,
-			Index:         st,
-			Verify:        verifyFunc(ver),
-			Threshold:     threshold,
-			Thresholds:    thresholds,
-			Shadow:        shadow,
-			TopK:          cfg.TopK,
-			EmbedTimeout:  cfg.EmbedTimeout,
-			SearchTimeout: cfg.SearchTimeout,
-		},
+		reasons:  simtier.Reasons(),
+		opts:     opts,
 	}
-	if cfg.Semantic == "shadow" {
-		sem.opts.ShadowAll = true
-	}
-	s.log.Info("similarity tier ready", "embedder", emb.ModelID(), "store", cfg.Store, "threshold", threshold, "mode", cfg.Semantic)
+	s.log.Info("similarity tier ready", "embedder", emb.ModelID(), "store", cfg.Store, "threshold", opts.Threshold, "mode", cfg.Semantic)
 	return sem, nil
-}
-
-func verifyFunc(v *verify.Verifier) cache.VerifyFunc {
-	return func(q, c string, score float32) string {
-		if verdict := v.Check(q, c, score); !verdict.OK {
-			return string(verdict.Reason)
-		}
-		return ""
-	}
 }
