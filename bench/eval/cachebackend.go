@@ -278,7 +278,7 @@ func (cb *cacheBatch) Ask(ctx context.Context, s Side, answer string) (Outcome, 
 	res := cb.cache.Get(ctx, l)
 	out := Outcome{
 		Latency:  time.Since(start),
-		StepTime: res.ExactTime + res.EmbedTime + res.SearchTime,
+		StepTime: res.ExactTime + res.EmbedTime + res.SearchTime + res.JudgeTime,
 		Degraded: res.EmbedErr != nil || res.SearchErr != nil,
 	}
 	for _, r := range res.Rejections {
@@ -288,9 +288,17 @@ func (cb *cacheBatch) Ask(ctx context.Context, s Side, answer string) (Outcome, 
 	}
 	switch res.Tier {
 	case cache.TierExact, cache.TierSemantic:
+		if res.Tier == cache.TierSemantic {
+			// As the engine does: the query's wording becomes an alias of
+			// the entry it was served from.
+			cb.cache.Alias(l, res)
+			if err := cb.flush(ctx); err != nil {
+				return out, err
+			}
+		}
 		out.Tier = string(res.Tier)
 		out.Answer = res.Entry.Answer.Content
-		out.EntryID, out.EntryPrompt, out.Similarity = res.Entry.ID, res.Entry.Prompt, res.Similarity
+		out.EntryID, out.EntryPrompt, out.Similarity, out.Score, out.ScoreKind = res.Entry.ID, res.Entry.Prompt, res.Similarity, res.Score, res.ScoreKind
 		return out, nil
 	}
 	l.Vector = res.Vector

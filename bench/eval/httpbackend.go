@@ -192,7 +192,7 @@ func (b *httpBatch) Close() error { return nil }
 
 // writeBackCounters are the admin metrics that tell whether every stored
 // answer has been written.
-type writeBackCounters struct{ stored, written, dropped float64 }
+type writeBackCounters struct{ stored, written, dropped, queue float64 }
 
 // settle waits until every answer semcache decided to store has been
 // written (or dropped by a full queue).
@@ -204,7 +204,7 @@ func (h *HTTPBackend) settle(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if c.written+c.dropped >= c.stored {
+		if c.written+c.dropped >= c.stored && c.queue == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -261,6 +261,8 @@ func parseWriteBack(r io.Reader) (writeBackCounters, error) {
 			dst = &c.written
 		case "semcache_writeback_dropped_total":
 			dst = &c.dropped
+		case "semcache_writeback_queue_length":
+			dst = &c.queue
 		default:
 			continue
 		}

@@ -18,7 +18,7 @@ semcache_writeback_total{result="stored"} 17
 semcache_writeback_written_total 15
 semcache_writeback_dropped_total 1
 semcache_writeback_queue_length 1
-`, writeBackCounters{stored: 17, written: 15, dropped: 1}, ""},
+`, writeBackCounters{stored: 17, written: 15, dropped: 1, queue: 1}, ""},
 		{"nothing stored yet", "semcache_writeback_written_total 0\nsemcache_writeback_dropped_total 0\n", writeBackCounters{}, ""},
 		{"not semcache", "go_goroutines 12\n", writeBackCounters{}, "no semcache_writeback_"},
 		{"bad number", "semcache_writeback_written_total many\n", writeBackCounters{}, "semcache_writeback_written_total"},

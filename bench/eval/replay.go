@@ -75,6 +75,10 @@ type Outcome struct {
 	EntryID     string  `json:"entry_id,omitempty"`
 	EntryPrompt string  `json:"entry_prompt,omitempty"`
 	Similarity  float32 `json:"similarity,omitempty"`
+	// Score is the judge's calibrated score of a semantic hit, ScoreKind
+	// how the judge scored it ("request" or "description").
+	Score     float32 `json:"score,omitempty"`
+	ScoreKind string  `json:"score_kind,omitempty"`
 	// Rejections lists the verifier's refusals (in process only).
 	Rejections []Rejection `json:"rejections,omitempty"`
 	// Latency is the whole lookup as the backend sees it: cache.Get in

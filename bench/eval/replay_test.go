@@ -100,7 +100,7 @@ func replayFixture() ([]Pair, []Side, *vecEmbedder) {
 // fakeSemantic builds the tier at threshold 0.8 with a verifier that
 // rejects two queries.
 func fakeSemantic(emb cache.Embedder, idx cache.Index) (cache.SemanticOptions, error) {
-	return cache.SemanticOptions{Embedder: emb, Index: idx, Threshold: 0.8, Verify: func(q, _ string, _ float32) string {
+	return cache.SemanticOptions{Embedder: emb, Index: idx, Threshold: 0.8, Verify: cache.VerifyFunc(func(q, _ string, _ float32) string {
 		switch q {
 		case "kappa query":
 			return "numbers"
@@ -108,7 +108,7 @@ func fakeSemantic(emb cache.Embedder, idx cache.Index) (cache.SemanticOptions, e
 			return "negation"
 		}
 		return ""
-	}}, nil
+	})}, nil
 }
 
 func newFakeBackend(t *testing.T, emb *vecEmbedder) *CacheBackend {

@@ -101,7 +101,7 @@ func TestEvaluate(t *testing.T) {
 		"q": unit(1), "d1": unit(0.95), "d2": unit(0.85), "d3": unit(0.60), "d4": unit(0.92),
 		"n1": unit(0.91), "n2": unit(0.80), "n3": unit(0.50), "n4": unit(0.99), "n5": unit(0.70), "n6": unit(-0.2),
 	}}
-	ver := fakeChecker{"n1": verify.ReasonNumbers, "d4": verify.ReasonEntities, "n4": verify.ReasonNegation, "n5": verify.ReasonDirection}
+	ver := fakeChecker{"n1": verify.ReasonNumbers, "d4": verify.ReasonDifference, "n4": verify.ReasonNegation, "n5": verify.ReasonDirection}
 	rep, err := Evaluate(context.Background(), pairs, emb, ver, []float32{0.9, 0.75, 0.9, 0.55})
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +136,7 @@ func TestEvaluate(t *testing.T) {
 	if at.RejectedNonDuplicates[verify.ReasonNumbers] != 1 || at.RejectedNonDuplicates[verify.ReasonNegation] != 1 || at.RejectedNonDuplicates[verify.ReasonDirection] != 0 {
 		t.Errorf("rejected non-duplicates = %v (direction's n5 at 0.70 is below 0.75)", at.RejectedNonDuplicates)
 	}
-	if at.RejectedDuplicates[verify.ReasonEntities] != 1 {
+	if at.RejectedDuplicates[verify.ReasonDifference] != 1 {
 		t.Errorf("rejected duplicates = %v", at.RejectedDuplicates)
 	}
 

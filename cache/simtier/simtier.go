@@ -7,6 +7,7 @@
 package simtier
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -57,8 +58,16 @@ type Config struct {
 	// NoVerifier serves any candidate above the threshold (evaluation only:
 	// it measures what the verifier adds).
 	NoVerifier bool
-	// Verifier configures the verifier (zero value: its defaults).
+	// Verifier configures the verifier (zero value: its defaults). Its
+	// Encoder defaults to Embedder (the deletion test embeds with the
+	// similarity tier's own model) and its Model to the shipped model of
+	// the embedder (verify.ModelFor).
 	Verifier verify.Options
+	// MaxFalseHitRate picks the verifier's score cut-off: the cut-off the
+	// model's cache-level evaluation showed to keep the false-hit rate
+	// within it (0: the model's default target). Verifier.MinScore, when
+	// set, wins.
+	MaxFalseHitRate float32
 }
 
 // Options builds the similarity tier's cache options from cfg.
@@ -71,6 +80,11 @@ func Options(cfg Config) (cache.SemanticOptions, error) {
 		errs = append(errs, errors.New("simtier: no index"))
 	}
 	threshold := cfg.Threshold
+	if threshold <= 0 && !cfg.NoVerifier && cfg.Embedder != nil && (cfg.Kind == "use" || cfg.Kind == "lexical") {
+		// The verifier's score decides; the search floor only has to keep
+		// the paraphrases the evaluation saw.
+		threshold = modelFor(cfg).MinSimilarity
+	}
 	if threshold <= 0 {
 		t, ok := DefaultThreshold(cfg.Kind)
 		if !ok {
@@ -78,13 +92,26 @@ func Options(cfg Config) (cache.SemanticOptions, error) {
 		}
 		threshold = t
 	}
-	var vf cache.VerifyFunc
-	if !cfg.NoVerifier {
-		v, err := verify.New(cfg.Verifier)
+	if cfg.MaxFalseHitRate < 0 || cfg.MaxFalseHitRate > 1 {
+		errs = append(errs, fmt.Errorf("simtier: MaxFalseHitRate %v is outside [0, 1]", cfg.MaxFalseHitRate))
+	}
+	var vf cache.Judge
+	if !cfg.NoVerifier && cfg.Embedder != nil {
+		vo := cfg.Verifier
+		if vo.Encoder == nil {
+			vo.Encoder = cfg.Embedder
+		}
+		if vo.Model == nil {
+			vo.Model = modelFor(cfg)
+		}
+		if vo.MaxFalseHitRate == 0 {
+			vo.MaxFalseHitRate = cfg.MaxFalseHitRate
+		}
+		v, err := verify.New(vo)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("simtier: %w", err))
 		} else {
-			vf = VerifyFunc(v)
+			vf = Judge{v}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -104,15 +131,36 @@ func Options(cfg Config) (cache.SemanticOptions, error) {
 	}, nil
 }
 
-// VerifyFunc adapts a verifier to the cache's hook: "" accepts, otherwise
-// the reason of the rejection.
-func VerifyFunc(v *verify.Verifier) cache.VerifyFunc {
-	return func(q, c string, score float32) string {
-		if verdict := v.Check(q, c, score); !verdict.OK {
-			return string(verdict.Reason)
-		}
-		return ""
+// modelFor is the verifier model of cfg: the configured one, else the
+// shipped model of the embedder.
+func modelFor(cfg Config) *verify.Model {
+	if cfg.Verifier.Model != nil {
+		return cfg.Verifier.Model
 	}
+	return verify.ModelFor(cfg.Embedder.ModelID())
+}
+
+// Judge adapts a verifier to the cache's judge: all candidates of a lookup
+// are checked in one call (one batch of deletion-test embeddings).
+type Judge struct{ V *verify.Verifier }
+
+var _ cache.Judge = Judge{}
+
+// Judge checks cands against query.
+func (j Judge) Judge(ctx context.Context, query string, cands []cache.Candidate) []cache.Judgement {
+	vc := make([]verify.Candidate, len(cands))
+	for i, c := range cands {
+		vc[i] = verify.Candidate{Text: c.Prompt, Similarity: c.Similarity}
+	}
+	verdicts := j.V.CheckAll(ctx, query, vc)
+	out := make([]cache.Judgement, len(verdicts))
+	for i, v := range verdicts {
+		out[i] = cache.Judgement{OK: v.OK, Reason: string(v.Reason), Score: v.Score, Kind: "description"}
+		if v.Request {
+			out[i].Kind = "request"
+		}
+	}
+	return out
 }
 
 // Reasons lists the verifier's rejection reasons as strings, in rule order

@@ -2,6 +2,8 @@ package simtier
 
 import (
 	"context"
+	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/cache/verify"
 	"strings"
 	"testing"
 	"time"
@@ -77,18 +79,22 @@ func TestOptionsPassesSettingsThrough(t *testing.T) {
 	}
 }
 
-func TestVerifyFunc(t *testing.T) {
+func TestJudge(t *testing.T) {
 	opts, err := Options(Config{Embedder: fakeEmbedder{}, Index: fakeIndex{}, Kind: "lexical"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := opts.Verify("How do I undo 3 git commits?", "How do I undo 2 git commits?", 0.95); r != "numbers" {
-		t.Errorf("differing numbers: reason %q, want numbers", r)
+	js := opts.Verify.Judge(context.Background(), "How do I undo 3 git commits?", []cache.Candidate{
+		{Prompt: "How do I undo 2 git commits?", Similarity: 0.95},
+		{Prompt: "How do I undo 3 git commits?", Similarity: 1},
+	})
+	if len(js) != 2 || js[0].OK || js[0].Reason != "numbers" {
+		t.Errorf("differing numbers: %+v, want rejected for numbers", js)
 	}
-	if r := opts.Verify("How do I exit vim?", "How do I exit vim?", 1); r != "" {
-		t.Errorf("identical question rejected: %q", r)
+	if len(js) == 2 && (!js[1].OK || js[1].Score <= 0) {
+		t.Errorf("identical question: %+v, want accepted with a score", js[1])
 	}
-	if got := Reasons(); len(got) != 5 || got[0] != "numbers" {
+	if got := Reasons(); len(got) != len(verify.Reasons()) || got[0] != "numbers" {
 		t.Errorf("Reasons = %v", got)
 	}
 }

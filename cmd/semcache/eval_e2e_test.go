@@ -12,6 +12,7 @@ import (
 	"github.com/semcache/semcache/bench/upstream"
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/cache/simtier"
+	"github.com/semcache/semcache/cache/verify"
 	"github.com/semcache/semcache/embed/lexical"
 )
 
@@ -30,7 +31,9 @@ func TestEvalE2EMatchesCacheMode(t *testing.T) {
 	classes := eval.Classes(pairs)
 	up := httptest.NewServer(upstream.New(upstream.Options{Answerer: eval.Oracle(classes)}))
 	t.Cleanup(up.Close)
-	s := start(t, up.URL+"/v1", t.TempDir(), "--embed-timeout", "10s", "--search-timeout", "10s")
+	// A permissive cut-off on both sides, so the fixture produces wrong
+	// answers to compare as well as right ones.
+	s := start(t, up.URL+"/v1", t.TempDir(), "--embed-timeout", "10s", "--search-timeout", "10s", "--semantic-min-score", "0.01", "--similarity-threshold", "0.5")
 
 	opts := eval.ReplayOptions{Sizes: []int{12, 40}, Seed: 5, Classes: classes, Distractors: distractors}
 	httpBackend, err := eval.NewHTTPBackend(eval.HTTPBackendOptions{Target: s.api + "/v1", Admin: s.admin})
@@ -48,7 +51,8 @@ func TestEvalE2EMatchesCacheMode(t *testing.T) {
 	}
 	cacheBackend, err := eval.NewCacheBackend(eval.CacheBackendOptions{Embedder: emb, Dir: t.TempDir(),
 		Semantic: func(e cache.Embedder, idx cache.Index) (cache.SemanticOptions, error) {
-			return simtier.Options(simtier.Config{Embedder: e, Index: idx, Kind: "lexical", EmbedTimeout: 10 * time.Second, SearchTimeout: 10 * time.Second})
+			return simtier.Options(simtier.Config{Embedder: e, Index: idx, Kind: "lexical", Threshold: 0.5, EmbedTimeout: 10 * time.Second, SearchTimeout: 10 * time.Second,
+				Verifier: verify.Options{MinScore: 0.01}})
 		}})
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/semcache/semcache/cache/verify"
+	"github.com/semcache/semcache/embed/wordvec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -111,6 +113,28 @@ func (s *service) openStore(ctx context.Context, collection string, dim int) (ve
 	}
 }
 
+// wordKnowledge loads the verifier's word knowledge from the model
+// directory: the word vectors when present (without them the verifier
+// works, with a weaker score, and says so in the log).
+func (s *service) wordKnowledge() (verify.Options, error) {
+	var o verify.Options
+	dir := s.cfg.WordvecDir
+	explicit := dir != ""
+	if !explicit {
+		dir = wordvec.DefaultDir(s.cfg.DataDir)
+	}
+	if !explicit && !wordvec.Present(dir) {
+		s.log.Warn("word vectors not found; the verifier scores without them (run: semcache model pull)", "dir", dir)
+		return o, nil
+	}
+	v, err := wordvec.Load(wordvec.File(dir))
+	if err != nil {
+		return o, fmt.Errorf("word vectors: %w", err)
+	}
+	o.WordVectors = v
+	return o, nil
+}
+
 // openSemantic builds the similarity tier, or returns nil when it is off.
 func (s *service) openSemantic(ctx context.Context) (*semantic, error) {
 	cfg := s.cfg
@@ -135,17 +159,24 @@ func (s *service) openSemantic(ctx context.Context) (*semantic, error) {
 	for _, ns := range cfg.file.Shadow {
 		shadow[ns] = true
 	}
+	vo, err := s.wordKnowledge()
+	if err != nil {
+		return nil, err
+	}
+	vo.MinScore = float32(cfg.MinScore)
 	opts, err := simtier.Options(simtier.Config{
-		Embedder:      cached,
-		Index:         st,
-		Kind:          kind,
-		Threshold:     float32(cfg.Threshold),
-		Thresholds:    thresholds,
-		Shadow:        shadow,
-		ShadowAll:     cfg.Semantic == "shadow",
-		TopK:          cfg.TopK,
-		EmbedTimeout:  cfg.EmbedTimeout,
-		SearchTimeout: cfg.SearchTimeout,
+		Embedder:        cached,
+		Index:           st,
+		Kind:            kind,
+		Threshold:       float32(cfg.Threshold),
+		Thresholds:      thresholds,
+		Shadow:          shadow,
+		ShadowAll:       cfg.Semantic == "shadow",
+		TopK:            cfg.TopK,
+		EmbedTimeout:    cfg.EmbedTimeout,
+		SearchTimeout:   cfg.SearchTimeout,
+		Verifier:        vo,
+		MaxFalseHitRate: float32(cfg.MaxFalseHitRate),
 	})
 	if err != nil {
 		return nil, err
