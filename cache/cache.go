@@ -30,18 +30,55 @@ type Index interface {
 	DeleteWhere(ctx context.Context, f vectorstore.Filter) (int, error)
 }
 
-// VerifyFunc judges a semantic candidate: it returns "" to accept, or the
-// reason for rejecting (numbers, negation, entities, direction, overlap).
-type VerifyFunc func(query, candidate string, score float32) (reason string)
+// Judge decides which semantic candidates may answer a query. It gets the
+// candidates that passed the similarity floor, best first, and returns one
+// judgement per candidate, in order. The cache serves the accepted
+// candidate with the highest score.
+type Judge interface {
+	Judge(ctx context.Context, query string, cands []Candidate) []Judgement
+}
+
+// Candidate is a cached prompt a judge compares with the query.
+type Candidate struct {
+	Prompt     string
+	Similarity float32
+}
+
+// Judgement is a judge's decision on one candidate.
+type Judgement struct {
+	OK bool
+	// Reason names the rule that rejected the candidate ("" when OK).
+	Reason string
+	// Score is the calibrated probability that the candidate's answer
+	// serves the query (higher is better).
+	Score float32
+	// Kind names how the judge scored the pair (the verifier: "request"
+	// or "description"); "" when it does not say.
+	Kind string
+}
+
+// VerifyFunc adapts a per-candidate check to Judge: it returns "" to
+// accept, or the reason for rejecting. Its score is the similarity.
+type VerifyFunc func(query, candidate string, similarity float32) (reason string)
+
+// Judge calls f for each candidate.
+func (f VerifyFunc) Judge(_ context.Context, query string, cands []Candidate) []Judgement {
+	out := make([]Judgement, len(cands))
+	for i, c := range cands {
+		r := f(query, c.Prompt, c.Similarity)
+		out[i] = Judgement{OK: r == "", Reason: r, Score: c.Similarity}
+	}
+	return out
+}
 
 // SemanticOptions configure the similarity tier. A nil *SemanticOptions in
 // Options disables it.
 type SemanticOptions struct {
 	Embedder Embedder
 	Index    Index
-	// Verify guards every candidate; nil serves any candidate above the
-	// threshold (not recommended).
-	Verify VerifyFunc
+	// Verify guards every candidate; nil serves the most similar
+	// candidate above the threshold (not recommended).
+	Verify Judge
 	// Threshold is the minimum cosine similarity of a semantic hit.
 	Threshold float32
 	// Thresholds overrides Threshold per namespace; a value above 1
@@ -168,6 +205,7 @@ type counters struct {
 	// inflight counts jobs queued and not yet written (Flush waits for 0).
 	inflight                              atomic.Int64
 	queued, dropped, written, writeErrors atomic.Uint64
+	aliases                               atomic.Uint64
 	embedErrors, storeErrors              atomic.Uint64
 }
 
@@ -181,7 +219,11 @@ type Stats struct {
 	WriteErrors uint64
 	EmbedErrors uint64
 	StoreErrors uint64
-	QueueLen    int
+	// QueueLen counts the jobs queued or being written (entries and
+	// aliases): 0 once everything handed to the write-back has landed.
+	QueueLen int
+	// Aliases counts the alias records written.
+	Aliases uint64
 }
 
 // Open creates a cache, opening the disk tier when Dir is set.
@@ -310,6 +352,10 @@ type Result struct {
 	Entry *Entry
 	// Similarity is the cosine score of a semantic hit (or shadow hit).
 	Similarity float32
+	// Score is the judge's calibrated score of that hit, ScoreKind how it
+	// scored it.
+	Score     float32
+	ScoreKind string
 	// Vector is the prompt's embedding, when the similarity tier computed
 	// it; write-back and RAG reuse it.
 	Vector []float32
@@ -324,7 +370,7 @@ type Result struct {
 	// then degrades to a miss).
 	EmbedErr, SearchErr error
 	// Latencies of each step.
-	ExactTime, EmbedTime, SearchTime time.Duration
+	ExactTime, EmbedTime, SearchTime, JudgeTime time.Duration
 }
 
 // Get looks a request up, exact tier first, then the similarity tier.
@@ -436,6 +482,8 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 		cands = append(cands, candidate{entry: e, score: h.Score})
 	}
 	cands = c.pendingCandidates(l.Namespace, partition, res.Vector, threshold, cands)
+	// Live candidates of the query's group, each with the entry it serves.
+	live := cands[:0]
 	for _, cand := range cands {
 		e := cand.entry
 		// Defence in depth: never trust a store's filter with another
@@ -443,32 +491,58 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 		if e.Namespace != l.Namespace || e.Partition != partition || !c.live(e, now) {
 			continue
 		}
-		served := e
+		cand.served = e
 		if e.AliasOf != "" {
-			// An alias carries the wording it was created for (compared
+			// An alias carries the wording it was created for (judged
 			// below) and a copy of its entry; the entry itself, when this
 			// process has it, is the current answer.
-			served = e.aliasTarget()
+			cand.served = e.aliasTarget()
 			if k, err := parseKey(e.AliasOf); err == nil {
 				if cur := c.getExact(k, l.Namespace); cur != nil {
-					served = cur
+					cand.served = cur
 				}
 			}
 		}
-		if c.sem.Verify != nil {
-			if reason := c.sem.Verify(l.Prompt, e.Prompt, cand.score); reason != "" {
-				res.Rejections = append(res.Rejections, Rejection{EntryID: served.ID, Score: cand.score, Reason: reason})
-				continue
-			}
-		}
-		res.ViaAlias = e.AliasOf != ""
-		if c.sem.ShadowAll || c.sem.Shadow[l.Namespace] {
-			res.Shadow, res.Similarity = served, cand.score
-			return
-		}
-		res.Tier, res.Entry, res.Similarity = TierSemantic, served, cand.score
+		live = append(live, cand)
+	}
+	if len(live) == 0 {
 		return
 	}
+	best := -1
+	if c.sem.Verify == nil {
+		best = 0
+		res.Score = live[0].score
+	} else {
+		jc := make([]Candidate, len(live))
+		for i, cand := range live {
+			jc[i] = Candidate{Prompt: cand.entry.Prompt, Similarity: cand.score}
+		}
+		start := c.now()
+		js := c.sem.Verify.Judge(ctx, l.Prompt, jc)
+		res.JudgeTime = c.now().Sub(start)
+		for i, j := range js {
+			if i >= len(live) {
+				break
+			}
+			if !j.OK {
+				res.Rejections = append(res.Rejections, Rejection{EntryID: live[i].served.ID, Score: live[i].score, Reason: j.Reason})
+				continue
+			}
+			if best < 0 || j.Score > res.Score {
+				best, res.Score, res.ScoreKind = i, j.Score, j.Kind
+			}
+		}
+	}
+	if best < 0 {
+		return
+	}
+	cand := live[best]
+	res.ViaAlias = cand.entry.AliasOf != ""
+	if c.sem.ShadowAll || c.sem.Shadow[l.Namespace] {
+		res.Shadow, res.Similarity = cand.served, cand.score
+		return
+	}
+	res.Tier, res.Entry, res.Similarity = TierSemantic, cand.served, cand.score
 }
 
 // maxAliases bounds the aliases of one entry: an alias takes one of this
@@ -492,10 +566,11 @@ func appendAliasIDs(ids []string, key string) []string {
 	return ids
 }
 
-// candidate is a semantic candidate before verification.
+// candidate is a semantic candidate before verification: the record the
+// store returned (an entry, or an alias of one) and the entry it serves.
 type candidate struct {
-	entry *Entry
-	score float32
+	entry, served *Entry
+	score         float32
 }
 
 // pendingCandidates merges into cands (best first, as the store returned
@@ -723,7 +798,13 @@ func (c *Cache) writeBatch(batch []writeJob) {
 	if c.sem != nil {
 		c.indexBatch(ctx, batch)
 	}
-	c.stats.written.Add(uint64(len(batch)))
+	for _, j := range batch {
+		if j.alias {
+			c.stats.aliases.Add(1)
+		} else {
+			c.stats.written.Add(1)
+		}
+	}
 }
 
 func (c *Cache) indexBatch(ctx context.Context, batch []writeJob) {
@@ -888,7 +969,8 @@ func (c *Cache) Stats() Stats {
 		WriteErrors: c.stats.writeErrors.Load(),
 		EmbedErrors: c.stats.embedErrors.Load(),
 		StoreErrors: c.stats.storeErrors.Load(),
-		QueueLen:    len(c.queue),
+		QueueLen:    int(c.stats.inflight.Load()),
+		Aliases:     c.stats.aliases.Load(),
 	}
 	if c.disk != nil {
 		s.DiskEntries = c.disk.count()

@@ -207,7 +207,11 @@ func TestPersistenceAcrossReopen(t *testing.T) {
 
 func semanticCache(t *testing.T, emb *bagEmbedder, idx *bruteIndex, verify VerifyFunc) *Cache {
 	t.Helper()
-	c, err := Open(Options{Semantic: &SemanticOptions{Embedder: emb, Index: idx, Verify: verify, Threshold: 0.7}})
+	var j Judge
+	if verify != nil {
+		j = verify
+	}
+	c, err := Open(Options{Semantic: &SemanticOptions{Embedder: emb, Index: idx, Verify: j, Threshold: 0.7}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -250,7 +250,7 @@ var (
 	descEntries   = prometheus.NewDesc("semcache_cache_entries", "Entries per tier.", []string{"tier"}, nil)
 	descBytes     = prometheus.NewDesc("semcache_cache_bytes", "Bytes held by the hot tier.", []string{"tier"}, nil)
 	descEvictions = prometheus.NewDesc("semcache_cache_evictions_total", "Entries evicted per tier.", []string{"tier"}, nil)
-	descQueue     = prometheus.NewDesc("semcache_writeback_queue_length", "Entries waiting in the write-back queue.", nil, nil)
+	descQueue     = prometheus.NewDesc("semcache_writeback_queue_length", "Jobs (entries and aliases) waiting in the write-back queue or being written.", nil, nil)
 	descDropped   = prometheus.NewDesc("semcache_writeback_dropped_total", "Entries kept only in memory because the write-back queue was full.", nil, nil)
 	descEmbedErr  = prometheus.NewDesc("semcache_embedder_errors_total", "Embedder failures (lookups and write-backs).", nil, nil)
 	descStoreErr  = prometheus.NewDesc("semcache_store_errors_total", "Vector store failures (lookups and write-backs).", nil, nil)

@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/semcache/semcache/cache"
-	"github.com/semcache/semcache/cache/verify"
+	"github.com/semcache/semcache/cache/simtier"
 	"github.com/semcache/semcache/embed/lexical"
 	"github.com/semcache/semcache/engine"
 	"github.com/semcache/semcache/vectorstore"
@@ -116,19 +116,11 @@ func BenchmarkSemanticHit(b *testing.B) {
 		b.Fatal(err)
 	}
 	cancel()
-	ver, err := verify.New(verify.Options{})
+	sem, err := simtier.Options(simtier.Config{Embedder: emb, Index: st, Kind: "lexical", Threshold: 0.6, TopK: 5})
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := cache.Open(cache.Options{Semantic: &cache.SemanticOptions{
-		Embedder: emb, Index: st, Threshold: 0.6, TopK: 5,
-		Verify: func(q, cand string, score float32) string {
-			if v := ver.Check(q, cand, score); !v.OK {
-				return string(v.Reason)
-			}
-			return ""
-		},
-	}})
+	c, err := cache.Open(cache.Options{Semantic: &sem})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine (Debian bookworm, run as root):
 # installs and starts what the tests need — PostgreSQL 15 + pgvector, the
-# USE-lite model files, the node clients (openai, Vercel AI SDK,
-# LangChain.js), headless Chromium — idempotently (seconds on a warm
-# machine), then runs the static checks and every Go test with the race
-# detector. .ci/run calls exactly this.
+# USE-lite model files, the English word vectors, the node clients (openai,
+# Vercel AI SDK, LangChain.js), headless Chromium — idempotently (seconds on
+# a warm machine), then runs the static checks and every Go test with the
+# race detector. .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -17,6 +17,10 @@ export "${dsn_line?}"
 step "USE-lite model"
 SEMCACHE_MODEL_DIR=$(bash .ci/use-model.sh | tail -n1)
 export SEMCACHE_MODEL_DIR
+
+step "English word vectors"
+SEMCACHE_WORDVEC_DIR=$(bash .ci/wordvec.sh | tail -n1)
+export SEMCACHE_WORDVEC_DIR
 
 step "node clients (scripts/node-e2e: openai, ai, @ai-sdk/openai, @langchain/openai)"
 # npm ci again whenever the lockfile differs from the one last installed

@@ -3,9 +3,11 @@ package eval
 import (
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/semcache/semcache/cache/verify"
 )
@@ -96,4 +98,159 @@ func (e *errWriter) Write(p []byte) (int, error) {
 		e.err = fmt.Errorf("eval: writing report: %w", err)
 	}
 	return n, err
+}
+
+// cell prints an interval with its denominator: "0.912 [0.890, 0.930]
+// (n=640)".
+func cell(i Interval) string {
+	if i.N == 0 {
+		return "– (n=0)"
+	}
+	return fmt.Sprintf("%s (n=%d)", i, i.N)
+}
+
+// PrintMarkdown writes the replay as compact markdown tables: one row per
+// (source family, size), then one per (kind/type, size), the verifier's
+// rejections, and lookup latency. title names the run (embedder, split).
+func (r ReplayReport) PrintMarkdown(w io.Writer, title string) error {
+	ew := &errWriter{w: w}
+	fmt.Fprintf(ew, "%s: %d pairs, distractor pool %d\n\n", title, r.Pairs, r.DistractorPool)
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(ew, "warning: %s\n\n", warn)
+	}
+	for _, kind := range []struct{ prefix, head string }{{"family=", "family"}, {"type=", "kind/type"}} {
+		fmt.Fprintf(ew, "| %s | size | paraphrase recall | false-hit rate (label 0) | wrong-hit rate (label 1) | served wrong answers | hits exact/semantic |\n", kind.head)
+		fmt.Fprintln(ew, "|---|---:|---|---|---|---|---:|")
+		for _, name := range r.groupNames(kind.prefix) {
+			for _, sr := range r.Sizes {
+				row, ok := sr.row(name)
+				if !ok {
+					continue
+				}
+				label := strings.TrimPrefix(name, kind.prefix)
+				fmt.Fprintf(ew, "| %s | %d | %s | %s | %s | %s | %d/%d |\n", label, sr.Size, cell(row.Recall), cell(row.FalseHit),
+					cell(row.WrongHit), cell(row.ServedWrong), row.ExactHits, row.SemanticHits)
+			}
+		}
+		fmt.Fprintln(ew)
+	}
+
+	fmt.Fprintln(ew, "| size | batches | entries (min) | duplicate recall | label-0 right hits | degraded | lookup p50 | p99 | steps p50 | steps p99 |")
+	fmt.Fprintln(ew, "|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+	for _, sr := range r.Sizes {
+		all, _ := sr.row("all")
+		fmt.Fprintf(ew, "| %d | %d | %d | %s | %d | %d | %s | %s | %s | %s |\n", sr.Size, sr.Batches, sr.MinEntries, cell(sr.DuplicateRecall),
+			all.Label0Right, all.Degraded, roundDur(sr.LatencyP50), roundDur(sr.LatencyP99), roundDur(sr.StepTimeP50), roundDur(sr.StepTimeP99))
+	}
+	fmt.Fprintln(ew)
+
+	reasons := map[string]bool{}
+	for _, sr := range r.Sizes {
+		all, _ := sr.row("all")
+		for k := range all.RejectedWrong {
+			reasons[k] = true
+		}
+		for k := range all.RejectedRight {
+			reasons[k] = true
+		}
+	}
+	if len(reasons) > 0 {
+		names := sortedMapKeys(reasons)
+		fmt.Fprintf(ew, "verifier rejections (candidates of another class refused / of the query's own class refused)\n\n| size | %s |\n|---:|%s\n",
+			strings.Join(names, " | "), strings.Repeat("---:|", len(names)))
+		for _, sr := range r.Sizes {
+			all, _ := sr.row("all")
+			cells := make([]string, len(names))
+			for i, n := range names {
+				cells[i] = fmt.Sprintf("%d/%d", all.RejectedWrong[n], all.RejectedRight[n])
+			}
+			fmt.Fprintf(ew, "| %d | %s |\n", sr.Size, strings.Join(cells, " | "))
+		}
+		fmt.Fprintln(ew)
+	}
+	return ew.err
+}
+
+func roundDur(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "–"
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	default:
+		return d.Round(10 * time.Microsecond).String()
+	}
+}
+
+// row finds a group's row.
+func (s SizeReport) row(name string) (Row, bool) {
+	for _, r := range s.Rows {
+		if r.Group == name {
+			return r, true
+		}
+	}
+	return Row{}, false
+}
+
+// groupNames lists the groups with a prefix ("family=", "type="), "all"
+// first for families.
+func (r ReplayReport) groupNames(prefix string) []string {
+	seen := map[string]bool{}
+	for _, sr := range r.Sizes {
+		for _, row := range sr.Rows {
+			if strings.HasPrefix(row.Group, prefix) {
+				seen[row.Group] = true
+			}
+		}
+	}
+	names := sortedMapKeys(seen)
+	if prefix == "family=" {
+		names = append([]string{"all"}, names...)
+	}
+	return names
+}
+
+// Print writes the pairwise report: per group, each column's ROC AUC with
+// its bootstrap interval and the recall at each false-positive budget with
+// the threshold that reaches it.
+func (r PairwiseReport) Print(w io.Writer) error {
+	ew := &errWriter{w: w}
+	var head, rule strings.Builder
+	head.WriteString("| group | pos | neg |")
+	rule.WriteString("|---|---:|---:|")
+	for _, c := range r.Columns {
+		fmt.Fprintf(&head, " %s AUC |", c)
+		rule.WriteString("---|")
+		if len(r.Groups) > 0 && len(r.Groups[0].Columns) > 0 {
+			for _, pt := range r.Groups[0].Columns[0].AtFPR {
+				fmt.Fprintf(&head, " recall @%g%% FPR (threshold) |", 100*pt.MaxFPR)
+				rule.WriteString("---|")
+			}
+		}
+	}
+	fmt.Fprintln(ew, head.String())
+	fmt.Fprintln(ew, rule.String())
+	for _, g := range r.Groups {
+		fmt.Fprintf(ew, "| %s | %d | %d |", g.Group, g.Positives, g.Negatives)
+		for _, c := range g.Columns {
+			if math.IsNaN(float64(c.AUC)) {
+				fmt.Fprint(ew, " – |")
+			} else {
+				fmt.Fprintf(ew, " %.3f [%.3f, %.3f] |", c.AUC, c.AUCLow, c.AUCHigh)
+			}
+			for _, pt := range c.AtFPR {
+				if math.IsInf(float64(pt.Threshold), 1) {
+					fmt.Fprint(ew, " – |")
+					continue
+				}
+				if pt.Threshold <= -GatePenalty {
+					fmt.Fprintf(ew, " %.3f (serving rejected pairs too) |", pt.Recall)
+					continue
+				}
+				fmt.Fprintf(ew, " %.3f (%.3f) |", pt.Recall, pt.Threshold)
+			}
+		}
+		fmt.Fprintln(ew)
+	}
+	return ew.err
 }

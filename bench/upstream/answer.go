@@ -167,23 +167,26 @@ type planInput struct {
 	toolName     string          // first declared function tool; "" means defaultTool
 	echo         json.RawMessage // what [[sim:echo]] answers, compacted
 	tokenLimit   int             // answer words allowed; 0 means no limit
+	messages     []Message       // the conversation, for an Answerer
 }
 
-// makePlan decides the answer for a validated chat request.
-func makePlan(req *chatRequest, msgs []chatMessage, ctl controls, answerTokens int, filler []string) plan {
+// makePlan decides the answer for a validated chat request. A non-nil
+// answerer writes the content of ordinary answers.
+func makePlan(req *chatRequest, msgs []chatMessage, ctl controls, answerTokens int, filler []string, answerer Answerer) plan {
 	in := planInput{sum: requestHash(req, msgs), prompt: lastUserText(msgs), echo: req.Messages, tokenLimit: req.tokenLimit()}
 	for _, m := range msgs {
 		in.promptTokens += len(strings.Fields(m.Content.Text))
+		in.messages = append(in.messages, Message{Role: m.Role, Text: m.Content.Text})
 	}
 	if len(req.Tools) > 0 {
 		in.toolName = req.Tools[0].Function.Name
 	}
-	return buildPlan(in, ctl, answerTokens, filler)
+	return buildPlan(in, ctl, answerTokens, filler, answerer)
 }
 
-// buildPlan decides the answer: a tool call, the echo, or the hashed words,
-// then applies the markers that shorten or end it.
-func buildPlan(in planInput, ctl controls, answerTokens int, filler []string) plan {
+// buildPlan decides the answer: a tool call, the echo, the answerer's text
+// or the hashed words, then applies the markers that shorten or end it.
+func buildPlan(in planInput, ctl controls, answerTokens int, filler []string, answerer Answerer) plan {
 	p := plan{sum: in.sum, finishReason: "stop", ctl: ctl, promptTokens: in.promptTokens}
 	switch {
 	case ctl.tools:
@@ -213,6 +216,11 @@ func buildPlan(in planInput, ctl controls, answerTokens int, filler []string) pl
 			b.Write(in.echo)
 		}
 		p.pieces = splitRunes(b.String(), 0, echoPieceBytes)
+	case answerer != nil:
+		p.pieces = splitRunes(answerer.Answer(in.messages), 0, echoPieceBytes)
+		if len(p.pieces) == 0 {
+			p.pieces = []string{""}
+		}
 	default:
 		p.pieces = wordPieces(answerWords(p.sum, in.prompt, answerTokens, filler))
 		if in.tokenLimit > 0 && in.tokenLimit < len(p.pieces) {

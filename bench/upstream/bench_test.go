@@ -32,6 +32,30 @@ func BenchmarkChat(b *testing.B) {
 	}
 }
 
+// BenchmarkResponses is BenchmarkChat for POST /v1/responses.
+func BenchmarkResponses(b *testing.B) {
+	sim := New(Options{})
+	for _, tt := range []struct {
+		name string
+		body string
+	}{
+		{"json", `{"model":"sim-gpt","instructions":"Be brief.","input":"How do I reverse a list in Go?"}`},
+		{"sse", `{"model":"sim-gpt","stream":true,"instructions":"Be brief.","input":[{"role":"user","content":[{"type":"input_text","text":"How do I reverse a list in Go?"}]}]}`},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, PathResponses, strings.NewReader(tt.body))
+				rec := httptest.NewRecorder()
+				sim.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+}
+
 func BenchmarkEmbeddings(b *testing.B) {
 	sim := New(Options{})
 	body := `{"model":"sim-embedding","input":["How do I reverse a list in Go?","Best pizza toppings for a party"],"encoding_format":"base64"}`

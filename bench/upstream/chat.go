@@ -103,7 +103,7 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ctl.status, typ, "", msg, code)
 		return
 	}
-	p := makePlan(req, msgs, ctl, s.opts.AnswerTokens, s.filler)
+	p := makePlan(req, msgs, ctl, s.opts.AnswerTokens, s.filler, s.opts.Answerer)
 	meta := completionMeta{id: s.nextID("chatcmpl-sim"), created: s.opts.Now().Unix(), model: req.Model}
 	w.Header().Set("X-Request-Id", s.nextID("req_sim"))
 	if req.Stream {

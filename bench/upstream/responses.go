@@ -21,12 +21,9 @@ const (
 	defaultServiceTier = "default"
 	defaultTruncation  = "disabled"
 	failedMessage      = "The model failed to generate a response. (simulated)"
-)
-
-var (
-	defaultToolChoice = json.RawMessage(`"auto"`)
-	defaultTextFormat = json.RawMessage(`{"type":"text"}`)
-	defaultReasoning  = json.RawMessage(`{"effort":null,"summary":null}`)
+	defaultToolChoice  = `"auto"`
+	defaultTextFormat  = `{"type":"text"}`
+	defaultReasoning   = `{"effort":null,"summary":null}`
 )
 
 // responsesHashInput is the canonical form of what a Responses answer
@@ -161,13 +158,16 @@ func (s *Server) planResponse(turn *responsesTurn, history []convItem, ctl contr
 	}
 	for _, it := range conv {
 		pin.promptTokens += len(strings.Fields(it.Text))
+		if it.Kind == "message" {
+			pin.messages = append(pin.messages, Message{Role: it.Role, Text: it.Text})
+		}
 	}
 	echo, err := marshalNoEscape(echoBody{Instructions: req.Instructions, Input: req.Input})
 	if err != nil {
 		echo = req.Input
 	}
 	pin.echo = echo
-	p := buildPlan(pin, ctl, s.opts.AnswerTokens, s.filler)
+	p := buildPlan(pin, ctl, s.opts.AnswerTokens, s.filler, s.opts.Answerer)
 	run := responseRun{
 		turn: turn, conv: conv, p: p,
 		id:        s.nextID("resp_sim"),
@@ -195,11 +195,11 @@ func (run responseRun) object(status string) responseObject {
 		Instructions: req.Instructions, MaxOutputTokens: req.MaxOutputTokens, MaxToolCalls: req.MaxToolCalls,
 		Model: req.Model, Output: []outputItem{}, ParallelToolCalls: derefOr(req.ParallelToolCalls, true),
 		PreviousResponseID: req.PreviousResponseID, PromptCacheKey: req.PromptCacheKey,
-		Reasoning: defaultReasoning, SafetyIdentifier: req.SafetyIdentifier, ServiceTier: defaultServiceTier,
+		Reasoning: json.RawMessage(defaultReasoning), SafetyIdentifier: req.SafetyIdentifier, ServiceTier: defaultServiceTier,
 		Store:       derefOr(req.Store, true),
 		Temperature: derefOr(req.Temperature, defaultTemperature),
-		Text:        responsesTextConfig{Format: defaultTextFormat, Verbosity: new(defaultVerbosity)},
-		ToolChoice:  defaultToolChoice, Tools: req.Tools, TopLogprobs: derefOr(req.TopLogprobs, 0),
+		Text:        responsesTextConfig{Format: json.RawMessage(defaultTextFormat), Verbosity: new(defaultVerbosity)},
+		ToolChoice:  json.RawMessage(defaultToolChoice), Tools: req.Tools, TopLogprobs: derefOr(req.TopLogprobs, 0),
 		TopP: derefOr(req.TopP, defaultTopP), Truncation: derefOr(req.Truncation, defaultTruncation),
 		User: req.User, Metadata: req.Metadata,
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -18,8 +17,19 @@ const (
 	maxTopLogprobs     = 20
 )
 
-// toolNamePattern is the pattern OpenAI checks function tool names against.
-var toolNamePattern = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+// validToolName reports whether name matches the pattern OpenAI checks
+// function tool names against: ^[a-zA-Z0-9_-]{1,64}$.
+func validToolName(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // responsesTurn is a validated Responses request: the request itself, its
 // input as conversation items and its function tools.
@@ -48,7 +58,7 @@ func parseResponses(body []byte) (*responsesTurn, *requestError) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if !responsesParams[k] {
+		if !knownResponsesParam(k) {
 			return nil, badRequest(k, "unknown_parameter", "Unknown parameter: '%s'.", k)
 		}
 	}
@@ -159,7 +169,7 @@ func parseTools(raw []json.RawMessage) ([]responsesTool, *requestError) {
 			return nil, badRequest(fmt.Sprintf("tools[%d].type", i), "missing_required_parameter", "Missing required parameter: 'tools[%d].type'.", i)
 		case t.Type == "function" && t.Name == "":
 			return nil, badRequest(fmt.Sprintf("tools[%d].name", i), "missing_required_parameter", "Missing required parameter: 'tools[%d].name'.", i)
-		case t.Type == "function" && !toolNamePattern.MatchString(t.Name):
+		case t.Type == "function" && !validToolName(t.Name):
 			return nil, badRequest(fmt.Sprintf("tools[%d].name", i), "invalid_value",
 				"Invalid 'tools[%d].name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.", i)
 		}

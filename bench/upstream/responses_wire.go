@@ -11,16 +11,21 @@ import (
 // named stream events it writes. Null-vs-absent follows what api.openai.com
 // sends, as parsed by the official openai-go v3 and openai npm v6 clients.
 
-// responsesParams lists every top-level request parameter the API accepts;
-// any other key is answered with 400 unknown_parameter, as OpenAI does.
-var responsesParams = map[string]bool{
-	"access_programs": true, "background": true, "context_management": true, "conversation": true,
-	"include": true, "input": true, "instructions": true, "max_output_tokens": true, "max_tool_calls": true,
-	"metadata": true, "model": true, "moderation": true, "parallel_tool_calls": true,
-	"previous_response_id": true, "prompt": true, "prompt_cache_key": true, "prompt_cache_options": true,
-	"prompt_cache_retention": true, "reasoning": true, "safety_identifier": true, "service_tier": true,
-	"store": true, "stream": true, "stream_options": true, "temperature": true, "text": true,
-	"tool_choice": true, "tools": true, "top_logprobs": true, "top_p": true, "truncation": true, "user": true,
+// knownResponsesParam reports whether k is a top-level request parameter of
+// the API; any other key is answered with 400 unknown_parameter, as OpenAI
+// does.
+func knownResponsesParam(k string) bool {
+	switch k {
+	case "access_programs", "background", "context_management", "conversation",
+		"include", "input", "instructions", "max_output_tokens", "max_tool_calls",
+		"metadata", "model", "moderation", "parallel_tool_calls",
+		"previous_response_id", "prompt", "prompt_cache_key", "prompt_cache_options",
+		"prompt_cache_retention", "reasoning", "safety_identifier", "service_tier",
+		"store", "stream", "stream_options", "temperature", "text",
+		"tool_choice", "tools", "top_logprobs", "top_p", "truncation", "user":
+		return true
+	}
+	return false
 }
 
 // responsesRequest is a POST /v1/responses body. Input, Tools and the other

@@ -65,7 +65,31 @@ type Options struct {
 	EmbeddingDim int
 	// Now is the clock for "created" timestamps; nil means time.Now.
 	Now func() time.Time
+	// Answerer, when set, writes the content of every ordinary answer
+	// (markers keep their effects): semcache-bench eval's oracle answers
+	// each prompt with the id of its equivalence class. nil keeps the
+	// derived "Answer-<hash> about ..." text.
+	Answerer Answerer
 }
+
+// Message is a chat message as an Answerer sees it: the role and the text
+// of the content (text parts joined by a space).
+type Message struct {
+	Role string
+	Text string
+}
+
+// Answerer writes the answer to a chat request. It must be safe for
+// concurrent use.
+type Answerer interface {
+	Answer(msgs []Message) string
+}
+
+// AnswerFunc adapts a function to Answerer.
+type AnswerFunc func(msgs []Message) string
+
+// Answer calls f.
+func (f AnswerFunc) Answer(msgs []Message) string { return f(msgs) }
 
 // Validate reports every problem with o.
 func (o Options) Validate() error {

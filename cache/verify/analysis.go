@@ -34,6 +34,7 @@ const (
 	fMinus                         // number preceded by a minus sign
 	fQuoted                        // inside quotation marks
 	fAcronym                       // written in capitals: not stemmed, no typo matching
+	fOrdinal                       // an ordinal number: "first", "2nd"
 )
 
 // token is one unit of an analysed text.
@@ -70,6 +71,8 @@ type analysis struct {
 	shouting   bool
 	negs       int // number of negation cues
 	hasHowMany bool
+	// questionMark is set when the text has a question mark.
+	questionMark bool
 }
 
 func (a *analysis) reset() {
@@ -84,6 +87,7 @@ func (a *analysis) reset() {
 	a.shouting = false
 	a.negs = 0
 	a.hasHowMany = false
+	a.questionMark = false
 }
 
 // pieceFlags carries what the lexer saw before a piece.
@@ -95,7 +99,7 @@ type pieceFlags struct {
 // analyze tokenises s into a. The word tables come from v.
 func (a *analysis) analyze(v *Verifier, s string) {
 	a.reset()
-	a.shouting = isShouting(s)
+	a.shouting = isShouting(s) || isTitleCase(s)
 	var pf pieceFlags
 	pf.boundary, pf.sentStart = true, true
 	quoted := false
@@ -116,6 +120,9 @@ func (a *analysis) analyze(v *Verifier, s string) {
 		switch r {
 		case '.', '?', '!', ';', '\n', ':':
 			pf.boundary, pf.sentStart = true, true
+			if r == '?' {
+				a.questionMark = true
+			}
 		case ',', '(', ')', '[', ']', '{', '}', '|':
 			pf.boundary = true
 		case '"', '“', '”', '«', '»', '\'', '‘', '’', '`':
@@ -217,6 +224,24 @@ func scanPiece(s string, i int) int {
 }
 
 func isDigit(r rune) bool { return r >= '0' && r <= '9' }
+
+// isTitleCase reports whether s is written in title case, like a headline
+// ("Egypt Crackdown Draws Condemnation"): most of its longer words start
+// with a capital, so a capital says nothing about entities.
+func isTitleCase(s string) bool {
+	words, capital := 0, 0
+	for w := range strings.FieldsSeq(s) {
+		w = strings.TrimLeft(w, "\"'“‘([")
+		if utf8.RuneCountInString(w) < 4 {
+			continue
+		}
+		words++
+		if r, _ := utf8.DecodeRuneInString(w); unicode.IsUpper(r) {
+			capital++
+		}
+	}
+	return words >= 3 && capital*10 >= words*7
+}
 
 // isShouting reports whether most letters of s are upper case.
 func isShouting(s string) bool {
@@ -391,6 +416,14 @@ func (a *analysis) word(v *Verifier, orig, lw string, pf pieceFlags) {
 		a.word(v, orig, pair[0], pf)
 		a.notToken()
 		return
+	}
+	if pf.hyphen && len(a.toks) > 0 {
+		// "non-www", "non-leap", "anti-virus": one word, so the prefix
+		// stays with the word it negates wherever the word moves.
+		if p := a.last(); p.kind == kWord && (p.surf == "non" || p.surf == "anti") && !p.has(fDropped) {
+			p.surf += lw
+			return
+		}
 	}
 	t := token{kind: kWord, surf: lw}
 	if pf.boundary {
@@ -593,6 +626,11 @@ func (a *analysis) finish(v *Verifier) {
 		if t.has(fStrong) && v.ambiguous[t.surf] && !t.has(fSentStart) {
 			stop = false
 		}
+		if t.has(fQuoted) && !t.has(fNeg) {
+			// A quoted word is what the question is about ("when do I use
+			// 'that' and when 'which'"): matched exactly, never ignored.
+			stop = false
+		}
 		if stop {
 			t.flags |= fStop
 			if !t.has(fIdent) && !v.ambiguous[t.surf] {
@@ -748,6 +786,7 @@ func (a *analysis) mergeNumbers() {
 		switch n.surf {
 		case "st", "nd", "rd", "th":
 			n.flags |= fDropped
+			t.flags |= fOrdinal
 		case "am":
 			if t.num == 12 {
 				t.num = 0
@@ -851,6 +890,9 @@ func (a *analysis) numberPhrase(i int) {
 		j = a.nextLive(j)
 	}
 	t := &a.toks[i]
+	if ordinalWords[t.surf] {
+		t.flags |= fOrdinal
+	}
 	t.kind = kNum
 	t.num = total + current
 	t.flags |= fNumWord
@@ -938,7 +980,7 @@ func (a *analysis) markRelations(v *Verifier) {
 			}
 		}
 		t.rel = fam
-		if t.surf == "after" {
+		if t.surf == "after" || t.surf == "from" {
 			t.flags |= fFlip
 		}
 	}

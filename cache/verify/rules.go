@@ -70,7 +70,7 @@ func (a *analysis) numbers(dst []numKey) []numKey {
 			continue
 		}
 		k := numKey{num: t.num, ver: t.ver, digits: t.digits}
-		if k.ver == "" && k.num == 1 {
+		if k.ver == "" && k.num == 1 && !t.has(fOrdinal) {
 			continue
 		}
 		// Insertion sort: texts have few numbers.
@@ -535,6 +535,8 @@ func match(a, b *analysis) matching {
 	}
 	compounds(a, b)
 	compounds(b, a)
+	initials(a, b)
+	initials(b, a)
 	lessWords(a, b)
 	lessWords(b, a)
 	typos(a, b)
@@ -623,6 +625,50 @@ func compounds(a, b *analysis) {
 				b.matched[j] = true
 				b.matched[k] = true
 				b.matched[l] = true
+				break
+			}
+		}
+	}
+}
+
+// initials matches an unmatched acronym of a ("NYC", "BMI", "SC") with a
+// run of unmatched words of b whose initials spell it ("New York City",
+// "body mass index", "Supreme Court"); "of", "and" and "for" inside the
+// run may be skipped ("PTO", "paid time off"; "ETA", "estimated time of
+// arrival").
+func initials(a, b *analysis) {
+	for i := range a.toks {
+		t := &a.toks[i]
+		n := len(t.surf)
+		if !t.isContent() || a.matched[i] || n < 2 || n > 6 || !asciiLetters(t.surf) || !(t.has(fAcronym) || t.has(fStrong) || n <= 4) {
+			continue
+		}
+		for j := range b.toks {
+			if b.matched[j] || !b.toks[j].isContent() || b.toks[j].surf[0] != t.surf[0] {
+				continue
+			}
+			var run []int
+			k := 0
+			for x := j; x >= 0 && x < len(b.toks) && k < n; x = b.nextLive(x) {
+				u := &b.toks[x]
+				if u.kind != kWord {
+					break
+				}
+				if u.surf[0] == t.surf[k] && (u.isContent() || u.surf == "of") {
+					run = append(run, x)
+					k++
+					continue
+				}
+				if u.surf == "of" || u.surf == "and" || u.surf == "for" || u.surf == "the" {
+					continue
+				}
+				break
+			}
+			if k == n && len(run) >= 2 {
+				a.matched[i] = true
+				for _, x := range run {
+					b.matched[x] = true
+				}
 				break
 			}
 		}
@@ -724,34 +770,6 @@ func asciiLetters(s string) bool {
 	return true
 }
 
-// checkEntities rejects a one-sided entity or a swap of topic words.
-func (v *Verifier) checkEntities(m *matching) (string, bool) {
-	switch {
-	case m.strongA > 0 || m.strongB > 0:
-		return "entities: " + m.describe(true), true
-	case len(m.onlyA) > 0 && len(m.onlyB) > 0:
-		return "entities: " + m.describe(false), true
-	case v.strictAdd && len(m.onlyA)+len(m.onlyB) > 0:
-		return "entities: " + m.describe(false), true
-	case !v.allowRare && (v.rareIn(m.a, m.onlyA) || v.rareIn(m.b, m.onlyB)):
-		return "entities: rare word on one side only: " + m.describe(false), true
-	}
-	return "", false
-}
-
-// rareIn reports whether one of the tokens idx of a is a rare word: not
-// among the most frequent English words, the common words or the synonym
-// table.
-func (v *Verifier) rareIn(a *analysis, idx []int) bool {
-	for _, i := range idx {
-		t := &a.toks[i]
-		if !v.frequent[t.surf] && !v.frequent[t.stem] && !v.frequent[t.text] && v.synonyms[t.stem] == "" {
-			return true
-		}
-	}
-	return false
-}
-
 // describe lists the unmatched words of both sides.
 func (m *matching) describe(strongOnly bool) string {
 	var sb strings.Builder
@@ -784,15 +802,4 @@ func afterContrast(a *analysis, i int) bool {
 		}
 	}
 	return false
-}
-
-// overlap is the Jaccard index of the two texts' content words, computed
-// from the matched counts (1 when neither text has content words).
-func (m *matching) overlap() float64 {
-	total := m.totalA + m.totalB
-	if total == 0 {
-		return 1
-	}
-	dice := float64(m.matchedA+m.matchedB) / float64(total)
-	return dice / (2 - dice)
 }

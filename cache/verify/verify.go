@@ -31,6 +31,7 @@
 package verify
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -44,74 +45,99 @@ type Reason string
 const (
 	ReasonNumbers   Reason = "numbers"
 	ReasonNegation  Reason = "negation"
-	ReasonEntities  Reason = "entities"
 	ReasonDirection Reason = "direction"
-	ReasonOverlap   Reason = "overlap"
+	// ReasonIntent: the texts ask a different kind of question about the
+	// same words ("how do cats purr" / "why do cats purr").
+	ReasonIntent Reason = "intent"
+	// ReasonDifference: in a request, the texts are the same once a few
+	// words are left out, and the deletion test shows those words carry
+	// the difference ("record a call" / "record a video call").
+	ReasonDifference Reason = "difference"
+	// ReasonScore: no rule vetoed the pair but its calibrated score is
+	// below the cut-off.
+	ReasonScore Reason = "score"
 )
 
 // Reasons lists every reason, in the order the rules run. Metrics use it to
 // pre-register their label values.
 func Reasons() []Reason {
-	return []Reason{ReasonNumbers, ReasonNegation, ReasonDirection, ReasonEntities, ReasonOverlap}
+	return []Reason{ReasonNumbers, ReasonNegation, ReasonDirection, ReasonIntent, ReasonDifference, ReasonScore}
 }
 
 // Verdict is the outcome of one check. Reason and Detail are empty when OK.
 type Verdict struct {
 	OK     bool
 	Reason Reason
+	// Score is the calibrated probability that the candidate's answer
+	// serves the query (0 when a rule rejected the pair).
+	Score float32
+	// Request reports which half of the model scored the pair: the
+	// request half, or the description half.
+	Request bool
 	// Detail says what differed, for logs and debugging: "numbers: 3.11 vs
 	// 3.12".
 	Detail string
 }
 
-// Defaults for Options.
-const (
-	DefaultMinOverlap      = 0.2
-	DefaultOverlapMinScore = 0.9
-)
+// DefaultDifferenceMin is the default of Options.DifferenceMin.
+const DefaultDifferenceMin = 0.95
 
 // Options configure a Verifier. The zero value is valid and selects the
 // defaults.
 type Options struct {
-	// MinOverlap is the lowest content-word overlap (Jaccard index of the
-	// two texts' content words, after synonyms, plurals and typos) accepted
-	// when the score is at least OverlapMinScore. 0 selects
-	// DefaultMinOverlap; it must be in [0, 1].
-	MinOverlap float64
-	// OverlapMinScore is the score from which the overlap rule applies.
-	// 0 selects DefaultOverlapMinScore; it must be in [-1, 1].
-	OverlapMinScore float32
 	// Disable switches rules off.
 	Disable []Reason
 	// SymmetricVersus accepts "A vs B" for "B vs A". By default the order
 	// of a "vs" comparison counts, like every other ordered relation.
 	SymmetricVersus bool
-	// StrictAdditions rejects a candidate when either text has any topic
-	// word the other lacks, even a frequent one ("flu" / "flu shot"). By
-	// default a word added on one side only is rejected when it is rare
-	// (not among the most frequent English words: "coffee" / "decaf
-	// coffee") or entity-like, and a swap (each side has a topic word the
-	// other lacks) is always rejected.
-	StrictAdditions bool
-	// AllowRareAdditions accepts one-sided rare words ("pancakes" /
-	// "homemade pancakes"); only entity-like additions and swaps are then
-	// rejected. Ignored when StrictAdditions is set.
-	AllowRareAdditions bool
 	// Synonyms are extra groups of interchangeable single words, added to
 	// the shipped table. The first word of a group is its canonical form.
 	Synonyms [][]string
+	// Lexicon, when set, matches words that differ in form but not in
+	// meaning ("goal"/"purpose", "bacteria"/"bacterium") and tells
+	// siblings ("Egypt"/"Syria") and opposites apart.
+	Lexicon Lexicon
+	// WordVectors, when set, measures how related the unmatched words are
+	// (an input of the score, never a match).
+	WordVectors WordVectors
+	// Encoder, when set, runs the deletion test: in a request whose texts
+	// differ in a few words, both texts are embedded without those words;
+	// when they are then nearly the same (DifferenceMin), the differing
+	// words carry what distinguishes the questions and the pair is
+	// rejected. Use the similarity tier's embedder.
+	Encoder Encoder
+	// DifferenceMin is the similarity of the texts without their
+	// differences from which the deletion test rejects (0 selects
+	// DefaultDifferenceMin).
+	DifferenceMin float32
+	// Model scores the pairs no rule rejects; nil selects the shipped
+	// model for the lexical embedder.
+	Model *Model
+	// MinScore, when positive, is the lowest calibrated score accepted, for
+	// requests and descriptions alike; otherwise the model's cut-offs for
+	// MaxFalseHitRate apply.
+	MinScore float32
+	// MaxFalseHitRate picks the model's cut-offs (0: the model's Target).
+	MaxFalseHitRate float32
+}
+
+// Encoder embeds texts; the deletion test uses it.
+type Encoder interface {
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
 }
 
 // Verifier checks candidate hits. Create one with New.
 type Verifier struct {
-	minOverlap      float64
-	overlapMinScore float32
-	disabled        map[Reason]bool
-	symVersus       bool
-	strictAdd       bool
-	allowRare       bool
+	disabled  map[Reason]bool
+	symVersus bool
 
-	common, negations, polite, ambiguous, identifiers, preferVerbs, clause, noStem map[string]bool
+	common, negations, polite, ambiguous, identifiers, preferVerbs, clause, noStem, qualifiers map[string]bool
+	wordVecs                                                                                   WordVectors
+	lexicon                                                                                    Lexicon
+	encoder                                                                                    Encoder
+	diffMin                                                                                    float32
+	model                                                                                      *Model
+	cutoff                                                                                     Cutoff
 	// frequent holds the most frequent English words and their stems.
 	frequent map[string]bool
 	synonyms map[string]string
@@ -125,11 +151,14 @@ type Verifier struct {
 // New validates opts and builds a Verifier.
 func New(opts Options) (*Verifier, error) {
 	var errs []error
-	if opts.MinOverlap < 0 || opts.MinOverlap > 1 {
-		errs = append(errs, fmt.Errorf("verify: MinOverlap %v is outside [0, 1]", opts.MinOverlap))
+	if opts.DifferenceMin < 0 || opts.DifferenceMin > 1 {
+		errs = append(errs, fmt.Errorf("verify: DifferenceMin %v is outside [0, 1]", opts.DifferenceMin))
 	}
-	if opts.OverlapMinScore < -1 || opts.OverlapMinScore > 1 {
-		errs = append(errs, fmt.Errorf("verify: OverlapMinScore %v is outside [-1, 1]", opts.OverlapMinScore))
+	if opts.MinScore < 0 || opts.MinScore > 1 {
+		errs = append(errs, fmt.Errorf("verify: MinScore %v is outside [0, 1]", opts.MinScore))
+	}
+	if opts.MaxFalseHitRate < 0 || opts.MaxFalseHitRate > 1 {
+		errs = append(errs, fmt.Errorf("verify: MaxFalseHitRate %v is outside [0, 1]", opts.MaxFalseHitRate))
 	}
 	known := map[Reason]bool{}
 	for _, r := range Reasons() {
@@ -157,18 +186,27 @@ func New(opts Options) (*Verifier, error) {
 		return nil, errors.Join(errs...)
 	}
 	v := &Verifier{
-		minOverlap:      opts.MinOverlap,
-		overlapMinScore: opts.OverlapMinScore,
-		disabled:        disabled,
-		symVersus:       opts.SymmetricVersus,
-		strictAdd:       opts.StrictAdditions,
-		allowRare:       opts.AllowRareAdditions,
+		disabled:  disabled,
+		symVersus: opts.SymmetricVersus,
+		wordVecs:  opts.WordVectors,
+		lexicon:   opts.Lexicon,
+		encoder:   opts.Encoder,
+		diffMin:   opts.DifferenceMin,
+		model:     opts.Model,
 	}
-	if v.minOverlap == 0 {
-		v.minOverlap = DefaultMinOverlap
+	if v.diffMin == 0 {
+		v.diffMin = DefaultDifferenceMin
 	}
-	if v.overlapMinScore == 0 {
-		v.overlapMinScore = DefaultOverlapMinScore
+	if v.model == nil {
+		v.model = LexicalModel
+	}
+	switch {
+	case opts.MinScore > 0:
+		v.cutoff = Cutoff{Request: opts.MinScore, Description: opts.MinScore}
+	case opts.MaxFalseHitRate > 0:
+		v.cutoff = v.model.CutoffFor(opts.MaxFalseHitRate)
+	default:
+		v.cutoff = v.model.CutoffFor(v.model.Target)
 	}
 	v.buildTables(opts.Synonyms)
 	v.pool.New = func() any { return &analysis{} }
@@ -198,6 +236,11 @@ func (v *Verifier) buildTables(extra [][]string) {
 	v.preferVerbs = wordSet(preferVerbs)
 	v.clause = wordSet(clauseWords)
 	v.noStem = wordSet(noStem)
+	v.qualifiers = map[string]bool{}
+	for w := range wordSet(qualifierWords) {
+		v.qualifiers[w] = true
+		v.qualifiers[stem(w)] = true
+	}
 	v.frequent = map[string]bool{}
 	for _, w := range strings.Fields(frequentWords) {
 		v.frequent[w] = true
@@ -249,43 +292,94 @@ func (v *Verifier) canonical(w string) string {
 }
 
 // Check decides whether the cached question candidate may answer query;
-// score is their embedding similarity.
-func (v *Verifier) Check(query, candidate string, score float32) Verdict {
-	a := v.pool.Get().(*analysis)
-	b := v.pool.Get().(*analysis)
-	defer v.pool.Put(a)
-	defer v.pool.Put(b)
-	a.analyze(v, query)
-	b.analyze(v, candidate)
+// sim is their embedding similarity. It is CheckContext without a
+// deadline.
+func (v *Verifier) Check(query, candidate string, sim float32) Verdict {
+	return v.CheckContext(context.Background(), query, candidate, sim)
+}
 
-	if !v.disabled[ReasonNumbers] {
-		if d, bad := checkNumbers(a, b); bad {
-			return Verdict{Reason: ReasonNumbers, Detail: d}
+// CheckContext decides whether the cached question candidate may answer
+// query; sim is their embedding similarity. The context bounds the
+// deletion test's embedding; when it fails, the test is skipped.
+func (v *Verifier) CheckContext(ctx context.Context, query, candidate string, sim float32) Verdict {
+	return v.CheckAll(ctx, query, []Candidate{{Text: candidate, Similarity: sim}})[0]
+}
+
+// Candidate is one cached prompt to check against a query.
+type Candidate struct {
+	Text       string
+	Similarity float32
+}
+
+// CheckAll checks several candidates against one query, running their
+// deletion tests in one batch of embeddings. The verdicts are in the order
+// of cands.
+func (v *Verifier) CheckAll(ctx context.Context, query string, cands []Candidate) []Verdict {
+	out := make([]Verdict, len(cands))
+	feats := make([]Features, len(cands))
+	var texts []string
+	var owners []int
+	for i, c := range cands {
+		f := v.Features(query, c.Text)
+		if f.Veto != "" && v.disabled[f.Veto] {
+			f.Veto, f.Detail = "", ""
+		}
+		feats[i] = f
+		if f.Veto == "" && f.Differs() && v.encoder != nil {
+			texts = append(texts, f.FrameA, f.FrameB)
+			owners = append(owners, i)
 		}
 	}
-	if !v.disabled[ReasonNegation] {
-		if d, bad := v.checkNegation(a, b); bad {
-			return Verdict{Reason: ReasonNegation, Detail: d}
+	residual := make([]float32, len(cands))
+	for i, c := range cands {
+		residual[i] = c.Similarity
+	}
+	if len(texts) > 0 {
+		vecs, err := v.encoder.Embed(ctx, texts)
+		if err == nil && len(vecs) == len(texts) {
+			for k, i := range owners {
+				residual[i] = cosine(vecs[2*k], vecs[2*k+1])
+			}
+		} else {
+			owners = nil
 		}
 	}
-	if !v.disabled[ReasonDirection] {
-		if d, bad := v.checkDirection(a, b); bad {
-			return Verdict{Reason: ReasonDirection, Detail: d}
+	tested := make([]bool, len(cands))
+	for _, i := range owners {
+		tested[i] = true
+	}
+	for i, c := range cands {
+		f := &feats[i]
+		if f.Veto != "" {
+			out[i] = Verdict{Reason: f.Veto, Detail: f.Detail}
+			continue
 		}
-	}
-	if v.disabled[ReasonEntities] && (v.disabled[ReasonOverlap] || score < v.overlapMinScore) {
-		return Verdict{OK: true}
-	}
-	m := match(a, b)
-	if !v.disabled[ReasonEntities] {
-		if d, bad := v.checkEntities(&m); bad {
-			return Verdict{Reason: ReasonEntities, Detail: d}
+		if tested[i] && f.Request && residual[i] >= v.diffMin && !v.disabled[ReasonDifference] {
+			out[i] = Verdict{Reason: ReasonDifference, Detail: fmt.Sprintf("difference: the texts are %.2f alike without %s", residual[i], f.describeOnly())}
+			continue
 		}
-	}
-	if !v.disabled[ReasonOverlap] && score >= v.overlapMinScore {
-		if o := m.overlap(); o < v.minOverlap {
-			return Verdict{Reason: ReasonOverlap, Detail: fmt.Sprintf("overlap: %.2f of content words shared at score %.2f, want at least %.2f", o, score, v.minOverlap)}
+		score := v.model.Score(f, c.Similarity, residual[i])
+		if cut := v.cutoff.For(f.Request); score < cut && !v.disabled[ReasonScore] {
+			out[i] = Verdict{Reason: ReasonScore, Score: score, Request: f.Request, Detail: fmt.Sprintf("score: %.3f below %.3f (%s)", score, cut, f.describeOnly())}
+			continue
 		}
+		out[i] = Verdict{OK: true, Score: score, Request: f.Request}
 	}
-	return Verdict{OK: true}
+	return out
+}
+
+// describeOnly lists the unmatched words of both sides.
+func (f *Features) describeOnly() string {
+	return "query only [" + strings.Join(f.OnlyWordsA, " ") + "], candidate only [" + strings.Join(f.OnlyWordsB, " ") + "]"
+}
+
+func cosine(a, b []float32) float32 {
+	if len(a) != len(b) {
+		return 0
+	}
+	var s float32
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
 }

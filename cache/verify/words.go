@@ -47,7 +47,7 @@ here there
 `
 
 // negationWords flip the polarity of a question.
-const negationWords = `not no never without none nobody nothing nowhere noone neither nor avoid prevent lack`
+const negationWords = `not no never without none nobody nothing nowhere noone neither nor avoid prevent lack stop`
 
 // ambiguousAcronyms are common words that name an entity when written in
 // capitals ("US" the country, "IT" the field).
@@ -285,7 +285,6 @@ var antonymPairs = [][2]string{
 	{"lock", "unlock"},
 	{"rise", "fall"},
 	{"up", "down"},
-	{"left", "right"},
 	{"inner", "outer"},
 	{"above", "below"},
 	{"over", "under"},
@@ -306,7 +305,6 @@ var antonymPairs = [][2]string{
 	{"into", "out"},
 	{"formal", "informal"},
 	{"formal", "casual"},
-	{"light", "dark"},
 	{"light", "heavy"},
 	{"wet", "dry"},
 	{"old", "new"},
@@ -349,6 +347,83 @@ var antonymPairs = [][2]string{
 	{"follow", "unfollow"},
 	{"connect", "disconnect"},
 	{"mount", "unmount"},
+	{"ascending", "descending"},
+	{"ascend", "descend"},
+	{"local", "remote"},
+	{"symmetric", "asymmetric"},
+	{"symmetrical", "asymmetrical"},
+	{"sync", "async"},
+	{"synchronous", "asynchronous"},
+	{"typical", "atypical"},
+	{"open", "close"},
+	{"start", "stop"},
+	{"start", "end"},
+	{"begin", "end"},
+	{"rise", "fall"},
+	{"gain", "loss"},
+	{"profit", "loss"},
+	{"expensive", "cheap"},
+	{"expensive", "cheapest"},
+	{"hot", "cold"},
+	{"wet", "dry"},
+	{"push", "pull"},
+	{"input", "output"},
+	{"inbound", "outbound"},
+	{"incoming", "outgoing"},
+	{"client", "server"},
+	{"sender", "receiver"},
+	{"buyer", "seller"},
+	{"employer", "employee"},
+	{"landlord", "tenant"},
+	{"parent", "child"},
+	{"lend", "borrow"},
+	{"give", "receive"},
+	{"send", "receive"},
+	{"debit", "credit"},
+	{"deposit", "withdraw"},
+	{"arrive", "depart"},
+	{"arrival", "departure"},
+	{"import", "export"},
+	{"north", "south"},
+	{"east", "west"},
+	{"top", "bottom"},
+	{"upper", "lower"},
+	{"uppercase", "lowercase"},
+	{"before", "after"},
+	{"morning", "evening"},
+	{"day", "night"},
+	{"summer", "winter"},
+	{"spring", "autumn"},
+	{"male", "female"},
+	{"man", "woman"},
+	{"men", "women"},
+	{"husband", "wife"},
+	{"boy", "girl"},
+	{"online", "offline"},
+	{"public", "private"},
+	{"inner", "outer"},
+	{"internal", "external"},
+	{"horizontal", "vertical"},
+	{"long", "short"},
+	{"longest", "shortest"},
+	{"young", "old"},
+	{"new", "old"},
+	{"newest", "oldest"},
+	{"positive", "negative"},
+	{"success", "failure"},
+	{"pass", "fail"},
+	{"accept", "refuse"},
+	{"win", "loss"},
+	{"attack", "defend"},
+	{"freeze", "thaw"},
+	{"heat", "cool"},
+	{"wide", "narrow"},
+	{"thick", "thin"},
+	{"strong", "weak"},
+	{"rich", "poor"},
+	{"full", "empty"},
+	{"fast", "slow"},
+	{"early", "late"},
 }
 
 // prefixPairs are prefixes that, on the same stem, make opposites
@@ -416,6 +491,14 @@ var numberWords = map[string]float64{
 	"sevens": 7, "eights": 8, "nines": 9, "tens": 10,
 }
 
+// ordinalWords are the number words that give a rank: "the first of
+// several promises" is not "several promises".
+var ordinalWords = map[string]bool{
+	"first": true, "second": true, "third": true, "fourth": true, "fifth": true, "sixth": true,
+	"seventh": true, "eighth": true, "ninth": true, "tenth": true, "eleventh": true, "twelfth": true,
+	"thirteenth": true, "fifteenth": true, "twentieth": true, "hundredth": true, "thousandth": true,
+}
+
 // numberMultipliers scale the number before them ("3 million").
 var numberMultipliers = map[string]float64{
 	"hundred": 100, "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12,
@@ -442,7 +525,8 @@ var directionWords = map[string]relFamily{
 	"imply": famImply, "implies": famImply, "implied": famImply,
 	"inside": famInside, "within": famInside,
 	"instead": famPrefer, "over": famPrefer,
-	"per": famPer, "in": famPer,
+	"from": famTo,
+	"per":  famPer, "in": famPer,
 }
 
 // preferVerbs make a following "over" a preference ("prefer X over Y").
@@ -454,3 +538,18 @@ const clauseWords = `and or but because so if when while where which who what ho
 // politeEdges are words dropped when they open or close a question
 // ("Thanks! ...", "... thank you").
 const politeEdges = `thanks thank thx cheers hi hello hey please pls`
+
+// qualifierWords narrow what a request asks for when one side adds them:
+// "record a video call", "the fastest way", "total cost", "free VPN",
+// "iterate in reverse". They are a feature of the calibrated score, not a
+// veto on their own.
+const qualifierWords = `video audio voice free paid total average overall net gross fastest quickest
+slowest cheapest best worst safest easiest largest biggest smallest longest shortest highest lowest
+most least first last only every all each reverse reversed backwards recursive recursively parallel
+async asynchronous asynchronously manually manual automatic automatically permanent permanently
+temporary temporarily remote remotely local locally online offline wireless portable daily weekly
+monthly yearly annual annually hourly new used old latest newest oldest legal legally safely
+private public secure official exact exactly approximate approximately maximum minimum max min
+large small big little extra additional multiple single double partial full entire whole
+raw cooked frozen fresh dried organic vegan vegetarian gluten sugar decaf diet
+mobile desktop android iphone ipad mac windows linux web`

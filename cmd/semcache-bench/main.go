@@ -1,10 +1,12 @@
 // Command semcache-bench holds the benchmark tools of semcache: a simulated
-// OpenAI-compatible upstream, a load generator and the semantic-tier
-// evaluation.
+// OpenAI-compatible upstream (optionally the evaluation's oracle), a load
+// generator and the similarity tier's evaluation.
 //
 //	semcache-bench upstream [flags]   serve the simulated LLM API
 //	semcache-bench load [flags]       send a prompt mix and report latencies and X-Semcache verdicts
-//	semcache-bench eval [flags]       score labelled prompt pairs per similarity threshold
+//	semcache-bench eval [flags]       measure the similarity tier on labelled pairs: replay them through
+//	                                  the real lookup path (--mode cache, default), over HTTP against a
+//	                                  running semcache (--mode e2e) or score each pair (--mode pairwise)
 package main
 
 import (
@@ -38,7 +40,8 @@ func subcommands() []subcommand {
 	return []subcommand{
 		{"upstream", "serve a simulated OpenAI-compatible LLM API", runUpstream},
 		{"load", "send a mix of repeated and paraphrased prompts and report latencies", runLoad},
-		{"eval", "score labelled prompt pairs with an embedder and the verifier", runEval},
+		{"eval", "measure the similarity tier on labelled pairs (modes cache, e2e, pairwise)", runEval},
+		{"train", "fit the verifier's calibrated score on the tune split and choose its cut-offs (writes cache/verify/model_gen.go)", runTrain},
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/semcache/semcache/bench/eval"
 	"github.com/semcache/semcache/bench/upstream"
 )
 
@@ -30,9 +31,12 @@ func runUpstream(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	errorRate := fs.Float64("error-rate", 0, "fraction (0..1) of chat and Responses calls answered with 500")
 	seed := fs.Int64("seed", 1, "seed of the --error-rate PRNG")
 	dim := fs.Int("embedding-dim", 256, "default embedding dimension")
+	answers := newListFlag()
+	fs.Var(answers, "answers", "labelled pair files (repeatable or comma-separated): answer every chat prompt with the id of its equivalence class (\"class:<id>\", unknown prompts \"class:unknown:<id>\"); the oracle of semcache-bench eval --mode e2e")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: semcache-bench upstream [flags]")
 		fmt.Fprintln(stderr, "Serves POST /v1/chat/completions, POST /v1/responses, POST /v1/embeddings and GET /v1/models with deterministic answers.")
+		fmt.Fprintln(stderr, "With --answers, chat and Responses answers are the oracle's equivalence-class ids (see semcache-bench eval --mode e2e).")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -50,6 +54,15 @@ func runUpstream(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if err := opts.Validate(); err != nil {
 		return err
+	}
+	if len(answers.values) > 0 {
+		pairs, err := eval.LoadFiles(answers.values)
+		if err != nil {
+			return fmt.Errorf("upstream: %w", err)
+		}
+		classes := eval.Classes(pairs)
+		opts.Answerer = eval.Oracle(classes)
+		fmt.Fprintf(stdout, "semcache-bench upstream: oracle answers from %d pairs (%d texts)\n", len(pairs), len(classes))
 	}
 
 	var lc net.ListenConfig

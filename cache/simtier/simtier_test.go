@@ -1,0 +1,100 @@
+package simtier
+
+import (
+	"context"
+	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/cache/verify"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/semcache/semcache/vectorstore"
+)
+
+type fakeEmbedder struct{}
+
+func (fakeEmbedder) Embed(context.Context, []string) ([][]float32, error) { return nil, nil }
+func (fakeEmbedder) ModelID() string                                      { return "fake" }
+
+type fakeIndex struct{}
+
+func (fakeIndex) Upsert(context.Context, []vectorstore.Record) error { return nil }
+func (fakeIndex) Search(context.Context, vectorstore.Query) ([]vectorstore.Hit, error) {
+	return nil, nil
+}
+func (fakeIndex) Delete(context.Context, []string) error                       { return nil }
+func (fakeIndex) DeleteWhere(context.Context, vectorstore.Filter) (int, error) { return 0, nil }
+
+func TestOptions(t *testing.T) {
+	tests := []struct {
+		name          string
+		cfg           Config
+		wantThreshold float32
+		wantVerifier  bool
+		wantErr       string
+	}{
+		{name: "default per kind", cfg: Config{Embedder: fakeEmbedder{}, Index: fakeIndex{}, Kind: "use"}, wantThreshold: 0.70, wantVerifier: true},
+		{name: "lexical default", cfg: Config{Embedder: fakeEmbedder{}, Index: fakeIndex{}, Kind: "lexical"}, wantThreshold: 0.60, wantVerifier: true},
+		{name: "override", cfg: Config{Embedder: fakeEmbedder{}, Index: fakeIndex{}, Kind: "use", Threshold: 0.8}, wantThreshold: 0.8, wantVerifier: true},
+		{name: "no verifier", cfg: Config{Embedder: fakeEmbedder{}, Index: fakeIndex{}, Kind: "lexical", NoVerifier: true}, wantThreshold: 0.6},
+		{name: "unknown kind needs a threshold", cfg: Config{Embedder: fakeEmbedder{}, Index: fakeIndex{}, Kind: "mystery"}, wantErr: `kind "mystery"`},
+		{name: "all problems at once", cfg: Config{Kind: "lexical"}, wantErr: "no embedder"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			opts, err := Options(tc.cfg)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Options error = %v, want it to contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if opts.Threshold != tc.wantThreshold {
+				t.Errorf("threshold = %v, want %v", opts.Threshold, tc.wantThreshold)
+			}
+			if (opts.Verify != nil) != tc.wantVerifier {
+				t.Errorf("verifier present = %v, want %v", opts.Verify != nil, tc.wantVerifier)
+			}
+		})
+	}
+	if _, err := Options(Config{Kind: "lexical"}); err == nil || !strings.Contains(err.Error(), "no index") {
+		t.Errorf("both missing parts are reported: %v", err)
+	}
+}
+
+func TestOptionsPassesSettingsThrough(t *testing.T) {
+	cfg := Config{Embedder: fakeEmbedder{}, Index: fakeIndex{}, Kind: "lexical", TopK: 3,
+		EmbedTimeout: time.Second, SearchTimeout: 2 * time.Second, ShadowAll: true,
+		Thresholds: map[string]float32{"ns": 0.9}, Shadow: map[string]bool{"x": true}}
+	opts, err := Options(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.TopK != 3 || opts.EmbedTimeout != time.Second || opts.SearchTimeout != 2*time.Second || !opts.ShadowAll ||
+		opts.Thresholds["ns"] != 0.9 || !opts.Shadow["x"] {
+		t.Errorf("settings not passed through: %+v", opts)
+	}
+}
+
+func TestJudge(t *testing.T) {
+	opts, err := Options(Config{Embedder: fakeEmbedder{}, Index: fakeIndex{}, Kind: "lexical"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := opts.Verify.Judge(context.Background(), "How do I undo 3 git commits?", []cache.Candidate{
+		{Prompt: "How do I undo 2 git commits?", Similarity: 0.95},
+		{Prompt: "How do I undo 3 git commits?", Similarity: 1},
+	})
+	if len(js) != 2 || js[0].OK || js[0].Reason != "numbers" {
+		t.Errorf("differing numbers: %+v, want rejected for numbers", js)
+	}
+	if len(js) == 2 && (!js[1].OK || js[1].Score <= 0) {
+		t.Errorf("identical question: %+v, want accepted with a score", js[1])
+	}
+	if got := Reasons(); len(got) != len(verify.Reasons()) || got[0] != "numbers" {
+		t.Errorf("Reasons = %v", got)
+	}
+}
