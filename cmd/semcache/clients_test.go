@@ -177,4 +177,3 @@ func sameHead(a, b []float64) bool {
 	}
 	return true
 }
-
