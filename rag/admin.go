@@ -3,22 +3,26 @@ package rag
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"path"
 	"strings"
+
+	"github.com/semcache/semcache/httpapi"
 )
 
 // AdminOptions configure the document admin API.
 type AdminOptions struct {
 	// Token, when set, must arrive as "Authorization: Bearer <token>".
 	Token string
+	// Logger gets the access log (nil: discarded).
+	Logger *slog.Logger
 	// MaxBodyBytes limits one request (default 4 × the document limit).
 	MaxBodyBytes int64
 }
@@ -51,10 +55,11 @@ func (s *Service) Register(mux *http.ServeMux, o AdminOptions) {
 		o.MaxBodyBytes = 4 * int64(s.o.MaxDocBytes)
 	}
 	a := &admin{s: s, o: o}
-	mux.HandleFunc("GET /admin/rag", a.auth(a.list))
-	mux.HandleFunc("GET /admin/rag/{collection}", a.auth(a.stats))
-	mux.HandleFunc("POST /admin/rag/{collection}/documents", a.auth(a.post))
-	mux.HandleFunc("DELETE /admin/rag/{collection}/documents/{id...}", a.auth(a.delete))
+	wrap := httpapi.NewAdmin(httpapi.AdminOptions{Token: o.Token, StatusOf: statusOf, Logger: o.Logger})
+	mux.Handle("GET /admin/rag", wrap.Wrap(a.list))
+	mux.Handle("GET /admin/rag/{collection}", wrap.Wrap(a.stats))
+	mux.Handle("POST /admin/rag/{collection}/documents", wrap.Wrap(a.post))
+	mux.Handle("DELETE /admin/rag/{collection}/documents/{id...}", wrap.Wrap(a.delete))
 }
 
 type admin struct {
@@ -62,39 +67,17 @@ type admin struct {
 	o AdminOptions
 }
 
-func (a *admin) auth(h http.HandlerFunc) http.HandlerFunc {
-	if a.o.Token == "" {
-		return h
-	}
-	want := []byte("Bearer " + a.o.Token)
-	return func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin token required (Authorization: Bearer …)"})
-			return
-		}
-		h(w, r)
-	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
-func writeErr(w http.ResponseWriter, err error) {
-	status := http.StatusInternalServerError
+// statusOf maps the package's errors to an HTTP status and error code.
+func statusOf(err error) (int, string, bool) {
 	switch {
 	case errors.Is(err, ErrUnknownCollection), errors.Is(err, ErrNotFound):
-		status = http.StatusNotFound
+		return http.StatusNotFound, "not_found", true
 	case errors.Is(err, ErrTooLarge):
-		status = http.StatusRequestEntityTooLarge
+		return http.StatusRequestEntityTooLarge, "too_large", true
 	case errors.Is(err, ErrInvalid), errors.Is(err, ErrEmpty), errors.Is(err, ErrUnsupported):
-		status = http.StatusBadRequest
+		return http.StatusBadRequest, "invalid_argument", true
 	}
-	writeJSON(w, status, map[string]string{"error": err.Error()})
+	return 0, "", false
 }
 
 // collection checks the path's collection is configured.
@@ -106,52 +89,49 @@ func (a *admin) collection(r *http.Request) (string, error) {
 	return name, nil
 }
 
-func (a *admin) list(w http.ResponseWriter, r *http.Request) {
+func (a *admin) list(w http.ResponseWriter, r *http.Request) error {
 	out := []Stats{}
 	for _, name := range a.s.Collections() {
 		st, err := a.s.Stats(r.Context(), name)
 		if err != nil {
-			writeErr(w, err)
-			return
+			return err
 		}
 		out = append(out, st)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"collections": out})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"collections": out})
+	return nil
 }
 
-func (a *admin) stats(w http.ResponseWriter, r *http.Request) {
+func (a *admin) stats(w http.ResponseWriter, r *http.Request) error {
 	name, err := a.collection(r)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	st, err := a.s.Stats(r.Context(), name)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, st)
+	httpapi.WriteJSON(w, http.StatusOK, st)
+	return nil
 }
 
-func (a *admin) delete(w http.ResponseWriter, r *http.Request) {
+func (a *admin) delete(w http.ResponseWriter, r *http.Request) error {
 	name, err := a.collection(r)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	res, err := a.s.Delete(r.Context(), name, r.PathValue("id"))
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, res)
+	httpapi.WriteJSON(w, http.StatusOK, res)
+	return nil
 }
 
-func (a *admin) post(w http.ResponseWriter, r *http.Request) {
+func (a *admin) post(w http.ResponseWriter, r *http.Request) error {
 	name, err := a.collection(r)
 	if err != nil {
-		writeErr(w, err)
-		return
+		return err
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, a.o.MaxBodyBytes)
 	docs, err := readDocuments(r, a.s.o.MaxDocBytes)
@@ -160,10 +140,10 @@ func (a *admin) post(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &mbe) {
 			err = fmt.Errorf("%w: request body over %d bytes", ErrTooLarge, mbe.Limit)
 		}
-		writeErr(w, err)
-		return
+		return err
 	}
-	writeJSON(w, http.StatusOK, a.s.IngestAll(r.Context(), name, docs))
+	httpapi.WriteJSON(w, http.StatusOK, a.s.IngestAll(r.Context(), name, docs))
+	return nil
 }
 
 // IngestAll ingests documents one by one, collecting a Result for each

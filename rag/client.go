@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/semcache/semcache/httpapi"
 )
 
 // Client talks to a running server's document admin API (what
@@ -58,13 +60,12 @@ func (c *Client) do(ctx context.Context, method, p string, body any, out any) er
 		return fmt.Errorf("rag: read response: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error string `json:"error"`
+		var e httpapi.ErrorBody
+		msg := strings.TrimSpace(string(data))
+		if json.Unmarshal(data, &e) == nil && e.Error.Message != "" {
+			msg = e.Error.Message
 		}
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(data))
-		}
-		return fmt.Errorf("%w: %s %s: %d %s", ErrServer, method, p, resp.StatusCode, e.Error)
+		return fmt.Errorf("%w: %s %s: %d %s", ErrServer, method, p, resp.StatusCode, msg)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("rag: %s %s: bad response: %w", method, p, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/embed"
 	"github.com/semcache/semcache/engine"
+	"github.com/semcache/semcache/httpapi"
 	"github.com/semcache/semcache/rag"
 	"github.com/semcache/semcache/rag/chunk"
 )
@@ -156,13 +157,12 @@ func (s *service) registerRAGAdmin(mux *http.ServeMux) {
 	svc := s.rag
 	if svc == nil {
 		off := func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = fmt.Fprintln(w, `{"error":"RAG is off: define rag.collections in the config file (and keep --rag on)"}`)
+			httpapi.WriteError(w, http.StatusNotFound, "RAG is off: define rag.collections in the config file (and keep --rag on)",
+				httpapi.TypeInvalidRequest, "", "not_found")
 		}
 		mux.HandleFunc("/admin/rag", off)
 		mux.HandleFunc("/admin/rag/", off)
 		return
 	}
-	svc.Register(mux, rag.AdminOptions{Token: s.cfg.AdminToken})
+	svc.Register(mux, rag.AdminOptions{Token: s.cfg.AdminToken, Logger: s.log})
 }

@@ -25,22 +25,17 @@ package admin
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/httpapi"
 )
 
 // Options configure the admin API and dashboard.
@@ -97,8 +92,7 @@ type Admin struct {
 	cache    *cache.Cache
 	gatherer prometheus.Gatherer
 	tracker  *Tracker
-	token    [32]byte
-	hasToken bool
+	wrap     *httpapi.Admin
 	warmer   Warmer
 	maxWarm  int64
 	every    time.Duration
@@ -144,9 +138,7 @@ func New(o Options) (*Admin, error) {
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
 	}
-	if o.Token != "" {
-		a.token, a.hasToken = sha256.Sum256([]byte(o.Token)), true
-	}
+	a.wrap = httpapi.NewAdmin(httpapi.AdminOptions{Token: o.Token, StatusOf: statusOf, Logger: o.Logger, Now: o.Now})
 	a.sample()
 	go a.sampler()
 	return a, nil
@@ -187,8 +179,8 @@ func (a *Admin) sample() {
 
 // Register adds the admin API and the dashboard to mux.
 func (a *Admin) Register(mux *http.ServeMux) {
-	api := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
-		mux.Handle(pattern, a.wrap(h))
+	api := func(pattern string, h httpapi.Handler) {
+		mux.Handle(pattern, a.wrap.Wrap(h))
 	}
 	api("GET /admin/api/stats", a.handleStats)
 	api("GET /admin/api/dashboard", a.handleDashboard)
@@ -200,153 +192,29 @@ func (a *Admin) Register(mux *http.ServeMux) {
 	api("POST /admin/api/namespaces/{ns}/warm", a.handleWarm)
 	api("GET /admin/api/namespaces/{ns}/export", a.handleExport)
 	api("/admin/api/", func(w http.ResponseWriter, r *http.Request) error {
-		return &apiError{status: http.StatusNotFound, code: "not_found",
-			msg: "unknown admin route " + r.Method + " " + r.URL.Path}
+		return apiError(http.StatusNotFound, "not_found", "unknown admin route "+r.Method+" "+r.URL.Path)
 	})
 	mux.Handle("GET /dashboard/", dashboardHandler())
 	mux.Handle("GET /dashboard", http.RedirectHandler("/dashboard/", http.StatusMovedPermanently))
 }
 
-// apiError is an error with its HTTP status, made at the edge.
-type apiError struct {
-	status int
-	code   string
-	msg    string
-}
-
-func (e *apiError) Error() string { return e.msg }
-
-// ErrorBody is the JSON of every admin API error.
-type ErrorBody struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail says what went wrong.
-type ErrorDetail struct {
-	Message string `json:"message"`
-	Code    string `json:"code"`
-}
-
-// statusOf maps an error to its HTTP status and code.
-func statusOf(err error) (int, string) {
-	var ae *apiError
-	var mbe *http.MaxBytesError
+// statusOf maps the cache's errors to an HTTP status and error code.
+func statusOf(err error) (int, string, bool) {
 	switch {
-	case errors.As(err, &ae):
-		return ae.status, ae.code
-	case errors.As(err, &mbe):
-		return http.StatusRequestEntityTooLarge, "too_large"
 	case errors.Is(err, cache.ErrInvalid):
-		return http.StatusBadRequest, "invalid_argument"
+		return http.StatusBadRequest, "invalid_argument", true
 	case errors.Is(err, cache.ErrNotFound):
-		return http.StatusNotFound, "not_found"
+		return http.StatusNotFound, "not_found", true
 	case errors.Is(err, cache.ErrNeedsDisk):
-		return http.StatusNotImplemented, "needs_disk_tier"
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, "cancelled"
-	default:
-		return http.StatusInternalServerError, "internal"
+		return http.StatusNotImplemented, "needs_disk_tier", true
 	}
+	return 0, "", false
 }
-
-// statusWriter records the status for the access log; Unwrap keeps
-// http.ResponseController (Flush) working through it.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(p []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(p)
-}
-
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-func requestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 128 {
-		return id
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-type ctxKey struct{}
 
 // logger returns the request's logger (with its request id).
-func (a *Admin) logger(r *http.Request) *slog.Logger {
-	if l, ok := r.Context().Value(ctxKey{}).(*slog.Logger); ok {
-		return l
-	}
-	return a.log
-}
+func (a *Admin) logger(r *http.Request) *slog.Logger { return httpapi.Logger(r, a.log) }
 
-// wrap adds authentication, a request id, an access log and error
-// rendering to an API handler.
-func (a *Admin) wrap(h func(http.ResponseWriter, *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := a.now()
-		rid := requestID(r)
-		w.Header().Set("X-Request-Id", rid)
-		w.Header().Set("Cache-Control", "no-store")
-		log := a.log.With("request_id", rid)
-		sw := &statusWriter{ResponseWriter: w}
-		var err error
-		if a.authorized(r) {
-			err = h(sw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, log)))
-		} else {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="semcache admin"`)
-			err = &apiError{status: http.StatusUnauthorized, code: "unauthorized", msg: "missing or wrong admin token (Authorization: Bearer <token>)"}
-		}
-		if err != nil {
-			status, code := statusOf(err)
-			if sw.status == 0 {
-				writeJSON(sw, status, ErrorBody{Error: ErrorDetail{Message: err.Error(), Code: code}})
-			}
-			if status >= 500 {
-				log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
-			}
-		}
-		level := slog.LevelDebug
-		if r.Method != http.MethodGet || sw.status >= 400 {
-			level = slog.LevelInfo
-		}
-		log.Log(r.Context(), level, "admin request", "method", r.Method, "path", r.URL.Path,
-			"status", sw.status, "duration", a.now().Sub(start))
-	})
-}
+// apiError is an error with its HTTP status and code.
+func apiError(status int, code, msg string) error { return httpapi.Errorf(status, code, msg) }
 
-// authorized checks the bearer token in constant time (over hashes, so
-// the token's length does not leak either).
-func (a *Admin) authorized(r *http.Request) bool {
-	if !a.hasToken {
-		return true
-	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		return false
-	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
-	return subtle.ConstantTimeCompare(sum[:], a.token[:]) == 1
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		b, _ = json.Marshal(ErrorBody{Error: ErrorDetail{Message: "admin: encode response: " + err.Error(), Code: "internal"}})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpapi.WriteJSON(w, status, v) }

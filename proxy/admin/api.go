@@ -83,7 +83,7 @@ func (a *Admin) handleList(w http.ResponseWriter, r *http.Request) error {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return &apiError{status: http.StatusBadRequest, code: "invalid_argument", msg: fmt.Sprintf("limit %q: want a positive number", v)}
+			return apiError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("limit %q: want a positive number", v))
 		}
 		q.Limit = n
 	}
@@ -134,8 +134,7 @@ func (a *Admin) handleDeleteOlder(w http.ResponseWriter, r *http.Request) error 
 	ns := r.PathValue("ns")
 	v := r.URL.Query().Get("older_than")
 	if v == "" {
-		return &apiError{status: http.StatusBadRequest, code: "invalid_argument",
-			msg: "older_than is required (an RFC 3339 time or a duration such as 24h); DELETE the namespace to remove everything"}
+		return apiError(http.StatusBadRequest, "invalid_argument", "older_than is required (an RFC 3339 time or a duration such as 24h); DELETE the namespace to remove everything")
 	}
 	t, err := parseOlderThan(v, a.now())
 	if err != nil {
@@ -185,15 +184,14 @@ type WarmResponse struct {
 func (a *Admin) handleWarm(w http.ResponseWriter, r *http.Request) error {
 	ns := r.PathValue("ns")
 	if a.warmer == nil {
-		return &apiError{status: http.StatusNotImplemented, code: "not_implemented", msg: "warming is not available on this server"}
+		return apiError(http.StatusNotImplemented, "not_implemented", "warming is not available on this server")
 	}
 	body := http.MaxBytesReader(w, r.Body, a.maxWarm)
 	n, err := a.warmer.Warm(r.Context(), ns, body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large",
-				msg: fmt.Sprintf("warm file larger than %d bytes; split it", mbe.Limit)}
+			return apiError(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("warm file larger than %d bytes; split it", mbe.Limit))
 		}
 		return err
 	}
