@@ -226,19 +226,30 @@ type Stats struct {
 	Aliases uint64
 }
 
+// Defaults of Options and SemanticOptions (the flags of semcache serve
+// refer to them).
+const (
+	DefaultMaxBytes      = 256 << 20
+	DefaultTTL           = 24 * time.Hour
+	DefaultQueueSize     = 1024
+	DefaultTopK          = 5
+	DefaultEmbedTimeout  = 150 * time.Millisecond
+	DefaultSearchTimeout = 100 * time.Millisecond
+)
+
 // Open creates a cache, opening the disk tier when Dir is set.
 func Open(opts Options) (*Cache, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
 	if opts.MaxBytes == 0 {
-		opts.MaxBytes = 256 << 20
+		opts.MaxBytes = DefaultMaxBytes
 	}
 	if opts.TTL == 0 {
-		opts.TTL = 24 * time.Hour
+		opts.TTL = DefaultTTL
 	}
 	if opts.QueueSize == 0 {
-		opts.QueueSize = 1024
+		opts.QueueSize = DefaultQueueSize
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -249,13 +260,13 @@ func Open(opts Options) (*Cache, error) {
 	if s := opts.Semantic; s != nil {
 		sc := *s
 		if sc.TopK == 0 {
-			sc.TopK = 5
+			sc.TopK = DefaultTopK
 		}
 		if sc.EmbedTimeout == 0 {
-			sc.EmbedTimeout = 150 * time.Millisecond
+			sc.EmbedTimeout = DefaultEmbedTimeout
 		}
 		if sc.SearchTimeout == 0 {
-			sc.SearchTimeout = 100 * time.Millisecond
+			sc.SearchTimeout = DefaultSearchTimeout
 		}
 		opts.Semantic = &sc
 	}

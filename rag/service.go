@@ -38,6 +38,13 @@ type Purger interface {
 // is 0.
 const DefaultMaxDocBytes = 10 << 20
 
+// DefaultEmbedTimeout and DefaultSearchTimeout bound retrieval on the
+// request path when Options leave them zero.
+const (
+	DefaultEmbedTimeout  = 150 * time.Millisecond
+	DefaultSearchTimeout = 100 * time.Millisecond
+)
+
 // Options configure a Service.
 type Options struct {
 	// Store holds the chunks and the registry (required). The service does
@@ -123,10 +130,10 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		o.MaxDocBytes = DefaultMaxDocBytes
 	}
 	if o.EmbedTimeout <= 0 {
-		o.EmbedTimeout = 150 * time.Millisecond
+		o.EmbedTimeout = DefaultEmbedTimeout
 	}
 	if o.SearchTimeout <= 0 {
-		o.SearchTimeout = 100 * time.Millisecond
+		o.SearchTimeout = DefaultSearchTimeout
 	}
 	if o.EmbedBatch <= 0 {
 		o.EmbedBatch = 64

@@ -16,7 +16,10 @@ import (
 	"github.com/peterbourgon/ff/v4/ffyaml"
 	"gopkg.in/yaml.v3"
 
+	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/engine"
+	"github.com/semcache/semcache/proxy"
+	"github.com/semcache/semcache/proxy/extproc"
 )
 
 // config is everything `semcache serve` can be told. Flat settings come
@@ -104,21 +107,21 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Upstream, "upstream", "https://api.openai.com/v1", "base URL of the OpenAI-compatible upstream")
 	fs.StringVar(&c.UpstreamKey, "upstream-key", "", "API key sent upstream instead of the client's (env SEMCACHE_UPSTREAM_KEY)")
 	fs.StringVar(&c.DataDir, "data-dir", defaultDataDir(), "directory for the cache, vector index and models")
-	fs.StringVar(&c.CacheMaxBytes, "cache-max-bytes", "256MiB", "memory budget of the exact hot tier")
-	fs.DurationVar(&c.TTL, "ttl", 24*time.Hour, "default entry lifetime")
-	fs.StringVar(&c.MaxBodyBytes, "max-body-bytes", "8MiB", "largest accepted request body")
+	fs.StringVar(&c.CacheMaxBytes, "cache-max-bytes", humanize.IBytes(cache.DefaultMaxBytes), "memory budget of the exact hot tier")
+	fs.DurationVar(&c.TTL, "ttl", cache.DefaultTTL, "default entry lifetime")
+	fs.StringVar(&c.MaxBodyBytes, "max-body-bytes", humanize.IBytes(engine.DefaultMaxBodyBytes), "largest accepted request body")
 	fs.StringVar(&c.SharedNamespace, "shared-namespace", "", "put every client in this one namespace (only behind your own auth)")
 	fs.BoolVar(&c.CompleteOnDisconnect, "complete-on-disconnect", false, "finish reading (and cache) an upstream answer after the client left")
-	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", 10*time.Minute, "limit for one upstream call")
+	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", proxy.DefaultUpstreamTimeout, "limit for one upstream call")
 	fs.StringVar(&c.Semantic, "semantic", "on", "similarity tier: on, off, or shadow (record would-be hits, serve from upstream)")
 	fs.StringVar(&c.SemanticMode, "semantic-mode", "last", "what is embedded: last (last user message) or conversation")
 	fs.Float64Var(&c.Threshold, "similarity-threshold", 0, "minimum cosine of a semantic candidate; the verifier's calibrated score decides (0: the floor semcache-bench train chose for the embedder)")
 	fs.Float64Var(&c.MaxFalseHitRate, "max-false-hit-rate", 0, "semantic hits: the verifier's score cut-offs that kept the false-hit rate of the evaluation within this rate (0: the model's target, 0.02)")
 	fs.Float64Var(&c.MinScore, "semantic-min-score", 0, "semantic hits: an explicit cut-off of the verifier's calibrated score, overriding --max-false-hit-rate (0: none)")
 	fs.StringVar(&c.WordvecDir, "wordvec-dir", "", "word vectors directory (default DATA_DIR/models/wordvec-sg100d-1.1.0; used when present)")
-	fs.IntVar(&c.TopK, "semantic-top-k", 5, "candidates verified per semantic lookup")
-	fs.DurationVar(&c.EmbedTimeout, "embed-timeout", 150*time.Millisecond, "embedding time limit on the request path")
-	fs.DurationVar(&c.SearchTimeout, "search-timeout", 100*time.Millisecond, "vector search time limit on the request path")
+	fs.IntVar(&c.TopK, "semantic-top-k", cache.DefaultTopK, "candidates verified per semantic lookup")
+	fs.DurationVar(&c.EmbedTimeout, "embed-timeout", cache.DefaultEmbedTimeout, "embedding time limit on the request path")
+	fs.DurationVar(&c.SearchTimeout, "search-timeout", cache.DefaultSearchTimeout, "vector search time limit on the request path")
 	fs.StringVar(&c.Embedder, "embedder", "auto", "auto (use when the model is present, else lexical), lexical, use, or openai")
 	fs.StringVar(&c.ModelDir, "model-dir", "", "USE-lite model directory (default DATA_DIR/models/use-lite-en-0.2.0)")
 	fs.StringVar(&c.EmbedURL, "embed-url", "", "base URL of an OpenAI-compatible /v1/embeddings API (embedder openai)")
@@ -132,10 +135,10 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.QdrantTLS, "qdrant-tls", false, "use TLS to Qdrant")
 	fs.StringVar(&c.ExtProc, "extproc-listen", "", "serve Envoy ext_proc and ext_authz gRPC here (host:port or unix:/path)")
 	fs.BoolVar(&c.SourcesField, "rag-sources-field", false, "add \"semcache\": {\"sources\": [...]} to non-stream JSON answers built with RAG passages")
-	fs.DurationVar(&c.ExtProcBudget, "extproc-lookup-timeout", 150*time.Millisecond, "ext_proc/ext_authz time budget for lookup and RAG per request body (keep it under Envoy's message_timeout)")
+	fs.DurationVar(&c.ExtProcBudget, "extproc-lookup-timeout", extproc.DefaultLookupTimeout, "ext_proc/ext_authz time budget for lookup and RAG per request body (keep it under Envoy's message_timeout)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
-	fs.IntVar(&c.MaxNamespace, "metrics-max-namespaces", 100, "namespaces with their own metric label; the rest fold into _other")
+	fs.IntVar(&c.MaxNamespace, "metrics-max-namespaces", engine.DefaultMaxNamespaces, "namespaces with their own metric label; the rest fold into _other")
 	fs.StringVar(&c.RAG, "rag", "on", "RAG context injection: on (when the config file defines rag.collections) or off")
 }
 
