@@ -64,6 +64,7 @@ type pageState struct {
 	TopEntries    []string `json:"topEntries"`
 	MissRows      int      `json:"missRows"`
 	NamespaceRows int      `json:"namespaceRows"`
+	RouteRows     []string `json:"routeRows"`
 	Status        string   `json:"status"`
 }
 
@@ -84,6 +85,7 @@ const readPage = `(() => {
     topEntries: [...document.querySelectorAll("#top-entries tr[data-entry]")].map((r) => r.dataset.entry),
     missRows: document.querySelectorAll("#recent-misses tr:not(:has(td.empty))").length,
     namespaceRows: document.querySelectorAll("#namespaces tr[data-namespace]").length,
+    routeRows: [...document.querySelectorAll("#routes tr[data-route]")].map((r) => r.dataset.route),
     status: q("status").textContent,
   };
 })()`
@@ -205,6 +207,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		{"recent misses", float64(st.MissRows), 2},
 		{"namespaces", float64(st.NamespaceRows), 2},
 		{"top entries", float64(len(st.TopEntries)), 1},
+		{"APIs (chat only)", float64(len(st.RouteRows)), 1},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

@@ -279,6 +279,21 @@ function renderNamespaces(list) {
   sel.value = state.namespace;
 }
 
+function renderRoutes(list) {
+  const body = fillTable("routes", list, 6, "no traffic yet");
+  for (const r of list) {
+    const tr = document.createElement("tr");
+    tr.dataset.route = r.route;
+    cell(tr, r.route, "mono");
+    cell(tr, int(r.requests), "num");
+    cell(tr, pct(r.hit_rate), "num");
+    cell(tr, int(r.hits_exact + r.hits_semantic), "num");
+    cell(tr, int(r.hits_partial), "num");
+    cell(tr, int(r.bypassed), "num");
+    body.appendChild(tr);
+  }
+}
+
 function renderTop(list) {
   const body = fillTable("top-entries", list, 7, "no hits yet");
   for (const e of list) {
@@ -340,6 +355,7 @@ function render(d) {
     ? "Verifier rejections: " + d.rejections.filter((r) => r.count > 0).map((r) => `${r.reason} ${int(r.count)}`).join(" · ")
     : "The verifier has not rejected any candidate.";
   renderNamespaces(d.namespaces);
+  renderRoutes(d.routes || []);
   renderTop(d.top_entries);
   renderMisses(d.recent_misses);
 }
