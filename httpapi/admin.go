@@ -27,7 +27,9 @@ type StatusError struct {
 func (e *StatusError) Error() string { return e.Msg }
 
 // Errorf returns a *StatusError.
-func Errorf(status int, code, msg string) error { return &StatusError{Status: status, Code: code, Msg: msg} }
+func Errorf(status int, code, msg string) error {
+	return &StatusError{Status: status, Code: code, Msg: msg}
+}
 
 // AdminOptions configure an Admin wrapper.
 type AdminOptions struct {

@@ -1,13 +1,14 @@
 package load
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/semcache/semcache/wire/sse"
 )
 
 const maxEventBytes = 4 << 20
@@ -24,35 +25,32 @@ type chunk struct {
 	} `json:"choices"`
 }
 
-// readStream reads an SSE chat answer to the end. It returns the time from
+// errStreamDone stops the parser at [DONE].
+var errStreamDone = errors.New("load: stream done")
+
+// readStream reads an SSE chat answer to the end (with the WHATWG event
+// parser every part of semcache uses, wire/sse). It returns the time from
 // start to the first chunk carrying content or a tool call, and an error if
 // the stream reports one, is malformed, or ends before finish_reason and
 // [DONE].
 func readStream(body io.Reader, start time.Time) (time.Duration, error) {
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 0, 64<<10), maxEventBytes)
+	p := sse.Parser{MaxLine: maxEventBytes}
 	var ttft time.Duration
 	finished := false
-	for sc.Scan() {
-		line := sc.Bytes()
-		payload, ok := bytes.CutPrefix(line, []byte("data:"))
-		if !ok {
-			continue // blank separators, comments (":"), event/id fields
-		}
-		payload = bytes.TrimPrefix(payload, []byte(" "))
+	handle := func(ev sse.Event) error {
+		payload := bytes.TrimSpace(ev.Data)
 		if bytes.Equal(payload, []byte("[DONE]")) {
 			if !finished {
-				return ttft, errors.New("load: stream sent [DONE] without a finish_reason")
+				return errors.New("load: stream sent [DONE] without a finish_reason")
 			}
-			_, _ = io.Copy(io.Discard, body) // drain so the connection is reused
-			return ttft, nil
+			return errStreamDone
 		}
 		var c chunk
 		if err := json.Unmarshal(payload, &c); err != nil {
-			return ttft, fmt.Errorf("load: decode stream chunk %q: %w", payload, err)
+			return fmt.Errorf("load: decode stream chunk %q: %w", payload, err)
 		}
 		if c.Error != nil {
-			return ttft, fmt.Errorf("load: error event mid-stream: %s", c.Error.Message)
+			return fmt.Errorf("load: error event mid-stream: %s", c.Error.Message)
 		}
 		for _, ch := range c.Choices {
 			if ttft == 0 && (ch.Delta.Content != "" || len(ch.Delta.ToolCalls) > 0) {
@@ -62,9 +60,29 @@ func readStream(body io.Reader, start time.Time) (time.Duration, error) {
 				finished = true
 			}
 		}
+		return nil
 	}
-	if err := sc.Err(); err != nil {
-		return ttft, fmt.Errorf("load: read stream: %w", err)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			ferr := p.Feed(buf[:n], handle)
+			if errors.Is(ferr, errStreamDone) {
+				_, _ = io.Copy(io.Discard, body) // drain so the connection is reused
+				return ttft, nil
+			}
+			if ferr != nil {
+				return ttft, ferr
+			}
+			if p.Overflow {
+				return ttft, fmt.Errorf("load: stream line longer than %d bytes", maxEventBytes)
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return ttft, errors.New("load: stream ended without [DONE]")
+		}
+		if err != nil {
+			return ttft, fmt.Errorf("load: read stream: %w", err)
+		}
 	}
-	return ttft, errors.New("load: stream ended without [DONE]")
 }

@@ -95,6 +95,7 @@ func TestNodeClientsThroughSemcache(t *testing.T) {
 	}{
 		{"openai responses.create", []string{"openai-responses"}, false},
 		{"openai responses.create stream", []string{"openai-responses", "--stream"}, true},
+		{"openai responses.stream helper", []string{"openai-responses", "--helper"}, true},
 		{"ai sdk generateText", []string{"ai-generate"}, false},
 		{"ai sdk streamText", []string{"ai-stream"}, true},
 		{"langchain invoke", []string{"langchain-responses"}, false},

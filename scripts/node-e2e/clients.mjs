@@ -5,7 +5,9 @@
 //   node clients.mjs <subcommand> <baseURL> <arg> [--stream] [--model M]
 //
 // Subcommands (baseURL ends in /v1):
-//   openai-responses <baseURL> <prompt> [--stream]   client.responses.create
+//   openai-responses <baseURL> <prompt> [--stream] [--helper]
+//                                                     client.responses.create; with --helper the SDK's
+//                                                     stream helper client.responses.stream() and finalResponse()
 //   openai-embeddings <baseURL> <json-array> [--format float|base64]
 //                                                     client.embeddings.create
 //   ai-generate <baseURL> <prompt>                    generateText, openai(model): Responses API
@@ -28,11 +30,14 @@ const apiKey = 'sk-node-clients';
 
 function parseArgs(argv) {
   const [cmd, baseURL, arg, ...rest] = argv;
-  const opts = { cmd, baseURL, arg, stream: false, model: undefined, format: undefined };
+  const opts = { cmd, baseURL, arg, stream: false, helper: false, model: undefined, format: undefined };
   for (let i = 0; i < rest.length; i++) {
     switch (rest[i]) {
       case '--stream':
         opts.stream = true;
+        break;
+      case '--helper':
+        opts.helper = true;
         break;
       case '--model':
         opts.model = rest[++i];
@@ -58,8 +63,25 @@ async function openaiClient(baseURL) {
   return new OpenAI({ baseURL, apiKey, maxRetries: 0 });
 }
 
-async function openaiResponses({ baseURL, arg, stream, model = 'sim-gpt' }) {
+async function openaiResponses({ baseURL, arg, stream, helper, model = 'sim-gpt' }) {
   const client = await openaiClient(baseURL);
+  if (helper) {
+    // The SDK's stream helper rebuilds the response from the events and
+    // throws on any event that does not fit (an item or part never added,
+    // a delta out of place).
+    const rs = client.responses.stream({ model, input: arg });
+    let text = '';
+    let deltas = 0;
+    for await (const ev of rs) {
+      if (ev.type === 'response.output_text.delta') {
+        text += ev.delta;
+        deltas++;
+      }
+    }
+    const final = await rs.finalResponse();
+    if (final.output_text !== text) throw new Error(`helper: deltas ${JSON.stringify(text)} differ from the final response ${JSON.stringify(final.output_text)}`);
+    return { id: final.id, status: final.status, text, usage: final.usage, deltas };
+  }
   if (!stream) {
     const resp = await client.responses.create({ model, input: arg });
     return { id: resp.id, status: resp.status, text: resp.output_text, usage: resp.usage };
