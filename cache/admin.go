@@ -669,7 +669,7 @@ func (c *Cache) warmBatch(ctx context.Context, items []warmItem) error {
 			ExpiresAt:    now.Add(ttl),
 		}
 		if it.lookup.Request.Prompt != "" {
-			e.Prompt = it.lookup.Request.Prompt
+			e.Prompt, e.Context = it.lookup.Request.Prompt, it.lookup.Request.Context
 			e.Partition = it.lookup.partition()
 		}
 		slots[i] = slot{key: k, ttl: ttl}
@@ -698,7 +698,7 @@ func (c *Cache) warmIndex(ctx context.Context, entries []*Entry) error {
 	var semantic []*Entry
 	for _, e := range entries {
 		if e.Partition != "" {
-			texts = append(texts, e.Prompt)
+			texts = append(texts, EmbedText(e.Prompt, e.Context))
 			semantic = append(semantic, e)
 		}
 	}

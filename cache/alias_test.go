@@ -133,3 +133,54 @@ func TestAliasWriteBack(t *testing.T) {
 		t.Fatalf("%d records left in the index after deleting the only entry", left)
 	}
 }
+
+// TestContextMode: in context mode the earlier user turns leave the
+// partition and travel with the prompt as its context, so the judge sees
+// both; a follow-up in another conversation is refused by the judge, not
+// hidden by the partition.
+func TestContextMode(t *testing.T) {
+	conv := func(opening, followup string) []byte {
+		return []byte(`{"model":"m","messages":[{"role":"user","content":"` + opening + `"},{"role":"assistant","content":"..."},{"role":"user","content":"` + followup + `"}]}`)
+	}
+	a, err := ParseRequest(conv("What is the significance of DNA?", "what does it stand for"), PromptContext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ParseRequest(conv("What is the significance of RNA?", "what does it stand for"), PromptContext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Prompt != "what does it stand for" || a.Context != "What is the significance of DNA?" {
+		t.Fatalf("prompt %q, context %q", a.Prompt, a.Context)
+	}
+	if a.SaltedPartition("ns", "") != b.SaltedPartition("ns", "") {
+		t.Error("the earlier turns are still in the partition")
+	}
+	if a.EmbedText() != "What is the significance of DNA?\nwhat does it stand for" {
+		t.Errorf("embed text %q", a.EmbedText())
+	}
+	last, _ := ParseRequest(conv("What is the significance of DNA?", "what does it stand for"), PromptLastMessage)
+	if last.Context != "" || last.SaltedPartition("ns", "") == a.SaltedPartition("ns", "") {
+		t.Error("last mode changed")
+	}
+
+	emb, idx := &bagEmbedder{}, &bruteIndex{}
+	sameCtx := VerifyFunc(func(q, c string, _ float32) string { return "" })
+	c := semanticCache(t, emb, idx, sameCtx)
+	ctx := context.Background()
+	la := Lookup{Namespace: "n", Request: a}
+	c.Put(la, answer, c.Get(ctx, la).Vector, 0, nil)
+	_ = c.Flush(ctx)
+	lb := Lookup{Namespace: "n", Request: b}
+	r := c.Get(ctx, lb)
+	if r.Tier != TierNone {
+		t.Fatalf("follow-up after another opening: %+v, want a miss", r)
+	}
+	if len(r.Rejections) == 0 || r.Rejections[0].Reason != "context" {
+		t.Errorf("rejections %+v, want the context one", r.Rejections)
+	}
+	again, _ := ParseRequest(conv("What is the significance of DNA?", "What does it stand for?"), PromptContext)
+	if r := c.Get(ctx, Lookup{Namespace: "n", Request: again}); r.Tier != TierSemantic {
+		t.Errorf("same conversation, reworded follow-up: %+v, want a semantic hit", r)
+	}
+}

@@ -35,8 +35,11 @@ type Entry struct {
 	// Partition is the similarity tier's context partition ("" when the
 	// request could not use the similarity tier).
 	Partition string `json:"partition,omitempty"`
-	// Prompt is the text that was embedded (the verifier compares it).
-	Prompt string `json:"prompt,omitempty"`
+	// Prompt is the text the verifier compares; Context the earlier user
+	// turns it compares too (context mode). The similarity tier embeds
+	// EmbedText(Prompt, Context).
+	Prompt  string `json:"prompt,omitempty"`
+	Context string `json:"context,omitempty"`
 	// RequestModel is the model the client asked for.
 	RequestModel string    `json:"request_model"`
 	Answer       Answer    `json:"answer"`
@@ -67,7 +70,7 @@ func (e *Entry) Expired(now time.Time) bool {
 
 // Size approximates the bytes e holds in memory (the exact tier's cost).
 func (e *Entry) Size() int64 {
-	n := 200 + len(e.ID) + len(e.Key) + len(e.Namespace) + len(e.Partition) + len(e.Prompt) +
+	n := 200 + len(e.ID) + len(e.Key) + len(e.Namespace) + len(e.Partition) + len(e.Prompt) + len(e.Context) +
 		len(e.RequestModel) + len(e.Answer.Model) + len(e.Answer.Content) + len(e.Answer.Refusal) +
 		len(e.Answer.SystemFingerprint)
 	for _, s := range e.Sources {

@@ -49,7 +49,22 @@ const (
 	// PromptConversation embeds every user and assistant turn; only the
 	// system/developer messages and parameters form the partition.
 	PromptConversation PromptMode = "conversation"
+	// PromptContext compares the last user message, and the earlier user
+	// turns as its context, each with the verifier: "what does it stand
+	// for" after "What is the importance of DNA?" matches the same
+	// follow-up after "What is the significance of DNA?", never after
+	// another opening. The embedded text is both; only system/developer
+	// messages and parameters form the partition.
+	PromptContext PromptMode = "context"
+
+	// DefaultPromptMode is the mode when none is configured.
+	DefaultPromptMode = PromptContext
 )
+
+// Valid reports whether m is one of the prompt modes.
+func (m PromptMode) Valid() bool {
+	return m == PromptContext || m == PromptLastMessage || m == PromptConversation
+}
 
 // Message is one chat message as the cache sees it.
 type Message struct {
@@ -76,9 +91,13 @@ type Request struct {
 	canonical    []byte
 	contextCanon []byte
 
-	// Prompt is the text the similarity tier embeds ("" when it cannot be
-	// used, see SemanticReason).
+	// Prompt is the text the similarity tier compares ("" when it cannot
+	// be used, see SemanticReason).
 	Prompt string
+	// Context is the earlier user turns, joined by newlines, in context
+	// mode ("" otherwise, or for a first turn): the verifier compares it
+	// too.
+	Context string
 	// SemanticReason says why the similarity tier must not be used for this
 	// request ("" when it may be).
 	SemanticReason string
@@ -318,7 +337,7 @@ func (r *Request) canonicalise(fields map[string]any, msgs []any, mode PromptMod
 			continue
 		}
 		switch mode {
-		case PromptConversation:
+		case PromptConversation, PromptContext:
 			ctx = appendMessages(ctx, msgs, 0, "system", "developer")
 		default:
 			ctx = appendMessages(ctx, msgs, len(msgs)-1)
@@ -344,6 +363,19 @@ func (r *Request) canonicalise(fields map[string]any, msgs []any, mode PromptMod
 				b.WriteString(strings.TrimSpace(m.Text))
 			}
 			r.Prompt = b.String()
+		case PromptContext:
+			r.Prompt = strings.TrimSpace(lastMsg.Text)
+			var b strings.Builder
+			for _, m := range r.Messages[:last] {
+				if m.Role != "user" || strings.TrimSpace(m.Text) == "" {
+					continue
+				}
+				if b.Len() > 0 {
+					b.WriteByte('\n')
+				}
+				b.WriteString(strings.TrimSpace(m.Text))
+			}
+			r.Context = b.String()
 		default:
 			r.Prompt = strings.TrimSpace(lastMsg.Text)
 		}
@@ -465,4 +497,18 @@ func jsonErrorText(err error) string {
 		return "expected an object, got " + te.Value
 	}
 	return err.Error()
+}
+
+// EmbedText is what the similarity tier embeds to find candidates: the
+// prompt, after its context when it has one (so the candidates of a
+// follow-up come from conversations like this one).
+func (r *Request) EmbedText() string { return EmbedText(r.Prompt, r.Context) }
+
+// EmbedText joins a context and a prompt as the similarity tier embeds
+// them.
+func EmbedText(prompt, context string) string {
+	if context == "" {
+		return prompt
+	}
+	return context + "\n" + prompt
 }

@@ -92,12 +92,11 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 	if o.Metrics == nil {
 		errs = append(errs, errors.New("proxy: engine needs metrics"))
 	}
-	switch o.Mode {
-	case "":
-		o.Mode = cache.PromptLastMessage
-	case cache.PromptLastMessage, cache.PromptConversation:
-	default:
-		errs = append(errs, fmt.Errorf("proxy: unknown prompt mode %q (want last or conversation)", o.Mode))
+	if o.Mode == "" {
+		o.Mode = cache.DefaultPromptMode
+	}
+	if !o.Mode.Valid() {
+		errs = append(errs, fmt.Errorf("proxy: unknown prompt mode %q (want context, last or conversation)", o.Mode))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

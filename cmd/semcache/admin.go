@@ -19,10 +19,7 @@ func (s *service) registerAdmin(mux *http.ServeMux, reg *prometheus.Registry) {
 		s.log.Error("admin API disabled", "err", err)
 		return
 	}
-	mode := cache.PromptLastMessage
-	if s.cfg.SemanticMode == "conversation" {
-		mode = cache.PromptConversation
-	}
+	mode := cache.PromptMode(s.cfg.SemanticMode)
 	a, err := admin.New(admin.Options{
 		Cache:    s.cache,
 		Gatherer: reg,

@@ -108,10 +108,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	if err != nil {
 		return err
 	}
-	mode := cache.PromptLastMessage
-	if cfg.SemanticMode == "conversation" {
-		mode = cache.PromptConversation
-	}
+	mode := cache.PromptMode(cfg.SemanticMode)
 	enricher, err := s.openRAG(ctx, sem, c, metrics)
 	if err != nil {
 		return err

@@ -77,9 +77,7 @@ func (o *Options) validate() error {
 	if o.Gatherer == nil {
 		errs = append(errs, errors.New("admin: needs a metrics gatherer"))
 	}
-	switch o.Mode {
-	case "", cache.PromptLastMessage, cache.PromptConversation:
-	default:
+	if o.Mode != "" && !o.Mode.Valid() {
 		errs = append(errs, fmt.Errorf("admin: unknown prompt mode %q", o.Mode))
 	}
 	if o.MaxWarmBytes < 0 || o.SampleEvery < 0 || o.History < 0 {
@@ -116,7 +114,7 @@ func New(o Options) (*Admin, error) {
 		return nil, err
 	}
 	if o.Mode == "" {
-		o.Mode = cache.PromptLastMessage
+		o.Mode = cache.DefaultPromptMode
 	}
 	if o.MaxWarmBytes == 0 {
 		o.MaxWarmBytes = 64 << 20
