@@ -173,3 +173,34 @@ func TestConvertRejects(t *testing.T) {
 		t.Errorf("an over-long line = %v, want %v", err, bufio.ErrTooLong)
 	}
 }
+
+// FuzzConvert replaces one source file of the synthetic WordNet with the
+// fuzzer's bytes: conversion may fail but must not panic, and what it
+// writes must load.
+func FuzzConvert(f *testing.F) {
+	good := synthetic().files()
+	names := []string{"data.noun", "index.noun", "data.adj", "verb.exc", "data.verb"}
+	for i, n := range names {
+		f.Add(uint8(i), good[n])
+		f.Add(uint8(i), good[n][:len(good[n])/2])
+	}
+	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
+		files := map[string][]byte{}
+		for k, v := range good {
+			files[k] = v
+		}
+		files[names[int(which)%len(names)]] = body
+		data, st, err := convertFiles(files)
+		if err != nil {
+			return
+		}
+		w, err := parse(data)
+		if err != nil {
+			t.Fatalf("convert succeeded but its file does not parse: %v", err)
+		}
+		if int64(len(data)) != st.Bytes || w.Strings() != st.Strings {
+			t.Fatalf("stats %+v disagree with the file (%d bytes, %d strings)", st, len(data), w.Strings())
+		}
+		w.Relate("dog", "puppy")
+	})
+}

