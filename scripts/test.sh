@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine (Debian bookworm, run as root):
 # installs and starts what the tests need — PostgreSQL 15 + pgvector, the
-# USE-lite model files, the English word vectors, the official openai npm
-# client, headless Chromium —
+# USE-lite model files, the English word vectors, WordNet, the official openai
+# npm client, headless Chromium —
 # idempotently (seconds on a warm machine), then runs the static checks and
 # every Go test with the race detector. .ci/run calls exactly this.
 set -euo pipefail
@@ -21,6 +21,10 @@ export SEMCACHE_MODEL_DIR
 step "English word vectors"
 SEMCACHE_WORDVEC_DIR=$(bash .ci/wordvec.sh | tail -n1)
 export SEMCACHE_WORDVEC_DIR
+
+step "WordNet"
+SEMCACHE_WORDNET_DIR=$(bash .ci/wordnet.sh | tail -n1)
+export SEMCACHE_WORDNET_DIR
 
 step "openai npm client (scripts/node-e2e)"
 if [[ ! -d scripts/node-e2e/node_modules/openai ]]; then
@@ -42,6 +46,6 @@ fi
 go vet ./...
 
 step "go test -race ./..."
-# CI=true makes the tests that need PostgreSQL, the model, node or Chromium
+# CI=true makes the tests that need PostgreSQL, the models, node or Chromium
 # fail instead of skipping when their part is missing.
 CI=${CI:-true} go test -race -timeout 25m ./...

