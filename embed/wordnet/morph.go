@@ -253,9 +253,10 @@ const MaxPhrase = 4
 // Phrase finds the longest known unit starting at words[0]: n words
 // (1..MaxPhrase) that, joined by spaces, are a WordNet lemma or an
 // inflection of one ("northern lights", "heart rates", "aurora
-// borealis"). ok is false, and n 0, when not even words[0] is known. A
-// caller folds words[:n] into one unit before comparing texts. It does
-// not allocate.
+// borealis"). n is 1 when no collocation starts at words[0] but the word
+// itself is known; ok is false, and n 0, when not even words[0] is. A
+// caller folds words[:n] into one unit when n > 1 before comparing texts.
+// It does not allocate.
 func (w *WordNet) Phrase(words []string) (n int, ok bool) {
 	var buf [MaxPhrase * (maxStringLen + 1)]byte
 	for n = min(len(words), MaxPhrase); n > 0; n-- {
