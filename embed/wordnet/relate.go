@@ -6,7 +6,8 @@ import (
 )
 
 // Kind is how two words relate in WordNet. Larger is stronger: Relate
-// returns the strongest kind any pair of their senses has.
+// returns the strongest kind any pair of their senses has (with one
+// exception for rare senses, see Relate).
 type Kind uint8
 
 const (
@@ -338,7 +339,7 @@ func (b *best) result() Relation {
 	return b.all
 }
 
-// relScratch is the working space of one Relate call (about 20 kB),
+// relScratch is the working space of one Relate call (24 kB),
 // pooled so a call neither allocates nor clears it.
 type relScratch struct {
 	a, b side
