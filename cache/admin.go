@@ -531,10 +531,9 @@ func (c *Cache) warmBatch(ctx context.Context, items []WarmItem) error {
 			Answer:       it.Answer,
 			CreatedAt:    now,
 			ExpiresAt:    now.Add(ttl),
-			Context:      it.Lookup.Context,
 		}
 		if it.Lookup.Prompt != "" {
-			e.Prompt = it.Lookup.Prompt
+			e.Prompt, e.Context = it.Lookup.Prompt, it.Lookup.Context
 			e.Partition = it.Lookup.partition()
 		}
 		slots[i] = slot{key: k, ttl: ttl}
@@ -563,7 +562,7 @@ func (c *Cache) warmIndex(ctx context.Context, entries []*Entry) error {
 	var semantic []*Entry
 	for _, e := range entries {
 		if e.Partition != "" {
-			texts = append(texts, e.Prompt)
+			texts = append(texts, EmbedText(e.Prompt, e.Context))
 			semantic = append(semantic, e)
 		}
 	}

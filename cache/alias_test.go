@@ -133,3 +133,39 @@ func TestAliasWriteBack(t *testing.T) {
 		t.Fatalf("%d records left in the index after deleting the only entry", left)
 	}
 }
+
+// TestContextMode: in context mode a request's earlier user turns travel
+// with its prompt as context (wire/chat puts them there and leaves them
+// out of the partition), so the judge sees both; a follow-up in another
+// conversation is refused by the judge, not hidden by the partition.
+func TestContextMode(t *testing.T) {
+	lookupOf := func(opening, followup string) Lookup {
+		return Lookup{Namespace: "n", Endpoint: "chat", Model: "m", Key: []byte(opening + "|" + followup),
+			Prompt: followup, Context: opening, Partition: []byte(`{"model":"m"}`)}
+	}
+	a := lookupOf("What is the significance of DNA?", "what does it stand for")
+	b := lookupOf("What is the significance of RNA?", "what does it stand for")
+	if got := EmbedText(a.Prompt, a.Context); got != "What is the significance of DNA?\nwhat does it stand for" {
+		t.Errorf("embed text %q", got)
+	}
+	if EmbedText("p", "") != "p" {
+		t.Error("a prompt without context is embedded as is")
+	}
+
+	emb, idx := &bagEmbedder{}, &bruteIndex{}
+	sameCtx := VerifyFunc(func(q, c string, _ float32) string { return "" })
+	c := semanticCache(t, emb, idx, sameCtx)
+	ctx := context.Background()
+	c.Put(a, answer, c.Get(ctx, a).Vector, 0, nil)
+	_ = c.Flush(ctx)
+	r := c.Get(ctx, b)
+	if r.Tier != TierNone {
+		t.Fatalf("follow-up after another opening: %+v, want a miss", r)
+	}
+	if len(r.Rejections) == 0 || r.Rejections[0].Reason != "context" {
+		t.Errorf("rejections %+v, want the context one", r.Rejections)
+	}
+	if r := c.Get(ctx, lookupOf("What is the significance of DNA?", "What does it stand for?")); r.Tier != TierSemantic {
+		t.Errorf("same conversation, reworded follow-up: %+v, want a semantic hit", r)
+	}
+}

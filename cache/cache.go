@@ -35,12 +35,18 @@ type Index interface {
 // judgement per candidate, in order. The cache serves the accepted
 // candidate with the highest score.
 type Judge interface {
-	Judge(ctx context.Context, query string, cands []Candidate) []Judgement
+	Judge(ctx context.Context, query Text, cands []Candidate) []Judgement
+}
+
+// Text is what a judge compares: a prompt, and the earlier user turns of
+// its conversation in context mode ("" otherwise).
+type Text struct {
+	Prompt, Context string
 }
 
 // Candidate is a cached prompt a judge compares with the query.
 type Candidate struct {
-	Prompt     string
+	Text
 	Similarity float32
 }
 
@@ -57,15 +63,19 @@ type Judgement struct {
 	Kind string
 }
 
-// VerifyFunc adapts a per-candidate check to Judge: it returns "" to
-// accept, or the reason for rejecting. Its score is the similarity.
+// VerifyFunc adapts a per-candidate check of prompts to Judge: it returns
+// "" to accept, or the reason for rejecting. Its score is the similarity.
+// Contexts must be equal.
 type VerifyFunc func(query, candidate string, similarity float32) (reason string)
 
 // Judge calls f for each candidate.
-func (f VerifyFunc) Judge(_ context.Context, query string, cands []Candidate) []Judgement {
+func (f VerifyFunc) Judge(_ context.Context, query Text, cands []Candidate) []Judgement {
 	out := make([]Judgement, len(cands))
 	for i, c := range cands {
-		r := f(query, c.Prompt, c.Similarity)
+		r := f(query.Prompt, c.Prompt, c.Similarity)
+		if r == "" && c.Context != query.Context {
+			r = "context"
+		}
 		out[i] = Judgement{OK: r == "", Reason: r, Score: c.Similarity}
 	}
 	return out
@@ -237,6 +247,16 @@ const (
 	DefaultSearchTimeout = 100 * time.Millisecond
 )
 
+// EmbedText joins a context and a prompt as the similarity tier embeds
+// them: the prompt, after its context when it has one (so the candidates
+// of a follow-up come from conversations like this one).
+func EmbedText(prompt, context string) string {
+	if context == "" {
+		return prompt
+	}
+	return context + "\n" + prompt
+}
+
 // Open creates a cache, opening the disk tier when Dir is set.
 func Open(opts Options) (*Cache, error) {
 	if err := opts.validate(); err != nil {
@@ -339,8 +359,9 @@ type Lookup struct {
 	// Prompt is the text the similarity tier embeds; "" keeps the request
 	// to the exact tier.
 	Prompt string
-	// Context is the conversational context that precedes Prompt (earlier
-	// turns), kept with the entry for the admin API; it is not embedded.
+	// Context is the earlier user turns of the prompt's conversation in
+	// context mode ("" otherwise): the similarity tier embeds
+	// EmbedText(Prompt, Context) and the verifier compares both.
 	Context string
 	// Partition is the partition material: everything in Key except the
 	// prompt. Only entries with the same partition are semantic candidates.
@@ -454,7 +475,7 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 	if res.Vector == nil {
 		start := c.now()
 		ectx, cancel := context.WithTimeout(ctx, c.sem.EmbedTimeout)
-		vecs, err := c.sem.Embedder.Embed(ectx, []string{l.Prompt})
+		vecs, err := c.sem.Embedder.Embed(ectx, []string{EmbedText(l.Prompt, l.Context)})
 		cancel()
 		res.EmbedTime = c.now().Sub(start)
 		if err == nil && len(vecs) != 1 {
@@ -526,10 +547,10 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 	} else {
 		jc := make([]Candidate, len(live))
 		for i, cand := range live {
-			jc[i] = Candidate{Prompt: cand.entry.Prompt, Similarity: cand.score}
+			jc[i] = Candidate{Text: Text{Prompt: cand.entry.Prompt, Context: cand.entry.Context}, Similarity: cand.score}
 		}
 		start := c.now()
-		js := c.sem.Verify.Judge(ctx, l.Prompt, jc)
+		js := c.sem.Verify.Judge(ctx, Text{Prompt: l.Prompt, Context: l.Context}, jc)
 		res.JudgeTime = c.now().Sub(start)
 		for i, j := range js {
 			if i >= len(live) {
@@ -606,7 +627,7 @@ func (c *Cache) pendingCandidates(ns, partition string, vec []float32, threshold
 		}
 		dup := false
 		for _, x := range cands {
-			if x.entry.Key == p.entry.Key && x.entry.Prompt == p.entry.Prompt {
+			if x.entry.Key == p.entry.Key && x.entry.Prompt == p.entry.Prompt && x.entry.Context == p.entry.Context {
 				dup = true
 				break
 			}
@@ -641,12 +662,12 @@ func dot(a, b []float32) float32 {
 // creates none. An alias expires with its entry and is deleted with it.
 func (c *Cache) Alias(l Lookup, res Result) {
 	if c.sem == nil || res.Tier != TierSemantic || res.ViaAlias || res.Entry == nil || res.Vector == nil ||
-		l.Prompt == "" || l.Prompt == res.Entry.Prompt {
+		l.Prompt == "" || (l.Prompt == res.Entry.Prompt && l.Context == res.Entry.Context) {
 		return
 	}
 	a := *res.Entry
 	a.AliasOf = res.Entry.Key
-	a.Prompt = l.Prompt
+	a.Prompt, a.Context = l.Prompt, l.Context
 	a.Partition = l.partition()
 	if a.Partition != res.Entry.Partition {
 		return
@@ -685,10 +706,9 @@ func (c *Cache) Put(l Lookup, ans Answer, vector []float32, ttl time.Duration, s
 		CreatedAt:    now,
 		ExpiresAt:    now.Add(ttl),
 		Sources:      sources,
-		Context:      l.Context,
 	}
 	if l.Prompt != "" {
-		e.Prompt = l.Prompt
+		e.Prompt, e.Context = l.Prompt, l.Context
 		e.Partition = l.partition()
 	}
 	c.hot.set(k, e, ttl)
@@ -824,7 +844,7 @@ func (c *Cache) indexBatch(ctx context.Context, batch []writeJob) {
 	for i, j := range batch {
 		if j.entry.Partition != "" && j.vector == nil {
 			missing = append(missing, i)
-			texts = append(texts, j.entry.Prompt)
+			texts = append(texts, EmbedText(j.entry.Prompt, j.entry.Context))
 		}
 	}
 	if len(texts) > 0 {
@@ -856,7 +876,7 @@ func (c *Cache) indexBatch(ctx context.Context, batch []writeJob) {
 			ExpiresAt: j.entry.ExpiresAt,
 		}
 		if j.alias {
-			rec.ID = aliasID(j.entry.AliasOf, j.entry.Prompt)
+			rec.ID = aliasID(j.entry.AliasOf, EmbedText(j.entry.Prompt, j.entry.Context))
 		}
 		recs = append(recs, rec)
 	}

@@ -100,10 +100,10 @@ type Entry struct {
 	// Partition is the similarity tier's context partition ("" when the
 	// request could not use the similarity tier).
 	Partition string `json:"partition,omitempty"`
-	// Prompt is the text that was embedded (the verifier compares it).
-	Prompt string `json:"prompt,omitempty"`
-	// Context is the conversational context that preceded Prompt (earlier
-	// turns), when the endpoint reported it.
+	// Prompt is the text the verifier compares; Context the earlier user
+	// turns it compares too (context mode). The similarity tier embeds
+	// EmbedText(Prompt, Context).
+	Prompt  string `json:"prompt,omitempty"`
 	Context string `json:"context,omitempty"`
 	// RequestModel is the model the client asked for.
 	RequestModel string    `json:"request_model"`

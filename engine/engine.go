@@ -43,8 +43,8 @@ type Options struct {
 	Namespaces *Namespacer
 	Metrics    *Metrics
 	Enricher   Enricher
-	// Mode chooses what the similarity tier embeds for conversational APIs
-	// (default last message).
+	// Mode chooses what the similarity tier compares for conversational
+	// APIs (default wire.DefaultPromptMode).
 	Mode wire.PromptMode
 	// Endpoints are the cached APIs (default Endpoints(Mode)).
 	Endpoints []Endpoint
@@ -91,12 +91,11 @@ func New(o Options) (*Engine, error) {
 	if o.Metrics == nil {
 		errs = append(errs, errors.New("engine: needs metrics"))
 	}
-	switch o.Mode {
-	case "":
-		o.Mode = wire.PromptLastMessage
-	case wire.PromptLastMessage, wire.PromptConversation:
-	default:
-		errs = append(errs, fmt.Errorf("engine: unknown prompt mode %q (want last or conversation)", o.Mode))
+	if o.Mode == "" {
+		o.Mode = wire.DefaultPromptMode
+	}
+	if !o.Mode.Valid() {
+		errs = append(errs, fmt.Errorf("engine: unknown prompt mode %q (want context, last or conversation)", o.Mode))
 	}
 	if o.Endpoints == nil {
 		o.Endpoints = Endpoints(o.Mode)

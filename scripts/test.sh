@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine (Debian bookworm, run as root):
 # installs and starts what the tests need — PostgreSQL 15 + pgvector, the
-# USE-lite model files, the English word vectors, the node clients (openai,
-# Vercel AI SDK, LangChain.js), headless Chromium — idempotently (seconds on
-# a warm machine), then runs the static checks and every Go test with the
-# race detector. .ci/run calls exactly this.
+# USE-lite model files, the English word vectors, WordNet, the node clients
+# (openai, Vercel AI SDK, LangChain.js), headless Chromium — idempotently
+# (seconds on a warm machine), then runs the static checks and every Go test
+# with the race detector. .ci/run calls exactly this.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -21,6 +21,10 @@ export SEMCACHE_MODEL_DIR
 step "English word vectors"
 SEMCACHE_WORDVEC_DIR=$(bash .ci/wordvec.sh | tail -n1)
 export SEMCACHE_WORDVEC_DIR
+
+step "WordNet"
+SEMCACHE_WORDNET_DIR=$(bash .ci/wordnet.sh | tail -n1)
+export SEMCACHE_WORDNET_DIR
 
 step "node clients (scripts/node-e2e: openai, ai, @ai-sdk/openai, @langchain/openai)"
 # npm ci again whenever the lockfile differs from the one last installed
@@ -48,6 +52,6 @@ fi
 go vet ./...
 
 step "go test -race ./..."
-# CI=true makes the tests that need PostgreSQL, the model, node or Chromium
+# CI=true makes the tests that need PostgreSQL, the models, node or Chromium
 # fail instead of skipping when their part is missing.
 CI=${CI:-true} go test -race -timeout 25m ./...

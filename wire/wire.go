@@ -71,7 +71,22 @@ const (
 	// PromptConversation embeds every user and assistant turn; only the
 	// system/developer messages and parameters form the partition.
 	PromptConversation PromptMode = "conversation"
+	// PromptContext compares the last user message, and the earlier user
+	// turns as its context, each with the verifier: "what does it stand
+	// for" after "What is the importance of DNA?" matches the same
+	// follow-up after "What is the significance of DNA?", never after
+	// another opening. The embedded text is both; only system/developer
+	// messages and parameters form the partition.
+	PromptContext PromptMode = "context"
+
+	// DefaultPromptMode is the mode when none is configured.
+	DefaultPromptMode = PromptContext
 )
+
+// Valid reports whether m is one of the prompt modes.
+func (m PromptMode) Valid() bool {
+	return m == PromptContext || m == PromptLastMessage || m == PromptConversation
+}
 
 // NewID returns prefix followed by 24 random URL-safe characters: every
 // served response gets its own ids, hits included.

@@ -75,12 +75,11 @@ func NewCacheBackend(opts CacheBackendOptions) (*CacheBackend, error) {
 	if opts.Semantic == nil {
 		errs = append(errs, errors.New("eval: cache backend needs the similarity tier's options"))
 	}
-	switch opts.Mode {
-	case "":
-		opts.Mode = wire.PromptLastMessage
-	case wire.PromptLastMessage, wire.PromptConversation:
-	default:
-		errs = append(errs, fmt.Errorf("eval: unknown prompt mode %q (want last or conversation)", opts.Mode))
+	if opts.Mode == "" {
+		opts.Mode = wire.DefaultPromptMode
+	}
+	if !opts.Mode.Valid() {
+		errs = append(errs, fmt.Errorf("eval: unknown prompt mode %q (want context, last or conversation)", opts.Mode))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

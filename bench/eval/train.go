@@ -60,7 +60,7 @@ func Examples(ctx context.Context, pairs []Pair, opts ExampleOptions) ([]Example
 		e := &ex[i]
 		e.Sim = dot32(vecs[4*i], vecs[4*i+1])
 		e.Residual = e.Sim
-		if e.Features.Differs() {
+		if e.Features.Differs() && e.Features.OnlyA+e.Features.OnlyB <= verify.MaxDeletionWords {
 			e.Residual = dot32(vecs[4*i+2], vecs[4*i+3])
 		}
 		if e.Vetoed == "" && e.Features.Request && e.Features.Differs() && e.Residual >= diffMin {

@@ -26,6 +26,23 @@ var DefaultThresholds = map[string]float32{
 	"openai":  0.85,
 }
 
+// DefaultFloor is the default similarity floor of candidate search for an
+// embedder kind: with the verifier, the floor semcache-bench train chose
+// for the kind's model (the verifier's score decides; the floor only has
+// to keep the paraphrases the evaluation saw); without it, or for a kind
+// without a trained model, DefaultThreshold.
+func DefaultFloor(kind string, verifier bool) (float32, bool) {
+	if verifier {
+		switch kind {
+		case "use":
+			return verify.USEModel.MinSimilarity, true
+		case "lexical":
+			return verify.LexicalModel.MinSimilarity, true
+		}
+	}
+	return DefaultThreshold(kind)
+}
+
 // DefaultThreshold returns the default threshold of an embedder kind, and
 // false for an unknown kind.
 func DefaultThreshold(kind string) (float32, bool) {
@@ -80,13 +97,11 @@ func Options(cfg Config) (cache.SemanticOptions, error) {
 		errs = append(errs, errors.New("simtier: no index"))
 	}
 	threshold := cfg.Threshold
-	if threshold <= 0 && !cfg.NoVerifier && cfg.Embedder != nil && (cfg.Kind == "use" || cfg.Kind == "lexical") {
-		// The verifier's score decides; the search floor only has to keep
-		// the paraphrases the evaluation saw.
-		threshold = modelFor(cfg).MinSimilarity
+	if threshold <= 0 && cfg.Verifier.Model != nil && !cfg.NoVerifier {
+		threshold = cfg.Verifier.Model.MinSimilarity
 	}
 	if threshold <= 0 {
-		t, ok := DefaultThreshold(cfg.Kind)
+		t, ok := DefaultFloor(cfg.Kind, !cfg.NoVerifier)
 		if !ok {
 			errs = append(errs, fmt.Errorf("simtier: no default threshold for embedder kind %q; set one", cfg.Kind))
 		}
@@ -134,8 +149,13 @@ func Options(cfg Config) (cache.SemanticOptions, error) {
 // modelFor is the verifier model of cfg: the configured one, else the
 // shipped model of the embedder.
 func modelFor(cfg Config) *verify.Model {
-	if cfg.Verifier.Model != nil {
+	switch {
+	case cfg.Verifier.Model != nil:
 		return cfg.Verifier.Model
+	case cfg.Kind == "use":
+		return verify.USEModel
+	case cfg.Kind == "lexical":
+		return verify.LexicalModel
 	}
 	return verify.ModelFor(cfg.Embedder.ModelID())
 }
@@ -146,29 +166,65 @@ type Judge struct{ V *verify.Verifier }
 
 var _ cache.Judge = Judge{}
 
-// Judge checks cands against query.
-func (j Judge) Judge(ctx context.Context, query string, cands []cache.Candidate) []cache.Judgement {
+// Judge checks cands against query: their prompts, and in context mode
+// their contexts (the earlier user turns), each with the verifier. A
+// candidate is accepted when both are; its score is the lower of the two.
+func (j Judge) Judge(ctx context.Context, query cache.Text, cands []cache.Candidate) []cache.Judgement {
 	vc := make([]verify.Candidate, len(cands))
+	var withCtx []int
+	var cc []verify.Candidate
 	for i, c := range cands {
 		vc[i] = verify.Candidate{Text: c.Prompt, Similarity: c.Similarity}
+		if query.Context != "" && c.Context != "" {
+			withCtx = append(withCtx, i)
+			// The contexts' own similarity is unknown here; the
+			// candidates' similarity (of context and prompt together) is
+			// its nearest stand-in.
+			cc = append(cc, verify.Candidate{Text: c.Context, Similarity: c.Similarity})
+		}
 	}
-	verdicts := j.V.CheckAll(ctx, query, vc)
+	verdicts := j.V.CheckAll(ctx, query.Prompt, vc)
 	out := make([]cache.Judgement, len(verdicts))
 	for i, v := range verdicts {
-		out[i] = cache.Judgement{OK: v.OK, Reason: string(v.Reason), Score: v.Score, Kind: "description"}
-		if v.Request {
-			out[i].Kind = "request"
+		out[i] = judgement(v)
+		if (query.Context == "") != (cands[i].Context == "") && out[i].OK {
+			out[i] = cache.Judgement{Reason: ReasonContext}
+		}
+	}
+	if len(cc) > 0 {
+		for k, v := range j.V.CheckAll(ctx, query.Context, cc) {
+			i := withCtx[k]
+			if !out[i].OK {
+				continue
+			}
+			if !v.OK {
+				out[i] = cache.Judgement{Reason: ReasonContext, Score: v.Score}
+				continue
+			}
+			out[i].Score = min(out[i].Score, v.Score)
 		}
 	}
 	return out
 }
 
+// ReasonContext is the rejection of a candidate whose conversation differs
+// from the query's.
+const ReasonContext = "context"
+
+func judgement(v verify.Verdict) cache.Judgement {
+	j := cache.Judgement{OK: v.OK, Reason: string(v.Reason), Score: v.Score, Kind: "description"}
+	if v.Request {
+		j.Kind = "request"
+	}
+	return j
+}
+
 // Reasons lists the verifier's rejection reasons as strings, in rule order
 // (metrics pre-register them).
 func Reasons() []string {
-	reasons := make([]string, 0, len(verify.Reasons()))
+	reasons := make([]string, 0, len(verify.Reasons())+1)
 	for _, r := range verify.Reasons() {
 		reasons = append(reasons, string(r))
 	}
-	return reasons
+	return append(reasons, ReasonContext)
 }

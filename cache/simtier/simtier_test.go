@@ -4,6 +4,7 @@ import (
 	"context"
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/cache/verify"
+	"github.com/semcache/semcache/embed/lexical"
 	"strings"
 	"testing"
 	"time"
@@ -33,8 +34,8 @@ func TestOptions(t *testing.T) {
 		wantVerifier  bool
 		wantErr       string
 	}{
-		{name: "default per kind", cfg: Config{Embedder: fakeEmbedder{}, Index: fakeIndex{}, Kind: "use"}, wantThreshold: 0.70, wantVerifier: true},
-		{name: "lexical default", cfg: Config{Embedder: fakeEmbedder{}, Index: fakeIndex{}, Kind: "lexical"}, wantThreshold: 0.60, wantVerifier: true},
+		{name: "default per kind", cfg: Config{Embedder: fakeEmbedder{}, Index: fakeIndex{}, Kind: "use"}, wantThreshold: verify.USEModel.MinSimilarity, wantVerifier: true},
+		{name: "lexical default", cfg: Config{Embedder: fakeEmbedder{}, Index: fakeIndex{}, Kind: "lexical"}, wantThreshold: verify.LexicalModel.MinSimilarity, wantVerifier: true},
 		{name: "override", cfg: Config{Embedder: fakeEmbedder{}, Index: fakeIndex{}, Kind: "use", Threshold: 0.8}, wantThreshold: 0.8, wantVerifier: true},
 		{name: "no verifier", cfg: Config{Embedder: fakeEmbedder{}, Index: fakeIndex{}, Kind: "lexical", NoVerifier: true}, wantThreshold: 0.6},
 		{name: "unknown kind needs a threshold", cfg: Config{Embedder: fakeEmbedder{}, Index: fakeIndex{}, Kind: "mystery"}, wantErr: `kind "mystery"`},
@@ -84,9 +85,9 @@ func TestJudge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	js := opts.Verify.Judge(context.Background(), "How do I undo 3 git commits?", []cache.Candidate{
-		{Prompt: "How do I undo 2 git commits?", Similarity: 0.95},
-		{Prompt: "How do I undo 3 git commits?", Similarity: 1},
+	js := opts.Verify.Judge(context.Background(), cache.Text{Prompt: "How do I undo 3 git commits?"}, []cache.Candidate{
+		{Text: cache.Text{Prompt: "How do I undo 2 git commits?"}, Similarity: 0.95},
+		{Text: cache.Text{Prompt: "How do I undo 3 git commits?"}, Similarity: 1},
 	})
 	if len(js) != 2 || js[0].OK || js[0].Reason != "numbers" {
 		t.Errorf("differing numbers: %+v, want rejected for numbers", js)
@@ -94,7 +95,32 @@ func TestJudge(t *testing.T) {
 	if len(js) == 2 && (!js[1].OK || js[1].Score <= 0) {
 		t.Errorf("identical question: %+v, want accepted with a score", js[1])
 	}
-	if got := Reasons(); len(got) != len(verify.Reasons()) || got[0] != "numbers" {
+	if got := Reasons(); len(got) != len(verify.Reasons())+1 || got[0] != "numbers" || got[len(got)-1] != ReasonContext {
 		t.Errorf("Reasons = %v", got)
+	}
+}
+
+func TestJudgeContexts(t *testing.T) {
+	lex, err := lexical.New(lexical.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := Options(Config{Embedder: lex, Index: fakeIndex{}, Kind: "lexical", Verifier: verify.Options{MinScore: 0.01}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := cache.Text{Prompt: "who painted it", Context: "Describe the significance of the Mona Lisa."}
+	js := opts.Verify.Judge(context.Background(), q, []cache.Candidate{
+		{Text: cache.Text{Prompt: "who painted it", Context: "Describe the significance of the Mona Lisa!"}, Similarity: 0.99},
+		{Text: cache.Text{Prompt: "who painted it", Context: "Describe the significance of the Sistine Chapel."}, Similarity: 0.9},
+		{Text: cache.Text{Prompt: "who painted it"}, Similarity: 0.9},
+	})
+	if !js[0].OK {
+		t.Errorf("same follow-up in the same conversation: %+v, want accepted", js[0])
+	}
+	for i, want := range []string{"", ReasonContext, ReasonContext} {
+		if i > 0 && (js[i].OK || js[i].Reason != want) {
+			t.Errorf("candidate %d: %+v, want rejected for %s", i, js[i], want)
+		}
 	}
 }

@@ -87,7 +87,8 @@ type Features struct {
 	// NumberOneSided: a number on one side only ("the latest 3 rows" /
 	// "the latest row"); numbers on both sides that differ are a veto.
 	NumberOneSided bool
-	// WhDiff: the texts open with different question words.
+	// WhDiff: the texts open with question words that ask for different
+	// things (see contrastingWh).
 	WhDiff bool
 	// Adjacency is the fraction of adjacent word pairs (at least one of
 	// them a content word) that also stand next to each other in the
@@ -205,8 +206,8 @@ func (v *Verifier) features(a, b *analysis) Features {
 		}
 	}
 	wa, wb := a.openingWh(), b.openingWh()
-	f.WhDiff = wa != "" && wb != "" && wa != wb
-	if f.Veto == "" && f.WhDiff && f.OnlyA+f.OnlyB == 0 && contrastingWh(wa, wb) && !v.disabled[ReasonIntent] {
+	f.WhDiff = wa != "" && wb != "" && contrastingWh(wa, wb)
+	if f.Veto == "" && f.WhDiff && f.OnlyA+f.OnlyB == 0 && !v.disabled[ReasonIntent] {
 		f.Veto, f.Detail = ReasonIntent, "intent: "+strconv.Quote(wa)+" against "+strconv.Quote(wb)
 	}
 	f.Adjacency = (adjacency(a, b) + adjacency(b, a)) / 2

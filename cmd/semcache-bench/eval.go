@@ -108,7 +108,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&cfg.progress, "progress", false, "print a line per batch to stderr")
 	fs.StringVar(&cfg.sizesRaw, "sizes", defaultSizes, "cache sizes (entries per batch) of cache and e2e mode, comma-separated")
 	fs.Var(cfg.distractors, "distractors", "distractor files for cache and e2e mode, repeatable or comma-separated: .txt (one question per line) or .jsonl pair files (both sides); the texts of loaded pairs outside the run are used too")
-	fs.StringVar(&cfg.semanticMode, "semantic-mode", string(wire.PromptLastMessage), "what the tier embeds in cache mode: last or conversation (as semcache serve --semantic-mode)")
+	fs.StringVar(&cfg.semanticMode, "semantic-mode", string(wire.PromptContext), "what the tier compares in cache mode: context, last or conversation (as semcache serve --semantic-mode)")
 	fs.IntVar(&cfg.topK, "semantic-top-k", 5, "candidates verified per lookup in cache mode (as semcache serve)")
 	fs.StringVar(&cfg.target, "target", "", "e2e: base URL of semcache's API (http://127.0.0.1:8080/v1); its upstream must be semcache-bench upstream --answers over the same pair files")
 	fs.StringVar(&cfg.admin, "admin", "", "e2e: base URL of semcache's admin listener (http://127.0.0.1:8081), to wait for write-backs")
@@ -209,9 +209,9 @@ func (c *evalConfig) validate() error {
 		errs = append(errs, fmt.Errorf("eval: --semantic-top-k %d: want at least 1", c.topK))
 	}
 	switch wire.PromptMode(c.semanticMode) {
-	case wire.PromptLastMessage, wire.PromptConversation:
+	case wire.PromptContext, wire.PromptLastMessage, wire.PromptConversation:
 	default:
-		errs = append(errs, fmt.Errorf("eval: --semantic-mode %q: want last or conversation", c.semanticMode))
+		errs = append(errs, fmt.Errorf("eval: --semantic-mode %q: want context, last or conversation", c.semanticMode))
 	}
 	sizes, err := parseSizes(c.sizesRaw)
 	if err != nil {

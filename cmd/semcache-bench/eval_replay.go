@@ -56,7 +56,7 @@ func runReplay(ctx context.Context, cfg evalConfig, all, pairs []eval.Pair, emb 
 		backend, out.ModelID, out.SemanticMode = b, emb.ModelID(), cfg.semanticMode
 		out.Threshold = float32(cfg.threshold)
 		if out.Threshold == 0 {
-			out.Threshold, _ = simtier.DefaultThreshold(cfg.embName)
+			out.Threshold, _ = simtier.DefaultFloor(cfg.embName, !cfg.noVerifier)
 		}
 	}
 	opts := eval.ReplayOptions{Sizes: cfg.sizes, Seed: cfg.seed, Classes: classes, Distractors: sides}

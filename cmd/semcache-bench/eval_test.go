@@ -17,6 +17,7 @@ import (
 
 	"github.com/semcache/semcache/bench/eval"
 
+	"github.com/semcache/semcache/cache/simtier"
 	"github.com/semcache/semcache/cache/verify"
 	"github.com/semcache/semcache/embed/lexical"
 )
@@ -253,7 +254,8 @@ func TestRunEvalCacheMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	def := cacheRun(t)
-	if def.Mode != "cache" || def.Threshold != 0.6 || !def.Verifier || def.SemanticMode != "last" || def.Report.Pairs != len(pairs) {
+	floor, _ := simtier.DefaultFloor("lexical", true)
+	if def.Mode != "cache" || def.Threshold != floor || !def.Verifier || def.SemanticMode != "context" || def.Report.Pairs != len(pairs) {
 		t.Errorf("header %+v", def)
 	}
 	for _, sr := range def.Report.Sizes {
@@ -299,7 +301,7 @@ func TestRunEvalCacheModeText(t *testing.T) {
 		t.Fatalf("runEval: %v", err)
 	}
 	for _, want := range []string{
-		"cache mode, embedder lexical (lexical-v1-512), threshold 0.60, verifier on, semantic-mode last, split all, seed 1: 41 pairs, distractor pool 30",
+		fmt.Sprintf("cache mode, embedder lexical (lexical-v1-512), threshold %.2f, verifier on, semantic-mode context, split all, seed 1: 41 pairs, distractor pool 30", verify.LexicalModel.MinSimilarity),
 		"| family | size | paraphrase recall | false-hit rate (label 0) | wrong-hit rate (label 1) | served wrong answers | hits exact/semantic |",
 		"| all | 10 |", "| semcache-questions | 10 |", "| meancache-ctx | 10 |", "| kind/type | size |", "| paraphrase | 10 |",
 		"duplicate recall", "1.000 [0.914, 1.000] (n=41)", "verifier rejections",

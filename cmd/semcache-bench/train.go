@@ -120,7 +120,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		vo := vopts
 		vo.Model = m
 		vo.MinScore = 1e-6
-		b, err := eval.NewCacheBackend(eval.CacheBackendOptions{Embedder: emb, Mode: wire.PromptLastMessage,
+		b, err := eval.NewCacheBackend(eval.CacheBackendOptions{Embedder: emb, Mode: wire.PromptContext,
 			Semantic: func(e cache.Embedder, idx cache.Index) (cache.SemanticOptions, error) {
 				return simtier.Options(simtier.Config{Embedder: e, Index: idx, Kind: name, Threshold: m.MinSimilarity,
 					EmbedTimeout: evalTimeout, SearchTimeout: evalTimeout, Verifier: vo})
@@ -168,21 +168,25 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// similarityFloor is the floorQuantile quantile of the similarity of the
-// paraphrases no rule vetoes.
+// similarityFloor is the lower of the two kinds' floorQuantile quantiles
+// of the similarity of the paraphrases no rule vetoes: reworded requests
+// sit far lower than reworded descriptions.
 func similarityFloor(ex []eval.Example) float32 {
-	var sims []float32
-	for _, e := range ex {
-		if e.Pair.Label == 1 && e.Vetoed == "" {
-			sims = append(sims, e.Sim)
+	floor := float32(1)
+	for _, request := range []bool{true, false} {
+		var sims []float32
+		for _, e := range ex {
+			if e.Pair.Label == 1 && e.Vetoed == "" && e.Features.Request == request {
+				sims = append(sims, e.Sim)
+			}
 		}
+		if len(sims) == 0 {
+			continue
+		}
+		slices.Sort(sims)
+		floor = min(floor, sims[int(floorQuantile*float64(len(sims)))])
 	}
-	if len(sims) == 0 {
-		return 0.5
-	}
-	slices.Sort(sims)
-	f := sims[int(floorQuantile*float64(len(sims)))]
-	return float32(int(f*100)) / 100 // two decimals, rounded down
+	return float32(int(floor*100)) / 100 // two decimals, rounded down
 }
 
 // pointLine describes the sweep point at cut-off c.

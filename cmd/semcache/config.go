@@ -44,7 +44,7 @@ type config struct {
 	UpstreamTimeout      time.Duration
 
 	Semantic     string // on | off | shadow
-	SemanticMode string // last | conversation
+	SemanticMode string // context | last | conversation
 	Threshold    float64
 	// MaxFalseHitRate and MinScore pick the verifier's cut-offs.
 	MaxFalseHitRate, MinScore float64
@@ -114,7 +114,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.CompleteOnDisconnect, "complete-on-disconnect", false, "finish reading (and cache) an upstream answer after the client left")
 	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", proxy.DefaultUpstreamTimeout, "limit for one upstream call")
 	fs.StringVar(&c.Semantic, "semantic", "on", "similarity tier: on, off, or shadow (record would-be hits, serve from upstream)")
-	fs.StringVar(&c.SemanticMode, "semantic-mode", "last", "what is embedded: last (last user message) or conversation")
+	fs.StringVar(&c.SemanticMode, "semantic-mode", "context", "what the similarity tier compares: context (the last user message, and the earlier user turns as its context, each verified), last (the last user message within the exact same conversation prefix) or conversation (every turn as one text)")
 	fs.Float64Var(&c.Threshold, "similarity-threshold", 0, "minimum cosine of a semantic candidate; the verifier's calibrated score decides (0: the floor semcache-bench train chose for the embedder)")
 	fs.Float64Var(&c.MaxFalseHitRate, "max-false-hit-rate", 0, "semantic hits: the verifier's score cut-offs that kept the false-hit rate of the evaluation within this rate (0: the model's target, 0.02)")
 	fs.Float64Var(&c.MinScore, "semantic-min-score", 0, "semantic hits: an explicit cut-off of the verifier's calibrated score, overriding --max-false-hit-rate (0: none)")
@@ -219,9 +219,9 @@ func (c *config) validate() error {
 		bad("--semantic %q: want on, off or shadow", c.Semantic)
 	}
 	switch c.SemanticMode {
-	case "last", "conversation":
+	case "context", "last", "conversation":
 	default:
-		bad("--semantic-mode %q: want last or conversation", c.SemanticMode)
+		bad("--semantic-mode %q: want context, last or conversation", c.SemanticMode)
 	}
 	if c.Threshold < 0 || c.Threshold > 1 {
 		bad("--similarity-threshold %v: want 0 (default) or a value in (0, 1]", c.Threshold)

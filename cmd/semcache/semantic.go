@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/semcache/semcache/cache/verify"
-	"github.com/semcache/semcache/embed/wordvec"
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/semcache/semcache/cache/verify"
+	"github.com/semcache/semcache/embed/wordvec"
 
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/cache/simtier"

@@ -50,9 +50,13 @@ type Request struct {
 	contextCanon []byte
 	mode         wire.PromptMode
 
-	// Prompt is the text the similarity tier embeds ("" when it cannot be
-	// used, see SemanticReason).
+	// Prompt is the text the similarity tier compares ("" when it cannot
+	// be used, see SemanticReason).
 	Prompt string
+	// Context is the earlier user turns, joined by newlines, in context
+	// mode ("" otherwise, or for a first turn): the verifier compares it
+	// too.
+	Context string
 	// SemanticReason says why the similarity tier must not be used for this
 	// request ("" when it may be).
 	SemanticReason string
@@ -279,7 +283,7 @@ func (r *Request) canonicalise(fields map[string]any, msgs []any, mode wire.Prom
 			continue
 		}
 		switch mode {
-		case wire.PromptConversation:
+		case wire.PromptConversation, wire.PromptContext:
 			ctx = appendMessages(ctx, msgs, 0, "system", "developer")
 		default:
 			ctx = appendMessages(ctx, msgs, len(msgs)-1)
@@ -305,6 +309,19 @@ func (r *Request) canonicalise(fields map[string]any, msgs []any, mode wire.Prom
 				b.WriteString(strings.TrimSpace(m.Text))
 			}
 			r.Prompt = b.String()
+		case wire.PromptContext:
+			r.Prompt = strings.TrimSpace(lastMsg.Text)
+			var b strings.Builder
+			for _, m := range r.Messages[:last] {
+				if m.Role != "user" || strings.TrimSpace(m.Text) == "" {
+					continue
+				}
+				if b.Len() > 0 {
+					b.WriteByte('\n')
+				}
+				b.WriteString(strings.TrimSpace(m.Text))
+			}
+			r.Context = b.String()
 		default:
 			r.Prompt = strings.TrimSpace(lastMsg.Text)
 		}
@@ -362,24 +379,12 @@ func normaliseMessage(m any) any {
 	return out
 }
 
-// Lookup describes r to the cache (the engine adds namespace and salt).
-// In "last" mode the earlier turns are reported as the prompt's context.
+// Lookup describes r to the cache (the engine adds namespace and salt):
+// in context mode the earlier user turns are the prompt's context, which
+// the similarity tier embeds with the prompt and the verifier compares.
 func (r *Request) Lookup() cache.Lookup {
-	l := cache.Lookup{Endpoint: Name, Model: r.Model, Key: r.canonical, Prompt: r.Prompt, Partition: r.contextCanon}
-	if r.Prompt != "" && r.mode != wire.PromptConversation {
-		var b strings.Builder
-		for _, m := range r.Messages[:len(r.Messages)-1] {
-			if m.Role != "user" && m.Role != "assistant" || strings.TrimSpace(m.Text) == "" {
-				continue
-			}
-			if b.Len() > 0 {
-				b.WriteByte('\n')
-			}
-			b.WriteString(m.Role + ": " + strings.TrimSpace(m.Text))
-		}
-		l.Context = b.String()
-	}
-	return l
+	return cache.Lookup{Endpoint: Name, Model: r.Model, Key: r.canonical, Prompt: r.Prompt, Context: r.Context,
+		Partition: r.contextCanon}
 }
 
 // Key returns the exact-tier key of r in namespace ns (tests and tools).

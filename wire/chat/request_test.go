@@ -202,3 +202,34 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestContextMode: in context mode the earlier user turns leave the
+// partition and become the prompt's context (the cache embeds and
+// verifies both); last mode keeps them in the partition.
+func TestContextMode(t *testing.T) {
+	conv := func(opening, followup string) string {
+		return `{"model":"m","messages":[{"role":"user","content":"` + opening + `"},{"role":"assistant","content":"..."},{"role":"user","content":"` + followup + `"}]}`
+	}
+	parse := func(body string, mode wire.PromptMode) *Request {
+		r, err := ParseRequest([]byte(body), mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a := parse(conv("What is the significance of DNA?", "what does it stand for"), wire.PromptContext)
+	b := parse(conv("What is the significance of RNA?", "what does it stand for"), wire.PromptContext)
+	if a.Prompt != "what does it stand for" || a.Context != "What is the significance of DNA?" || a.Lookup().Context != a.Context {
+		t.Fatalf("prompt %q, context %q", a.Prompt, a.Context)
+	}
+	if a.Partition("ns") != b.Partition("ns") {
+		t.Error("the earlier turns are still in the partition")
+	}
+	if a.Key("ns") == b.Key("ns") {
+		t.Error("two conversations share an exact key")
+	}
+	last := parse(conv("What is the significance of DNA?", "what does it stand for"), wire.PromptLastMessage)
+	if last.Context != "" || last.Partition("ns") == a.Partition("ns") {
+		t.Error("last mode changed")
+	}
+}

@@ -52,7 +52,8 @@ type Request struct {
 	// Prompt is the text the similarity tier embeds ("" when it cannot be
 	// used).
 	Prompt string
-	// Context is the earlier conversation, for the admin API.
+	// Context is the earlier user turns in context mode ("" otherwise):
+	// the similarity tier embeds and verifies them with the prompt.
 	Context string
 	// BypassReason says why the request must not be cached ("" when it
 	// may be).
@@ -292,7 +293,7 @@ func (r *Request) canonicalise(fields map[string]any, input []any) {
 		switch {
 		case !semantic:
 			ctx = appendItems(ctx, input, len(input))
-		case r.mode == wire.PromptConversation:
+		case r.mode == wire.PromptConversation || r.mode == wire.PromptContext:
 			ctx = appendItems(ctx, input, 0, "system", "developer")
 		default:
 			ctx = appendItems(ctx, input, len(input)-1)
@@ -304,29 +305,40 @@ func (r *Request) canonicalise(fields map[string]any, input []any) {
 	if !semantic {
 		return
 	}
-	var conv, earlier strings.Builder
-	for i, it := range r.Input {
-		if it.Type != "message" || (it.Role != "user" && it.Role != "assistant") || strings.TrimSpace(it.Text) == "" {
+	switch r.mode {
+	case wire.PromptConversation:
+		var conv strings.Builder
+		for _, it := range r.Input {
+			if it.Type != "message" || (it.Role != "user" && it.Role != "assistant") || strings.TrimSpace(it.Text) == "" {
+				continue
+			}
+			if conv.Len() > 0 {
+				conv.WriteByte('\n')
+			}
+			conv.WriteString(it.Role + ": " + strings.TrimSpace(it.Text))
+		}
+		r.Prompt = conv.String()
+	case wire.PromptContext:
+		r.Prompt = strings.TrimSpace(r.Input[len(r.Input)-1].Text)
+		r.Context = earlierUser(r.Input)
+	default:
+		r.Prompt = strings.TrimSpace(r.Input[len(r.Input)-1].Text)
+	}
+}
+
+// earlierUser joins the user messages before the last item.
+func earlierUser(items []Item) string {
+	var b strings.Builder
+	for _, it := range items[:len(items)-1] {
+		if it.Type != "message" || it.Role != "user" || strings.TrimSpace(it.Text) == "" {
 			continue
 		}
-		line := it.Role + ": " + strings.TrimSpace(it.Text)
-		if conv.Len() > 0 {
-			conv.WriteByte('\n')
+		if b.Len() > 0 {
+			b.WriteByte('\n')
 		}
-		conv.WriteString(line)
-		if i < len(r.Input)-1 {
-			if earlier.Len() > 0 {
-				earlier.WriteByte('\n')
-			}
-			earlier.WriteString(line)
-		}
+		b.WriteString(strings.TrimSpace(it.Text))
 	}
-	if r.mode == wire.PromptConversation {
-		r.Prompt = conv.String()
-		return
-	}
-	r.Prompt = strings.TrimSpace(r.Input[len(r.Input)-1].Text)
-	r.Context = earlier.String()
+	return b.String()
 }
 
 // isDefault reports whether v is the documented default of field name.

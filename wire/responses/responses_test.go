@@ -59,11 +59,24 @@ func TestPromptPartitionAndEarlierTurns(t *testing.T) {
 		return `{"model":"m","input":[{"role":"user","content":"` + first + `"},{"role":"assistant","id":"msg_1","status":"completed","content":[{"type":"output_text","text":"Yes.","annotations":[]}]},{"role":"user","content":"And tomorrow?"}]}`
 	}
 	a, b := mustParse(t, turn("Is it sunny in Oslo?")), mustParse(t, turn("Is it sunny in Rome?"))
-	if a.Prompt != "And tomorrow?" || a.Context != "user: Is it sunny in Oslo?\nassistant: Yes." {
+	if a.Prompt != "And tomorrow?" || a.Context != "" {
 		t.Fatalf("prompt %q context %q", a.Prompt, a.Context)
 	}
 	if string(a.contextCanon) == string(b.contextCanon) {
-		t.Fatal("a follow-up in another conversation shares a partition")
+		t.Fatal("last mode: a follow-up in another conversation shares a partition")
+	}
+	// Context mode: the earlier user turns travel as the prompt's context
+	// (embedded and verified with it) instead of splitting the partition.
+	ca, err := ParseRequest([]byte(turn("Is it sunny in Oslo?")), wire.PromptContext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, _ := ParseRequest([]byte(turn("Is it sunny in Rome?")), wire.PromptContext)
+	if ca.Prompt != "And tomorrow?" || ca.Context != "Is it sunny in Oslo?" || ca.Lookup().Context != ca.Context {
+		t.Fatalf("context mode: prompt %q context %q", ca.Prompt, ca.Context)
+	}
+	if string(ca.contextCanon) != string(cb.contextCanon) || key(ca) == key(cb) {
+		t.Fatal("context mode: the earlier turns must leave the partition, not the key")
 	}
 	// The id and status of an earlier output item are references, not content.
 	c := mustParse(t, strings.Replace(turn("Is it sunny in Oslo?"), `"id":"msg_1","status":"completed",`, `"id":"msg_2",`, 1))
