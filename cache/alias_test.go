@@ -169,3 +169,35 @@ func TestContextMode(t *testing.T) {
 		t.Errorf("same conversation, reworded follow-up: %+v, want a semantic hit", r)
 	}
 }
+
+// TestAliasKeepsOriginalRules: a hit through an alias still needs the
+// judge's rules to pass against the entry's own prompt.
+func TestAliasKeepsOriginalRules(t *testing.T) {
+	emb, idx := &bagEmbedder{}, &bruteIndex{}
+	const orig = "alpha beta gamma delta"
+	veto := VerifyFunc(func(q, cand string, _ float32) string {
+		if strings.Contains(q, "zeta") && cand == orig {
+			return "difference"
+		}
+		return ""
+	})
+	c := semanticCache(t, emb, idx, veto)
+	ctx := context.Background()
+	lo := lookup(t, "a", orig)
+	c.Put(lo, answer, c.Get(ctx, lo).Vector, 0, nil)
+	_ = c.Flush(ctx)
+	second := lookup(t, "a", "alpha beta gamma epsilon")
+	hit := c.Get(ctx, second)
+	if hit.Tier != TierSemantic {
+		t.Fatalf("second wording: %+v", hit)
+	}
+	c.Alias(second, hit)
+	_ = c.Flush(ctx)
+	r := c.Get(ctx, lookup(t, "a", "alpha beta zeta epsilon"))
+	if r.Tier != TierNone {
+		t.Fatalf("served through the alias although the original's rule vetoes: %+v", r)
+	}
+	if len(r.Rejections) == 0 || r.Rejections[0].Reason != "difference" {
+		t.Errorf("rejections %+v, want the original's veto", r.Rejections)
+	}
+}

@@ -61,6 +61,9 @@ type Judgement struct {
 	// Kind names how the judge scored the pair (the verifier: "request"
 	// or "description"); "" when it does not say.
 	Kind string
+	// Rule is set when a rule rejected the candidate outright, rather
+	// than its score falling short of a cut-off.
+	Rule bool
 }
 
 // VerifyFunc adapts a per-candidate check of prompts to Judge: it returns
@@ -76,7 +79,7 @@ func (f VerifyFunc) Judge(_ context.Context, query Text, cands []Candidate) []Ju
 		if r == "" && c.Context != query.Context {
 			r = "context"
 		}
-		out[i] = Judgement{OK: r == "", Reason: r, Score: c.Similarity}
+		out[i] = Judgement{OK: r == "", Reason: r, Score: c.Similarity, Rule: r != ""}
 	}
 	return out
 }
@@ -396,8 +399,10 @@ type Result struct {
 	// Shadow is a would-be semantic hit in a shadow-mode namespace.
 	Shadow *Entry
 	// ViaAlias is set when the semantic hit (or shadow hit) matched an
-	// alias of its entry rather than the entry's own prompt.
+	// alias of its entry rather than the entry's own prompt; Matched is
+	// the prompt the judge compared (the alias's wording, or the entry's).
 	ViaAlias bool
+	Matched  string
 	// EmbedErr and SearchErr report a failed similarity tier (the lookup
 	// then degrades to a miss).
 	EmbedErr, SearchErr error
@@ -545,13 +550,28 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 		best = 0
 		res.Score = live[0].score
 	} else {
-		jc := make([]Candidate, len(live))
+		jc := make([]Candidate, len(live), len(live)+2)
+		// An alias finds its entry by the wording it was created for, but
+		// the rules still hold against the entry's own prompt: a query
+		// that differs from the original in a vetoed way ("... in
+		// Germany", a swapped role) is not served through a looser
+		// paraphrase of it.
+		origOf := map[int]int{}
 		for i, cand := range live {
 			jc[i] = Candidate{Text: Text{Prompt: cand.entry.Prompt, Context: cand.entry.Context}, Similarity: cand.score}
+			if cand.entry.AliasOf != "" {
+				origOf[i] = len(jc)
+				jc = append(jc, Candidate{Text: Text{Prompt: cand.served.Prompt, Context: cand.served.Context}, Similarity: cand.score})
+			}
 		}
 		start := c.now()
 		js := c.sem.Verify.Judge(ctx, Text{Prompt: l.Prompt, Context: l.Context}, jc)
 		res.JudgeTime = c.now().Sub(start)
+		for i, k := range origOf {
+			if k < len(js) && js[k].Rule && js[i].OK {
+				js[i] = js[k]
+			}
+		}
 		for i, j := range js {
 			if i >= len(live) {
 				break
@@ -569,7 +589,7 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 		return
 	}
 	cand := live[best]
-	res.ViaAlias = cand.entry.AliasOf != ""
+	res.ViaAlias, res.Matched = cand.entry.AliasOf != "", cand.entry.Prompt
 	if c.sem.ShadowAll || c.sem.Shadow[l.Namespace] {
 		res.Shadow, res.Similarity = cand.served, cand.score
 		return

@@ -305,6 +305,7 @@ func (cb *cacheBatch) Ask(ctx context.Context, s Side, answer string) (Outcome, 
 		out.Tier = string(res.Tier)
 		out.Answer = res.Entry.Answer.Text
 		out.EntryID, out.EntryPrompt, out.Similarity, out.Score, out.ScoreKind = res.Entry.ID, res.Entry.Prompt, res.Similarity, res.Score, res.ScoreKind
+		out.Matched = res.Matched
 		return out, nil
 	}
 	l.Vector = res.Vector

@@ -79,6 +79,9 @@ type Outcome struct {
 	// how the judge scored it ("request" or "description").
 	Score     float32 `json:"score,omitempty"`
 	ScoreKind string  `json:"score_kind,omitempty"`
+	// Matched is the prompt the judge compared for a semantic hit: the
+	// entry's, or the wording of one of its aliases.
+	Matched string `json:"matched,omitempty"`
 	// Rejections lists the verifier's refusals (in process only).
 	Rejections []Rejection `json:"rejections,omitempty"`
 	// Latency is the whole lookup as the backend sees it: cache.Get in

@@ -397,3 +397,91 @@ func ChooseCutoff(points []CutoffPoint, target float64) float32 {
 	}
 	return best
 }
+
+// MineOptions configure MineNegatives.
+type MineOptions struct {
+	// Embedder embeds the queries and the pool.
+	Embedder Embedder
+	// Classes tell which pool texts are the query's own class.
+	Classes ClassMap
+	// Pool is what a cache holds besides the pairs' originals
+	// (distractors).
+	Pool []Side
+	// PerQuery is how many mined negatives each query gets (the cache
+	// judges its top candidates); Floor the lowest similarity kept.
+	PerQuery int
+	Floor    float32
+}
+
+// MineNegatives returns, for the B side of every pair, its most similar
+// texts among the pairs' A sides and the pool that are not of its class,
+// as label-0 pairs of type "mined". Hard negatives written by hand are
+// look-alikes; a cache mostly judges candidates that are merely close (a
+// question about the same product, another question of the same form),
+// and a model that never saw those cannot tell them from a reworded
+// paraphrase.
+func MineNegatives(ctx context.Context, pairs []Pair, opts MineOptions) ([]Pair, error) {
+	if opts.Embedder == nil || opts.Classes == nil || opts.PerQuery <= 0 {
+		return nil, errors.New("eval: mining needs an embedder, classes and a positive PerQuery")
+	}
+	var cands []Side
+	seen := map[string]bool{}
+	for _, p := range pairs {
+		if s := p.SideA(); !seen[s.Key()] {
+			seen[s.Key()] = true
+			cands = append(cands, s)
+		}
+	}
+	for _, s := range opts.Pool {
+		if !seen[s.Key()] {
+			seen[s.Key()] = true
+			cands = append(cands, s)
+		}
+	}
+	texts := make([]string, 0, len(cands)+len(pairs))
+	for _, c := range cands {
+		texts = append(texts, c.Text)
+	}
+	for _, p := range pairs {
+		texts = append(texts, p.B)
+	}
+	vecs, err := embedTexts(ctx, opts.Embedder, texts)
+	if err != nil {
+		return nil, err
+	}
+	cv, qv := vecs[:len(cands)], vecs[len(cands):]
+	var out []Pair
+	type scored struct {
+		i int
+		s float32
+	}
+	for qi, p := range pairs {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("eval: %w", err)
+		}
+		class := opts.Classes.Of(p.SideB().Key())
+		var top []scored
+		for ci, c := range cands {
+			s := dot32(qv[qi], cv[ci])
+			if s < opts.Floor || opts.Classes.Of(c.Key()) == class || Normalize(c.Text) == Normalize(p.B) {
+				continue
+			}
+			top = append(top, scored{ci, s})
+		}
+		slices.SortFunc(top, func(x, y scored) int {
+			switch {
+			case x.s > y.s:
+				return -1
+			case x.s < y.s:
+				return 1
+			}
+			return x.i - y.i
+		})
+		for _, t := range top[:min(len(top), opts.PerQuery)] {
+			c := cands[t.i]
+			out = append(out, Pair{A: c.Text, AContext: c.Context, B: p.B, BContext: p.BContext, Label: 0,
+				Source: p.Source, Kind: p.Kind, Type: "mined"})
+		}
+	}
+	return out, nil
+}

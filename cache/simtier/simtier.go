@@ -188,7 +188,7 @@ func (j Judge) Judge(ctx context.Context, query cache.Text, cands []cache.Candid
 	for i, v := range verdicts {
 		out[i] = judgement(v)
 		if (query.Context == "") != (cands[i].Context == "") && out[i].OK {
-			out[i] = cache.Judgement{Reason: ReasonContext}
+			out[i] = cache.Judgement{Reason: ReasonContext, Rule: true}
 		}
 	}
 	if len(cc) > 0 {
@@ -198,7 +198,7 @@ func (j Judge) Judge(ctx context.Context, query cache.Text, cands []cache.Candid
 				continue
 			}
 			if !v.OK {
-				out[i] = cache.Judgement{Reason: ReasonContext, Score: v.Score}
+				out[i] = cache.Judgement{Reason: ReasonContext, Score: v.Score, Rule: true}
 				continue
 			}
 			out[i].Score = min(out[i].Score, v.Score)
@@ -212,7 +212,8 @@ func (j Judge) Judge(ctx context.Context, query cache.Text, cands []cache.Candid
 const ReasonContext = "context"
 
 func judgement(v verify.Verdict) cache.Judgement {
-	j := cache.Judgement{OK: v.OK, Reason: string(v.Reason), Score: v.Score, Kind: "description"}
+	j := cache.Judgement{OK: v.OK, Reason: string(v.Reason), Score: v.Score, Kind: "description",
+		Rule: !v.OK && v.Reason != verify.ReasonScore}
 	if v.Request {
 		j.Kind = "request"
 	}

@@ -73,6 +73,9 @@ type analysis struct {
 	hasHowMany bool
 	// questionMark is set when the text has a question mark.
 	questionMark bool
+	// lowerStart: the first letter is lower case; endsWithPeriod: the
+	// text ends with a full stop.
+	lowerStart, endsWithPeriod bool
 }
 
 func (a *analysis) reset() {
@@ -88,6 +91,7 @@ func (a *analysis) reset() {
 	a.negs = 0
 	a.hasHowMany = false
 	a.questionMark = false
+	a.lowerStart, a.endsWithPeriod = false, false
 }
 
 // pieceFlags carries what the lexer saw before a piece.
@@ -100,6 +104,13 @@ type pieceFlags struct {
 func (a *analysis) analyze(v *Verifier, s string) {
 	a.reset()
 	a.shouting = isShouting(s) || isTitleCase(s)
+	for _, r := range s {
+		if unicode.IsLetter(r) {
+			a.lowerStart = unicode.IsLower(r)
+			break
+		}
+	}
+	a.endsWithPeriod = strings.HasSuffix(strings.TrimSpace(s), ".")
 	var pf pieceFlags
 	pf.boundary, pf.sentStart = true, true
 	quoted := false
@@ -613,10 +624,13 @@ func (a *analysis) finish(v *Verifier) {
 		}
 		if t.text == "" {
 			t.text = t.stem
-			if c, ok := v.synonyms[t.stem]; ok {
-				t.text = c
-			} else if c, ok := v.synonyms[t.surf]; ok {
-				t.text = c
+			// "us" is the country only when written "US".
+			if !v.ambiguous[t.surf] || t.has(fAcronym) {
+				if c, ok := v.synonyms[t.stem]; ok {
+					t.text = c
+				} else if c, ok := v.synonyms[t.surf]; ok {
+					t.text = c
+				}
 			}
 		}
 		if v.negations[t.surf] {

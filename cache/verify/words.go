@@ -112,7 +112,7 @@ var synonymGroups = [][]string{
 	{"db", "database"},
 	{"ml", "machinelearning"},
 	{"ai", "artificialintelligence"},
-	{"us", "usa", "america", "american", "unitedstates"},
+	{"usa", "us", "america", "american", "unitedstates"},
 	{"uk", "britain", "unitedkingdom"},
 	{"tbsp", "tablespoon"},
 	{"tsp", "teaspoon"},

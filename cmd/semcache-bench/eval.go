@@ -62,6 +62,9 @@ type evalConfig struct {
 	model         string
 	threshold     float64
 	noVerifier    bool
+	minScore      float64
+	maxFalseHit   float64
+	words         wordFlags
 	asJSON        bool
 	mistakes      int
 	progress      bool
@@ -103,6 +106,9 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&cfg.model, "openai-model", "", "embedding model of the openai embedder")
 	fs.Float64Var(&cfg.threshold, "threshold", 0, "similarity threshold of cache mode (0: the embedder's default, as semcache serve)")
 	fs.BoolVar(&cfg.noVerifier, "no-verifier", false, "run without the verifier")
+	fs.Float64Var(&cfg.minScore, "min-score", 0, "cache mode: an explicit cut-off of the verifier's score (as semcache serve --semantic-min-score; 0: none)")
+	fs.Float64Var(&cfg.maxFalseHit, "max-false-hit-rate", 0, "cache mode: the verifier's cut-offs for this false-hit rate (as semcache serve --max-false-hit-rate; 0: the model's target)")
+	cfg.words.register(fs)
 	fs.BoolVar(&cfg.asJSON, "json", false, "print the report as JSON")
 	fs.IntVar(&cfg.mistakes, "mistakes", 0, "print up to this many false hits and missed paraphrases (per size), with scores and the verifier's detail")
 	fs.BoolVar(&cfg.progress, "progress", false, "print a line per batch to stderr")
@@ -403,15 +409,22 @@ func writeJSON(w io.Writer, v any) error {
 // verifier switch.
 func semanticFunc(cfg evalConfig) eval.SemanticFunc {
 	return func(emb cache.Embedder, idx cache.Index) (cache.SemanticOptions, error) {
+		vo, err := cfg.words.options()
+		if err != nil {
+			return cache.SemanticOptions{}, err
+		}
+		vo.MinScore = float32(cfg.minScore)
 		return simtier.Options(simtier.Config{
-			Embedder:      emb,
-			Index:         idx,
-			Kind:          cfg.embName,
-			Threshold:     float32(cfg.threshold),
-			TopK:          cfg.topK,
-			EmbedTimeout:  evalTimeout,
-			SearchTimeout: evalTimeout,
-			NoVerifier:    cfg.noVerifier,
+			Embedder:        emb,
+			Index:           idx,
+			Kind:            cfg.embName,
+			Threshold:       float32(cfg.threshold),
+			TopK:            cfg.topK,
+			EmbedTimeout:    evalTimeout,
+			SearchTimeout:   evalTimeout,
+			NoVerifier:      cfg.noVerifier,
+			Verifier:        vo,
+			MaxFalseHitRate: float32(cfg.maxFalseHit),
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/semcache/semcache/bench/eval"
 	"github.com/semcache/semcache/cache/simtier"
+	"github.com/semcache/semcache/cache/verify"
 	"github.com/semcache/semcache/wire"
 )
 
@@ -78,7 +79,7 @@ func runReplay(ctx context.Context, cfg evalConfig, all, pairs []eval.Pair, emb 
 		return err
 	}
 	if cfg.mistakes > 0 {
-		return printReplayMistakes(ctx, stdout, rep, pairs, emb, cfg.mistakes)
+		return printReplayMistakes(ctx, stdout, cfg, rep, pairs, emb, cfg.mistakes)
 	}
 	return nil
 }
@@ -97,10 +98,17 @@ func (o replayOutput) title() string {
 
 // printReplayMistakes prints, per size, up to n wrong answers served and n
 // label-1 queries that missed, with the scores and the verifier's detail.
-func printReplayMistakes(ctx context.Context, w io.Writer, rep eval.ReplayReport, pairs []eval.Pair, emb evalEmbedder, n int) error {
-	v, err := newVerifier()
+func printReplayMistakes(ctx context.Context, w io.Writer, cfg evalConfig, rep eval.ReplayReport, pairs []eval.Pair, emb evalEmbedder, n int) error {
+	vo, err := cfg.words.options()
 	if err != nil {
 		return err
+	}
+	vo.Encoder = emb
+	vo.Model = verify.ModelFor(emb.ModelID())
+	vo.MinScore, vo.MaxFalseHitRate = float32(cfg.minScore), float32(cfg.maxFalseHit)
+	v, err := verify.New(vo)
+	if err != nil {
+		return fmt.Errorf("eval: %w", err)
 	}
 	cos := eval.NewCosine(emb)
 	ew := &stickyWriter{w: w}
@@ -125,8 +133,15 @@ func printReplayMistakes(ctx context.Context, w io.Writer, rep eval.ReplayReport
 			if !verdict.OK {
 				detail = verdict.Detail
 			}
-			fmt.Fprintf(ew, "  %.3f %s label %d %s/%s\n    query:  %s\n    served: %q\n    verifier: %s\n",
-				r.Outcome.Similarity, r.Outcome.Tier, r.Label, r.Family, r.Category, describe(p.SideB()), r.Outcome.EntryPrompt, detail)
+			fmt.Fprintf(ew, "  %.3f %s label %d %s/%s\n    query:  %s\n    served: %q\n",
+				r.Outcome.Similarity, r.Outcome.Tier, r.Label, r.Family, r.Category, describe(p.SideB()), r.Outcome.EntryPrompt)
+			if r.Outcome.Matched != "" && r.Outcome.Matched != r.Outcome.EntryPrompt {
+				fmt.Fprintf(ew, "    through the alias %q\n", r.Outcome.Matched)
+			}
+			if r.Outcome.Tier == eval.TierSemantic {
+				fmt.Fprintf(ew, "    served with score %.4f (%s)\n", r.Outcome.Score, r.Outcome.ScoreKind)
+			}
+			fmt.Fprintf(ew, "    verifier on query and served prompt: %s\n", detail)
 		}
 		fmt.Fprintf(ew, "\nsize %d: paraphrases missed: %d\n", sr.Size, len(missed))
 		for i, r := range missed {

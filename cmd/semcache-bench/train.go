@@ -36,6 +36,9 @@ const (
 	// candidate search's floor: all but this share of paraphrases are
 	// retrievable.
 	floorQuantile = 0.03
+	// minedPerQuery is how many of its closest other-class texts each
+	// tune query gets as mined negatives (the cache judges its top 5).
+	minedPerQuery = 3
 )
 
 // runTrain runs "semcache-bench train": it fits the verifier's calibrated
@@ -87,6 +90,9 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// Mined negatives come from the distractors and the tune split only:
+	// held-out texts never reach training.
+	minePool := slices.Clone(dsides)
 	for _, p := range all {
 		dsides = append(dsides, p.SideA(), p.SideB())
 	}
@@ -99,7 +105,11 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("train: %w", err)
 		}
 		emb := embed.NewCached(raw, embed.CacheOptions{})
-		ex, err := eval.Examples(ctx, tune, eval.ExampleOptions{Verifier: base, Embedder: emb})
+		mined, err := eval.MineNegatives(ctx, tune, eval.MineOptions{Embedder: emb, Classes: classes, Pool: minePool, PerQuery: minedPerQuery, Floor: 0.3})
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		ex, err := eval.Examples(ctx, append(slices.Clone(tune), mined...), eval.ExampleOptions{Verifier: base, Embedder: emb})
 		if err != nil {
 			return fmt.Errorf("train: %w", err)
 		}

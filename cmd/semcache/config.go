@@ -48,7 +48,7 @@ type config struct {
 	Threshold    float64
 	// MaxFalseHitRate and MinScore pick the verifier's cut-offs.
 	MaxFalseHitRate, MinScore float64
-	WordvecDir                string
+	WordvecDir, WordnetDir    string
 	TopK                      int
 	EmbedTimeout              time.Duration
 	SearchTimeout             time.Duration
@@ -119,6 +119,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.MaxFalseHitRate, "max-false-hit-rate", 0, "semantic hits: the verifier's score cut-offs that kept the false-hit rate of the evaluation within this rate (0: the model's target, 0.02)")
 	fs.Float64Var(&c.MinScore, "semantic-min-score", 0, "semantic hits: an explicit cut-off of the verifier's calibrated score, overriding --max-false-hit-rate (0: none)")
 	fs.StringVar(&c.WordvecDir, "wordvec-dir", "", "word vectors directory (default DATA_DIR/models/wordvec-sg100d-1.1.0; used when present)")
+	fs.StringVar(&c.WordnetDir, "wordnet-dir", "", "WordNet directory (default DATA_DIR/models/wordnet-3.1-db3.1.14; used when present)")
 	fs.IntVar(&c.TopK, "semantic-top-k", cache.DefaultTopK, "candidates verified per semantic lookup")
 	fs.DurationVar(&c.EmbedTimeout, "embed-timeout", cache.DefaultEmbedTimeout, "embedding time limit on the request path")
 	fs.DurationVar(&c.SearchTimeout, "search-timeout", cache.DefaultSearchTimeout, "vector search time limit on the request path")

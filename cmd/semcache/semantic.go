@@ -7,15 +7,15 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/semcache/semcache/cache/verify"
-	"github.com/semcache/semcache/embed/wordvec"
-
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/cache/simtier"
+	"github.com/semcache/semcache/cache/verify"
 	"github.com/semcache/semcache/embed"
 	"github.com/semcache/semcache/embed/lexical"
 	embedopenai "github.com/semcache/semcache/embed/openai"
 	"github.com/semcache/semcache/embed/use"
+	"github.com/semcache/semcache/embed/wordnet"
+	"github.com/semcache/semcache/embed/wordvec"
 	"github.com/semcache/semcache/vectorstore"
 	"github.com/semcache/semcache/vectorstore/memory"
 	"github.com/semcache/semcache/vectorstore/pgvector"
@@ -126,14 +126,34 @@ func (s *service) wordKnowledge() (verify.Options, error) {
 	}
 	if !explicit && !wordvec.Present(dir) {
 		s.log.Warn("word vectors not found; the verifier scores without them (run: semcache model pull)", "dir", dir)
-		return o, nil
+		return o, s.loadWordNet(&o)
 	}
 	v, err := wordvec.Load(wordvec.File(dir))
 	if err != nil {
 		return o, fmt.Errorf("word vectors: %w", err)
 	}
 	o.WordVectors = v
-	return o, nil
+	return o, s.loadWordNet(&o)
+}
+
+// loadWordNet adds WordNet to o when present (without it the verifier
+// matches words by form only, and says so in the log).
+func (s *service) loadWordNet(o *verify.Options) error {
+	dir := s.cfg.WordnetDir
+	explicit := dir != ""
+	if !explicit {
+		dir = wordnet.DefaultDir(s.cfg.DataDir)
+	}
+	if !explicit && !wordnet.Present(dir) {
+		s.log.Warn("WordNet not found; the verifier matches words by form only (run: semcache model pull)", "dir", dir)
+		return nil
+	}
+	wn, err := wordnet.Load(wordnet.File(dir))
+	if err != nil {
+		return fmt.Errorf("wordnet: %w", err)
+	}
+	o.Lexicon = simtier.WordNetLexicon(wn)
+	return nil
 }
 
 // openSemantic builds the similarity tier, or returns nil when it is off.
