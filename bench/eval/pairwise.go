@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/semcache/semcache/cache/verify"
 	"math"
 	"slices"
 )
@@ -308,4 +309,36 @@ func (f JSONFloat) MarshalJSON() ([]byte, error) {
 		return []byte("null"), nil
 	}
 	return []byte(fmt.Sprintf("%g", v)), nil
+}
+
+// Calibrated scores a pair with the verifier's calibrated score (what the
+// cache compares with its cut-off): 0 when a rule rejects the pair, its
+// score otherwise. The inner scorer gives the similarity the verifier
+// needs.
+type Calibrated struct {
+	Inner    Scorer
+	Verifier *verify.Verifier
+}
+
+var _ Scorer = Calibrated{}
+
+// Prepare passes the sides on to the inner scorer.
+func (c Calibrated) Prepare(ctx context.Context, sides []Side) error {
+	if p, ok := c.Inner.(Preparer); ok {
+		return p.Prepare(ctx, sides)
+	}
+	return nil
+}
+
+// Score is the calibrated score.
+func (c Calibrated) Score(ctx context.Context, a, b Side) (float64, error) {
+	s, err := c.Inner.Score(ctx, a, b)
+	if err != nil {
+		return 0, err
+	}
+	v := c.Verifier.CheckAll(ctx, b.Text, []verify.Candidate{{Text: a.Text, Similarity: float32(s)}})[0]
+	if !v.OK && v.Reason != verify.ReasonScore {
+		return 0, nil
+	}
+	return float64(v.Score), nil
 }

@@ -213,7 +213,7 @@ const ReasonContext = "context"
 
 func judgement(v verify.Verdict) cache.Judgement {
 	j := cache.Judgement{OK: v.OK, Reason: string(v.Reason), Score: v.Score, Kind: "description",
-		Rule: !v.OK && v.Reason != verify.ReasonScore}
+		Rule: !v.OK && v.Reason != verify.ReasonScore && v.Reason != verify.ReasonOutranked}
 	if v.Request {
 		j.Kind = "request"
 	}

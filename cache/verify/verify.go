@@ -31,9 +31,11 @@
 package verify
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -56,12 +58,15 @@ const (
 	// ReasonScore: no rule vetoed the pair but its calibrated score is
 	// below the cut-off.
 	ReasonScore Reason = "score"
+	// ReasonOutranked: the candidate was not tested further because a
+	// better-scored one passed (the cache serves one).
+	ReasonOutranked Reason = "outranked"
 )
 
 // Reasons lists every reason, in the order the rules run. Metrics use it to
 // pre-register their label values.
 func Reasons() []Reason {
-	return []Reason{ReasonNumbers, ReasonNegation, ReasonDirection, ReasonIntent, ReasonDifference, ReasonScore}
+	return []Reason{ReasonNumbers, ReasonNegation, ReasonDirection, ReasonIntent, ReasonDifference, ReasonScore, ReasonOutranked}
 }
 
 // Verdict is the outcome of one check. Reason and Detail are empty when OK.
@@ -318,51 +323,41 @@ type Candidate struct {
 	Similarity float32
 }
 
-// CheckAll checks several candidates against one query, running their
-// deletion tests in one batch of embeddings. The verdicts are in the order
-// of cands.
+// CheckAll checks several candidates against one query. The verdicts are
+// in the order of cands.
+//
+// The deletion test costs two embeddings per candidate, so it runs only
+// where it can change the outcome: for descriptions, whose score uses its
+// result, in one batch; for requests, where it can only reject, on the
+// candidates whose score reaches the cut-off, best first, until one passes.
+// The requests below that one are not tested: they are rejected as
+// outranked (the cache serves one candidate).
 func (v *Verifier) CheckAll(ctx context.Context, query string, cands []Candidate) []Verdict {
 	out := make([]Verdict, len(cands))
 	feats := make([]Features, len(cands))
-	var texts []string
-	var owners []int
+	residual := make([]float32, len(cands))
+	testable := func(f *Features) bool {
+		return f.Veto == "" && f.Differs() && f.OnlyA+f.OnlyB <= MaxDeletionWords && v.encoder != nil
+	}
+	var descs []int
 	for i, c := range cands {
 		f := v.Features(query, c.Text)
 		if f.Veto != "" && v.disabled[f.Veto] {
 			f.Veto, f.Detail = "", ""
 		}
 		feats[i] = f
-		if f.Veto == "" && f.Differs() && f.OnlyA+f.OnlyB <= MaxDeletionWords && v.encoder != nil {
-			texts = append(texts, f.FrameA, f.FrameB)
-			owners = append(owners, i)
-		}
-	}
-	residual := make([]float32, len(cands))
-	for i, c := range cands {
 		residual[i] = c.Similarity
-	}
-	if len(texts) > 0 {
-		vecs, err := v.encoder.Embed(ctx, texts)
-		if err == nil && len(vecs) == len(texts) {
-			for k, i := range owners {
-				residual[i] = cosine(vecs[2*k], vecs[2*k+1])
-			}
-		} else {
-			owners = nil
+		if testable(&f) && !f.Request {
+			descs = append(descs, i)
 		}
 	}
-	tested := make([]bool, len(cands))
-	for _, i := range owners {
-		tested[i] = true
-	}
+	v.deletionTest(ctx, feats, descs, residual)
+
+	var pending []int // requests that reach the cut-off and await the test
 	for i, c := range cands {
 		f := &feats[i]
 		if f.Veto != "" {
 			out[i] = Verdict{Reason: f.Veto, Detail: f.Detail}
-			continue
-		}
-		if tested[i] && f.Request && residual[i] >= v.diffMin && !v.disabled[ReasonDifference] {
-			out[i] = Verdict{Reason: ReasonDifference, Detail: fmt.Sprintf("difference: the texts are %.2f alike without %s", residual[i], f.describeOnly())}
 			continue
 		}
 		score := v.model.Score(f, c.Similarity, residual[i])
@@ -371,8 +366,50 @@ func (v *Verifier) CheckAll(ctx context.Context, query string, cands []Candidate
 			continue
 		}
 		out[i] = Verdict{OK: true, Score: score, Request: f.Request}
+		if f.Request && testable(f) && !v.disabled[ReasonDifference] {
+			pending = append(pending, i)
+		}
+	}
+	slices.SortStableFunc(pending, func(x, y int) int { return cmp.Compare(out[y].Score, out[x].Score) })
+	passed := false
+	for _, i := range pending {
+		if passed {
+			out[i] = Verdict{Reason: ReasonOutranked, Score: out[i].Score, Request: true, Detail: "outranked: a better candidate passed"}
+			continue
+		}
+		if !v.deletionTest(ctx, feats, []int{i}, residual) {
+			passed = true // the test could not run: the score stands
+			continue
+		}
+		if residual[i] >= v.diffMin {
+			out[i] = Verdict{Reason: ReasonDifference, Request: true, Detail: fmt.Sprintf("difference: the texts are %.2f alike without %s", residual[i], feats[i].describeOnly())}
+			continue
+		}
+		passed = true
 	}
 	return out
+}
+
+// deletionTest embeds the texts of the candidates idx without their
+// differences and stores their similarity in residual. It reports whether
+// it ran (false when the encoder failed: the residuals stay the
+// similarities).
+func (v *Verifier) deletionTest(ctx context.Context, feats []Features, idx []int, residual []float32) bool {
+	if len(idx) == 0 {
+		return true
+	}
+	texts := make([]string, 0, 2*len(idx))
+	for _, i := range idx {
+		texts = append(texts, feats[i].FrameA, feats[i].FrameB)
+	}
+	vecs, err := v.encoder.Embed(ctx, texts)
+	if err != nil || len(vecs) != len(texts) {
+		return false
+	}
+	for k, i := range idx {
+		residual[i] = cosine(vecs[2*k], vecs[2*k+1])
+	}
+	return true
 }
 
 // describeOnly lists the unmatched words of both sides.

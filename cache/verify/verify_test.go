@@ -82,7 +82,7 @@ func TestNewValidates(t *testing.T) {
 
 func TestReasons(t *testing.T) {
 	got := Reasons()
-	want := map[Reason]bool{ReasonNumbers: true, ReasonNegation: true, ReasonDirection: true, ReasonIntent: true, ReasonDifference: true, ReasonScore: true}
+	want := map[Reason]bool{ReasonNumbers: true, ReasonNegation: true, ReasonDirection: true, ReasonIntent: true, ReasonDifference: true, ReasonScore: true, ReasonOutranked: true}
 	if len(got) != len(want) {
 		t.Fatalf("Reasons() = %v, want the %d reasons", got, len(want))
 	}
@@ -536,4 +536,43 @@ func TestAnalyzerQuotesAndInterjections(t *testing.T) {
 	if got := v.Check("No, I meant how do I delete a branch in git?", "how do I delete a branch in git", 0.9); got.Reason == ReasonNegation {
 		t.Errorf("leading No, rejected as negation: %+v", got)
 	}
+}
+
+// TestCheckAllTestsLazily: among requests that reach the cut-off, the
+// deletion test runs best first and stops at the first that passes; a
+// rejected best candidate lets the next one be tested.
+func TestCheckAllTestsLazily(t *testing.T) {
+	enc := &countingEncoder{}
+	v := newVerifier(t, Options{Encoder: enc})
+	const q = "How do I record a video call on my phone?"
+	got := v.CheckAll(context.Background(), q, []Candidate{
+		{Text: "How do I record a call on my phone?", Similarity: 0.97},
+		{Text: "how can I record a video call on my phone", Similarity: 0.95},
+		{Text: "How do I record a video call on my phone please?", Similarity: 0.94},
+	})
+	if got[0].OK || got[0].Reason != ReasonDifference {
+		t.Errorf("one-word difference: %+v, want rejected for difference", got[0])
+	}
+	okCount := 0
+	for _, g := range got[1:] {
+		if g.OK {
+			okCount++
+		}
+	}
+	if okCount == 0 {
+		t.Errorf("no paraphrase accepted: %+v", got)
+	}
+	if enc.calls > 2 {
+		t.Errorf("the deletion test ran %d times, want at most 2 (best first, stop at the first pass)", enc.calls)
+	}
+}
+
+type countingEncoder struct {
+	bagEncoder
+	calls int
+}
+
+func (c *countingEncoder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	c.calls++
+	return c.bagEncoder.Embed(ctx, texts)
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/semcache/semcache/bench/eval"
+	"github.com/semcache/semcache/cache/verify"
 )
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x6576616c)) }
@@ -42,6 +43,16 @@ func runPairwise(ctx context.Context, cfg evalConfig, pairs []eval.Pair, emb eva
 		}
 		checker = v
 		cols = append(cols, eval.Column{Name: "cosine+verifier", Scorer: eval.Gated{Inner: cos, Checker: v}})
+		vo, err := cfg.words.options()
+		if err != nil {
+			return err
+		}
+		vo.Encoder, vo.Model, vo.MinScore = emb, verify.ModelFor(emb.ModelID()), 1e-6
+		cal, err := verify.New(vo)
+		if err != nil {
+			return fmt.Errorf("eval: %w", err)
+		}
+		cols = append(cols, eval.Column{Name: "calibrated score", Scorer: eval.Calibrated{Inner: cos, Verifier: cal}})
 	}
 	scores, err := eval.Pairwise(ctx, pairs, cols, eval.PairwiseOptions{Bootstrap: cfg.bootstrap, Seed: cfg.seed})
 	if err != nil {
