@@ -305,8 +305,12 @@ func (c *Cache) persist(batch []writeJob) {
 		}
 	}
 	ij := indexJob{}
+	evicted := make(map[Key]bool, len(db.evict))
+	for _, k := range db.evict {
+		evicted[k] = true
+	}
 	for _, j := range batch {
-		if pol.sem != nil && j.entry.Partition != "" {
+		if pol.sem != nil && j.entry.Partition != "" && (j.alias || !evicted[j.key]) {
 			ij.jobs = append(ij.jobs, j)
 		} else {
 			c.stats.inflight.Add(-1)
@@ -323,7 +327,8 @@ func (c *Cache) persist(batch []writeJob) {
 }
 
 // indexer is the similarity tier's stage: it indexes what the disk writer
-// hands it and retries what a failing store left behind.
+// hands it and retries what a failing store left behind. Its backoff runs
+// on the wall clock (Options.Now is the entries' clock).
 func (c *Cache) indexer() {
 	defer close(c.done)
 	retry := time.NewTimer(0)
@@ -338,21 +343,21 @@ func (c *Cache) indexer() {
 		case ij, ok := <-c.index:
 			if !ok {
 				// Closing: one last try at what is parked in memory.
-				if c.backlogged && c.now().After(c.retryAt) {
+				if c.backlogged && time.Now().After(c.retryAt) {
 					c.retryBacklog()
 				}
 				return
 			}
 			c.indexOrPark(ij)
 			if c.backlogged {
-				resetTimer(retry, c.retryAt.Sub(c.now()))
+				resetTimer(retry, c.retryAt.Sub(time.Now()))
 			}
 		case <-retry.C:
 			if c.backlogged {
 				c.retryBacklog()
 			}
 			if c.backlogged {
-				resetTimer(retry, c.retryAt.Sub(c.now()))
+				resetTimer(retry, c.retryAt.Sub(time.Now()))
 			}
 		}
 	}
@@ -370,7 +375,7 @@ func resetTimer(t *time.Timer, d time.Duration) {
 // indexOrPark indexes ij, or parks it when the store is backing off.
 func (c *Cache) indexOrPark(ij indexJob) {
 	defer c.stats.inflight.Add(-int64(len(ij.jobs)))
-	if c.backlogged && c.now().Before(c.retryAt) {
+	if c.backlogged && time.Now().Before(c.retryAt) {
 		c.park(ij)
 		return
 	}
@@ -382,7 +387,7 @@ func (c *Cache) indexOrPark(ij indexJob) {
 	c.indexed(ij.jobs)
 	if c.backlogged {
 		// The store is back: replay the backlog now.
-		c.retryAt = c.now()
+		c.retryAt = time.Now()
 	}
 }
 
@@ -390,7 +395,7 @@ func (c *Cache) indexOrPark(ij indexJob) {
 func (c *Cache) fail(err error) {
 	c.stats.storeErrors.Add(1)
 	c.backoff = min(max(2*c.backoff, retryMin), retryMax)
-	c.retryAt = c.now().Add(c.backoff)
+	c.retryAt = time.Now().Add(c.backoff)
 	if !c.backlogged {
 		c.log.Warn("cache: similarity tier write-back failed; keeping a backlog and retrying", "err", err, "retry_in", c.backoff)
 	}
@@ -467,7 +472,7 @@ func (c *Cache) retryBacklog() {
 		c.deleteBacklog = nil
 		c.memBacklog = slices.Delete(c.memBacklog, 0, n)
 		if len(c.memBacklog) > 0 {
-			c.retryAt = c.now()
+			c.retryAt = time.Now()
 			return
 		}
 	}
@@ -498,7 +503,7 @@ func (c *Cache) replayJournal() bool {
 			if c.parkedJournal {
 				// Rows parked during this pass may lie behind it.
 				c.parkedJournal = false
-				c.retryAt = c.now()
+				c.retryAt = time.Now()
 				return false
 			}
 			return true
@@ -511,7 +516,7 @@ func (c *Cache) replayJournal() bool {
 		c.indexed(page)
 		c.replayAfter = &page[len(page)-1].key
 	}
-	c.retryAt = c.now()
+	c.retryAt = time.Now()
 	return false
 }
 
