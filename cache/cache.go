@@ -138,8 +138,8 @@ type Options struct {
 	// negative: never).
 	JanitorInterval time.Duration
 	Semantic        *SemanticOptions
-	Logger    *slog.Logger
-	Now       func() time.Time
+	Logger          *slog.Logger
+	Now             func() time.Time
 }
 
 func (o *Options) validate() error {
