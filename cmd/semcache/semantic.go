@@ -17,6 +17,7 @@ import (
 	"github.com/semcache/semcache/embed/wordnet"
 	"github.com/semcache/semcache/embed/wordvec"
 	"github.com/semcache/semcache/vectorstore"
+	"github.com/semcache/semcache/vectorstore/lazy"
 	"github.com/semcache/semcache/vectorstore/memory"
 	"github.com/semcache/semcache/vectorstore/pgvector"
 	"github.com/semcache/semcache/vectorstore/qdrant"
@@ -84,27 +85,35 @@ func collectionName(prefix, modelID string) string {
 	return strings.Trim(prefix+"_"+n, "_")
 }
 
-// openStore opens the configured vector store for one collection.
+// openStore opens the configured vector store for one collection. A
+// pgvector or Qdrant server that is down at start-up does not stop
+// semcache: the store connects in the background (vectorstore/lazy) and
+// lookups are misses until then.
 func (s *service) openStore(ctx context.Context, collection string, dim int) (vectorstore.Store, error) {
 	cfg := s.cfg
+	var open lazy.Opener
 	switch cfg.Store {
 	case "pgvector":
-		st, err := pgvector.Open(ctx, pgvector.Options{DSN: cfg.PGDSN, Table: collection, Dimension: dim, Logger: s.log})
-		if err != nil {
-			return nil, fmt.Errorf("store pgvector: %w", err)
+		open = func(ctx context.Context) (vectorstore.Store, error) {
+			st, err := pgvector.Open(ctx, pgvector.Options{DSN: cfg.PGDSN, Table: collection, Dimension: dim, Logger: s.log})
+			if err != nil {
+				return nil, fmt.Errorf("store pgvector: %w", err)
+			}
+			return st, nil
 		}
-		return st, nil
 	case "qdrant":
 		host, port, err := splitHostPort(cfg.QdrantAddr)
 		if err != nil {
 			return nil, err
 		}
-		st, err := qdrant.Open(ctx, qdrant.Options{Host: host, Port: port, APIKey: cfg.QdrantKey, UseTLS: cfg.QdrantTLS,
-			Collection: collection, Dimension: dim})
-		if err != nil {
-			return nil, fmt.Errorf("store qdrant: %w", err)
+		open = func(ctx context.Context) (vectorstore.Store, error) {
+			st, err := qdrant.Open(ctx, qdrant.Options{Host: host, Port: port, APIKey: cfg.QdrantKey, UseTLS: cfg.QdrantTLS,
+				Collection: collection, Dimension: dim})
+			if err != nil {
+				return nil, fmt.Errorf("store qdrant: %w", err)
+			}
+			return st, nil
 		}
-		return st, nil
 	default:
 		st, err := memory.Open(ctx, memory.Options{Dir: filepath.Join(cfg.DataDir, "vectors", collection), Dimension: dim, Logger: s.log})
 		if err != nil {
@@ -112,6 +121,7 @@ func (s *service) openStore(ctx context.Context, collection string, dim int) (ve
 		}
 		return st, nil
 	}
+	return lazy.Open(ctx, lazy.Options{Open: open, Name: cfg.Store + " " + collection, Logger: s.log})
 }
 
 // wordKnowledge loads the verifier's word knowledge from the model
