@@ -79,6 +79,7 @@ type Call struct {
 	reason  string
 	salt    string
 	enrich  rag.Enrichment
+	pol     *policy
 	header  http.Header // engine headers of the client's response
 
 	// response side
@@ -101,11 +102,12 @@ type Call struct {
 // Begin starts a call when a request's headers have arrived: it routes
 // the request, assigns its request id and resolves its namespace.
 func (e *Engine) Begin(f Front, method, path string, h http.Header) *Call {
-	c := &Call{e: e, front: f, start: e.now(), rid: httpapi.RequestID(h), ns: e.ns.Resolve(h)}
+	pol := e.pol.Load() // the whole call keeps the policy it began with
+	c := &Call{e: e, pol: pol, front: f, start: e.now(), rid: httpapi.RequestID(h), ns: pol.ns.Resolve(h)}
 	c.log = e.log.With("request_id", c.rid)
 	if ep, ok := e.Endpoint(method, path); ok {
 		c.ep, c.route = &ep, ep.Name
-		c.ctl, c.ctlErr = ParseControls(h, e.maxTTL)
+		c.ctl, c.ctlErr = ParseControls(h, pol.maxTTL)
 		c.outcome = OutcomeMiss
 	} else {
 		c.route, c.outcome, c.reason = passRoute(path), OutcomeBypass, "not cached: "+method+" "+path
@@ -214,9 +216,9 @@ func (c *Call) Plan(ctx context.Context, body []byte, replaceable bool) Plan {
 	c.req = req
 	c.items = req.Items()
 	enrichable := false
-	if _, ok := req.(Enrichable); ok && c.e.rag != nil && !c.ctl.NoRAG {
+	if _, ok := req.(Enrichable); ok && c.pol.rag != nil && !c.ctl.NoRAG {
 		enrichable = true
-		c.salt = c.e.rag.Version(c.ns)
+		c.salt = c.pol.rag.Version(c.ns)
 	}
 	for i := range c.items {
 		c.items[i].Namespace, c.items[i].Salt = c.ns, c.salt
@@ -488,7 +490,7 @@ func (c *Call) coalesceKey() string {
 func (c *Call) enrichBody(ctx context.Context) []byte {
 	m := c.e.metrics
 	cr := c.req.(Enrichable).ChatRequest()
-	enr, err := c.e.rag.Enrich(ctx, c.ns, cr, c.results[0].Vector)
+	enr, err := c.pol.rag.Enrich(ctx, c.ns, cr, c.results[0].Vector)
 	switch {
 	case err != nil:
 		m.RAGRetrievals.WithLabelValues("error").Inc()

@@ -70,12 +70,10 @@ type Options struct {
 // Fronts only move bytes: see Call for the phases they call, in order.
 type Engine struct {
 	cache     *cache.Cache
-	ns        *Namespacer
 	metrics   *Metrics
-	rag       Enricher
+	pol       atomic.Pointer[policy] // reloadable: see SetPolicy
 	mode      wire.PromptMode
 	endpoints map[string]Endpoint // by path
-	maxTTL    time.Duration
 	sources   bool
 	log       *slog.Logger
 	now       func() time.Time
@@ -129,8 +127,9 @@ func New(o Options) (*Engine, error) {
 		o.Now = time.Now
 	}
 	o.Metrics.WatchCache(o.Cache)
-	e := &Engine{cache: o.Cache, ns: o.Namespaces, metrics: o.Metrics, rag: o.Enricher, mode: o.Mode, endpoints: eps,
-		maxTTL: o.MaxTTL, sources: o.SourcesField, log: o.Logger, now: o.Now}
+	e := &Engine{cache: o.Cache, metrics: o.Metrics, mode: o.Mode, endpoints: eps,
+		sources: o.SourcesField, log: o.Logger, now: o.Now}
+	e.pol.Store(&policy{ns: o.Namespaces, rag: o.Enricher, maxTTL: o.MaxTTL})
 	e.SetObserver(o.Observer)
 	return e, nil
 }
@@ -151,7 +150,7 @@ func (e *Engine) Cache() *cache.Cache { return e.cache }
 func (e *Engine) Metrics() *Metrics { return e.metrics }
 
 // Namespace resolves the namespace of a request from its headers.
-func (e *Engine) Namespace(h http.Header) string { return e.ns.Resolve(h) }
+func (e *Engine) Namespace(h http.Header) string { return e.pol.Load().ns.Resolve(h) }
 
 // Endpoint returns the cached API served at a POST to path (query
 // excluded), if any.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,7 +57,7 @@ type Metrics struct {
 	DegradedLookups   *prometheus.CounterVec
 	namespaces        *labelBound
 	routes            *labelBound
-	prices            map[string]Price
+	prices            atomic.Pointer[map[string]Price] // reloadable: see SetPrices
 	registry          prometheus.Registerer
 	cacheCollectorReg sync.Once
 }
@@ -137,13 +138,19 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 		}, []string{"cause"}),
 		namespaces: &labelBound{max: maxNamespaces, seen: map[string]bool{}},
 		routes:     &labelBound{max: maxRoutes, seen: map[string]bool{}},
-		prices:     prices,
 		registry:   reg,
 	}
+	m.SetPrices(prices)
 	reg.MustRegister(m.Requests, m.Items, m.RequestDuration, m.LookupDuration, m.UpstreamDuration, m.UpstreamTTFT, m.InterToken,
 		m.Similarity, m.VerifierRejects, m.TokensSaved, m.CostSaved, m.WriteBack, m.Coalesced, m.UpstreamErrors,
 		m.ShadowHits, m.ShadowAnswerSim, m.RAGRetrievals, m.RAGPassages, m.DegradedLookups)
 	return m
+}
+
+// SetPrices replaces the model prices the saved cost is computed with;
+// safe while serving.
+func (m *Metrics) SetPrices(prices map[string]Price) {
+	m.prices.Store(&prices)
 }
 
 // PreRegisterReasons makes every verifier reason visible at zero.
@@ -175,9 +182,10 @@ func (m *Metrics) recordSaved(ns string, e *cache.Entry) {
 	label := m.Namespace(ns)
 	m.TokensSaved.WithLabelValues(label, "prompt").Add(float64(u.PromptTokens))
 	m.TokensSaved.WithLabelValues(label, "completion").Add(float64(u.CompletionTokens))
-	p, ok := m.prices[e.RequestModel]
+	prices := *m.prices.Load()
+	p, ok := prices[e.RequestModel]
 	if !ok {
-		p, ok = m.prices[e.Answer.Model]
+		p, ok = prices[e.Answer.Model]
 	}
 	if ok {
 		cost := float64(u.PromptTokens)*p.PromptPerMillion/1e6 + float64(u.CompletionTokens)*p.CompletionPerMillion/1e6
