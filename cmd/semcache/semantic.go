@@ -30,6 +30,38 @@ type semantic struct {
 	kind     string
 	store    vectorstore.Store
 	reasons  []string
+	// verifier is the verifier's word knowledge, loaded once (a reload
+	// rebuilds the verifier's cut-offs with it).
+	verifier verify.Options
+}
+
+// options builds the similarity tier's options from cfg with the tier's
+// embedder, store and word knowledge (at start-up and on reload).
+func (sem *semantic) options(cfg *config) (cache.SemanticOptions, error) {
+	thresholds := map[string]float32{}
+	for ns, t := range cfg.file.Thresholds {
+		thresholds[ns] = float32(t)
+	}
+	shadow := map[string]bool{}
+	for _, ns := range cfg.file.Shadow {
+		shadow[ns] = true
+	}
+	vo := sem.verifier
+	vo.MinScore = float32(cfg.MinScore)
+	return simtier.Options(simtier.Config{
+		Embedder:        sem.embedder,
+		Index:           sem.store,
+		Kind:            sem.kind,
+		Threshold:       float32(cfg.Threshold),
+		Thresholds:      thresholds,
+		Shadow:          shadow,
+		ShadowAll:       cfg.Semantic == "shadow",
+		TopK:            cfg.TopK,
+		EmbedTimeout:    cfg.EmbedTimeout,
+		SearchTimeout:   cfg.SearchTimeout,
+		Verifier:        vo,
+		MaxFalseHitRate: float32(cfg.MaxFalseHitRate),
+	})
 }
 
 // buildEmbedder picks the embedder the config asks for; with "auto" it
@@ -182,33 +214,7 @@ func (s *service) openSemantic(ctx context.Context) (*semantic, error) {
 		return nil, err
 	}
 	s.closers = append(s.closers, st.Close)
-	thresholds := map[string]float32{}
-	for ns, t := range cfg.file.Thresholds {
-		thresholds[ns] = float32(t)
-	}
-	shadow := map[string]bool{}
-	for _, ns := range cfg.file.Shadow {
-		shadow[ns] = true
-	}
 	vo, err := s.wordKnowledge()
-	if err != nil {
-		return nil, err
-	}
-	vo.MinScore = float32(cfg.MinScore)
-	opts, err := simtier.Options(simtier.Config{
-		Embedder:        cached,
-		Index:           st,
-		Kind:            kind,
-		Threshold:       float32(cfg.Threshold),
-		Thresholds:      thresholds,
-		Shadow:          shadow,
-		ShadowAll:       cfg.Semantic == "shadow",
-		TopK:            cfg.TopK,
-		EmbedTimeout:    cfg.EmbedTimeout,
-		SearchTimeout:   cfg.SearchTimeout,
-		Verifier:        vo,
-		MaxFalseHitRate: float32(cfg.MaxFalseHitRate),
-	})
 	if err != nil {
 		return nil, err
 	}
@@ -217,8 +223,12 @@ func (s *service) openSemantic(ctx context.Context) (*semantic, error) {
 		kind:     kind,
 		store:    st,
 		reasons:  simtier.Reasons(),
-		opts:     opts,
+		verifier: vo,
 	}
+	if sem.opts, err = sem.options(cfg); err != nil {
+		return nil, err
+	}
+	opts := sem.opts
 	s.log.Info("similarity tier ready", "embedder", emb.ModelID(), "store", cfg.Store, "threshold", opts.Threshold, "mode", cfg.Semantic)
 	return sem, nil
 }
