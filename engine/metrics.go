@@ -264,10 +264,16 @@ var (
 	descStoreErr  = prometheus.NewDesc("semcache_store_errors_total", "Vector store failures (lookups and write-backs).", nil, nil)
 	descDiskErr   = prometheus.NewDesc("semcache_disk_write_errors_total", "Entries the disk tier failed to persist.", nil, nil)
 	descWritten   = prometheus.NewDesc("semcache_writeback_written_total", "Entries the write-back queue finished writing (disk and similarity tier).", nil, nil)
+	descWaited    = prometheus.NewDesc("semcache_writeback_waited_total", "Answers that found the write-back queue full and waited for room (backpressure).", nil, nil)
+	descBacklog   = prometheus.NewDesc("semcache_index_backlog", "Entries waiting for a failing vector store (journal and memory).", nil, nil)
+	descReplayed  = prometheus.NewDesc("semcache_index_replayed_total", "Entries indexed from the journal after a restart or a store outage.", nil, nil)
+	descIdxDrop   = prometheus.NewDesc("semcache_index_dropped_total", "Entries past the vector-store backlog's bound (served by the exact tier only).", nil, nil)
+	descExpired   = prometheus.NewDesc("semcache_janitor_expired_total", "Expired entries the janitor purged from disk and the vector store.", nil, nil)
 )
 
 func (cc *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEntries, descBytes, descEvictions, descQueue, descDropped, descEmbedErr, descStoreErr, descDiskErr, descWritten} {
+	for _, d := range []*prometheus.Desc{descEntries, descBytes, descEvictions, descQueue, descDropped, descEmbedErr, descStoreErr, descDiskErr, descWritten,
+		descWaited, descBacklog, descReplayed, descIdxDrop, descExpired} {
 		ch <- d
 	}
 }
@@ -284,4 +290,10 @@ func (cc *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descStoreErr, prometheus.CounterValue, float64(s.StoreErrors))
 	ch <- prometheus.MustNewConstMetric(descDiskErr, prometheus.CounterValue, float64(s.WriteErrors))
 	ch <- prometheus.MustNewConstMetric(descWritten, prometheus.CounterValue, float64(s.Written))
+	ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(s.Evicted), "quota")
+	ch <- prometheus.MustNewConstMetric(descWaited, prometheus.CounterValue, float64(s.Waited))
+	ch <- prometheus.MustNewConstMetric(descBacklog, prometheus.GaugeValue, float64(s.IndexBacklog))
+	ch <- prometheus.MustNewConstMetric(descReplayed, prometheus.CounterValue, float64(s.Replayed))
+	ch <- prometheus.MustNewConstMetric(descIdxDrop, prometheus.CounterValue, float64(s.IndexDropped))
+	ch <- prometheus.MustNewConstMetric(descExpired, prometheus.CounterValue, float64(s.Expired))
 }
