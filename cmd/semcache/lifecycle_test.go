@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -337,11 +336,4 @@ func TestPgvectorDownAtStartup(t *testing.T) {
 	if !strings.Contains(s.stderr.String(), "vector store connected") {
 		t.Errorf("the connection was not logged:\n%s", grepLines(s.stderr.String(), "store"))
 	}
-}
-
-// readAll drains and closes a response body.
-func readAll(resp *http.Response) string {
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }
