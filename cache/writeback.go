@@ -184,6 +184,31 @@ func (c *Cache) dropPending(k Key, e *Entry) {
 	}
 }
 
+// dropPendingVecs forgets the pending vectors of the entries of jobs
+// (aliases have none), one pass per similarity group; the caller holds
+// pendingMu.
+func (c *Cache) dropPendingVecs(jobs []writeJob) {
+	gone := map[string]map[*Entry]bool{}
+	for _, j := range jobs {
+		if j.alias || j.entry.Partition == "" {
+			continue
+		}
+		g := groupKey(j.entry.Namespace, j.entry.Partition)
+		if gone[g] == nil {
+			gone[g] = map[*Entry]bool{}
+		}
+		gone[g][j.entry] = true
+	}
+	for g, es := range gone {
+		pv := slices.DeleteFunc(c.pendingVecs[g], func(p pendingVec) bool { return es[p.entry] })
+		if len(pv) == 0 {
+			delete(c.pendingVecs, g)
+		} else {
+			c.pendingVecs[g] = pv
+		}
+	}
+}
+
 // dropPendingVec forgets the pending vector of e; the caller holds
 // pendingMu.
 func (c *Cache) dropPendingVec(e *Entry) {
@@ -406,11 +431,7 @@ func (c *Cache) fail(err error) {
 // journal; the rest waits in the bounded memory backlog.
 func (c *Cache) park(ij indexJob) {
 	c.pendingMu.Lock()
-	for _, j := range ij.jobs {
-		if !j.alias {
-			c.dropPendingVec(j.entry)
-		}
-	}
+	c.dropPendingVecs(ij.jobs)
 	c.pendingMu.Unlock()
 	for _, j := range ij.jobs {
 		if j.journaled || j.replay {
@@ -435,15 +456,13 @@ func (c *Cache) park(ij indexJob) {
 func (c *Cache) indexed(jobs []writeJob) {
 	var keys []Key
 	c.pendingMu.Lock()
+	c.dropPendingVecs(jobs)
+	c.pendingMu.Unlock()
 	for _, j := range jobs {
-		if !j.alias {
-			c.dropPendingVec(j.entry)
-		}
 		if j.journaled || j.replay {
 			keys = append(keys, j.key)
 		}
 	}
-	c.pendingMu.Unlock()
 	c.stats.indexedN.Add(uint64(len(jobs)))
 	if len(keys) == 0 || c.disk == nil {
 		return
