@@ -217,6 +217,12 @@ type Cache struct {
 	ackWake chan struct{}
 	// journalN approximates the journal's rows (bounded by IndexBacklog).
 	journalN atomic.Int64
+	// What the disk writer left aside while the indexer was behind (see
+	// handOff); overflowWake tells the indexer.
+	overflowMu      sync.Mutex
+	overflowDeletes []string
+	overflowJournal bool
+	overflowWake    chan struct{}
 	// The indexer's own state (only its goroutine touches it).
 	backlogged    bool
 	backoff       time.Duration
@@ -348,20 +354,21 @@ func Open(opts Options) (*Cache, error) {
 		return nil, fmt.Errorf("cache: hot tier: %w", err)
 	}
 	c := &Cache{
-		opts:        opts,
-		now:         opts.Now,
-		log:         opts.Logger,
-		hot:         hot,
-		pending:     map[Key]*Entry{},
-		pendingVecs: map[string][]pendingVec{},
-		inval:       map[string]time.Time{},
-		sources:     map[string]map[Key]struct{}{},
-		queue:       make(chan writeJob, opts.QueueSize),
-		index:       make(chan indexJob, 16),
-		ackWake:     make(chan struct{}, 1),
-		usage:       newUsage(),
-		closing:     make(chan struct{}),
-		done:        make(chan struct{}),
+		opts:         opts,
+		now:          opts.Now,
+		log:          opts.Logger,
+		hot:          hot,
+		pending:      map[Key]*Entry{},
+		pendingVecs:  map[string][]pendingVec{},
+		inval:        map[string]time.Time{},
+		sources:      map[string]map[Key]struct{}{},
+		queue:        make(chan writeJob, opts.QueueSize),
+		index:        make(chan indexJob, 16),
+		ackWake:      make(chan struct{}, 1),
+		overflowWake: make(chan struct{}, 1),
+		usage:        newUsage(),
+		closing:      make(chan struct{}),
+		done:         make(chan struct{}),
 	}
 	c.pol.Store(&policy{ttl: opts.TTL, maxTTL: opts.MaxTTL, quota: opts.Quota, sem: opts.Semantic})
 	if opts.Dir != "" {

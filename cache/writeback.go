@@ -347,7 +347,73 @@ func (c *Cache) persist(batch []writeJob) {
 		}
 	}
 	if len(ij.jobs) > 0 || len(ij.deletes) > 0 {
-		c.index <- ij
+		c.handOff(ij)
+	}
+}
+
+// handOff gives ij to the indexer without letting a slow vector store
+// hold up the disk writer: when the indexer is behind, journalled entries
+// are left to the journal (the indexer replays it) and deletions wait in
+// the overflow list. Only entries that have no journal row (no disk tier,
+// or the journal is full) wait for the indexer: that is backpressure.
+func (c *Cache) handOff(ij indexJob) {
+	select {
+	case c.index <- ij:
+		return
+	default:
+	}
+	var keep []writeJob
+	for _, j := range ij.jobs {
+		if !j.journaled && !j.alias {
+			keep = append(keep, j)
+		}
+	}
+	if len(keep) > 0 {
+		c.index <- indexJob{jobs: keep, deletes: ij.deletes}
+	}
+	var left []writeJob
+	for _, j := range ij.jobs {
+		if j.journaled || j.alias {
+			left = append(left, j)
+		}
+	}
+	c.pendingMu.Lock()
+	c.dropPendingVecs(left)
+	c.pendingMu.Unlock()
+	c.overflowMu.Lock()
+	if len(keep) == 0 {
+		c.overflowDeletes = append(c.overflowDeletes, ij.deletes...)
+	}
+	for _, j := range left {
+		if j.alias {
+			c.stats.aliasesDropped.Add(1)
+		} else {
+			c.overflowJournal = true
+		}
+	}
+	c.overflowMu.Unlock()
+	c.stats.inflight.Add(-int64(len(left)))
+	select {
+	case c.overflowWake <- struct{}{}:
+	default:
+	}
+}
+
+// takeOverflow moves what handOff left aside into the indexer's backlog.
+func (c *Cache) takeOverflow() {
+	c.overflowMu.Lock()
+	dels, journal := c.overflowDeletes, c.overflowJournal
+	c.overflowDeletes, c.overflowJournal = nil, false
+	c.overflowMu.Unlock()
+	if len(dels) == 0 && !journal {
+		return
+	}
+	c.deleteBacklog = append(c.deleteBacklog, dels...)
+	if journal {
+		c.parkedJournal = true
+	}
+	if !c.backlogged {
+		c.backlogged, c.retryAt = true, time.Now()
 	}
 }
 
@@ -368,12 +434,18 @@ func (c *Cache) indexer() {
 		case ij, ok := <-c.index:
 			if !ok {
 				// Closing: one last try at what is parked in memory.
+				c.takeOverflow()
 				if c.backlogged && time.Now().After(c.retryAt) {
 					c.retryBacklog()
 				}
 				return
 			}
 			c.indexOrPark(ij)
+			if c.backlogged {
+				resetTimer(retry, c.retryAt.Sub(time.Now()))
+			}
+		case <-c.overflowWake:
+			c.takeOverflow()
 			if c.backlogged {
 				resetTimer(retry, c.retryAt.Sub(time.Now()))
 			}

@@ -430,3 +430,33 @@ func TestReconfigure(t *testing.T) {
 		t.Fatal("the new default TTL did not apply")
 	}
 }
+
+// TestSlowStoreDoesNotHoldUpDisk: while the vector store hangs, answers
+// still reach the disk (the durability promise does not wait for the
+// store); the journal brings them to the store once it answers.
+func TestSlowStoreDoesNotHoldUpDisk(t *testing.T) {
+	emb := &bagEmbedder{}
+	g := &gatedIndex{release: make(chan struct{})}
+	c, err := Open(Options{Dir: t.TempDir(), Semantic: &SemanticOptions{Embedder: emb, Index: g, Threshold: 0.7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	defer g.open()
+	const n = 3000
+	for i := range n {
+		q := fmt.Sprintf("slow store question %d", i)
+		c.Put(lookup(t, "a", q), answer, vec(t, emb, q), 0, nil)
+	}
+	eventually(t, "every answer on disk while the store hangs", func() bool { return c.Stats().DiskEntries == n })
+	if s := c.Stats(); s.Dropped != 0 {
+		t.Fatalf("dropped %d", s.Dropped)
+	}
+	g.open()
+	eventually(t, "the journal to reach the store", func() bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return len(g.recs) == n
+	})
+	eventually(t, "the journal to empty", func() bool { return c.disk.journalLen() == 0 })
+}
