@@ -249,7 +249,7 @@ func TestProcessReloadAndTerm(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitMetric(t, p.admin, `semcache_config_reloads_total{result="ok"} 1`)
+	waitCounter(t, p.admin, `semcache_config_reloads_total{result="ok"}`, 1)
 	if a := ask(t, p.api, "k", userMsg("Which answer is this?")); a.content != "answer from B" {
 		t.Fatalf("after SIGHUP: %+v", a)
 	}
@@ -261,7 +261,7 @@ func TestProcessReloadAndTerm(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitMetric(t, p.admin, `semcache_config_reloads_total{result="ok"} 2`)
+	waitCounter(t, p.admin, `semcache_config_reloads_total{result="ok"}`, 2)
 	streams = openStreams(t, p.api, "k", "term", 30)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
