@@ -322,13 +322,6 @@ func (c *Cache) persist(batch []writeJob) {
 	for _, k := range db.evict {
 		c.hot.del(k)
 	}
-	for _, j := range batch {
-		if j.alias {
-			c.stats.aliases.Add(1)
-		} else {
-			c.stats.written.Add(1)
-		}
-	}
 	ij := indexJob{}
 	evicted := make(map[Key]bool, len(db.evict))
 	for _, k := range db.evict {
@@ -338,7 +331,7 @@ func (c *Cache) persist(batch []writeJob) {
 		if pol.sem != nil && j.entry.Partition != "" && (j.alias || !evicted[j.key]) {
 			ij.jobs = append(ij.jobs, j)
 		} else {
-			c.stats.inflight.Add(-1)
+			c.finished(j)
 		}
 	}
 	if pol.sem != nil {
@@ -349,6 +342,17 @@ func (c *Cache) persist(batch []writeJob) {
 	if len(ij.jobs) > 0 || len(ij.deletes) > 0 {
 		c.handOff(ij)
 	}
+}
+
+// finished counts a job the write-back is done with: on disk and in the
+// similarity tier, or parked for a retry (Flush waits for every job).
+func (c *Cache) finished(j writeJob) {
+	if j.alias {
+		c.stats.aliases.Add(1)
+	} else {
+		c.stats.written.Add(1)
+	}
+	c.stats.inflight.Add(-1)
 }
 
 // handOff gives ij to the indexer without letting a slow vector store
@@ -392,7 +396,13 @@ func (c *Cache) handOff(ij indexJob) {
 		}
 	}
 	c.overflowMu.Unlock()
-	c.stats.inflight.Add(-int64(len(left)))
+	for _, j := range left {
+		if j.alias {
+			c.stats.inflight.Add(-1) // counted as dropped above
+		} else {
+			c.finished(j)
+		}
+	}
 	select {
 	case c.overflowWake <- struct{}{}:
 	default:
@@ -471,7 +481,11 @@ func resetTimer(t *time.Timer, d time.Duration) {
 
 // indexOrPark indexes ij, or parks it when the store is backing off.
 func (c *Cache) indexOrPark(ij indexJob) {
-	defer c.stats.inflight.Add(-int64(len(ij.jobs)))
+	defer func() {
+		for _, j := range ij.jobs {
+			c.finished(j)
+		}
+	}()
 	if c.backlogged && time.Now().Before(c.retryAt) {
 		c.park(ij)
 		return
