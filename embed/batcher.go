@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,10 +41,15 @@ type BatchOptions struct {
 	// than that goes to inner alone. Zero means DefaultMaxBatch.
 	MaxBatch int
 	// MaxWait bounds how long a gathered batch waits for more texts
-	// before it starts, and it only ever waits while another batch is
-	// computing: a request arriving at an idle Batcher starts at once.
-	// Zero means DefaultMaxWait; negative means never wait.
+	// before it starts, and it only ever waits while at least BusyTexts
+	// texts are computing: a request arriving at an idle Batcher starts
+	// at once. Zero means DefaultMaxWait; negative means never wait.
 	MaxWait time.Duration
+	// BusyTexts is how many texts in flight keep the inner embedder busy:
+	// fewer, and a batch starts without waiting for company. Zero means
+	// GOMAXPROCS at construction, right for an in-process encoder that
+	// spreads a call's texts over the cores.
+	BusyTexts int
 	// Workers bounds the inner calls in flight. Zero means DefaultWorkers.
 	Workers int
 	// MaxQueue bounds the texts waiting for a batch: a call that would
@@ -66,6 +72,9 @@ func (o BatchOptions) withDefaults() BatchOptions {
 	if o.MaxQueue == 0 {
 		o.MaxQueue = DefaultMaxQueueFactor * o.MaxBatch
 	}
+	if o.BusyTexts == 0 {
+		o.BusyTexts = runtime.GOMAXPROCS(0)
+	}
 	return o
 }
 
@@ -83,6 +92,9 @@ func (o BatchOptions) Validate() error {
 	}
 	if o.MaxQueue < 0 {
 		errs = append(errs, fmt.Errorf("embed: batch MaxQueue %d is negative", o.MaxQueue))
+	}
+	if o.BusyTexts < 0 {
+		errs = append(errs, fmt.Errorf("embed: batch BusyTexts %d is negative", o.BusyTexts))
 	}
 	return errors.Join(errs...)
 }
@@ -104,8 +116,9 @@ type BatchStats struct {
 // starts at once, alone or with whatever is already queued, so a lone
 // caller never waits. While batches compute, requests queue; a free worker
 // takes everything queued, up to MaxBatch texts, in arrival order. While
-// another batch is computing, a batch short of MaxBatch waits up to MaxWait
-// for more: the cores are busy then, so waiting costs little. At most
+// other batches keep the embedder busy (BusyTexts texts computing), a batch
+// short of MaxBatch waits up to MaxWait for more: the cores have work then,
+// so waiting costs little and a fuller batch costs less per text. At most
 // Workers batches compute at once.
 //
 // Contexts: each caller's context bounds its own wait. A caller that leaves
@@ -127,7 +140,7 @@ type Batcher struct {
 	o     BatchOptions
 
 	reqs    chan *batchReq // callers → dispatcher
-	done    chan struct{}  // a batch finished; runners → dispatcher
+	done    chan int       // a batch of that many texts finished; runners → dispatcher
 	quit    chan struct{}  // closed by Close
 	stopped chan struct{}  // closed when the dispatcher has exited
 	base    context.Context
@@ -163,7 +176,7 @@ func NewBatcher(inner Embedder, opts BatchOptions) (*Batcher, error) {
 		inner:   inner,
 		o:       opts,
 		reqs:    make(chan *batchReq, opts.MaxBatch),
-		done:    make(chan struct{}),
+		done:    make(chan int),
 		quit:    make(chan struct{}),
 		stopped: make(chan struct{}),
 		base:    base,
@@ -245,10 +258,11 @@ func (b *Batcher) Embed(ctx context.Context, texts []string) ([][]float32, error
 func (b *Batcher) dispatch() {
 	defer close(b.stopped)
 	var (
-		pending  []*batchReq
-		queued   int // texts in pending
-		inflight int
-		holdEnd  time.Time // when a held batch must start; zero: not holding
+		pending   []*batchReq
+		queued    int       // texts in pending
+		inflight  int       // batches computing
+		busyTexts int       // texts in them
+		holdEnd   time.Time // when a held batch must start; zero: not holding
 	)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -268,7 +282,7 @@ func (b *Batcher) dispatch() {
 			}
 		}
 		for queued > 0 && inflight < b.o.Workers {
-			if queued < b.o.MaxBatch && inflight > 0 && b.o.MaxWait > 0 {
+			if queued < b.o.MaxBatch && busyTexts >= b.o.BusyTexts && b.o.MaxWait > 0 {
 				now := time.Now()
 				if holdEnd.IsZero() {
 					holdEnd = now.Add(b.o.MaxWait)
@@ -282,8 +296,13 @@ func (b *Batcher) dispatch() {
 			var batch []*batchReq
 			batch, pending, queued = b.take(pending, queued)
 			if len(batch) > 0 {
+				n := 0
+				for _, r := range batch {
+					n += len(r.texts)
+				}
 				inflight++
-				go b.run(batch)
+				busyTexts += n
+				go b.run(batch, n)
 			}
 		}
 		if queued == 0 {
@@ -292,8 +311,9 @@ func (b *Batcher) dispatch() {
 		select {
 		case r := <-b.reqs:
 			add(r)
-		case <-b.done:
+		case n := <-b.done:
 			inflight--
+			busyTexts -= n
 		case <-timer.C:
 		case <-b.quit:
 			b.shutdown(pending, inflight)
@@ -326,9 +346,10 @@ func (b *Batcher) take(pending []*batchReq, queued int) (batch, rest []*batchReq
 	return batch, rest, queued
 }
 
-// run makes one inner call for batch and hands out the results.
-func (b *Batcher) run(batch []*batchReq) {
-	defer func() { b.done <- struct{}{} }()
+// run makes one inner call for batch (of n texts) and hands out the
+// results.
+func (b *Batcher) run(batch []*batchReq, n int) {
+	defer func() { b.done <- n }()
 	ctx, cancel := context.WithCancel(b.base)
 	defer cancel()
 	texts := batch[0].texts
@@ -358,13 +379,13 @@ func (b *Batcher) run(batch []*batchReq) {
 	}
 	off := 0
 	for _, r := range batch {
-		n := len(r.texts)
 		if err != nil {
 			r.res <- batchRes{err: err}
 			continue
 		}
-		r.res <- batchRes{vecs: vecs[off : off+n : off+n]}
-		off += n
+		k := len(r.texts)
+		r.res <- batchRes{vecs: vecs[off : off+k : off+k]}
+		off += k
 	}
 }
 

@@ -97,7 +97,7 @@ func TestBatcherLoneCallDoesNotWait(t *testing.T) {
 func TestBatcherHoldsWhileBusy(t *testing.T) {
 	gate := make(chan struct{})
 	inner := &fakeEmbedder{gate: gate, started: make(chan struct{}, 4)}
-	b := newTestBatcher(t, inner, BatchOptions{Workers: 2, MaxBatch: 4, MaxWait: time.Second})
+	b := newTestBatcher(t, inner, BatchOptions{Workers: 2, MaxBatch: 4, MaxWait: time.Second, BusyTexts: 1})
 	first := embedAsync(context.Background(), b, "first")
 	<-inner.started
 	var waits []<-chan error
@@ -113,6 +113,28 @@ func TestBatcherHoldsWhileBusy(t *testing.T) {
 	}
 	if calls := inner.callLog(); len(calls) != 2 || len(calls[1]) != 4 {
 		t.Fatalf("inner calls %q, want [first] and a full batch of 4", calls)
+	}
+}
+
+// TestBatcherNoHoldWhileNotBusy: with fewer than BusyTexts texts
+// computing, a free worker starts the next call at once.
+func TestBatcherNoHoldWhileNotBusy(t *testing.T) {
+	gate := make(chan struct{})
+	inner := &fakeEmbedder{gate: gate, started: make(chan struct{}, 4)}
+	b := newTestBatcher(t, inner, BatchOptions{Workers: 2, MaxBatch: 4, MaxWait: time.Second, BusyTexts: 2})
+	first := embedAsync(context.Background(), b, "first")
+	<-inner.started
+	second := embedAsync(context.Background(), b, "second")
+	select {
+	case <-inner.started:
+	case <-time.After(500 * time.Millisecond):
+		t.Fatal("the second call waited for company although one text kept the embedder only half busy")
+	}
+	close(gate)
+	for _, w := range []<-chan error{first, second} {
+		if err := <-w; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -269,8 +291,8 @@ func TestBatcherClose(t *testing.T) {
 }
 
 func TestBatchOptionsValidate(t *testing.T) {
-	_, err := NewBatcher(&fakeEmbedder{}, BatchOptions{MaxBatch: -1, MaxWait: 2 * time.Second, Workers: -1, MaxQueue: -1})
-	for _, field := range []string{"MaxBatch", "MaxWait", "Workers", "MaxQueue"} {
+	_, err := NewBatcher(&fakeEmbedder{}, BatchOptions{MaxBatch: -1, MaxWait: 2 * time.Second, Workers: -1, MaxQueue: -1, BusyTexts: -1})
+	for _, field := range []string{"MaxBatch", "MaxWait", "Workers", "MaxQueue", "BusyTexts"} {
 		if err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("err = %v, want %s reported", err, field)
 		}
