@@ -2,6 +2,7 @@ package use
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -65,21 +66,26 @@ var benchPrompts = map[string][]string{
 
 // BenchmarkConcurrent measures misses/s: c callers each embed one prompt
 // per call, back to back, straight into the Encoder ("direct") or through
-// embed.Batcher with its defaults ("batcher"). It reports texts/s and the
-// p50/p99 latency of one call. Run it with nice on a quiet machine:
+// embed.Batcher with its defaults ("batcher") or with one worker
+// ("batcher-w1"). It reports texts/s, the p50/p99 latency of one call, the
+// process CPU time per text and the mean batch size. Run it with nice on a quiet machine:
 //
 //	nice -n 10 go test ./embed/use -run '^$' -bench Concurrent -benchtime 3s
 func BenchmarkConcurrent(b *testing.B) {
 	enc := testEncoder(b)
 	for _, set := range []string{"mix16", "words20"} {
-		for _, mode := range []string{"direct", "batcher"} {
+		for _, mode := range []string{"direct", "batcher", "batcher-w1"} {
 			for _, c := range []int{1, 8, 32} {
 				b.Run(fmt.Sprintf("%s/%s/c=%d", set, mode, c), func(b *testing.B) {
 					var e embed.Embedder = enc
 					var bt *embed.Batcher
-					if mode == "batcher" {
+					if mode != "direct" {
+						var o embed.BatchOptions
+						if mode == "batcher-w1" {
+							o.Workers = 1
+						}
 						var err error
-						bt, err = embed.NewBatcher(enc, embed.BatchOptions{})
+						bt, err = embed.NewBatcher(enc, o)
 						if err != nil {
 							b.Fatal(err)
 						}
@@ -139,5 +145,59 @@ func runConcurrent(b *testing.B, e embed.Embedder, prompts []string, c int) {
 	b.ReportMetric(pct(0.99), "p99-ms")
 	if cpu != 0 {
 		b.ReportMetric(float64(processCPU()-cpu)/float64(b.N)/1e6, "cpu-ms/op")
+	}
+}
+
+// probe wraps an Embedder and reports when a call starts and how it ended.
+type probe struct {
+	embed.Embedder
+	started chan struct{}
+	ended   chan error
+}
+
+func (p *probe) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	p.started <- struct{}{}
+	v, err := p.Embedder.Embed(ctx, texts)
+	p.ended <- err
+	return v, err
+}
+
+// TestCallerDeadlineStopsEncoder: through the service's composition
+// (Bounded → Cached → Batcher → Encoder), a caller whose context ends
+// stops the encoder's work, instead of leaving it to run detached.
+func TestCallerDeadlineStopsEncoder(t *testing.T) {
+	enc := testEncoder(t)
+	p := &probe{Embedder: enc, started: make(chan struct{}, 1), ended: make(chan error, 1)}
+	bt, err := embed.NewBatcher(p, embed.BatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bt.Close()
+	chain, err := embed.NewBounded(embed.NewCached(bt, embed.CacheOptions{}), embed.BoundOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := make([]string, 3000)
+	for i := range texts {
+		texts[i] = fmt.Sprintf("prompt number %d that nobody will wait for", i)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := chain.Embed(ctx, texts)
+		errc <- err
+	}()
+	<-p.started
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) || !errors.Is(err, embed.ErrEmbed) {
+		t.Fatalf("caller: %v, want ErrEmbed and context.Canceled", err)
+	}
+	select {
+	case err := <-p.ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("encoder call ended with %v: it finished the work instead of stopping", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("encoder call did not end")
 	}
 }
