@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -220,7 +221,9 @@ func (b *Batcher) Embed(ctx context.Context, texts []string) ([][]float32, error
 		b.rejected.Add(1)
 		return nil, fmt.Errorf("embed: batcher: %d texts queued: %w: %w", q-n, ErrEmbed, ErrOverloaded)
 	}
-	r := &batchReq{ctx: ctx, texts: texts, res: make(chan batchRes, 1)}
+	// Own copy of the slice: a caller who leaves may reuse its slice while
+	// its batch is still reading it.
+	r := &batchReq{ctx: ctx, texts: slices.Clone(texts), res: make(chan batchRes, 1)}
 	select {
 	case <-b.quit:
 		b.queued.Add(-n)
