@@ -82,6 +82,27 @@ func BenchmarkEmbedBatch16(b *testing.B) {
 	b.ReportMetric(float64(b.N*len(batch16))/b.Elapsed().Seconds(), "sentences/s")
 }
 
+// BenchmarkEmbedBatch16Words20 embeds the 20-word prompt 16 times per op
+// (one batched pass per core): the per-text cost the Batcher reaches at
+// high concurrency, for the prompt of the 1,000 misses/s target.
+func BenchmarkEmbedBatch16Words20(b *testing.B) {
+	enc := testEncoder(b)
+	ctx := context.Background()
+	texts := make([]string, 16)
+	for i := range texts {
+		texts[i] = prompt20
+	}
+	b.ReportAllocs()
+	cpu := processCPU()
+	for b.Loop() {
+		if _, err := enc.Embed(ctx, texts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpuMetric(b, cpu)
+	b.ReportMetric(float64(b.N*len(texts))/b.Elapsed().Seconds(), "sentences/s")
+}
+
 // BenchmarkEmbedLong128 embeds one prompt clipped to the full 128 tokens.
 func BenchmarkEmbedLong128(b *testing.B) {
 	enc := testEncoder(b)

@@ -78,14 +78,6 @@ func roundUp(n, m int) int { return (n + m - 1) / m * m }
 // span is one sentence's rows in a packed batch.
 type span struct{ off, n int }
 
-// forward writes the embedding of ids (already clipped to maxTokens) to out.
-func (m *model) forward(ids []int32, out []float32, ws *workspace) {
-	ws.ids = append(ws.ids[:0], ids...)
-	ws.offs = append(ws.offs[:0], 0, len(ids))
-	ws.outs = append(ws.outs[:0], out)
-	_ = m.forwardBatch(context.Background(), ws)
-}
-
 // forwardBatch embeds the pending batch of ws (ids, offs, outs): sentence i
 // has tokens ids[offs[i]:offs[i+1]] (at most maxTokens) and its vector goes
 // to outs[i]. Every sentence gets exactly the bits it gets alone: the
