@@ -341,3 +341,31 @@ func TestBatcherConcurrent(t *testing.T) {
 	s := b.Stats()
 	t.Logf("%+v: mean batch %.1f texts", s, float64(s.Texts)/float64(s.Batches))
 }
+
+// BenchmarkBatcherOverhead measures what the Batcher adds to one call of a
+// lone caller (c=1): the handoff to the dispatcher and the batch goroutine,
+// with an inner embedder that does no work.
+func BenchmarkBatcherOverhead(b *testing.B) {
+	inner := &fakeEmbedder{}
+	bt, err := NewBatcher(inner, BatchOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bt.Close()
+	ctx := context.Background()
+	texts := []string{"a prompt"}
+	for _, tc := range []struct {
+		name string
+		e    Embedder
+	}{{"direct", inner}, {"batcher", bt}} {
+		b.Run(tc.name, func(b *testing.B) {
+			inner.set(func(f *fakeEmbedder) { f.calls = nil })
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tc.e.Embed(ctx, texts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
