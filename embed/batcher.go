@@ -55,8 +55,9 @@ type BatchOptions struct {
 	Workers int
 	// MaxQueue bounds the texts waiting for a batch: a call that would
 	// exceed it fails at once with ErrOverloaded. Zero means
-	// DefaultMaxQueueFactor × MaxBatch. A call is never refused when
-	// nothing is queued, however many texts it has.
+	// DefaultMaxQueueFactor × MaxBatch. A call of more than MaxBatch texts
+	// (bulk work such as RAG ingestion, which goes to inner alone) and a
+	// call that finds nothing queued are never refused.
 	MaxQueue int
 }
 
@@ -216,7 +217,7 @@ func (b *Batcher) Embed(ctx context.Context, texts []string) ([][]float32, error
 		return nil, fmt.Errorf("embed: batcher: %w: %w", ErrEmbed, context.Cause(ctx))
 	}
 	n := int64(len(texts))
-	if q := b.queued.Add(n); q > int64(b.o.MaxQueue) && q != n {
+	if q := b.queued.Add(n); q > int64(b.o.MaxQueue) && q != n && n <= int64(b.o.MaxBatch) {
 		b.queued.Add(-n)
 		b.rejected.Add(1)
 		return nil, fmt.Errorf("embed: batcher: %d texts queued: %w: %w", q-n, ErrEmbed, ErrOverloaded)
