@@ -183,3 +183,17 @@ func TestMemoryFootprint(t *testing.T) {
 		t.Errorf("heap after Load = %.1f MiB, want between the weights' size and 48 MiB", heap/(1<<20))
 	}
 }
+
+// BenchmarkEmbedHuge8MiB embeds an 8 MiB prompt of repeated words: only
+// the prefix its first 128 tokens need is tokenized.
+func BenchmarkEmbedHuge8MiB(b *testing.B) {
+	enc := testEncoder(b)
+	ctx := context.Background()
+	in := []string{strings.Repeat("the quick brown fox jumps over the lazy dog ", (8<<20)/44)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := enc.Embed(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
