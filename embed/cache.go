@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -19,6 +20,12 @@ type CacheOptions struct {
 	// MaxEntries bounds how many vectors are kept; the least recently used
 	// is evicted first. Zero or negative means DefaultCacheEntries.
 	MaxEntries int
+	// FinishAbandoned keeps an inner call running after every caller
+	// waiting for it has left, so its vectors still fill the cache: worth
+	// it for a remote embedder that bounds its own call time (embed/openai
+	// does), wasteful for an in-process one, whose work the callers'
+	// deadlines must stop. False (the default) cancels it.
+	FinishAbandoned bool
 }
 
 // Cached is an Embedder that remembers the vectors of an inner Embedder by
@@ -33,10 +40,15 @@ type CacheOptions struct {
 //   - Every Embed returns freshly allocated vectors, so callers may modify
 //     them without affecting the cache or each other.
 //
-// The inner call runs detached from the caller's cancellation (values are
-// kept): a caller whose ctx ends gets ctx.Err() at once, while the call
-// finishes for the other waiters and fills the cache. Inner must therefore
-// bound its own call time, as embed/openai does with its per-call timeout.
+// The inner call runs detached from any one caller's cancellation (values
+// are kept): a caller whose ctx ends gets an error wrapping ctx.Err() at
+// once, while the call goes on for the other callers waiting for its texts
+// and fills the cache. When the last of them has left, the call's context
+// is cancelled (unless CacheOptions.FinishAbandoned), its texts stop being
+// "in flight" (a later request starts a new call), and an in-process
+// embedder stops computing at its next check. The call's context carries
+// no deadline: a caller's deadline bounds the work through that
+// cancellation.
 //
 // The LRU is a mutex-guarded container/list rather than a concurrent cache
 // such as ristretto: it is exact and deterministic (a vector just stored is
@@ -45,8 +57,9 @@ type CacheOptions struct {
 //
 // Cached is safe for concurrent use.
 type Cached struct {
-	inner Embedder
-	max   int
+	inner  Embedder
+	max    int
+	finish bool
 	// Keys are 128 bits: two 64-bit maphash values under independent
 	// random seeds, so texts are not kept in memory and collisions need a
 	// 2^-128 accident (the seeds are secret, so they cannot be forced).
@@ -75,6 +88,16 @@ type flight struct {
 	done chan struct{}
 	vec  []float32
 	err  error
+	call *fillCall
+}
+
+// fillCall is one inner call and the callers waiting for some of its
+// texts. Its fields are guarded by Cached.mu.
+type fillCall struct {
+	cancel  context.CancelFunc
+	waiters int // callers still waiting for one of its flights
+	keys    []cacheKey
+	flights []*flight
 }
 
 // NewCached wraps inner with a cache.
@@ -85,6 +108,7 @@ func NewCached(inner Embedder, opts CacheOptions) *Cached {
 	return &Cached{
 		inner:    inner,
 		max:      opts.MaxEntries,
+		finish:   opts.FinishAbandoned,
 		seed1:    maphash.MakeSeed(),
 		seed2:    maphash.MakeSeed(),
 		lru:      list.New(),
@@ -113,7 +137,7 @@ func (c *Cached) key(text string) cacheKey {
 // Embed implements Embedder.
 func (c *Cached) Embed(ctx context.Context, texts []string) ([][]float32, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("embed: cache: %w", err)
+		return nil, fmt.Errorf("embed: cache: %w: %w", ErrEmbed, err)
 	}
 	out := make([][]float32, len(texts))
 	type wait struct {
@@ -122,9 +146,9 @@ func (c *Cached) Embed(ctx context.Context, texts []string) ([][]float32, error)
 	}
 	var (
 		waits     []wait
+		calls     []*fillCall // calls this caller waits on, each once
+		fill      *fillCall   // the call for this caller's own misses
 		missTexts []string
-		missKeys  []cacheKey
-		missFl    []*flight
 		hits      uint64
 	)
 	c.mu.Lock()
@@ -139,29 +163,43 @@ func (c *Cached) Embed(ctx context.Context, texts []string) ([][]float32, error)
 		f, ok := c.inflight[k]
 		if ok {
 			hits++
+			if !slices.Contains(calls, f.call) {
+				f.call.waiters++
+				calls = append(calls, f.call)
+			}
 		} else {
-			f = &flight{done: make(chan struct{})}
+			if fill == nil {
+				fill = &fillCall{waiters: 1}
+				calls = append(calls, fill)
+			}
+			f = &flight{done: make(chan struct{}), call: fill}
 			c.inflight[k] = f
 			missTexts = append(missTexts, text)
-			missKeys = append(missKeys, k)
-			missFl = append(missFl, f)
+			fill.keys = append(fill.keys, k)
+			fill.flights = append(fill.flights, f)
 		}
 		waits = append(waits, wait{i, f})
+	}
+	var fctx context.Context
+	if fill != nil {
+		fctx, fill.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	}
 	c.mu.Unlock()
 	c.hits.Add(hits)
 	c.misses.Add(uint64(len(missTexts)))
 
-	if len(missTexts) > 0 {
-		go c.fill(context.WithoutCancel(ctx), missTexts, missKeys, missFl)
+	if fill != nil {
+		go c.fill(fctx, missTexts, fill)
 	}
 	for _, w := range waits {
 		select {
 		case <-w.f.done:
 		case <-ctx.Done():
-			return nil, fmt.Errorf("embed: cache: %w", ctx.Err())
+			c.leave(calls)
+			return nil, fmt.Errorf("embed: cache: %w: %w", ErrEmbed, ctx.Err())
 		}
 		if w.f.err != nil {
+			c.leave(calls) // other calls it joined may still be running
 			return nil, w.f.err
 		}
 		out[w.i] = cloneVector(w.f.vec)
@@ -169,9 +207,31 @@ func (c *Cached) Embed(ctx context.Context, texts []string) ([][]float32, error)
 	return out, nil
 }
 
+// leave records that a caller stopped waiting for calls; a call nobody
+// waits for any more is cancelled and its texts leave the in-flight set.
+func (c *Cached) leave(calls []*fillCall) {
+	if c.finish {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, call := range calls {
+		call.waiters--
+		if call.waiters > 0 {
+			continue
+		}
+		call.cancel()
+		for i, k := range call.keys {
+			if c.inflight[k] == call.flights[i] {
+				delete(c.inflight, k)
+			}
+		}
+	}
+}
+
 // fill computes texts with one inner call, stores the results and releases
 // their flights.
-func (c *Cached) fill(ctx context.Context, texts []string, keys []cacheKey, flights []*flight) {
+func (c *Cached) fill(ctx context.Context, texts []string, call *fillCall) {
 	vecs, err := c.inner.Embed(ctx, texts)
 	if err == nil {
 		err = c.check(vecs, len(texts))
@@ -180,13 +240,17 @@ func (c *Cached) fill(ctx context.Context, texts []string, keys []cacheKey, flig
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, f := range flights {
-		delete(c.inflight, keys[i])
+	call.cancel()
+	for i, f := range call.flights {
+		k := call.keys[i]
+		if c.inflight[k] == f {
+			delete(c.inflight, k)
+		}
 		if err != nil {
 			f.err = err
 		} else {
 			f.vec = cloneVector(vecs[i]) // own copy: inner's slices may share a backing array
-			c.store(keys[i], f.vec)
+			c.store(k, f.vec)
 		}
 		close(f.done)
 	}

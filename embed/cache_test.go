@@ -34,6 +34,9 @@ type fakeEmbedder struct {
 	started chan struct{} // when set, receives one value per call start
 	extra   int           // vectors added to (or, negative, removed from) the answer
 	badDim  bool          // return vectors of the wrong length
+	// cancelled, when set, receives a value when a call waiting at the
+	// gate sees its context end.
+	cancelled chan struct{}
 }
 
 func (f *fakeEmbedder) Dimension() int  { return fakeDim }
@@ -42,7 +45,7 @@ func (f *fakeEmbedder) ModelID() string { return "fake-8" }
 func (f *fakeEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, slices.Clone(texts))
-	err, gate, started, extra, badDim := f.err, f.gate, f.started, f.extra, f.badDim
+	err, gate, started, extra, badDim, cancelled := f.err, f.gate, f.started, f.extra, f.badDim, f.cancelled
 	f.mu.Unlock()
 	if started != nil {
 		started <- struct{}{}
@@ -51,6 +54,9 @@ func (f *fakeEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, 
 		select {
 		case <-gate:
 		case <-ctx.Done():
+			if cancelled != nil {
+				cancelled <- struct{}{}
+			}
 			return nil, ctx.Err()
 		}
 	}
@@ -313,6 +319,109 @@ func TestCachedCancelledCallerDoesNotPoison(t *testing.T) {
 	}
 	if calls := inner.callLog(); len(calls) != 1 {
 		t.Fatalf("inner calls %q, want 1", calls)
+	}
+}
+
+// TestCachedCancelsAbandonedCall: when the only caller waiting for an
+// inner call leaves, the call's context is cancelled (an in-process
+// embedder stops computing), and the text is no longer in flight: the next
+// request for it makes a new call instead of joining a dying one.
+func TestCachedCancelsAbandonedCall(t *testing.T) {
+	gate := make(chan struct{})
+	inner := &fakeEmbedder{gate: gate, started: make(chan struct{}, 2), cancelled: make(chan struct{}, 2)}
+	c := NewCached(inner, CacheOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Embed(ctx, []string{"abandoned", "too"})
+		errc <- err
+	}()
+	<-inner.started
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) || !errors.Is(err, ErrEmbed) {
+		t.Fatalf("abandoning caller: err = %v, want ErrEmbed and context.Canceled", err)
+	}
+	select {
+	case <-inner.cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the inner call was not cancelled when its only caller left")
+	}
+	close(gate)
+	got, err := c.Embed(context.Background(), []string{"abandoned"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkVectors(t, []string{"abandoned"}, got)
+	if calls := inner.callLog(); len(calls) != 2 {
+		t.Fatalf("inner calls %q, want the abandoned one and a new one", calls)
+	}
+}
+
+// TestCachedLeavesSharedCallRunning: a call stays alive while another
+// caller who joined it waits, even after the caller who started it left
+// and even when that caller also waited on a call that failed.
+func TestCachedLeavesSharedCallRunning(t *testing.T) {
+	gate := make(chan struct{})
+	inner := &fakeEmbedder{gate: gate, started: make(chan struct{}, 4), cancelled: make(chan struct{}, 4)}
+	c := NewCached(inner, CacheOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.Embed(ctx, []string{"shared"})
+		first <- err
+	}()
+	<-inner.started
+	second := make(chan error, 1)
+	go func() {
+		got, err := c.Embed(context.Background(), []string{"shared"})
+		if err == nil && !slices.Equal(got[0], vectorFor("shared")) {
+			err = fmt.Errorf("got %v", got[0])
+		}
+		second <- err
+	}()
+	waitFor(t, func() bool { h, _ := c.Stats(); return h == 1 })
+	cancel()
+	if err := <-first; !errors.Is(err, context.Canceled) {
+		t.Fatalf("first caller: %v", err)
+	}
+	select {
+	case <-inner.cancelled:
+		t.Fatal("the call was cancelled although a caller still waits for it")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(gate)
+	if err := <-second; err != nil {
+		t.Fatalf("second caller: %v", err)
+	}
+}
+
+// TestCachedFinishAbandoned: with FinishAbandoned the abandoned call runs
+// to the end and fills the cache.
+func TestCachedFinishAbandoned(t *testing.T) {
+	gate := make(chan struct{})
+	inner := &fakeEmbedder{gate: gate, started: make(chan struct{}, 2), cancelled: make(chan struct{}, 2)}
+	c := NewCached(inner, CacheOptions{FinishAbandoned: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Embed(ctx, []string{"kept"})
+		errc <- err
+	}()
+	<-inner.started
+	cancel()
+	<-errc
+	close(gate)
+	waitFor(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.lru.Len() == 1 })
+	if _, err := c.Embed(context.Background(), []string{"kept"}); err != nil {
+		t.Fatal(err)
+	}
+	if calls := inner.callLog(); len(calls) != 1 {
+		t.Fatalf("inner calls %q, want 1", calls)
+	}
+	select {
+	case <-inner.cancelled:
+		t.Fatal("the abandoned call was cancelled")
+	default:
 	}
 }
 

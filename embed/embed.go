@@ -2,8 +2,19 @@
 // retrieval. Subpackages hold the implementations: lexical (weight-free
 // feature hashing, the zero-dependency default), openai (any
 // OpenAI-compatible /v1/embeddings endpoint) and use (Universal Sentence
-// Encoder lite, in process). This package also holds an embedding cache that
-// wraps any of them.
+// Encoder lite, in process). This package also holds wrappers that compose
+// around any of them, each an Embedder itself:
+//
+//   - Cached: an LRU of vectors by text, coalescing concurrent misses;
+//   - Bounded: clips long texts (Clip) so no request embeds more than a
+//     bounded head and tail;
+//   - Limited: a semaphore on concurrent inner calls, with deadline-bounded
+//     waits that fail with ErrOverloaded;
+//   - Batcher: gathers concurrent calls into batched inner calls, for
+//     encoders that embed a batch faster than its texts one by one.
+//
+// The service composes them as Bounded → Cached → Batcher → use.Encoder,
+// or Bounded → Cached → Limited → lexical.Embedder (Example_compose).
 //
 // Consumers (cache/, rag/) declare the subset they need; Embedder here is the
 // full contract every implementation satisfies.

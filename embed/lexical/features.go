@@ -1,6 +1,7 @@
 package lexical
 
 import (
+	"context"
 	"math"
 	"math/bits"
 )
@@ -44,9 +45,12 @@ func mix(h uint64) uint64 {
 	return h
 }
 
-// features turns s.toks into s.feats.
-func (s *scratch) features(p *params) {
+// features turns s.toks into s.feats. It reports false when ctx ended.
+func (s *scratch) features(ctx context.Context, p *params) bool {
 	for i, t := range s.toks {
+		if i%checkEvery == checkEvery-1 && ctx.Err() != nil {
+			return false
+		}
 		s.feats = append(s.feats, feature{mix(t.hash ^ seedUnigram), p.unigram * t.weight})
 		if i > 0 {
 			prev := s.toks[i-1]
@@ -58,6 +62,7 @@ func (s *scratch) features(p *params) {
 			s.charGrams(s.words[t.rawStart:t.rawEnd], p.charGram*t.weight)
 		}
 	}
+	return true
 }
 
 // Marker bytes for word boundaries in char n-grams; they never occur in a

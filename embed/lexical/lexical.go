@@ -11,6 +11,14 @@
 // The vectors are fully determined by the tokenisation and hashing rules in
 // this package and by Dimension; ModelID ("lexical-v1-512") names both, and
 // Version must change whenever a rule or weight changes.
+//
+// Work and memory per text are bounded: a text longer than
+// Options.Clip.MaxRunes() runes (4,099 by default) is embedded from its
+// head and tail (embed.Clip), so a multi-megabyte prompt costs what a
+// 4 Ki-rune one does. Vectors of texts within the bound are unaffected;
+// Version was not bumped for the bound, since stored vectors of texts
+// within it stay comparable, and those beyond it were of prompts the
+// proxy cannot afford to embed whole.
 package lexical
 
 import (
@@ -84,6 +92,9 @@ type Options struct {
 	// Dimension is the vector length; 0 means DefaultDimension. It must be
 	// between 64 and 65536.
 	Dimension int
+	// Clip bounds how much of a long text is embedded (see embed.Clip);
+	// the zero value means embed's defaults.
+	Clip embed.ClipOptions
 }
 
 func (o Options) withDefaults() Options {
@@ -98,6 +109,9 @@ func (o Options) validate() error {
 	if o.Dimension < minDimension || o.Dimension > maxDimension {
 		errs = append(errs, fmt.Errorf("lexical: Dimension %d out of range [%d, %d]", o.Dimension, minDimension, maxDimension))
 	}
+	if err := o.Clip.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("lexical: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -106,6 +120,7 @@ type Embedder struct {
 	p       params
 	dim     int
 	modelID string
+	clip    embed.ClipOptions
 	pool    sync.Pool // *scratch
 }
 
@@ -121,6 +136,7 @@ func New(opts Options) (*Embedder, error) {
 		p:       defaultParams,
 		dim:     opts.Dimension,
 		modelID: fmt.Sprintf("lexical-%s-%d", Version, opts.Dimension),
+		clip:    opts.Clip,
 	}
 	e.pool.New = func() any { return new(scratch) }
 	return e, nil
@@ -132,23 +148,35 @@ func (e *Embedder) Dimension() int { return e.dim }
 // ModelID implements embed.Embedder; it is "lexical-<Version>-<Dimension>".
 func (e *Embedder) ModelID() string { return e.modelID }
 
-// Embed implements embed.Embedder. It never fails except when ctx is done
-// before it starts. Texts with no word characters (empty, whitespace or
-// punctuation only) all map to the first basis vector [1, 0, 0, …].
+// Embed implements embed.Embedder. Texts with no word characters (empty,
+// whitespace or punctuation only) all map to the first basis vector
+// [1, 0, 0, …]. Long texts are clipped (Options.Clip). It fails only when
+// ctx ends, which it checks between texts and every few thousand bytes,
+// tokens and features within one: the error wraps embed.ErrEmbed and the
+// context's cause.
 func (e *Embedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("lexical: %w", err)
-	}
 	out := make([][]float32, len(texts))
 	s := e.pool.Get().(*scratch)
+	defer func() {
+		s.release()
+		e.pool.Put(s)
+	}()
 	for i, t := range texts {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("lexical: %w: %w", embed.ErrEmbed, context.Cause(ctx))
+		}
+		t, _ = embed.Clip(t, e.clip)
 		out[i] = make([]float32, e.dim)
-		s.embed(&e.p, t, out[i])
+		if !s.embed(ctx, &e.p, t, out[i]) {
+			return nil, fmt.Errorf("lexical: %w: %w", embed.ErrEmbed, context.Cause(ctx))
+		}
 	}
-	s.release()
-	e.pool.Put(s)
 	return out, nil
 }
+
+// checkEvery is how many bytes, tokens or features pass between checks of
+// the context within one text.
+const checkEvery = 4096
 
 // scratch holds the reusable buffers of one Embed call.
 type scratch struct {
@@ -173,23 +201,30 @@ func (s *scratch) release() {
 	}
 }
 
-// embed writes the unit vector for text into v (len(v) = dimension, zeroed).
+// embed writes the unit vector for text into v (len(v) = dimension,
+// zeroed). It reports false, leaving v unspecified, when ctx ended.
 //
 // The work happens on a stack copy of s: the many slice-header updates then
 // need no GC write barriers, which otherwise cost ~10% while the GC runs.
-func (s *scratch) embed(p *params, text string, v []float32) {
+func (s *scratch) embed(ctx context.Context, p *params, text string, v []float32) bool {
 	w := *s
+	defer func() { *s = w }()
 	w.norm = appendNormalized(w.norm[:0], text)
 	tz := tokenizer{p: p, cur: w.cur[:0], words: w.words[:0], toks: w.toks[:0]}
-	tz.run(w.norm)
+	ok := tz.run(ctx, w.norm)
 	w.cur, w.words, w.toks = tz.cur, tz.words, tz.toks
+	if !ok {
+		return false
+	}
 	w.feats = w.feats[:0]
-	w.features(p)
+	if !w.features(ctx, p) {
+		return false
+	}
 	if !w.scatter(v, p.sublinearTF) {
 		clear(v)
 		v[0] = 1
 	}
-	*s = w
+	return true
 }
 
 // appendNormalized appends the NFKC form of text to dst. ASCII is already

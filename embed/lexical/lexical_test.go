@@ -282,7 +282,7 @@ func TestTokens(t *testing.T) {
 	e := newTestEmbedder(t)
 	for _, tt := range tests {
 		tz := tokenizer{p: &e.p}
-		tz.run(appendNormalized(nil, tt.in))
+		tz.run(context.Background(), appendNormalized(nil, tt.in))
 		var got []string
 		for _, tok := range tz.toks {
 			got = append(got, string(tz.words[tok.stemStart:tok.stemEnd]))

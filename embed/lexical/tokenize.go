@@ -1,6 +1,7 @@
 package lexical
 
 import (
+	"context"
 	"unicode"
 	"unicode/utf8"
 )
@@ -78,10 +79,18 @@ func toLower(r rune) rune {
 	return unicode.ToLower(r)
 }
 
-// run tokenises b (already NFKC-normalised, not yet lowercased).
-func (t *tokenizer) run(b []byte) {
+// run tokenises b (already NFKC-normalised, not yet lowercased). It
+// reports false when ctx ended.
+func (t *tokenizer) run(ctx context.Context, b []byte) bool {
 	t.cur = t.cur[:0]
+	next := checkEvery
 	for i := 0; i < len(b); {
+		if i >= next {
+			if ctx.Err() != nil {
+				return false
+			}
+			next = i + checkEvery
+		}
 		r, size := rune(b[i]), 1
 		if r >= utf8.RuneSelf {
 			r, size = utf8.DecodeRune(b[i:])
@@ -113,6 +122,7 @@ func (t *tokenizer) run(b []byte) {
 		i += size
 	}
 	t.flush()
+	return true
 }
 
 // contraction handles the letters following an apostrophe that follows

@@ -59,8 +59,19 @@ func packPanels(dst, src []float32, rowStride, k, n, colStride int) {
 
 // kernelFunc computes one mr×nr block of c from k steps: c[r][j] =
 // [c[r][j] +] bias[j] + Σ_p a[r*lda+p]·b[p*nr+j], then ReLU if
-// flags&kReLU. kernel (per platform) and kernelGo implement it.
+// flags&kReLU. kernel (per platform) and kernelGo implement it. A wide
+// kernel (kernelWide, where the CPU has one) computes 2·mr rows the same
+// way.
 type kernelFunc func(k int, a []float32, lda int, b, bias, c []float32, ldc int, flags int)
+
+// kernelSet is the kernels gemm uses: narrow for mr rows, and wide (nil
+// when unavailable) for 2·mr rows. The assembly kernels accumulate each
+// element with one fused multiply-add per step in increasing k order, so
+// which rows go to which of them does not change results; the portable Go
+// kernel rounds differently (within float32 tolerance).
+type kernelSet struct {
+	narrow, wide kernelFunc
+}
 
 // mul computes rows [0, m) of c = [c +] bias + a·W (then ReLU if asked); m
 // must be a multiple of mr.
@@ -71,10 +82,10 @@ func (w *packedMat) mul(c []float32, ldc int, a []float32, lda, m int, bias []fl
 // gemm computes c[i*ldc+j] = [c +] bias[j] + Σ_p a[i*lda+p]·B[p][j] for
 // i < m, j < n, where B is packed in panels (see packPanels).
 func gemm(c []float32, ldc int, a []float32, lda, m, k int, b []float32, n int, bias []float32, flags int) {
-	gemmWith(kernel, c, ldc, a, lda, m, k, b, n, bias, flags)
+	gemmWith(platformKernels(), c, ldc, a, lda, m, k, b, n, bias, flags)
 }
 
-func gemmWith(kern kernelFunc, c []float32, ldc int, a []float32, lda, m, k int, b []float32, n int, bias []float32, flags int) {
+func gemmWith(ks kernelSet, c []float32, ldc int, a []float32, lda, m, k int, b []float32, n int, bias []float32, flags int) {
 	if m%mr != 0 || n%nr != 0 || k < 1 || m < mr ||
 		len(a) < (m-1)*lda+k || len(c) < (m-1)*ldc+n ||
 		len(b) < n*k || len(bias) < n {
@@ -83,11 +94,19 @@ func gemmWith(kern kernelFunc, c []float32, ldc int, a []float32, lda, m, k int,
 	}
 	// Panel-outer: one k×nr panel (≤ 192 KiB) stays in L2 while every row
 	// block of A streams past it.
+	wideRows := 0
+	if ks.wide != nil {
+		wideRows = m / (2 * mr) * (2 * mr)
+	}
 	for p := 0; p < n/nr; p++ {
 		panel := b[p*k*nr : (p+1)*k*nr]
 		pb := bias[p*nr : p*nr+nr]
-		for i := 0; i < m; i += mr {
-			kern(k, a[i*lda:], lda, panel, pb, c[i*ldc+p*nr:], ldc, flags)
+		i := 0
+		for ; i < wideRows; i += 2 * mr {
+			ks.wide(k, a[i*lda:], lda, panel, pb, c[i*ldc+p*nr:], ldc, flags)
+		}
+		for ; i < m; i += mr {
+			ks.narrow(k, a[i*lda:], lda, panel, pb, c[i*ldc+p*nr:], ldc, flags)
 		}
 	}
 }

@@ -40,10 +40,11 @@ func randSlice(r *rand.Rand, n int) []float32 {
 func TestGemm(t *testing.T) {
 	kernels := []struct {
 		name string
-		kern kernelFunc
+		kern kernelSet
 	}{
-		{"platform-" + kernelName(), kernel},
-		{"go", kernelGo},
+		{"platform-" + kernelName(), platformKernels()},
+		{"narrow", kernelSet{narrow: kernel}},
+		{"go", kernelSet{narrow: kernelGo}},
 	}
 	shapes := []struct{ m, k, n int }{
 		{mr, 1, nr},         // single step: only the k-tail loop runs
@@ -53,6 +54,9 @@ func TestGemm(t *testing.T) {
 		{4 * mr, 64, 3 * nr},
 		{5 * mr, 256, 2 * nr},
 		{mr, 513, nr},
+		{2 * mr, 5, nr},       // one wide block
+		{3 * mr, 9, 2 * nr},   // wide + narrow remainder
+		{7 * mr, 130, 2 * nr}, // three wide blocks + remainder
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, kn := range kernels {
@@ -78,6 +82,35 @@ func TestGemm(t *testing.T) {
 						}
 					}
 				})
+			}
+		}
+	}
+}
+
+// TestKernelsBitIdentical: with and without the wide kernel, gemm gives
+// exactly the same bits, so batched rows (which land in wide blocks) embed
+// exactly as a sentence alone.
+func TestKernelsBitIdentical(t *testing.T) {
+	wide := platformKernels()
+	if wide.wide == nil {
+		t.Skipf("no wide kernel on this CPU (%s)", kernelName())
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, m := range []int{2 * mr, 3 * mr, 9 * mr} {
+		for _, flags := range []int{0, kAccumulate, kReLU, kAccumulate | kReLU} {
+			k, n := 77, 3*nr
+			a := randSlice(r, m*k)
+			w := packMat(randSlice(r, k*n), k, n)
+			bias := randSlice(r, n)
+			c0 := randSlice(r, m*n)
+			got := append([]float32(nil), c0...)
+			want := append([]float32(nil), c0...)
+			gemmWith(wide, got, n, a, k, m, k, w.data, n, bias, flags)
+			gemmWith(kernelSet{narrow: kernel}, want, n, a, k, m, k, w.data, n, bias, flags)
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("m=%d flags=%d element %d: wide %g, narrow %g", m, flags, i, got[i], want[i])
+				}
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package use
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -139,11 +140,98 @@ type lattice struct {
 	out   []int32
 }
 
+// Bounds of the work encodeFirst does on a long text.
+const (
+	// prefixBytes is the length of the first prefix encodeFirst tokenizes;
+	// 4 KiB holds 128 tokens of ordinary text several times over. Each
+	// retry tokenizes a prefix four times longer.
+	prefixBytes = 4 << 10
+	// maxScanBytes bounds how much of a text is ever tokenized.
+	maxScanBytes = 256 << 10
+	// checkEvery is how many lattice positions pass between checks of the
+	// context.
+	checkEvery = 4 << 10
+	// maxKeptPositions bounds the lattice a workspace keeps between calls.
+	maxKeptPositions = 4 * prefixBytes
+)
+
+// encodeFirst returns the ids of the first maxTokens tokens of text: what
+// the model reads. It tokenizes only a prefix of a long text, cut just
+// before a space (U+0020), and retries with a longer one when that prefix
+// has fewer than maxTokens tokens. The result is exactly the start of
+// encode(text):
+//
+//   - NFKC treats the space as a segment boundary: nothing before it
+//     composes or reorders with anything after it, so the prefix
+//     normalises to a prefix of the whole;
+//   - the space becomes "▁", which no vocabulary piece holds anywhere but
+//     first, so every segmentation has a token boundary before it; the
+//     Viterbi scores up to that boundary depend only on the prefix, so the
+//     best path of the whole text passes through it and agrees with the
+//     prefix's best path before it;
+//   - "▁" is itself a piece, so the token after the cut is never the
+//     unknown token and the collapsing of unknown runs does not cross it.
+//
+// The exception is a text with no space between prefixBytes·4ⁿ and
+// maxScanBytes whose first maxTokens tokens lie beyond maxScanBytes (only
+// long runs of unknown characters collapse that much): it is embedded from
+// its first maxScanBytes bytes. ctx is checked every checkEvery positions.
+func (t *tokenizer) encodeFirst(ctx context.Context, text string, lt *lattice) ([]int32, error) {
+	defer lt.trim()
+	for limit := prefixBytes; ; limit *= 4 {
+		cut, exact := prefixCut(text, limit)
+		ids, err := t.encodeCtx(ctx, text[:cut], lt)
+		if err != nil {
+			return nil, err
+		}
+		if len(ids) >= maxTokens || cut == len(text) || !exact {
+			return ids[:min(len(ids), maxTokens)], nil
+		}
+	}
+}
+
+// prefixCut returns where to cut text for a prefix of at least limit bytes:
+// the whole text when it is no longer than limit or maxScanBytes allows;
+// else the first space at or after limit and before maxScanBytes; else
+// maxScanBytes backed up to a rune start, which is not exact (false).
+func prefixCut(text string, limit int) (cut int, exact bool) {
+	if len(text) <= limit {
+		return len(text), true
+	}
+	end := min(len(text), maxScanBytes)
+	if limit < end {
+		if i := strings.IndexByte(text[limit:end], ' '); i >= 0 {
+			return limit + i, true
+		}
+	}
+	if len(text) <= maxScanBytes {
+		return len(text), true
+	}
+	cut = maxScanBytes
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return cut, false
+}
+
+// trim drops buffers a very long text grew, so the pool does not pin them.
+func (lt *lattice) trim() {
+	if cap(lt.offs) > maxKeptPositions {
+		*lt = lattice{}
+	}
+}
+
 // encode returns the token ids of text, without the 128-token clip.
 func (t *tokenizer) encode(text string, lt *lattice) []int32 {
+	ids, _ := t.encodeCtx(context.Background(), text, lt)
+	return ids
+}
+
+// encodeCtx is encode, checking ctx every checkEvery positions.
+func (t *tokenizer) encodeCtx(ctx context.Context, text string, lt *lattice) ([]int32, error) {
 	s := prepare(text)
 	if s == "" {
-		return lt.out[:0]
+		return lt.out[:0], nil
 	}
 	lt.offs = lt.offs[:0]
 	for i := range s {
@@ -162,6 +250,9 @@ func (t *tokenizer) encode(text string, lt *lattice) []int32 {
 	// applies exactly the same updates in the same order per end, and
 	// best[start] is final by the time start is visited.
 	for start := range n {
+		if start%checkEvery == checkEvery-1 && ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
 		matched := false
 		maxEnd := min(n, start+maxPieceRunes)
 		for end := start + 1; end <= maxEnd; end++ {
@@ -201,7 +292,7 @@ func (t *tokenizer) encode(text string, lt *lattice) []int32 {
 		k++
 	}
 	lt.out = out
-	return out[:k]
+	return out[:k], nil
 }
 
 // relax is one Viterbi update, quirks included: ">=" hands ties to the
