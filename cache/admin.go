@@ -561,8 +561,8 @@ func (c *Cache) warmIndex(ctx context.Context, entries []*Entry) error {
 	var texts []string
 	var semantic []*Entry
 	for _, e := range entries {
-		if e.Partition != "" {
-			texts = append(texts, EmbedText(e.Prompt, e.Context))
+		if e.Partition != "" && !c.tooLong(e.Prompt, e.Context) {
+			texts = append(texts, c.embedText(e.Prompt, e.Context))
 			semantic = append(semantic, e)
 		}
 	}

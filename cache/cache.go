@@ -108,6 +108,12 @@ type SemanticOptions struct {
 	// path (defaults 150 ms and 100 ms); past them the request is a miss.
 	EmbedTimeout  time.Duration
 	SearchTimeout time.Duration
+	// MaxEmbedBytes bounds the text embedded per prompt (head and tail
+	// are kept; default DefaultMaxEmbedBytes). MaxSemanticBytes bounds
+	// the prompt plus context the tier handles at all (default
+	// DefaultMaxSemanticBytes): longer requests use the exact tier only.
+	MaxEmbedBytes    int
+	MaxSemanticBytes int
 }
 
 // Options configure a Cache.
@@ -150,8 +156,11 @@ func (o *Options) validate() error {
 				errs = append(errs, fmt.Errorf("cache: similarity threshold %v for namespace %q must be positive", t, ns))
 			}
 		}
-		if s.TopK < 0 || s.EmbedTimeout < 0 || s.SearchTimeout < 0 {
-			errs = append(errs, errors.New("cache: TopK and timeouts must not be negative"))
+		if s.TopK < 0 || s.EmbedTimeout < 0 || s.SearchTimeout < 0 || s.MaxEmbedBytes < 0 || s.MaxSemanticBytes < 0 {
+			errs = append(errs, errors.New("cache: TopK, timeouts and bounds must not be negative"))
+		}
+		if s.MaxEmbedBytes > 0 && s.MaxEmbedBytes < 64 {
+			errs = append(errs, errors.New("cache: MaxEmbedBytes must be at least 64"))
 		}
 	}
 	return errors.Join(errs...)
@@ -260,6 +269,9 @@ func EmbedText(prompt, context string) string {
 	return context + "\n" + prompt
 }
 
+// TTL is the lifetime of an entry whose request did not ask for another.
+func (c *Cache) TTL() time.Duration { return c.opts.TTL }
+
 // Open creates a cache, opening the disk tier when Dir is set.
 func Open(opts Options) (*Cache, error) {
 	if err := opts.validate(); err != nil {
@@ -290,6 +302,12 @@ func Open(opts Options) (*Cache, error) {
 		}
 		if sc.SearchTimeout == 0 {
 			sc.SearchTimeout = DefaultSearchTimeout
+		}
+		if sc.MaxEmbedBytes == 0 {
+			sc.MaxEmbedBytes = DefaultMaxEmbedBytes
+		}
+		if sc.MaxSemanticBytes == 0 {
+			sc.MaxSemanticBytes = DefaultMaxSemanticBytes
 		}
 		opts.Semantic = &sc
 	}
@@ -406,6 +424,9 @@ type Result struct {
 	// EmbedErr and SearchErr report a failed similarity tier (the lookup
 	// then degrades to a miss).
 	EmbedErr, SearchErr error
+	// Skipped says why the similarity tier was not asked although it
+	// applies (SkipTooLong), "" otherwise.
+	Skipped string
 	// Latencies of each step.
 	ExactTime, EmbedTime, SearchTime, JudgeTime time.Duration
 }
@@ -421,6 +442,10 @@ func (c *Cache) Get(ctx context.Context, l Lookup) Result {
 		return res
 	}
 	if l.SkipSemantic || c.sem == nil || l.Prompt == "" {
+		return res
+	}
+	if c.tooLong(l.Prompt, l.Context) {
+		res.Skipped = SkipTooLong
 		return res
 	}
 	c.getSemantic(ctx, l, &res)
@@ -480,18 +505,15 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 	if res.Vector == nil {
 		start := c.now()
 		ectx, cancel := context.WithTimeout(ctx, c.sem.EmbedTimeout)
-		vecs, err := c.sem.Embedder.Embed(ectx, []string{EmbedText(l.Prompt, l.Context)})
+		vec, err := c.embedOne(ectx, c.embedText(l.Prompt, l.Context))
 		cancel()
 		res.EmbedTime = c.now().Sub(start)
-		if err == nil && len(vecs) != 1 {
-			err = fmt.Errorf("cache: embedder returned %d vectors for 1 text", len(vecs))
-		}
 		if err != nil {
 			c.stats.embedErrors.Add(1)
 			res.EmbedErr = err
 			return
 		}
-		res.Vector = vecs[0]
+		res.Vector = vec
 	}
 	partition := l.partition()
 	start := c.now()
@@ -681,7 +703,7 @@ func dot(a, b []float32) float32 {
 // entry directly. Aliases are one hop: a hit served through an alias
 // creates none. An alias expires with its entry and is deleted with it.
 func (c *Cache) Alias(l Lookup, res Result) {
-	if c.sem == nil || res.Tier != TierSemantic || res.ViaAlias || res.Entry == nil || res.Vector == nil ||
+	if c.sem == nil || res.Tier != TierSemantic || res.ViaAlias || res.Entry == nil || res.Vector == nil || c.tooLong(l.Prompt, l.Context) ||
 		l.Prompt == "" || (l.Prompt == res.Entry.Prompt && l.Context == res.Entry.Context) {
 		return
 	}
@@ -862,9 +884,9 @@ func (c *Cache) indexBatch(ctx context.Context, batch []writeJob) {
 	var missing []int
 	var texts []string
 	for i, j := range batch {
-		if j.entry.Partition != "" && j.vector == nil {
+		if j.entry.Partition != "" && j.vector == nil && !c.tooLong(j.entry.Prompt, j.entry.Context) {
 			missing = append(missing, i)
-			texts = append(texts, EmbedText(j.entry.Prompt, j.entry.Context))
+			texts = append(texts, c.embedText(j.entry.Prompt, j.entry.Context))
 		}
 	}
 	if len(texts) > 0 {
@@ -880,7 +902,7 @@ func (c *Cache) indexBatch(ctx context.Context, batch []writeJob) {
 	}
 	recs := make([]vectorstore.Record, 0, len(batch))
 	for _, j := range batch {
-		if j.entry.Partition == "" || j.vector == nil {
+		if j.entry.Partition == "" || j.vector == nil || c.tooLong(j.entry.Prompt, j.entry.Context) {
 			continue
 		}
 		payload, err := MarshalEntry(j.entry)

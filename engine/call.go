@@ -68,6 +68,12 @@ type Call struct {
 	ctl   Controls
 	// ctlErr is a malformed control header, reported by Plan.
 	ctlErr error
+	// routeID is the route identity (authority, key headers) that salts
+	// the keys; encoding the request body's Content-Encoding.
+	routeID, encoding string
+	// refused is the reply to a request the client authentication
+	// refused.
+	refused *Reply
 
 	mu      sync.Mutex
 	req     Request
@@ -84,6 +90,7 @@ type Call struct {
 	// response side
 	sentAt    time.Time
 	status    int
+	ttlCap    time.Duration // the upstream's max-age
 	observe   bool
 	body      *observedBody
 	stream    bool
@@ -101,18 +108,36 @@ type Call struct {
 // Begin starts a call when a request's headers have arrived: it routes
 // the request, assigns its request id and resolves its namespace.
 func (e *Engine) Begin(f Front, method, path string, h http.Header) *Call {
+	return e.BeginRequest(f, Target{Method: method, Path: path}, h)
+}
+
+// Target is a request's method and path and, from fronts that route by
+// it (Envoy), its :authority, which then joins the cache key.
+type Target struct {
+	Method, Authority, Path string
+}
+
+// BeginRequest is Begin with the whole target. A request the client
+// authentication refuses gets its reply from Refused.
+func (e *Engine) BeginRequest(f Front, t Target, h http.Header) *Call {
+	method, path := t.Method, t.Path
 	c := &Call{e: e, front: f, start: e.now(), rid: httpapi.RequestID(h), ns: e.ns.Resolve(h)}
 	c.log = e.log.With("request_id", c.rid)
 	if ep, ok := e.Endpoint(method, path); ok {
 		c.ep, c.route = &ep, ep.Name
 		c.ctl, c.ctlErr = ParseControls(h, e.maxTTL)
 		c.outcome = OutcomeMiss
+		c.routeID = routeIdentity(t.Authority, e.keyHdrs, h)
+		c.encoding = strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding")))
 	} else {
 		c.route, c.outcome, c.reason = passRoute(path), OutcomeBypass, "not cached: "+method+" "+path
 	}
 	c.header = http.Header{"X-Request-Id": {c.rid}}
 	if c.ep == nil {
 		c.header.Set("X-Semcache", "bypass")
+	}
+	if e.auth != nil && !e.auth.Allowed(h) {
+		c.refuse()
 	}
 	return c
 }
@@ -201,11 +226,18 @@ type Upstream struct {
 func (c *Call) Plan(ctx context.Context, body []byte, replaceable bool) Plan {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.refused != nil {
+		return Plan{Reply: c.refused}
+	}
 	if c.ep == nil {
 		return Plan{Upstream: &Upstream{Header: c.header.Clone()}}
 	}
 	if c.ctlErr != nil {
 		return c.invalid(c.ctlErr)
+	}
+	body, err := decodeBody(c.encoding, body, c.e.maxBody)
+	if err != nil {
+		return c.invalid(err)
 	}
 	req, err := c.ep.Parse(body)
 	if err != nil {
@@ -218,6 +250,7 @@ func (c *Call) Plan(ctx context.Context, body []byte, replaceable bool) Plan {
 		enrichable = true
 		c.salt = c.e.rag.Version(c.ns)
 	}
+	c.salt = joinSalt(c.salt, c.routeID)
 	for i := range c.items {
 		c.items[i].Namespace, c.items[i].Salt = c.ns, c.salt
 	}
@@ -261,7 +294,7 @@ func (c *Call) Plan(ctx context.Context, body []byte, replaceable bool) Plan {
 	c.missHeaders()
 	up.Header = c.header.Clone()
 	c.sentAt = c.e.now()
-	return Plan{Upstream: up, CoalesceKey: c.coalesceKey()}
+	return Plan{Upstream: up, CoalesceKey: c.coalesceKey(body)}
 }
 
 func allItems(n int) []int {
@@ -331,6 +364,12 @@ func ErrorReply(err error) (status int, body []byte) {
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge, httpapi.Error(
 			"request body exceeds the limit of "+strconv.FormatInt(mbe.Limit, 10)+" bytes", httpapi.TypeInvalidRequest, "", "request_too_large")
+	case errors.Is(err, ErrUnsupportedEncoding):
+		return http.StatusUnsupportedMediaType, httpapi.Error(err.Error(), httpapi.TypeInvalidRequest, "", "unsupported_encoding")
+	case errors.Is(err, ErrBodyTimeout):
+		return http.StatusRequestTimeout, httpapi.Error(ErrBodyTimeout.Error(), httpapi.TypeInvalidRequest, "", "request_timeout")
+	case errors.Is(err, ErrBadPath):
+		return http.StatusBadRequest, httpapi.Error(err.Error(), httpapi.TypeInvalidRequest, "", "invalid_path")
 	case errors.Is(err, ErrUnreadableBody):
 		return http.StatusBadRequest, httpapi.Error(ErrUnreadableBody.Error(), httpapi.TypeInvalidRequest, "", "body_read_error")
 	case errors.Is(err, ErrBadControl):
@@ -398,6 +437,8 @@ func missReason(rs []cache.Result) string {
 			return "rejected"
 		case r.EmbedErr != nil || r.SearchErr != nil:
 			return "degraded"
+		case r.Skipped != "":
+			return r.Skipped
 		}
 		return "new"
 	}
@@ -463,12 +504,18 @@ func (c *Call) missHeaders() {
 	}
 }
 
-// coalesceKey names the upstream call: the same items asked the same way.
-func (c *Call) coalesceKey() string {
+// coalesceKey names the upstream call: the same items asked the same
+// way, in the same bytes. The body is in it so that requests that differ
+// only in fields outside the cache key that still reach the upstream
+// (user, metadata, store, safety_identifier, …) never share a call: each
+// such request makes its own, and the upstream sees every one.
+func (c *Call) coalesceKey(body []byte) string {
 	if c.ctl.NoStore {
 		return ""
 	}
 	h := sha256.New()
+	bs := sha256.Sum256(body)
+	h.Write(bs[:])
 	h.Write([]byte(c.route))
 	for _, i := range c.missing {
 		k := c.results[i].Key
@@ -543,6 +590,10 @@ var errUnreachable = errors.New("upstream unreachable")
 // ErrUnreadableBody is wrapped by a front's error reading a request body.
 var ErrUnreadableBody = errors.New("could not read the request body")
 
+// ErrBodyTimeout is wrapped by a front's error when the request body did
+// not arrive within its time limit (408).
+var ErrBodyTimeout = errors.New("the request body did not arrive in time")
+
 // Unreachable answers a call whose upstream could not be reached (it
 // replaces Upstream, Write and Finish).
 func (c *Call) Unreachable(cause string) Reply {
@@ -596,11 +647,15 @@ func (c *Call) Upstream(status int, h http.Header) Response {
 	c.stream = mt == "text/event-stream"
 	sources := !c.stream && status == http.StatusOK && c.e.sources && len(c.enrich.Sources) > 0
 	merge := c.merge && status == http.StatusOK
-	switch {
+	switch storable, maxAge := upstreamStorable(h); {
 	case status != http.StatusOK:
 		c.decide("error_status", nil)
 	case c.ctl.NoStore:
 		c.decide("no_store", nil)
+	case !storable:
+		c.decide("upstream_no_store", nil)
+	default:
+		c.ttlCap = maxAge
 	}
 	if c.decided && !merge && !sources {
 		return resp
@@ -735,8 +790,15 @@ func (c *Call) writeBack(clean bool) []cache.Answer {
 		c.decide("not_cacheable", err)
 	default:
 		c.decided = true
+		ttl := c.ctl.TTL
+		if c.ttlCap > 0 {
+			if ttl <= 0 {
+				ttl = c.e.cache.TTL()
+			}
+			ttl = min(ttl, c.ttlCap)
+		}
 		for n, i := range c.missing {
-			c.e.cache.Put(c.items[i], answers[n], c.results[i].Vector, c.ctl.TTL, c.enrich.Sources)
+			c.e.cache.Put(c.items[i], answers[n], c.results[i].Vector, ttl, c.enrich.Sources)
 		}
 		c.e.metrics.WriteBack.WithLabelValues("stored").Add(float64(len(c.missing)))
 	}

@@ -54,6 +54,8 @@ type Metrics struct {
 	RAGRetrievals     *prometheus.CounterVec
 	RAGPassages       prometheus.Counter
 	DegradedLookups   *prometheus.CounterVec
+	SemanticSkipped   *prometheus.CounterVec
+	Refused           *prometheus.CounterVec
 	namespaces        *labelBound
 	routes            *labelBound
 	prices            map[string]Price
@@ -135,6 +137,12 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 		DegradedLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "semcache_degraded_lookups_total", Help: "Lookups that fell back to a miss because the embedder or store failed.",
 		}, []string{"cause"}),
+		SemanticSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "semcache_semantic_skipped_total", Help: "Lookups kept to the exact tier although the similarity tier applies, by reason (too_long: the prompt is above the tier's bound).",
+		}, []string{"reason"}),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "semcache_refused_requests_total", Help: "Requests refused before any lookup, by reason (unauthorized, bad_path, not_allowed, overloaded).",
+		}, []string{"reason"}),
 		namespaces: &labelBound{max: maxNamespaces, seen: map[string]bool{}},
 		routes:     &labelBound{max: maxRoutes, seen: map[string]bool{}},
 		prices:     prices,
@@ -142,7 +150,7 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 	}
 	reg.MustRegister(m.Requests, m.Items, m.RequestDuration, m.LookupDuration, m.UpstreamDuration, m.UpstreamTTFT, m.InterToken,
 		m.Similarity, m.VerifierRejects, m.TokensSaved, m.CostSaved, m.WriteBack, m.Coalesced, m.UpstreamErrors,
-		m.ShadowHits, m.ShadowAnswerSim, m.RAGRetrievals, m.RAGPassages, m.DegradedLookups)
+		m.ShadowHits, m.ShadowAnswerSim, m.RAGRetrievals, m.RAGPassages, m.DegradedLookups, m.SemanticSkipped, m.Refused)
 	return m
 }
 
@@ -202,6 +210,9 @@ func (m *Metrics) observeLookup(r *cache.Result) {
 	}
 	if r.SearchErr != nil {
 		m.DegradedLookups.WithLabelValues("store").Inc()
+	}
+	if r.Skipped != "" {
+		m.SemanticSkipped.WithLabelValues(r.Skipped).Inc()
 	}
 }
 
