@@ -173,6 +173,10 @@ var DefaultPassthrough = []string{
 	"/v1/videos",
 }
 
+// ErrNotAllowed is a path the passthrough allow-list does not hold
+// (404).
+var ErrNotAllowed = errors.New("engine: not on semcache's passthrough allow-list")
+
 // Passthrough decides which paths the HTTP front relays uncached.
 type Passthrough struct {
 	prefixes []string

@@ -368,6 +368,8 @@ func ErrorReply(err error) (status int, body []byte) {
 		return http.StatusUnsupportedMediaType, httpapi.Error(err.Error(), httpapi.TypeInvalidRequest, "", "unsupported_encoding")
 	case errors.Is(err, ErrBodyTimeout):
 		return http.StatusRequestTimeout, httpapi.Error(ErrBodyTimeout.Error(), httpapi.TypeInvalidRequest, "", "request_timeout")
+	case errors.Is(err, ErrNotAllowed):
+		return http.StatusNotFound, httpapi.Error(err.Error(), httpapi.TypeInvalidRequest, "", "unknown_url")
 	case errors.Is(err, ErrBadPath):
 		return http.StatusBadRequest, httpapi.Error(err.Error(), httpapi.TypeInvalidRequest, "", "invalid_path")
 	case errors.Is(err, ErrUnreadableBody):

@@ -1,0 +1,120 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/net/netutil"
+
+	"github.com/semcache/semcache/engine"
+	"github.com/semcache/semcache/httpapi"
+)
+
+// Defaults of the HTTP front's connection and concurrency limits
+// (--max-connections, --max-inflight).
+const (
+	// DefaultMaxConnections bounds the API listener's open connections:
+	// past it new connections wait in the kernel's accept queue, so a
+	// flood of idle or stalled clients cannot exhaust file descriptors.
+	DefaultMaxConnections = 4096
+	// DefaultMaxInFlight bounds the requests being worked on (looked up,
+	// fetched, streamed) at once; past it a request gets 503 with
+	// Retry-After at once. A request counts from the end of its body, so
+	// slow uploads hold a connection, not a slot.
+	DefaultMaxInFlight = 1024
+)
+
+// retryAfterSeconds is the Retry-After of an overload 503.
+const retryAfterSeconds = 1
+
+// Listener bounds ln to the server's maximum of open connections. Serve
+// the front's http.Server on it.
+func (s *Server) Listener(ln net.Listener) net.Listener {
+	return netutil.LimitListener(ln, s.maxConns)
+}
+
+// admit takes an in-flight slot; release gives it back. ok is false when
+// every slot is taken.
+func (s *Server) admit() (release func(), ok bool) {
+	select {
+	case s.slots <- struct{}{}:
+		return func() { <-s.slots }, true
+	default:
+		return nil, false
+	}
+}
+
+// overloaded answers a request refused for want of an in-flight slot.
+func (s *Server) overloaded(w http.ResponseWriter, r *http.Request, rid string) {
+	s.engine.Refuse(engine.RefusedOverloaded)
+	w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	if rid != "" {
+		w.Header().Set("X-Request-Id", rid)
+	}
+	dropBody(w, r)
+	httpapi.WriteError(w, http.StatusServiceUnavailable,
+		"semcache is at its limit of "+strconv.Itoa(cap(s.slots))+" requests in flight; retry shortly",
+		httpapi.TypeServer, "", "overloaded")
+}
+
+// bodyDeadline bounds the read of a request body that has one: every
+// request starts with it, so no body byte is ever read without a
+// deadline, including what net/http drains after an early reply.
+// Handlers that read the whole body clear it.
+func (s *Server) bodyDeadline(w http.ResponseWriter, r *http.Request) {
+	if r.Body != nil && r.Body != http.NoBody {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.bodyTimeout))
+	}
+}
+
+// dropBody closes the connection after an early reply, without reading
+// the body the client may still be sending: net/http then half-closes
+// and lingers briefly, so the client reads the reply before the
+// connection goes. The body deadline set on arrival bounds the one read
+// this takes.
+func dropBody(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Connection", "close")
+	if r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	// A zero-byte MaxBytesReader marks the request as over its limit on
+	// the first byte it sees: net/http then closes the connection the
+	// gentle way (CloseWrite, then a short wait) instead of draining it.
+	var one [1]byte
+	_, _ = http.MaxBytesReader(w, r.Body, 0).Read(one[:])
+}
+
+// isTimeout reports whether err is a read deadline passing.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// idleBody is a passed-through request body streamed upstream: each read
+// that brings data pushes the read deadline idle further, so an upload
+// may take as long as it keeps moving; a stalled one is cut. EOF clears
+// the deadline (streams may then last as long as they need).
+type idleBody struct {
+	io.ReadCloser
+	rc       *http.ResponseController
+	idle     time.Duration
+	timedOut bool
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case errors.Is(err, io.EOF):
+		_ = b.rc.SetReadDeadline(time.Time{})
+	case err != nil:
+		b.timedOut = b.timedOut || isTimeout(err)
+	case n > 0:
+		_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	}
+	return n, err
+}
