@@ -239,6 +239,15 @@ func (c *Call) Plan(ctx context.Context, body []byte, replaceable bool) Plan {
 	if err != nil {
 		return c.invalid(err)
 	}
+	// A decoded body goes upstream decoded (every upstream reads plain
+	// JSON), when the front can replace it.
+	decoded := c.encoding != "" && c.encoding != "identity"
+	plain := func(up []byte) []byte {
+		if up == nil && replaceable && decoded {
+			return body
+		}
+		return up
+	}
 	req, err := c.ep.Parse(body)
 	if err != nil {
 		return c.invalid(err)
@@ -263,6 +272,7 @@ func (c *Call) Plan(ctx context.Context, body []byte, replaceable bool) Plan {
 		if replaceable {
 			up.Body = c.upstreamBody(nil)
 		}
+		up.Body = plain(up.Body)
 		c.sentAt = c.e.now()
 		return Plan{Upstream: up}
 	}
@@ -291,6 +301,7 @@ func (c *Call) Plan(ctx context.Context, body []byte, replaceable bool) Plan {
 	if up.Body == nil && replaceable {
 		up.Body = c.upstreamBody(c.missing)
 	}
+	up.Body = plain(up.Body)
 	c.missHeaders()
 	up.Header = c.header.Clone()
 	c.sentAt = c.e.now()
