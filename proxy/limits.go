@@ -118,3 +118,17 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// BodyDeadline bounds the reading of request bodies for another handler
+// (the admin listener): a body must keep arriving, each read within d of
+// the previous one, and EOF lifts the deadline.
+func BodyDeadline(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			rc := http.NewResponseController(w)
+			_ = rc.SetReadDeadline(time.Now().Add(d))
+			r.Body = &idleBody{ReadCloser: r.Body, rc: rc, idle: d}
+		}
+		h.ServeHTTP(w, r)
+	})
+}

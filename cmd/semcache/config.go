@@ -72,6 +72,7 @@ type config struct {
 	MaxNamespace  int
 	RAG           string // on | off
 
+	hardening
 	file fileConfig
 
 	// derived, filled by validate
@@ -87,6 +88,14 @@ type fileConfig struct {
 	Thresholds map[string]float64      `yaml:"thresholds"`
 	Shadow     []string                `yaml:"shadow_namespaces"`
 	RAG        ragConfig               `yaml:"rag"`
+	// ClientKeys are the API keys --client-auth admits (raw or
+	// "sha256:<hex>"), besides the tenants' keys.
+	ClientKeys []string `yaml:"client_keys"`
+	// KeyHeaders replaces engine.DefaultKeyHeaders (an empty list: none).
+	KeyHeaders *[]string `yaml:"key_headers"`
+	// Passthrough replaces engine.DefaultPassthrough (an empty list:
+	// nothing is passed through).
+	Passthrough *[]string `yaml:"passthrough"`
 }
 
 func defaultDataDir() string {
@@ -141,6 +150,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.IntVar(&c.MaxNamespace, "metrics-max-namespaces", engine.DefaultMaxNamespaces, "namespaces with their own metric label; the rest fold into _other")
 	fs.StringVar(&c.RAG, "rag", "on", "RAG context injection: on (when the config file defines rag.collections) or off")
+	c.hardening.flags(fs)
 }
 
 // parseConfig parses args, env and the config file into a validated config.
@@ -283,6 +293,7 @@ func (c *config) validate() error {
 		bad("tenants: %w", err)
 	}
 	errs = append(errs, c.validateRAG()...)
+	errs = append(errs, c.validateHardening()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
 	}

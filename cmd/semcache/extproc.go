@@ -26,7 +26,8 @@ func (s *service) startExtProc(ctx context.Context, eng *engine.Engine) (func(),
 	if s.cfg.ExtProc == "" {
 		return func() {}, nil
 	}
-	srv, err := extproc.NewServer(extproc.Options{Engine: eng, MaxBodyBytes: int(s.cfg.maxBodyBytes), LookupTimeout: s.cfg.ExtProcBudget, Logger: s.log})
+	srv, err := extproc.NewServer(extproc.Options{Engine: eng, MaxBodyBytes: int(s.cfg.maxBodyBytes), LookupTimeout: s.cfg.ExtProcBudget,
+		TLS: s.cfg.extProcTLS, Token: s.cfg.ExtProcToken, Logger: s.log})
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +47,8 @@ func (s *service) startExtProc(ctx context.Context, eng *engine.Engine) (func(),
 	if socket != "" {
 		addr = "unix:" + socket
 	}
-	s.log.Info("semcache ext_proc listening", "addr", addr, "services", "ext_proc,ext_authz,health")
+	s.log.Info("semcache ext_proc listening", "addr", addr, "services", "ext_proc,ext_authz,health",
+		"tls", s.cfg.extProcTLS != nil, "mtls", s.cfg.ExtProcClientCA != "", "token", s.cfg.ExtProcToken != "")
 	return func() {
 		stopped := make(chan struct{})
 		go func() { g.GracefulStop(); close(stopped) }()

@@ -202,6 +202,7 @@ func (s *service) openSemantic(ctx context.Context) (*semantic, error) {
 	if err != nil {
 		return nil, err
 	}
+	opts.MaxEmbedBytes, opts.MaxSemanticBytes = cfg.embedMaxBytes, cfg.semanticMaxBytes
 	sem := &semantic{
 		embedder: cached,
 		kind:     kind,
