@@ -33,4 +33,3 @@ func (s *service) registerAdmin(mux *http.ServeMux, reg *prometheus.Registry) {
 	s.engine.SetObserver(tracker)
 	a.Register(mux)
 }
-
