@@ -32,10 +32,18 @@ const SkipTooLong = "too_long"
 // answer within the lookup's embedding time limit.
 var ErrEmbedDeadline = errors.New("cache: embedder exceeded its time limit")
 
+// displayPromptBytes bounds the prompt kept in an entry whose prompt is
+// too long for the similarity tier (shown by the admin API).
+const displayPromptBytes = 1 << 10
+
 // tooLong reports whether a prompt and its context are beyond the tier's
-// bound.
+// bound (DefaultMaxSemanticBytes without a similarity tier).
 func (c *Cache) tooLong(prompt, context string) bool {
-	return len(prompt)+len(context) > c.sem.MaxSemanticBytes
+	limit := DefaultMaxSemanticBytes
+	if c.sem != nil {
+		limit = c.sem.MaxSemanticBytes
+	}
+	return len(prompt)+len(context) > limit
 }
 
 // embedText is the text the tier embeds for a prompt and its context:

@@ -749,7 +749,13 @@ func (c *Cache) Put(l Lookup, ans Answer, vector []float32, ttl time.Duration, s
 		ExpiresAt:    now.Add(ttl),
 		Sources:      sources,
 	}
-	if l.Prompt != "" {
+	switch {
+	case l.Prompt == "":
+	case c.tooLong(l.Prompt, l.Context):
+		// Never a similarity candidate: keep only what the admin API and
+		// the dashboard show, not a copy of a huge prompt in every tier.
+		e.Prompt = capText(l.Prompt, displayPromptBytes)
+	default:
 		e.Prompt, e.Context = l.Prompt, l.Context
 		e.Partition = l.partition()
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -27,6 +28,15 @@ const (
 	// Retry-After at once. A request counts from the end of its body, so
 	// slow uploads hold a connection, not a slot.
 	DefaultMaxInFlight = 1024
+	// DefaultMaxBodyBytesInFlight bounds the sum of the bodies of cached
+	// API requests being read and worked on (--max-body-inflight). Work
+	// on a request takes a multiple of its body in memory (about 45 MiB
+	// live for an 8 MiB chat body: parsing, the canonical key, the
+	// write-back), so this, not the number of requests, bounds the memory
+	// they take: at 16 MiB, two requests of the largest size at once, or
+	// a thousand of 16 KiB. A request waits for room up to the body
+	// timeout, then gets 503.
+	DefaultMaxBodyBytesInFlight = 16 << 20
 )
 
 // retryAfterSeconds is the Retry-After of an overload 503.
@@ -49,6 +59,22 @@ func (s *Server) admit() (release func(), ok bool) {
 	}
 }
 
+// reserveBody takes room for a request body of the declared length (the
+// largest accepted when it is not declared) from the in-flight body
+// budget, waiting at most the body timeout. release gives it back.
+func (s *Server) reserveBody(r *http.Request) (release func(), ok bool) {
+	n := s.maxBody
+	if r.ContentLength >= 0 && r.ContentLength < n {
+		n = max(r.ContentLength, 1)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.bodyTimeout)
+	defer cancel()
+	if err := s.bodyBudget.Acquire(ctx, n); err != nil {
+		return nil, false
+	}
+	return func() { s.bodyBudget.Release(n) }, true
+}
+
 // overloaded answers a request refused for want of an in-flight slot.
 func (s *Server) overloaded(w http.ResponseWriter, r *http.Request, rid string) {
 	s.engine.Refuse(engine.RefusedOverloaded)
@@ -58,7 +84,7 @@ func (s *Server) overloaded(w http.ResponseWriter, r *http.Request, rid string) 
 	}
 	dropBody(w, r)
 	httpapi.WriteError(w, http.StatusServiceUnavailable,
-		"semcache is at its limit of "+strconv.Itoa(cap(s.slots))+" requests in flight; retry shortly",
+		"semcache is at its limit of requests in flight; retry shortly",
 		httpapi.TypeServer, "", "overloaded")
 }
 

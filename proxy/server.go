@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/semcache/semcache/engine"
 	"github.com/semcache/semcache/httpapi"
 )
@@ -58,6 +60,10 @@ type ServerOptions struct {
 	// MaxInFlight bounds the requests worked on at once; past it a
 	// request gets 503 with Retry-After (default DefaultMaxInFlight).
 	MaxInFlight int
+	// MaxBodyBytesInFlight bounds the sum of the cached APIs' request
+	// bodies being read and worked on (default
+	// DefaultMaxBodyBytesInFlight, and at least MaxBodyBytes).
+	MaxBodyBytesInFlight int64
 	// Passthrough is the allow-list of paths relayed uncached (default
 	// engine.DefaultPassthrough); others get 404.
 	Passthrough *engine.Passthrough
@@ -80,6 +86,7 @@ type Server struct {
 	pass        *engine.Passthrough
 	maxConns    int
 	slots       chan struct{}
+	bodyBudget  *semaphore.Weighted
 	log         *slog.Logger
 	mux         *http.ServeMux
 }
@@ -95,7 +102,8 @@ func NewServer(o ServerOptions) (*Server, error) {
 	} else if o.Upstream.Scheme != "http" && o.Upstream.Scheme != "https" {
 		errs = append(errs, fmt.Errorf("proxy: upstream scheme %q must be http or https", o.Upstream.Scheme))
 	}
-	if o.MaxBodyBytes < 0 || o.BodyReadTimeout < 0 || o.UpstreamTimeout < 0 || o.MaxConnections < 0 || o.MaxInFlight < 0 {
+	if o.MaxBodyBytes < 0 || o.BodyReadTimeout < 0 || o.UpstreamTimeout < 0 || o.MaxConnections < 0 || o.MaxInFlight < 0 ||
+		o.MaxBodyBytesInFlight < 0 {
 		errs = append(errs, errors.New("proxy: limits and timeouts must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -116,6 +124,11 @@ func NewServer(o ServerOptions) (*Server, error) {
 	if o.MaxInFlight == 0 {
 		o.MaxInFlight = DefaultMaxInFlight
 	}
+	if o.MaxBodyBytesInFlight == 0 {
+		o.MaxBodyBytesInFlight = DefaultMaxBodyBytesInFlight
+	}
+	// The largest body must fit, or it would wait forever.
+	o.MaxBodyBytesInFlight = max(o.MaxBodyBytesInFlight, o.MaxBodyBytes)
 	if o.Passthrough == nil {
 		o.Passthrough, _ = engine.NewPassthrough(engine.DefaultPassthrough)
 	}
@@ -137,6 +150,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 		pass:        o.Passthrough,
 		maxConns:    o.MaxConnections,
 		slots:       make(chan struct{}, o.MaxInFlight),
+		bodyBudget:  semaphore.NewWeighted(o.MaxBodyBytesInFlight),
 		log:         o.Logger,
 	}
 	s.passthrough = &httputil.ReverseProxy{
@@ -248,6 +262,20 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.relay(w, r, call)
 		return
 	}
+	if r.ContentLength > s.maxBody {
+		// Refused on its declared length: not a byte of it is read.
+		reply := call.Reject(&http.MaxBytesError{Limit: s.maxBody})
+		call.End()
+		dropBody(w, r)
+		writeReply(w, reply)
+		return
+	}
+	releaseBody, ok := s.reserveBody(r)
+	if !ok {
+		s.overloaded(w, r, call.RequestID())
+		return
+	}
+	defer releaseBody()
 
 	body, err := readBody(w, r, s.maxBody)
 	if err != nil {

@@ -27,6 +27,7 @@ type hardening struct {
 	BodyTimeout      time.Duration
 	MaxConnections   int
 	MaxInFlight      int
+	MaxBodyInFlight  string
 	EmbedMaxBytes    string
 	SemanticMaxBytes string
 	ExtProcTLSCert   string
@@ -39,6 +40,7 @@ type hardening struct {
 	passthrough      *engine.Passthrough
 	keyHeaders       []string
 	extProcTLS       *tls.Config
+	maxBodyInFlight  int64
 	embedMaxBytes    int
 	semanticMaxBytes int
 }
@@ -48,6 +50,7 @@ func (h *hardening) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&h.BodyTimeout, "body-timeout", proxy.DefaultBodyReadTimeout, "time limit for a request body to arrive (a passed-through upload: between two reads)")
 	fs.IntVar(&h.MaxConnections, "max-connections", proxy.DefaultMaxConnections, "open connections of the API listener; more wait to be accepted")
 	fs.IntVar(&h.MaxInFlight, "max-inflight", proxy.DefaultMaxInFlight, "requests worked on at once; more get 503 with Retry-After")
+	fs.StringVar(&h.MaxBodyInFlight, "max-body-inflight", humanize.IBytes(proxy.DefaultMaxBodyBytesInFlight), "sum of the cached APIs' request bodies read and worked on at once (at least --max-body-bytes); more wait up to --body-timeout, then get 503")
 	fs.StringVar(&h.EmbedMaxBytes, "embed-max-bytes", humanize.IBytes(cache.DefaultMaxEmbedBytes), "text embedded per prompt (a longer one: its head and tail)")
 	fs.StringVar(&h.SemanticMaxBytes, "semantic-max-bytes", humanize.IBytes(cache.DefaultMaxSemanticBytes), "prompts (with their context) above this use the exact tier only")
 	fs.StringVar(&h.ExtProcTLSCert, "extproc-tls-cert", "", "ext_proc listener: server certificate (PEM); TLS when set")
@@ -67,6 +70,11 @@ func (c *config) validateHardening() []error {
 	}
 	if h.MaxConnections < 1 || h.MaxInFlight < 1 {
 		bad("--max-connections and --max-inflight must be at least 1")
+	}
+	if n, err := humanize.ParseBytes(h.MaxBodyInFlight); err != nil || int64(n) < c.maxBodyBytes {
+		bad("--max-body-inflight %q: want a size of at least --max-body-bytes (%s)", h.MaxBodyInFlight, c.MaxBodyBytes)
+	} else {
+		h.maxBodyInFlight = int64(n)
 	}
 	if n, err := humanize.ParseBytes(h.EmbedMaxBytes); err != nil || n < 64 || n > 1<<30 {
 		bad("--embed-max-bytes %q: want a size of at least 64 bytes, e.g. 8KiB", h.EmbedMaxBytes)

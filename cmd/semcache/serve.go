@@ -132,6 +132,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		BodyReadTimeout:      cfg.BodyTimeout,
 		MaxConnections:       cfg.MaxConnections,
 		MaxInFlight:          cfg.MaxInFlight,
+		MaxBodyBytesInFlight: cfg.maxBodyInFlight,
 		Passthrough:          cfg.passthrough,
 		Logger:               log,
 	})

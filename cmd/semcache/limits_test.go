@@ -1,0 +1,309 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/semcache/semcache/embed/use"
+)
+
+// child is `semcache serve` in a process of its own.
+type child struct {
+	cmd        *exec.Cmd
+	api, admin string
+	stderr     *syncBuffer
+}
+
+// buildSemcache builds the real binary (without the race detector, as it
+// ships) once per test run.
+func buildSemcache(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(t.TempDir(), "semcache")
+	out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		needOrSkip(t, "cannot build semcache: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func startChild(t *testing.T, args ...string) *child {
+	t.Helper()
+	bin := buildSemcache(t)
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, args...)...)
+	// The process's own memory settings: no GOMEMLIMIT, the default GOGC.
+	env := []string{}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOMEMLIMIT=") && !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GODEBUG=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = env
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, stderr: &syncBuffer{}}
+	cmd.Stderr = c.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	select {
+	case l, ok := <-lines:
+		m := listening.FindStringSubmatch(l)
+		if !ok || m == nil {
+			t.Fatalf("child did not start: %q\n%s", l, c.stderr.String())
+		}
+		c.api, c.admin = "http://"+m[1], "http://"+m[2]
+	case <-time.After(60 * time.Second):
+		t.Fatalf("child did not start\n%s", c.stderr.String())
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	return c
+}
+
+// memKiB reads a VmRSS-style line (VmRSS, VmHWM) of the child, in KiB.
+func (c *child) memKiB(t *testing.T, field string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field+":"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, c.cmd.Process.Pid)
+	return 0
+}
+
+// bigPrompt is a chat body whose prompt is about n bytes of repeated
+// words, after a distinct first word.
+func bigPrompt(n, seed int) []byte {
+	words := []string{"alpha ", "bravo ", "charlie ", "delta ", "echo ", "foxtrot ", "golf ", "hotel "}
+	var sb strings.Builder
+	sb.Grow(n + 128)
+	sb.WriteString(`{"model":"sim-gpt","messages":[{"role":"user","content":"request-` + strconv.Itoa(seed) + ` `)
+	for i := 0; sb.Len() < n; i++ {
+		sb.WriteString(words[i%len(words)])
+	}
+	sb.WriteString(`"}]}`)
+	return []byte(sb.String())
+}
+
+// TestMemoryBoundedPerRequest: 8 concurrent 8 MiB prompts with an invalid
+// key are refused (401) before any work, and the same prompts with a
+// valid key are read, looked up (the similarity tier bounds its work and
+// skips them) and sent upstream: the semcache process's peak RSS (VmHWM,
+// read from /proc; no GOMEMLIMIT) stays under 400 MiB. With USE-lite in
+// process when its files are present (CI), else the lexical embedder.
+func TestMemoryBoundedPerRequest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a semcache process and sends 128 MiB")
+	}
+	const limitMiB = 400
+	_, upURL := simUpstream(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "semcache.yaml")
+	if err := os.WriteFile(cfg, []byte("client_keys: [good-key]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--upstream", upURL, "--data-dir", filepath.Join(dir, "data"), "--config", cfg, "--client-auth"}
+	modelDir := os.Getenv("SEMCACHE_MODEL_DIR")
+	if modelDir == "" {
+		home, _ := os.UserHomeDir()
+		modelDir = filepath.Join(home, ".cache", "semcache", "models", use.ModelID)
+	}
+	embedder := "use"
+	if use.Present(modelDir) {
+		args = append(args, "--embedder", "use", "--model-dir", modelDir)
+	} else {
+		needOrSkip(t, "USE-lite model not found in %s (bash .ci/use-model.sh)", modelDir)
+		embedder = "lexical"
+		args = append(args, "--embedder", "lexical")
+	}
+	c := startChild(t, args...)
+	before := c.memKiB(t, "VmRSS")
+
+	send := func(key string, body []byte) (int, error) {
+		req, _ := http.NewRequest(http.MethodPost, c.api+"/v1/chat/completions", strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, nil
+	}
+	burst := func(key string, size int) map[string]int {
+		var mu sync.Mutex
+		out := map[string]int{}
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				status, err := send(key, bigPrompt(size, i))
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					out["error"]++
+					return
+				}
+				out[strconv.Itoa(status)]++
+			}()
+		}
+		wg.Wait()
+		return out
+	}
+
+	// Invalid key: 401 before the body is read.
+	invalid := burst("bad-key", 8<<20)
+	if invalid["401"] == 0 || invalid["401"]+invalid["error"] != 8 {
+		t.Fatalf("invalid key: %v, want 401s", invalid)
+	}
+	afterInvalid := c.memKiB(t, "VmHWM")
+
+	// Valid key: the whole request path, body limit included.
+	valid := burst("good-key", 8<<20-1024)
+	if valid["200"] != 8 {
+		t.Fatalf("valid key: %v, want 8 × 200\n%s", valid, c.stderr.String())
+	}
+	peak := c.memKiB(t, "VmHWM")
+	resp, err := http.Get(c.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	t.Logf("embedder %s: RSS before %d MiB; peak after 8×8 MiB with an invalid key %d MiB (%v); peak after 8×8 MiB with a valid key %d MiB (%v)",
+		embedder, before>>10, afterInvalid>>10, invalid, peak>>10, valid)
+	if !strings.Contains(string(metrics), `semcache_refused_requests_total{reason="unauthorized"} 8`) ||
+		!strings.Contains(string(metrics), `semcache_semantic_skipped_total{reason="too_long"} 8`) {
+		t.Fatalf("refusals or skips not counted:\n%s\n%s", grepLines(string(metrics), "semcache_refused"), grepLines(string(metrics), "semcache_semantic_skipped"))
+	}
+	if afterInvalid>>10 >= limitMiB || peak>>10 >= limitMiB {
+		t.Fatalf("peak RSS %d MiB (invalid key) / %d MiB (valid key), want under %d MiB", afterInvalid>>10, peak>>10, limitMiB)
+	}
+}
+
+// TestStalledBodiesAreCut: 2,000 clients send their headers and part of
+// a body, then stall. Every connection is closed within the body timeout
+// (plus scheduling slack), while /healthz on the admin listener and a
+// normal API call keep answering.
+func TestStalledBodiesAreCut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 2,000 connections")
+	}
+	const (
+		stalled     = 2000
+		bodyTimeout = 2 * time.Second
+		slack       = 3 * time.Second
+	)
+	_, upURL := simUpstream(t)
+	s := start(t, upURL, t.TempDir(), "--body-timeout", bodyTimeout.String())
+	host := strings.TrimPrefix(s.api, "http://")
+
+	type closed struct {
+		after time.Duration
+		err   error
+	}
+	results := make(chan closed, stalled)
+	var opened sync.WaitGroup
+	for i := range stalled {
+		opened.Add(1)
+		go func() {
+			conn, err := net.Dial("tcp", host)
+			if err != nil {
+				opened.Done()
+				results <- closed{err: err}
+				return
+			}
+			defer conn.Close()
+			path := "/v1/chat/completions"
+			if i%4 == 3 {
+				path = "/v1/files" // a passed-through upload stalls too
+			}
+			_, err = fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"model\":\"sim-gpt\",", path)
+			start := time.Now()
+			opened.Done()
+			if err != nil {
+				results <- closed{err: err}
+				return
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(bodyTimeout + 30*time.Second))
+			_, err = io.Copy(io.Discard, conn) // returns when the server closes
+			results <- closed{after: time.Since(start), err: err}
+		}()
+	}
+	opened.Wait()
+
+	// While they stall: health and a normal call answer.
+	hresp, err := http.Get(s.admin + "/healthz")
+	if err != nil || hresp.StatusCode != 200 {
+		t.Fatalf("/healthz during the stall: %v %v", hresp, err)
+	}
+	hresp.Body.Close()
+	if a := ask(t, s.api, "k", userMsg("Still answering?")); a.status != 200 {
+		t.Fatalf("API call during the stall: %+v", a)
+	}
+
+	var worst time.Duration
+	for range stalled {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("stalled connection: %v", r.err)
+		}
+		worst = max(worst, r.after)
+	}
+	t.Logf("%d stalled bodies: the last connection closed %v after its partial body (body timeout %v)", stalled, worst.Round(time.Millisecond), bodyTimeout)
+	if worst > bodyTimeout+slack {
+		t.Fatalf("a stalled connection stayed open %v, past the body timeout %v", worst, bodyTimeout)
+	}
+	if hresp, err := http.Get(s.admin + "/healthz"); err != nil || hresp.StatusCode != 200 {
+		t.Fatalf("/healthz after: %v %v", hresp, err)
+	} else {
+		hresp.Body.Close()
+	}
+}
