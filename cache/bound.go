@@ -20,9 +20,12 @@ const (
 	DefaultMaxEmbedBytes = 8 << 10
 	// DefaultMaxSemanticBytes bounds the prompt plus context the tier
 	// handles at all: above it a request uses the exact tier only (its
-	// Result says SkippedLong), and its answer is not indexed for
-	// similarity either.
-	DefaultMaxSemanticBytes = 32 << 10
+	// Result.Skipped says SkipTooLong), and its answer is not indexed for
+	// similarity either. The verifier's work grows with the text (about
+	// 2 ms per KiB with the lexical embedder's rules on a 2-core machine:
+	// 32 ms at this bound), and a paraphrase of a pasted document is not
+	// what the tier is for.
+	DefaultMaxSemanticBytes = 16 << 10
 )
 
 // SkipTooLong is Result.Skipped for a prompt above MaxSemanticBytes.

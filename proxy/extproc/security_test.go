@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -262,5 +264,34 @@ func TestExtProcToken(t *testing.T) {
 func withToken(tok string) grpc.StreamClientInterceptor {
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 		return streamer(metadata.AppendToOutgoingContext(ctx, extproc.TokenMetadata, tok), desc, cc, method, opts...)
+	}
+}
+
+// TestDocumentedClusterUsesMutualTLS: the documented Envoy config talks to
+// semcache over mutual TLS and sends the token.
+func TestDocumentedClusterUsesMutualTLS(t *testing.T) {
+	var bs bootstrapv3.Bootstrap
+	yamlProto(t, filepath.Join(docsDir, "envoy.yaml"), &bs)
+	found := false
+	for _, c := range bs.GetStaticResources().GetClusters() {
+		if c.GetName() != "semcache_extproc" {
+			continue
+		}
+		found = true
+		var tc tlsv3.UpstreamTlsContext
+		if err := c.GetTransportSocket().GetTypedConfig().UnmarshalTo(&tc); err != nil {
+			t.Fatalf("semcache cluster without TLS: %v", err)
+		}
+		ctx := tc.GetCommonTlsContext()
+		if len(ctx.GetTlsCertificates()) == 0 || ctx.GetValidationContext().GetTrustedCa().GetFilename() == "" {
+			t.Fatalf("semcache cluster TLS is not mutual: %v", ctx)
+		}
+	}
+	if !found {
+		t.Fatal("no semcache_extproc cluster")
+	}
+	md := documentedFilter(t).GetGrpcService().GetInitialMetadata()
+	if len(md) != 1 || md[0].GetKey() != extproc.TokenMetadata {
+		t.Fatalf("the filter does not send %s: %v", extproc.TokenMetadata, md)
 	}
 }
