@@ -61,7 +61,9 @@ func TestEmbedDeadlineHonoured(t *testing.T) {
 	}
 	defer c.Close()
 	done := make(chan Result, 1)
-	go func() { done <- c.Get(context.Background(), lookup(t, "a", "a question that will not be embedded in time")) }()
+	go func() {
+		done <- c.Get(context.Background(), lookup(t, "a", "a question that will not be embedded in time"))
+	}()
 	select {
 	case r := <-done:
 		if r.Tier != TierNone || !errors.Is(r.EmbedErr, ErrEmbedDeadline) {
