@@ -48,6 +48,9 @@ type Text struct {
 type Candidate struct {
 	Text
 	Similarity float32
+	// RulesOnly asks the judge to apply its rules alone, whatever the
+	// candidate's score: the cache asks it for an alias's original entry.
+	RulesOnly bool
 }
 
 // Judgement is a judge's decision on one candidate.
@@ -583,7 +586,7 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 			jc[i] = Candidate{Text: Text{Prompt: cand.entry.Prompt, Context: cand.entry.Context}, Similarity: cand.score}
 			if cand.entry.AliasOf != "" {
 				origOf[i] = len(jc)
-				jc = append(jc, Candidate{Text: Text{Prompt: cand.served.Prompt, Context: cand.served.Context}, Similarity: cand.score})
+				jc = append(jc, Candidate{Text: Text{Prompt: cand.served.Prompt, Context: cand.served.Context}, Similarity: cand.score, RulesOnly: true})
 			}
 		}
 		start := c.now()

@@ -20,6 +20,7 @@ import (
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/cache/simtier"
 	"github.com/semcache/semcache/embed/lexical"
+	"github.com/semcache/semcache/embed/use"
 	"github.com/semcache/semcache/engine"
 	"github.com/semcache/semcache/vectorstore"
 	"github.com/semcache/semcache/vectorstore/memory"
@@ -47,19 +48,36 @@ func benchPrompt(i int) string {
 }
 
 // BenchmarkSemanticHit measures server-side handling of a semantic hit:
-// parse, exact miss, lexical embedding, HNSW search among N entries of one
-// namespace and partition, verification, rendering. N defaults to 100,000
-// (SEMCACHE_BENCH_ENTRIES overrides it); the index is built once and kept
-// in $TMPDIR/semcache-bench-semantic-N for later runs.
+// parse, exact miss, embedding, HNSW search among N entries of one
+// namespace and partition, the verifier (with its shipped model and
+// cut-off), rendering. N defaults to 100,000 (SEMCACHE_BENCH_ENTRIES
+// overrides it); the embedder is lexical, or USE-lite with
+// SEMCACHE_BENCH_EMBEDDER=use (model from $SEMCACHE_MODEL_DIR); the index
+// is built once and kept in $TMPDIR/semcache-bench-semantic-N-MODEL for
+// later runs.
 func BenchmarkSemanticHit(b *testing.B) {
 	n := 100_000
 	if v, err := strconv.Atoi(os.Getenv("SEMCACHE_BENCH_ENTRIES")); err == nil && v > 0 {
 		n = v
 	}
 	ctx := context.Background()
-	emb, err := lexical.New(lexical.Options{})
-	if err != nil {
-		b.Fatal(err)
+	var emb interface {
+		embedder
+		Dimension() int
+	}
+	kind := "lexical"
+	if os.Getenv("SEMCACHE_BENCH_EMBEDDER") == "use" {
+		e, err := use.Load(os.Getenv("SEMCACHE_MODEL_DIR"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		emb, kind = e, "use"
+	} else {
+		e, err := lexical.New(lexical.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		emb = e
 	}
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("semcache-bench-semantic-%d-%s", n, emb.ModelID()))
 	st, err := memory.Open(ctx, memory.Options{Dir: dir, Dimension: emb.Dimension()})
@@ -116,7 +134,7 @@ func BenchmarkSemanticHit(b *testing.B) {
 		b.Fatal(err)
 	}
 	cancel()
-	sem, err := simtier.Options(simtier.Config{Embedder: emb, Index: st, Kind: "lexical", Threshold: 0.6, TopK: 5})
+	sem, err := simtier.Options(simtier.Config{Embedder: emb, Index: st, Kind: kind, TopK: 5})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -165,4 +183,10 @@ func BenchmarkSemanticHit(b *testing.B) {
 	if hits == 0 {
 		b.Fatal("no semantic hits")
 	}
+}
+
+// embedder is what the benchmark needs from an embedder.
+type embedder interface {
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+	ModelID() string
 }

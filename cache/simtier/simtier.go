@@ -174,7 +174,7 @@ func (j Judge) Judge(ctx context.Context, query cache.Text, cands []cache.Candid
 	var withCtx []int
 	var cc []verify.Candidate
 	for i, c := range cands {
-		vc[i] = verify.Candidate{Text: c.Prompt, Similarity: c.Similarity}
+		vc[i] = verify.Candidate{Text: c.Prompt, Similarity: c.Similarity, RulesOnly: c.RulesOnly}
 		if query.Context != "" && c.Context != "" {
 			withCtx = append(withCtx, i)
 			// The contexts' own similarity is unknown here; the

@@ -321,6 +321,9 @@ func (v *Verifier) CheckContext(ctx context.Context, query, candidate string, si
 type Candidate struct {
 	Text       string
 	Similarity float32
+	// RulesOnly checks the rules alone (the deletion test included),
+	// whatever the score: the verdict is OK unless a rule rejects.
+	RulesOnly bool
 }
 
 // CheckAll checks several candidates against one query. The verdicts are
@@ -361,6 +364,13 @@ func (v *Verifier) CheckAll(ctx context.Context, query string, cands []Candidate
 			continue
 		}
 		score := v.model.Score(f, c.Similarity, residual[i])
+		if c.RulesOnly {
+			out[i] = Verdict{OK: true, Score: score, Request: f.Request}
+			if f.Request && testable(f) && !v.disabled[ReasonDifference] && v.deletionTest(ctx, feats, []int{i}, residual) && residual[i] >= v.diffMin {
+				out[i] = Verdict{Reason: ReasonDifference, Request: true, Detail: fmt.Sprintf("difference: the texts are %.2f alike without %s", residual[i], f.describeOnly())}
+			}
+			continue
+		}
 		if cut := v.cutoff.For(f.Request); score < cut && !v.disabled[ReasonScore] {
 			out[i] = Verdict{Reason: ReasonScore, Score: score, Request: f.Request, Detail: fmt.Sprintf("score: %.3f below %.3f (%s)", score, cut, f.describeOnly())}
 			continue

@@ -576,3 +576,20 @@ func (c *countingEncoder) Embed(ctx context.Context, texts []string) ([][]float3
 	c.calls++
 	return c.bagEncoder.Embed(ctx, texts)
 }
+
+// TestRulesOnly: a rules-only candidate gets the deletion test whatever
+// its score (an alias's original entry must still veto).
+func TestRulesOnly(t *testing.T) {
+	v := newVerifier(t, Options{Model: LexicalModel, MinScore: 0.999999})
+	const q = "How can I make my phone battery last longer?"
+	got := v.CheckAll(context.Background(), q, []Candidate{
+		{Text: "How can I make my laptop battery last longer?", Similarity: 0.8, RulesOnly: true},
+		{Text: "How can I make my phone battery last longer please?", Similarity: 0.99, RulesOnly: true},
+	})
+	if got[0].OK || got[0].Reason != ReasonDifference {
+		t.Errorf("laptop/phone, rules only: %+v, want rejected for difference", got[0])
+	}
+	if !got[1].OK {
+		t.Errorf("same question, rules only, below the cut-off: %+v, want OK", got[1])
+	}
+}
