@@ -383,3 +383,66 @@ func TestInFlightLimit(t *testing.T) {
 		t.Fatalf("refused overloaded %v", n)
 	}
 }
+
+// TestBodyBudget: a request that does not fit the in-flight body budget
+// waits (at most the body timeout, then 503), and smaller requests that
+// fit are not held up behind it.
+func TestBodyBudget(t *testing.T) {
+	b := newBudget(100)
+	ctx := context.Background()
+	if err := b.acquire(ctx, 60); err != nil {
+		t.Fatal(err)
+	}
+	big := make(chan error, 1)
+	go func() { big <- b.acquire(ctx, 60) }()
+	small, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := b.acquire(small, 30); err != nil {
+		t.Fatalf("a small request that fits waited behind a large one: %v", err)
+	}
+	select {
+	case <-big:
+		t.Fatal("the large request got in over the budget")
+	default:
+	}
+	b.release(60)
+	b.release(30)
+	if err := <-big; err != nil {
+		t.Fatal(err)
+	}
+	short, cancel2 := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel2()
+	if err := b.acquire(short, 50); err == nil {
+		t.Fatal("acquired past the budget")
+	}
+
+	// Through the front: one request holds the whole budget upstream; the
+	// next waits for the body timeout and gets 503.
+	g := newGated(t, func(o *ServerOptions) { o.MaxBodyBytes = 4096; o.MaxBodyBytesInFlight = 4096; o.BodyReadTimeout = 200 * time.Millisecond })
+	first := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, g.base+"/v1/chat/completions", strings.NewReader(chatBody("first", false)))
+		req.ContentLength = -1 // no declared length: it reserves the largest body
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	waitFor(t, "the first request upstream", func() bool { return g.gate.waiting.Load() == 1 })
+	resp, err := g.send(context.Background(), chatBody("second", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "overloaded") {
+		t.Fatalf("over the body budget: %d %s", resp.StatusCode, body)
+	}
+	close(g.gate.open)
+	if s := <-first; s != 200 {
+		t.Fatalf("first: %d", s)
+	}
+}

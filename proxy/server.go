@@ -18,8 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sync/semaphore"
-
 	"github.com/semcache/semcache/engine"
 	"github.com/semcache/semcache/httpapi"
 )
@@ -86,7 +84,7 @@ type Server struct {
 	pass        *engine.Passthrough
 	maxConns    int
 	slots       chan struct{}
-	bodyBudget  *semaphore.Weighted
+	bodyBudget  *budget
 	log         *slog.Logger
 	mux         *http.ServeMux
 }
@@ -150,7 +148,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 		pass:        o.Passthrough,
 		maxConns:    o.MaxConnections,
 		slots:       make(chan struct{}, o.MaxInFlight),
-		bodyBudget:  semaphore.NewWeighted(o.MaxBodyBytesInFlight),
+		bodyBudget:  newBudget(o.MaxBodyBytesInFlight),
 		log:         o.Logger,
 	}
 	s.passthrough = &httputil.ReverseProxy{
@@ -275,6 +273,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.overloaded(w, r, call.RequestID())
 		return
 	}
+	// The budget covers the request's whole life: its body, the parsed
+	// request and the canonical key live until the answer is stored.
 	defer releaseBody()
 
 	body, err := readBody(w, r, s.maxBody)
