@@ -418,7 +418,11 @@ func TestBodyBudget(t *testing.T) {
 
 	// Through the front: one request holds the whole budget upstream; the
 	// next waits for the body timeout and gets 503.
-	g := newGated(t, func(o *ServerOptions) { o.MaxBodyBytes = 4096; o.MaxBodyBytesInFlight = 4096; o.BodyReadTimeout = 200 * time.Millisecond })
+	g := newGated(t, func(o *ServerOptions) {
+		o.MaxBodyBytes = 4096
+		o.MaxBodyBytesInFlight = 4096
+		o.BodyReadTimeout = 200 * time.Millisecond
+	})
 	first := make(chan int, 1)
 	go func() {
 		req, _ := http.NewRequest(http.MethodPost, g.base+"/v1/chat/completions", strings.NewReader(chatBody("first", false)))
