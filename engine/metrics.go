@@ -112,7 +112,7 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 			Name: "semcache_cost_saved_usd_total", Help: "Estimated USD saved by hits, from the configured price table.",
 		}, []string{"namespace"}),
 		WriteBack: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "semcache_writeback_total", Help: "Upstream answers by write-back decision (stored, not_cacheable, no_store, error_status).",
+			Name: "semcache_writeback_total", Help: "Upstream answers by write-back decision (stored, not_cacheable, no_store, upstream_no_store, error_status).",
 		}, []string{"result"}),
 		Coalesced: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "semcache_coalesced_requests_total", Help: "Requests that joined an identical in-flight upstream call.",
