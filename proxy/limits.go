@@ -167,23 +167,27 @@ func isTimeout(err error) bool {
 
 // idleBody is a passed-through request body streamed upstream: each read
 // that brings data pushes the read deadline idle further, so an upload
-// may take as long as it keeps moving; a stalled one is cut. EOF clears
-// the deadline (streams may then last as long as they need).
+// may take as long as it keeps moving; a stalled one is cut. The first
+// read does not push it (what it returns may have waited in the buffer
+// since the request began, which set the first deadline). EOF clears the
+// deadline (streams may then last as long as they need).
 type idleBody struct {
 	io.ReadCloser
 	rc       *http.ResponseController
 	idle     time.Duration
+	reads    int
 	timedOut bool
 }
 
 func (b *idleBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
+	b.reads++
 	switch {
 	case errors.Is(err, io.EOF):
 		_ = b.rc.SetReadDeadline(time.Time{})
 	case err != nil:
 		b.timedOut = b.timedOut || isTimeout(err)
-	case n > 0:
+	case n > 0 && b.reads > 1:
 		_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
 	}
 	return n, err
