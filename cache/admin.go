@@ -261,10 +261,10 @@ func (c *Cache) DeleteNamespace(ctx context.Context, ns string) (int, error) {
 	if err != nil {
 		return n, err
 	}
-	if c.sem != nil {
+	if sem := c.semantic(); sem != nil {
 		// The index may hold entries the disk never saw (no disk tier, a
 		// failed disk write, a dropped queue slot): clear it by filter.
-		m, err := c.sem.Index.DeleteWhere(ctx, vectorstore.Filter{Namespace: ns})
+		m, err := sem.Index.DeleteWhere(ctx, vectorstore.Filter{Namespace: ns})
 		if err != nil {
 			return n, fmt.Errorf("cache: delete namespace from similarity tier: %w", err)
 		}
@@ -510,6 +510,7 @@ func (c *Cache) Warm(ctx context.Context, items []WarmItem) (int, error) {
 // hot tier, so a lookup sees each entry once Warm returns.
 func (c *Cache) warmBatch(ctx context.Context, items []WarmItem) error {
 	now := c.now()
+	pol := c.pol.Load()
 	type slot struct {
 		key Key
 		ttl time.Duration
@@ -517,10 +518,7 @@ func (c *Cache) warmBatch(ctx context.Context, items []WarmItem) error {
 	slots := make([]slot, len(items))
 	entries := make([]*Entry, len(items))
 	for i, it := range items {
-		ttl := it.TTL
-		if ttl <= 0 {
-			ttl = c.opts.TTL
-		}
+		ttl := pol.lifetime(it.TTL)
 		k := it.Lookup.key()
 		it.Answer.remember()
 		e := &Entry{
@@ -544,32 +542,48 @@ func (c *Cache) warmBatch(ctx context.Context, items []WarmItem) error {
 			return fmt.Errorf("cache: warm: disk write: %w", err)
 		}
 	}
-	if c.sem != nil {
-		if err := c.warmIndex(ctx, entries); err != nil {
+	if pol.sem != nil {
+		if err := c.warmIndex(ctx, pol.sem, entries); err != nil {
 			return err
 		}
 	}
+	nss := map[string]bool{}
 	for i, sl := range slots {
 		c.hot.set(sl.key, entries[i], sl.ttl)
+		e := entries[i]
+		c.usage.add(e.Namespace, sl.key, useRec{size: e.Size(), lastHit: now.UnixNano(), expires: unixNano(e.ExpiresAt)})
+		nss[e.Namespace] = true
+	}
+	for ns := range nss {
+		if victims := c.usage.over(ns, pol.quota); len(victims) > 0 {
+			c.stats.evicted.Add(uint64(len(victims)))
+			set := make(map[Key]struct{}, len(victims))
+			for _, k := range victims {
+				set[k] = struct{}{}
+			}
+			if _, err := c.deleteKeys(ctx, set); err != nil {
+				return fmt.Errorf("cache: warm: evict past the quota: %w", err)
+			}
+		}
 	}
 	return nil
 }
 
 // warmIndex embeds and indexes entries synchronously, reporting failures
 // (the write-back path only counts them).
-func (c *Cache) warmIndex(ctx context.Context, entries []*Entry) error {
+func (c *Cache) warmIndex(ctx context.Context, sem *SemanticOptions, entries []*Entry) error {
 	var texts []string
 	var semantic []*Entry
 	for _, e := range entries {
-		if e.Partition != "" && !c.tooLong(e.Prompt, e.Context) {
-			texts = append(texts, c.embedText(e.Prompt, e.Context))
+		if e.Partition != "" && !tooLong(sem, e.Prompt, e.Context) {
+			texts = append(texts, embedText(sem, e.Prompt, e.Context))
 			semantic = append(semantic, e)
 		}
 	}
 	if len(texts) == 0 {
 		return nil
 	}
-	vecs, err := c.sem.Embedder.Embed(ctx, texts)
+	vecs, err := sem.Embedder.Embed(ctx, texts)
 	if err == nil && len(vecs) != len(texts) {
 		err = fmt.Errorf("embedder returned %d vectors for %d texts", len(vecs), len(texts))
 	}
@@ -586,7 +600,7 @@ func (c *Cache) warmIndex(ctx context.Context, entries []*Entry) error {
 		recs[i] = vectorstore.Record{ID: e.Key, Vector: vecs[i], Namespace: e.Namespace, Partition: e.Partition,
 			Payload: payload, ExpiresAt: e.ExpiresAt}
 	}
-	if err := c.sem.Index.Upsert(ctx, recs); err != nil {
+	if err := sem.Index.Upsert(ctx, recs); err != nil {
 		c.stats.storeErrors.Add(1)
 		return fmt.Errorf("cache: warm: similarity tier: %w", err)
 	}

@@ -41,10 +41,10 @@ const displayPromptBytes = 1 << 10
 
 // tooLong reports whether a prompt and its context are beyond the tier's
 // bound (DefaultMaxSemanticBytes without a similarity tier).
-func (c *Cache) tooLong(prompt, context string) bool {
+func tooLong(sem *SemanticOptions, prompt, context string) bool {
 	limit := DefaultMaxSemanticBytes
-	if c.sem != nil {
-		limit = c.sem.MaxSemanticBytes
+	if sem != nil && sem.MaxSemanticBytes > 0 {
+		limit = sem.MaxSemanticBytes
 	}
 	return len(prompt)+len(context) > limit
 }
@@ -52,8 +52,8 @@ func (c *Cache) tooLong(prompt, context string) bool {
 // embedText is the text the tier embeds for a prompt and its context:
 // EmbedText, cut to MaxEmbedBytes (head and tail). Lookups, write-back,
 // warming and aliases all use it, so their vectors stay comparable.
-func (c *Cache) embedText(prompt, context string) string {
-	return capText(EmbedText(prompt, context), c.sem.MaxEmbedBytes)
+func embedText(sem *SemanticOptions, prompt, context string) string {
+	return capText(EmbedText(prompt, context), sem.MaxEmbedBytes)
 }
 
 // capText keeps s when it has at most max bytes; otherwise its first
@@ -80,14 +80,14 @@ func capText(s string, max int) string {
 // context (a CPU-bound model) still cannot hold the request past the
 // deadline. Its late result is dropped; the work it still does is bounded
 // by MaxEmbedBytes.
-func (c *Cache) embedOne(ctx context.Context, text string) ([]float32, error) {
+func (c *Cache) embedOne(ctx context.Context, sem *SemanticOptions, text string) ([]float32, error) {
 	type result struct {
 		vecs [][]float32
 		err  error
 	}
 	done := make(chan result, 1)
 	go func() {
-		vecs, err := c.sem.Embedder.Embed(ctx, []string{text})
+		vecs, err := sem.Embedder.Embed(ctx, []string{text})
 		done <- result{vecs, err}
 	}()
 	select {

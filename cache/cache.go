@@ -128,12 +128,27 @@ type Options struct {
 	TTL time.Duration
 	// Dir holds the disk tier; "" keeps entries in memory only.
 	Dir string
-	// QueueSize bounds the write-back queue (default 1024). When it is full
-	// new entries stay in the hot tier only and Stats().Dropped counts them.
+	// QueueSize bounds the write-back queue (default DefaultQueueSize).
 	QueueSize int
-	Semantic  *SemanticOptions
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// QueueWait is how long Put waits for room in a full queue before it
+	// keeps the entry in the hot tier only, counted in Stats().Dropped
+	// (default DefaultQueueWait).
+	QueueWait time.Duration
+	// IndexBacklog bounds the answers waiting for a failing vector store,
+	// in the journal and in memory each (default DefaultIndexBacklog);
+	// past it they are exact-tier only, counted in Stats().IndexDropped.
+	IndexBacklog int
+	// MaxTTL caps every entry's lifetime (0: no cap).
+	MaxTTL time.Duration
+	// Quota bounds each namespace (zero fields: unbounded).
+	Quota Quota
+	// JanitorInterval is how often expired entries are purged from the
+	// disk tier and the vector store (default DefaultJanitorInterval;
+	// negative: never).
+	JanitorInterval time.Duration
+	Semantic        *SemanticOptions
+	Logger          *slog.Logger
+	Now             func() time.Time
 }
 
 func (o *Options) validate() error {
@@ -144,8 +159,11 @@ func (o *Options) validate() error {
 	if o.TTL < 0 {
 		errs = append(errs, errors.New("cache: TTL must not be negative"))
 	}
-	if o.QueueSize < 0 {
-		errs = append(errs, errors.New("cache: QueueSize must not be negative"))
+	if o.QueueSize < 0 || o.QueueWait < 0 || o.IndexBacklog < 0 || o.MaxTTL < 0 {
+		errs = append(errs, errors.New("cache: QueueSize, QueueWait, IndexBacklog and MaxTTL must not be negative"))
+	}
+	if o.Quota.Entries < 0 || o.Quota.Bytes < 0 {
+		errs = append(errs, errors.New("cache: quota bounds must not be negative"))
 	}
 	if s := o.Semantic; s != nil {
 		if s.Embedder == nil || s.Index == nil {
@@ -172,9 +190,10 @@ func (o *Options) validate() error {
 // Cache is the two-tier answer cache. It is safe for concurrent use.
 type Cache struct {
 	opts Options
-	sem  *SemanticOptions
-	now  func() time.Time
-	log  *slog.Logger
+	// pol is the reloadable part of the configuration (see Reconfigure).
+	pol atomic.Pointer[policy]
+	now func() time.Time
+	log *slog.Logger
 
 	hot  *hotTier
 	disk *diskTier // nil without Dir
@@ -197,23 +216,39 @@ type Cache struct {
 	sourcesMu sync.Mutex
 	sources   map[string]map[Key]struct{}
 
-	queue     chan writeJob
+	// The write-back (see writeback.go): the queue feeds the disk writer,
+	// index feeds the indexer, acked carries the journal rows the indexer
+	// is done with back to the disk writer (ackWake wakes it).
+	queue   chan writeJob
+	index   chan indexJob
+	ackMu   sync.Mutex
+	acked   []Key
+	ackWake chan struct{}
+	// journalN approximates the journal's rows (bounded by IndexBacklog).
+	journalN atomic.Int64
+	// What the disk writer left aside while the indexer was behind (see
+	// handOff); overflowWake tells the indexer.
+	overflowMu      sync.Mutex
+	overflowDeletes []string
+	overflowJournal bool
+	overflowWake    chan struct{}
+	// The indexer's own state (only its goroutine touches it).
+	backlogged    bool
+	backoff       time.Duration
+	retryAt       time.Time
+	memBacklog    []writeJob
+	deleteBacklog []string
+	replayAfter   *Key
+	parkedJournal bool
+
+	usage *usage
+
 	closeOnce sync.Once
 	closing   chan struct{}
 	done      chan struct{}
+	janitorWG sync.WaitGroup
 
 	stats counters
-}
-
-type writeJob struct {
-	key    Key
-	entry  *Entry
-	vector []float32
-	ttl    time.Duration
-	// alias marks a job that only indexes entry (an alias record: the
-	// prompt of a served semantic hit pointing at the entry it was served
-	// from) in the similarity tier.
-	alias bool
 }
 
 // pendingVec is a vector of an entry not yet in the vector store.
@@ -227,11 +262,15 @@ type pendingVec struct {
 func groupKey(ns, partition string) string { return ns + "\x00" + partition }
 
 type counters struct {
-	// inflight counts jobs queued and not yet written (Flush waits for 0).
-	inflight                              atomic.Int64
-	queued, dropped, written, writeErrors atomic.Uint64
-	aliases                               atomic.Uint64
-	embedErrors, storeErrors              atomic.Uint64
+	// inflight counts jobs queued and not yet written and indexed or
+	// parked (Flush waits for 0).
+	inflight                                      atomic.Int64
+	queued, dropped, waited, written, writeErrors atomic.Uint64
+	aliases, aliasesDropped                       atomic.Uint64
+	embedErrors, storeErrors                      atomic.Uint64
+	indexedN, replayed, indexDropped              atomic.Uint64
+	evicted, expired                              atomic.Uint64
+	backlog                                       atomic.Int64
 }
 
 // Stats are the cache's counters since it opened.
@@ -247,8 +286,22 @@ type Stats struct {
 	// QueueLen counts the jobs queued or being written (entries and
 	// aliases): 0 once everything handed to the write-back has landed.
 	QueueLen int
-	// Aliases counts the alias records written.
-	Aliases uint64
+	// Aliases counts the alias records written; AliasesDropped those
+	// that found the queue full (aliases never wait).
+	Aliases, AliasesDropped uint64
+	// Waited counts the Puts that found the queue full and waited for
+	// room (backpressure).
+	Waited uint64
+	// Indexed counts the records the vector store took; Replayed those
+	// among them that came from the journal (a restart or a store outage);
+	// IndexBacklog is what waits for the store now; IndexDropped what was
+	// past the backlog's bound (exact tier only).
+	Indexed, Replayed uint64
+	IndexBacklog      int64
+	IndexDropped      uint64
+	// Evicted counts entries evicted by quotas; Expired those the janitor
+	// purged.
+	Evicted, Expired uint64
 }
 
 // Defaults of Options and SemanticOptions (the flags of semcache serve
@@ -256,7 +309,6 @@ type Stats struct {
 const (
 	DefaultMaxBytes      = 256 << 20
 	DefaultTTL           = 24 * time.Hour
-	DefaultQueueSize     = 1024
 	DefaultTopK          = 5
 	DefaultEmbedTimeout  = 150 * time.Millisecond
 	DefaultSearchTimeout = 100 * time.Millisecond
@@ -273,7 +325,7 @@ func EmbedText(prompt, context string) string {
 }
 
 // TTL is the lifetime of an entry whose request did not ask for another.
-func (c *Cache) TTL() time.Duration { return c.opts.TTL }
+func (c *Cache) TTL() time.Duration { return c.pol.Load().ttl }
 
 // Open creates a cache, opening the disk tier when Dir is set.
 func Open(opts Options) (*Cache, error) {
@@ -289,6 +341,15 @@ func Open(opts Options) (*Cache, error) {
 	if opts.QueueSize == 0 {
 		opts.QueueSize = DefaultQueueSize
 	}
+	if opts.QueueWait == 0 {
+		opts.QueueWait = DefaultQueueWait
+	}
+	if opts.IndexBacklog == 0 {
+		opts.IndexBacklog = DefaultIndexBacklog
+	}
+	if opts.JanitorInterval == 0 {
+		opts.JanitorInterval = DefaultJanitorInterval
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -297,21 +358,7 @@ func Open(opts Options) (*Cache, error) {
 	}
 	if s := opts.Semantic; s != nil {
 		sc := *s
-		if sc.TopK == 0 {
-			sc.TopK = DefaultTopK
-		}
-		if sc.EmbedTimeout == 0 {
-			sc.EmbedTimeout = DefaultEmbedTimeout
-		}
-		if sc.SearchTimeout == 0 {
-			sc.SearchTimeout = DefaultSearchTimeout
-		}
-		if sc.MaxEmbedBytes == 0 {
-			sc.MaxEmbedBytes = DefaultMaxEmbedBytes
-		}
-		if sc.MaxSemanticBytes == 0 {
-			sc.MaxSemanticBytes = DefaultMaxSemanticBytes
-		}
+		fillSemanticDefaults(&sc)
 		opts.Semantic = &sc
 	}
 	hot, err := newHotTier(opts.MaxBytes)
@@ -319,19 +366,23 @@ func Open(opts Options) (*Cache, error) {
 		return nil, fmt.Errorf("cache: hot tier: %w", err)
 	}
 	c := &Cache{
-		opts:        opts,
-		sem:         opts.Semantic,
-		now:         opts.Now,
-		log:         opts.Logger,
-		hot:         hot,
-		pending:     map[Key]*Entry{},
-		pendingVecs: map[string][]pendingVec{},
-		inval:       map[string]time.Time{},
-		sources:     map[string]map[Key]struct{}{},
-		queue:       make(chan writeJob, opts.QueueSize),
-		closing:     make(chan struct{}),
-		done:        make(chan struct{}),
+		opts:         opts,
+		now:          opts.Now,
+		log:          opts.Logger,
+		hot:          hot,
+		pending:      map[Key]*Entry{},
+		pendingVecs:  map[string][]pendingVec{},
+		inval:        map[string]time.Time{},
+		sources:      map[string]map[Key]struct{}{},
+		queue:        make(chan writeJob, opts.QueueSize),
+		index:        make(chan indexJob, 16),
+		ackWake:      make(chan struct{}, 1),
+		overflowWake: make(chan struct{}, 1),
+		usage:        newUsage(),
+		closing:      make(chan struct{}),
+		done:         make(chan struct{}),
 	}
+	c.pol.Store(&policy{ttl: opts.TTL, maxTTL: opts.MaxTTL, quota: opts.Quota, sem: opts.Semantic})
 	if opts.Dir != "" {
 		d, err := openDiskTier(opts.Dir)
 		if err != nil {
@@ -346,8 +397,20 @@ func Open(opts Options) (*Cache, error) {
 			return nil, fmt.Errorf("cache: read invalidations: %w", err)
 		}
 		c.inval = inval
+		err = d.eachMeta(func(k Key, m metaRecord) {
+			c.usage.add(m.Namespace, k, useRec{size: m.Size, lastHit: m.LastHit, expires: m.Expires})
+		})
+		if err != nil {
+			d.close()
+			hot.close()
+			return nil, fmt.Errorf("cache: read entry records: %w", err)
+		}
+		c.usage.takeDirty()
+		c.journalN.Store(int64(d.journalLen()))
 	}
 	go c.writer()
+	go c.indexer()
+	c.startJanitor()
 	return c, nil
 }
 
@@ -442,16 +505,23 @@ func (c *Cache) Get(ctx context.Context, l Lookup) Result {
 	res.ExactTime = c.now().Sub(start)
 	if e != nil {
 		res.Tier, res.Entry = TierExact, e
+		c.usage.touch(l.Namespace, res.Key, c.now().UnixNano())
 		return res
 	}
-	if l.SkipSemantic || c.sem == nil || l.Prompt == "" {
+	sem := c.semantic()
+	if l.SkipSemantic || sem == nil || l.Prompt == "" {
 		return res
 	}
-	if c.tooLong(l.Prompt, l.Context) {
+	if tooLong(sem, l.Prompt, l.Context) {
 		res.Skipped = SkipTooLong
 		return res
 	}
-	c.getSemantic(ctx, l, &res)
+	c.getSemantic(ctx, sem, l, &res)
+	if res.Tier == TierSemantic {
+		if k, err := parseKey(res.Entry.Key); err == nil {
+			c.usage.touch(l.Namespace, k, c.now().UnixNano())
+		}
+	}
 	return res
 }
 
@@ -493,22 +563,22 @@ func (c *Cache) live(e *Entry, now time.Time) bool {
 	return !ok || e.CreatedAt.After(before)
 }
 
-func (c *Cache) threshold(ns string) float32 {
-	if t, ok := c.sem.Thresholds[ns]; ok {
+func (s *SemanticOptions) threshold(ns string) float32 {
+	if t, ok := s.Thresholds[ns]; ok {
 		return t
 	}
-	return c.sem.Threshold
+	return s.Threshold
 }
 
-func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
-	threshold := c.threshold(l.Namespace)
+func (c *Cache) getSemantic(ctx context.Context, sem *SemanticOptions, l Lookup, res *Result) {
+	threshold := sem.threshold(l.Namespace)
 	if threshold > 1 {
 		return
 	}
 	if res.Vector == nil {
 		start := c.now()
-		ectx, cancel := context.WithTimeout(ctx, c.sem.EmbedTimeout)
-		vec, err := c.embedOne(ectx, c.embedText(l.Prompt, l.Context))
+		ectx, cancel := context.WithTimeout(ctx, sem.EmbedTimeout)
+		vec, err := c.embedOne(ectx, sem, embedText(sem, l.Prompt, l.Context))
 		cancel()
 		res.EmbedTime = c.now().Sub(start)
 		if err != nil {
@@ -520,10 +590,10 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 	}
 	partition := l.partition()
 	start := c.now()
-	sctx, cancel := context.WithTimeout(ctx, c.sem.SearchTimeout)
-	hits, err := c.sem.Index.Search(sctx, vectorstore.Query{
+	sctx, cancel := context.WithTimeout(ctx, sem.SearchTimeout)
+	hits, err := sem.Index.Search(sctx, vectorstore.Query{
 		Vector:   res.Vector,
-		K:        c.sem.TopK,
+		K:        sem.TopK,
 		MinScore: threshold,
 		Filter:   vectorstore.Filter{Namespace: l.Namespace, Partition: &partition},
 	})
@@ -543,7 +613,7 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 		}
 		cands = append(cands, candidate{entry: e, score: h.Score})
 	}
-	cands = c.pendingCandidates(l.Namespace, partition, res.Vector, threshold, cands)
+	cands = c.pendingCandidates(l.Namespace, partition, res.Vector, threshold, sem.TopK, cands)
 	// Live candidates of the query's group, each with the entry it serves.
 	live := cands[:0]
 	for _, cand := range cands {
@@ -571,7 +641,7 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 		return
 	}
 	best := -1
-	if c.sem.Verify == nil {
+	if sem.Verify == nil {
 		best = 0
 		res.Score = live[0].score
 	} else {
@@ -590,7 +660,7 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 			}
 		}
 		start := c.now()
-		js := c.sem.Verify.Judge(ctx, Text{Prompt: l.Prompt, Context: l.Context}, jc)
+		js := sem.Verify.Judge(ctx, Text{Prompt: l.Prompt, Context: l.Context}, jc)
 		res.JudgeTime = c.now().Sub(start)
 		for i, k := range origOf {
 			if k < len(js) && js[k].Rule && js[i].OK {
@@ -615,7 +685,7 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 	}
 	cand := live[best]
 	res.ViaAlias, res.Matched = cand.entry.AliasOf != "", cand.entry.Prompt
-	if c.sem.ShadowAll || c.sem.Shadow[l.Namespace] {
+	if sem.ShadowAll || sem.Shadow[l.Namespace] {
 		res.Shadow, res.Similarity = cand.served, cand.score
 		return
 	}
@@ -654,7 +724,7 @@ type candidate struct {
 // them) the pending vectors of the group scoring at least threshold, so
 // an answer written a moment ago is findable before the write-back indexes
 // it. Entries the store already returned are not repeated.
-func (c *Cache) pendingCandidates(ns, partition string, vec []float32, threshold float32, cands []candidate) []candidate {
+func (c *Cache) pendingCandidates(ns, partition string, vec []float32, threshold float32, topK int, cands []candidate) []candidate {
 	c.pendingMu.RLock()
 	defer c.pendingMu.RUnlock()
 	pv := c.pendingVecs[groupKey(ns, partition)]
@@ -684,8 +754,8 @@ func (c *Cache) pendingCandidates(ns, partition string, vec []float32, threshold
 	}
 	if added {
 		slices.SortStableFunc(cands, func(x, y candidate) int { return cmp.Compare(y.score, x.score) })
-		if len(cands) > c.sem.TopK {
-			cands = cands[:c.sem.TopK]
+		if len(cands) > topK {
+			cands = cands[:topK]
 		}
 	}
 	return cands
@@ -699,255 +769,15 @@ func dot(a, b []float32) float32 {
 	return s
 }
 
-// Alias records, after a semantic hit was served, the query's wording as
-// an alias of the entry it was served from: a vector-store record with the
-// query's vector and prompt that points at the entry, so the next
-// paraphrase close to this wording (rather than to the original) finds the
-// entry directly. Aliases are one hop: a hit served through an alias
-// creates none. An alias expires with its entry and is deleted with it.
-func (c *Cache) Alias(l Lookup, res Result) {
-	if c.sem == nil || res.Tier != TierSemantic || res.ViaAlias || res.Entry == nil || res.Vector == nil || c.tooLong(l.Prompt, l.Context) ||
-		l.Prompt == "" || (l.Prompt == res.Entry.Prompt && l.Context == res.Entry.Context) {
-		return
-	}
-	a := *res.Entry
-	a.AliasOf = res.Entry.Key
-	a.Prompt, a.Context = l.Prompt, l.Context
-	a.Partition = l.partition()
-	if a.Partition != res.Entry.Partition {
-		return
-	}
-	select {
-	case <-c.closing:
-		return
-	default:
-	}
-	select {
-	case c.queue <- writeJob{entry: &a, vector: res.Vector, alias: true}:
-		c.stats.inflight.Add(1)
-		c.stats.queued.Add(1)
-	default:
-		c.stats.dropped.Add(1)
-	}
-}
-
-// Put stores an answer for a request: synchronously in the hot tier (so
-// the next lookup sees it), and through the bounded write-back queue on
-// disk and in the similarity tier. vector may be nil; the writer then
-// embeds the prompt itself. ttl <= 0 uses the default.
-func (c *Cache) Put(l Lookup, ans Answer, vector []float32, ttl time.Duration, sources []string) *Entry {
-	if ttl <= 0 {
-		ttl = c.opts.TTL
-	}
-	now := c.now()
-	k := l.key()
-	ans.remember()
-	e := &Entry{
-		ID:           k.EntryID(),
-		Key:          k.String(),
-		Namespace:    l.Namespace,
-		RequestModel: l.Model,
-		Answer:       ans,
-		CreatedAt:    now,
-		ExpiresAt:    now.Add(ttl),
-		Sources:      sources,
-	}
-	switch {
-	case l.Prompt == "":
-	case c.tooLong(l.Prompt, l.Context):
-		// Never a similarity candidate: keep only what the admin API and
-		// the dashboard show, not a copy of a huge prompt in every tier.
-		e.Prompt = capText(l.Prompt, displayPromptBytes)
-	default:
-		e.Prompt, e.Context = l.Prompt, l.Context
-		e.Partition = l.partition()
-	}
-	c.hot.set(k, e, ttl)
-	if len(sources) > 0 {
-		c.sourcesMu.Lock()
-		for _, src := range sources {
-			if c.sources[src] == nil {
-				c.sources[src] = map[Key]struct{}{}
-			}
-			c.sources[src][k] = struct{}{}
-		}
-		c.sourcesMu.Unlock()
-	}
-	select {
-	case <-c.closing:
-		return e
-	default:
-	}
-	c.pendingMu.Lock()
-	c.pending[k] = e
-	if vector != nil && e.Partition != "" && c.sem != nil {
-		g := groupKey(e.Namespace, e.Partition)
-		c.pendingVecs[g] = append(c.pendingVecs[g], pendingVec{key: k, entry: e, vector: vector})
-	}
-	c.pendingMu.Unlock()
-	select {
-	case c.queue <- writeJob{key: k, entry: e, vector: vector, ttl: ttl}:
-		c.stats.inflight.Add(1)
-		c.stats.queued.Add(1)
-	default:
-		c.stats.dropped.Add(1)
-		c.pendingMu.Lock()
-		c.dropPending(k, e)
-		c.pendingMu.Unlock()
-	}
-	return e
-}
-
-// dropPending forgets the pending write of e under k (and its vector);
-// the caller holds pendingMu.
-func (c *Cache) dropPending(k Key, e *Entry) {
-	if c.pending[k] == e {
-		delete(c.pending, k)
-	}
-	g := groupKey(e.Namespace, e.Partition)
-	pv := c.pendingVecs[g]
-	for i := range pv {
-		if pv[i].entry == e {
-			pv = slices.Delete(pv, i, i+1)
-			break
-		}
-	}
-	if len(pv) == 0 {
-		delete(c.pendingVecs, g)
-	} else {
-		c.pendingVecs[g] = pv
-	}
-}
-
-// writer drains the queue in batches until Close.
-func (c *Cache) writer() {
-	defer close(c.done)
-	for {
-		select {
-		case j := <-c.queue:
-			c.writeBatch(c.collect(j))
-		case <-c.closing:
-			for {
-				select {
-				case j := <-c.queue:
-					c.writeBatch(c.collect(j))
-				default:
-					return
-				}
-			}
-		}
-	}
-}
-
-func (c *Cache) collect(first writeJob) []writeJob {
-	batch := []writeJob{first}
-	for len(batch) < 64 {
-		select {
-		case j := <-c.queue:
-			batch = append(batch, j)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
-func (c *Cache) writeBatch(batch []writeJob) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	defer func() {
-		c.pendingMu.Lock()
-		for _, j := range batch {
-			if !j.alias {
-				c.dropPending(j.key, j.entry)
-			}
-		}
-		c.pendingMu.Unlock()
-		c.stats.inflight.Add(-int64(len(batch)))
-	}()
-	if c.disk != nil {
-		entries := make([]*Entry, 0, len(batch))
-		for _, j := range batch {
-			if !j.alias {
-				entries = append(entries, j.entry)
-			}
-		}
-		if err := c.disk.putBatch(entries); err != nil {
-			c.stats.writeErrors.Add(uint64(len(entries)))
-			c.log.Error("cache: disk write-back failed", "entries", len(entries), "err", err)
-		}
-	}
-	if c.sem != nil {
-		c.indexBatch(ctx, batch)
-	}
-	for _, j := range batch {
-		if j.alias {
-			c.stats.aliases.Add(1)
-		} else {
-			c.stats.written.Add(1)
-		}
-	}
-}
-
-func (c *Cache) indexBatch(ctx context.Context, batch []writeJob) {
-	var missing []int
-	var texts []string
-	for i, j := range batch {
-		if j.entry.Partition != "" && j.vector == nil && !c.tooLong(j.entry.Prompt, j.entry.Context) {
-			missing = append(missing, i)
-			texts = append(texts, c.embedText(j.entry.Prompt, j.entry.Context))
-		}
-	}
-	if len(texts) > 0 {
-		vecs, err := c.sem.Embedder.Embed(ctx, texts)
-		if err != nil || len(vecs) != len(texts) {
-			c.stats.embedErrors.Add(1)
-			c.log.Warn("cache: embedding for write-back failed", "err", err)
-		} else {
-			for n, i := range missing {
-				batch[i].vector = vecs[n]
-			}
-		}
-	}
-	recs := make([]vectorstore.Record, 0, len(batch))
-	for _, j := range batch {
-		if j.entry.Partition == "" || j.vector == nil || c.tooLong(j.entry.Prompt, j.entry.Context) {
-			continue
-		}
-		payload, err := MarshalEntry(j.entry)
-		if err != nil {
-			continue
-		}
-		rec := vectorstore.Record{
-			ID:        j.entry.Key,
-			Vector:    j.vector,
-			Namespace: j.entry.Namespace,
-			Partition: j.entry.Partition,
-			Payload:   payload,
-			ExpiresAt: j.entry.ExpiresAt,
-		}
-		if j.alias {
-			rec.ID = aliasID(j.entry.AliasOf, EmbedText(j.entry.Prompt, j.entry.Context))
-		}
-		recs = append(recs, rec)
-	}
-	if len(recs) == 0 {
-		return
-	}
-	if err := c.sem.Index.Upsert(ctx, recs); err != nil {
-		c.stats.storeErrors.Add(1)
-		c.log.Warn("cache: similarity tier write-back failed", "entries", len(recs), "err", err)
-	}
-}
-
 // AnswerSimilarity embeds two answers with the similarity tier's embedder
 // and returns their cosine similarity. Shadow mode uses it to tell how far
 // a would-be hit's cached answer is from the fresh upstream answer.
 func (c *Cache) AnswerSimilarity(ctx context.Context, a, b string) (float32, error) {
-	if c.sem == nil {
+	sem := c.semantic()
+	if sem == nil {
 		return 0, errors.New("cache: no similarity tier")
 	}
-	vecs, err := c.sem.Embedder.Embed(ctx, []string{a, b})
+	vecs, err := sem.Embedder.Embed(ctx, []string{a, b})
 	if err != nil {
 		return 0, fmt.Errorf("cache: embed answers: %w", err)
 	}
@@ -1010,35 +840,16 @@ func (c *Cache) deleteKeys(ctx context.Context, keys map[Key]struct{}) (int, err
 			errs = append(errs, fmt.Errorf("cache: delete from disk: %w", err))
 		}
 	}
-	if c.sem != nil {
+	c.usage.remove(list)
+	if sem := c.semantic(); sem != nil {
 		for _, k := range list {
 			ids = appendAliasIDs(ids, k.String())
 		}
-		if err := c.sem.Index.Delete(ctx, ids); err != nil {
+		if err := sem.Index.Delete(ctx, ids); err != nil {
 			errs = append(errs, fmt.Errorf("cache: delete from similarity tier: %w", err))
 		}
 	}
 	return len(list), errors.Join(errs...)
-}
-
-// Flush waits until every entry queued so far has been written (tests and
-// graceful shutdown use it).
-func (c *Cache) Flush(ctx context.Context) error {
-	for {
-		c.pendingMu.RLock()
-		n := len(c.pending)
-		c.pendingMu.RUnlock()
-		if n == 0 && c.stats.inflight.Load() == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-c.done:
-			return nil
-		case <-time.After(2 * time.Millisecond):
-		}
-	}
 }
 
 // Stats returns the cache's counters.
@@ -1053,6 +864,15 @@ func (c *Cache) Stats() Stats {
 		StoreErrors: c.stats.storeErrors.Load(),
 		QueueLen:    int(c.stats.inflight.Load()),
 		Aliases:     c.stats.aliases.Load(),
+
+		AliasesDropped: c.stats.aliasesDropped.Load(),
+		Waited:         c.stats.waited.Load(),
+		Indexed:        c.stats.indexedN.Load(),
+		Replayed:       c.stats.replayed.Load(),
+		IndexBacklog:   c.stats.backlog.Load(),
+		IndexDropped:   c.stats.indexDropped.Load(),
+		Evicted:        c.stats.evicted.Load(),
+		Expired:        c.stats.expired.Load(),
 	}
 	if c.disk != nil {
 		s.DiskEntries = c.disk.count()
@@ -1067,6 +887,7 @@ func (c *Cache) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.closing)
 		<-c.done
+		c.janitorWG.Wait()
 		c.hot.close()
 		if c.disk != nil {
 			err = c.disk.close()

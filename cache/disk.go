@@ -12,7 +12,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// diskTier keeps entries in a bbolt file so a restart loses nothing.
+// diskTier keeps entries in a bbolt file: an entry whose write-back
+// transaction committed survives a restart and kill -9 (see
+// writeback.go for when that is).
 //
 // bbolt (etcd's B+tree) was chosen over pebble: one file, pure Go, ACID
 // transactions with fsync on commit (survives kill -9 without a repair
@@ -27,6 +29,13 @@ var (
 	bucketEntries = []byte("entries")  // key (32 bytes) → entry JSON
 	bucketSources = []byte("sources")  // sourceID \x00 key → empty
 	bucketInval   = []byte("invalids") // namespace → unix nanos; entries created before are void
+	// bucketMeta keeps what quotas and the janitor need of each entry
+	// without decoding it (see metaRecord); written with the entry.
+	bucketMeta = []byte("meta")
+	// bucketJournal lists the entries not yet in the vector store, with
+	// their vector when the write-back had one: the similarity tier's
+	// journal, replayed after a restart or a store outage.
+	bucketJournal = []byte("unindexed")
 )
 
 func openDiskTier(dir string) (*diskTier, error) {
@@ -38,7 +47,7 @@ func openDiskTier(dir string) (*diskTier, error) {
 		return nil, fmt.Errorf("cache: open entries.db (is another semcache using %s?): %w", dir, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketEntries, bucketSources, bucketInval} {
+		for _, b := range [][]byte{bucketEntries, bucketSources, bucketInval, bucketMeta, bucketJournal} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -69,27 +78,39 @@ func (d *diskTier) get(k Key) (*Entry, error) {
 // putBatch writes entries in one transaction (one fsync).
 func (d *diskTier) putBatch(entries []*Entry) error {
 	return d.db.Update(func(tx *bolt.Tx) error {
-		eb, sb := tx.Bucket(bucketEntries), tx.Bucket(bucketSources)
 		for _, e := range entries {
-			k, err := parseKey(e.Key)
-			if err != nil {
+			if err := putEntry(tx, e); err != nil {
 				return err
-			}
-			b, err := MarshalEntry(e)
-			if err != nil {
-				return err
-			}
-			if err := eb.Put(k[:], b); err != nil {
-				return err
-			}
-			for _, s := range e.Sources {
-				if err := sb.Put(sourceKey(s, k), nil); err != nil {
-					return err
-				}
 			}
 		}
 		return nil
 	})
+}
+
+// putEntry writes e, its meta record and its source rows in tx.
+func putEntry(tx *bolt.Tx, e *Entry) error {
+	k, err := parseKey(e.Key)
+	if err != nil {
+		return err
+	}
+	b, err := MarshalEntry(e)
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketEntries).Put(k[:], b); err != nil {
+		return err
+	}
+	m := metaRecord{Namespace: e.Namespace, Size: e.Size(), Expires: unixNano(e.ExpiresAt), LastHit: e.CreatedAt.UnixNano()}
+	if err := tx.Bucket(bucketMeta).Put(k[:], m.encode()); err != nil {
+		return err
+	}
+	sb := tx.Bucket(bucketSources)
+	for _, s := range e.Sources {
+		if err := sb.Put(sourceKey(s, k), nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func sourceKey(source string, k Key) []byte {
@@ -101,14 +122,24 @@ func sourceKey(source string, k Key) []byte {
 
 func (d *diskTier) delete(keys []Key) error {
 	return d.db.Update(func(tx *bolt.Tx) error {
-		eb := tx.Bucket(bucketEntries)
 		for _, k := range keys {
-			if err := eb.Delete(k[:]); err != nil {
+			if err := deleteEntry(tx, k); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// deleteEntry removes the entry under k, its meta record and its journal
+// row in tx (source rows go when their source is purged).
+func deleteEntry(tx *bolt.Tx, k Key) error {
+	for _, b := range [][]byte{bucketEntries, bucketMeta, bucketJournal} {
+		if err := tx.Bucket(b).Delete(k[:]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // keysBySource lists the keys of entries built on any of the sources and

@@ -4,9 +4,12 @@
 // salt, all provided by the API's wire package under wire/), holds answers
 // in an exact tier (ristretto in memory, bbolt on disk) and a similarity
 // tier (an embedder plus a vector store, guarded by a verifier), writes
-// entries back off the request path through a bounded queue, invalidates
-// them (by namespace, age or RAG source) and administers them (list,
-// search, export, warm).
+// entries back off the request path (batched bbolt transactions with a
+// journal of what the vector store still needs, retried while it fails:
+// see writeback.go), bounds each namespace (quotas evicting the least
+// recently hit), purges expired entries (the janitor), invalidates them
+// (by namespace, age or RAG source) and administers them (list, search,
+// export, warm).
 //
 // An Answer is endpoint-neutral too: model, usage, a text rendition (what
 // the admin API shows and shadow mode compares) and a payload only the

@@ -85,6 +85,7 @@ type Call struct {
 	reason  string
 	salt    string
 	enrich  rag.Enrichment
+	pol     *policy
 	header  http.Header // engine headers of the client's response
 
 	// response side
@@ -121,13 +122,14 @@ type Target struct {
 // authentication refuses gets its reply from Refused.
 func (e *Engine) BeginRequest(f Front, t Target, h http.Header) *Call {
 	method, path := t.Method, t.Path
-	c := &Call{e: e, front: f, start: e.now(), rid: httpapi.RequestID(h), ns: e.ns.Resolve(h)}
+	pol := e.pol.Load() // the whole call keeps the policy it began with
+	c := &Call{e: e, pol: pol, front: f, start: e.now(), rid: httpapi.RequestID(h), ns: pol.ns.Resolve(h)}
 	c.log = e.log.With("request_id", c.rid)
 	if ep, ok := e.Endpoint(method, path); ok {
 		c.ep, c.route = &ep, ep.Name
-		c.ctl, c.ctlErr = ParseControls(h, e.maxTTL)
+		c.ctl, c.ctlErr = ParseControls(h, pol.maxTTL)
 		c.outcome = OutcomeMiss
-		c.routeID = routeIdentity(t.Authority, e.keyHdrs, h)
+		c.routeID = routeIdentity(t.Authority, pol.keyHdrs, h)
 		c.encoding = strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding")))
 	} else {
 		c.route, c.outcome, c.reason = passRoute(path), OutcomeBypass, "not cached: "+method+" "+path
@@ -136,7 +138,7 @@ func (e *Engine) BeginRequest(f Front, t Target, h http.Header) *Call {
 	if c.ep == nil {
 		c.header.Set("X-Semcache", "bypass")
 	}
-	if e.auth != nil && !e.auth.Allowed(h) {
+	if pol.auth != nil && !pol.auth.Allowed(h) {
 		c.refuse()
 	}
 	return c
@@ -255,9 +257,9 @@ func (c *Call) Plan(ctx context.Context, body []byte, replaceable bool) Plan {
 	c.req = req
 	c.items = req.Items()
 	enrichable := false
-	if _, ok := req.(Enrichable); ok && c.e.rag != nil && !c.ctl.NoRAG {
+	if _, ok := req.(Enrichable); ok && c.pol.rag != nil && !c.ctl.NoRAG {
 		enrichable = true
-		c.salt = c.e.rag.Version(c.ns)
+		c.salt = c.pol.rag.Version(c.ns)
 	}
 	c.salt = joinSalt(c.salt, c.routeID)
 	for i := range c.items {
@@ -548,7 +550,7 @@ func (c *Call) coalesceKey(body []byte) string {
 func (c *Call) enrichBody(ctx context.Context) []byte {
 	m := c.e.metrics
 	cr := c.req.(Enrichable).ChatRequest()
-	enr, err := c.e.rag.Enrich(ctx, c.ns, cr, c.results[0].Vector)
+	enr, err := c.pol.rag.Enrich(ctx, c.ns, cr, c.results[0].Vector)
 	switch {
 	case err != nil:
 		m.RAGRetrievals.WithLabelValues("error").Inc()

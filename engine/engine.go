@@ -80,18 +80,14 @@ type Options struct {
 // Fronts only move bytes: see Call for the phases they call, in order.
 type Engine struct {
 	cache     *cache.Cache
-	ns        *Namespacer
 	metrics   *Metrics
-	rag       Enricher
+	pol       atomic.Pointer[policy] // reloadable: see SetPolicy
 	mode      wire.PromptMode
 	endpoints map[string]Endpoint // by path
-	maxTTL    time.Duration
 	sources   bool
 	log       *slog.Logger
 	now       func() time.Time
 	obs       atomic.Pointer[Observer]
-	auth      *ClientAuth
-	keyHdrs   []string
 	maxBody   int64
 }
 
@@ -148,9 +144,9 @@ func New(o Options) (*Engine, error) {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	o.Metrics.WatchCache(o.Cache)
-	e := &Engine{cache: o.Cache, ns: o.Namespaces, metrics: o.Metrics, rag: o.Enricher, mode: o.Mode, endpoints: eps,
-		maxTTL: o.MaxTTL, sources: o.SourcesField, log: o.Logger, now: o.Now, auth: o.ClientAuth,
-		keyHdrs: o.KeyHeaders, maxBody: o.MaxBodyBytes}
+	e := &Engine{cache: o.Cache, metrics: o.Metrics, mode: o.Mode, endpoints: eps,
+		sources: o.SourcesField, log: o.Logger, now: o.Now, maxBody: o.MaxBodyBytes}
+	e.pol.Store(&policy{ns: o.Namespaces, rag: o.Enricher, maxTTL: o.MaxTTL, auth: o.ClientAuth, keyHdrs: o.KeyHeaders})
 	e.SetObserver(o.Observer)
 	return e, nil
 }
@@ -171,7 +167,7 @@ func (e *Engine) Cache() *cache.Cache { return e.cache }
 func (e *Engine) Metrics() *Metrics { return e.metrics }
 
 // Namespace resolves the namespace of a request from its headers.
-func (e *Engine) Namespace(h http.Header) string { return e.ns.Resolve(h) }
+func (e *Engine) Namespace(h http.Header) string { return e.pol.Load().ns.Resolve(h) }
 
 // Endpoint returns the cached API served at a POST to path (query
 // excluded), if any.

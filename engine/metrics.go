@@ -2,6 +2,7 @@ package engine
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -58,7 +59,7 @@ type Metrics struct {
 	Refused           *prometheus.CounterVec
 	namespaces        *labelBound
 	routes            *labelBound
-	prices            map[string]Price
+	prices            atomic.Pointer[map[string]Price] // reloadable: see SetPrices
 	registry          prometheus.Registerer
 	cacheCollectorReg sync.Once
 }
@@ -145,13 +146,19 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 		}, []string{"reason"}),
 		namespaces: &labelBound{max: maxNamespaces, seen: map[string]bool{}},
 		routes:     &labelBound{max: maxRoutes, seen: map[string]bool{}},
-		prices:     prices,
 		registry:   reg,
 	}
+	m.SetPrices(prices)
 	reg.MustRegister(m.Requests, m.Items, m.RequestDuration, m.LookupDuration, m.UpstreamDuration, m.UpstreamTTFT, m.InterToken,
 		m.Similarity, m.VerifierRejects, m.TokensSaved, m.CostSaved, m.WriteBack, m.Coalesced, m.UpstreamErrors,
 		m.ShadowHits, m.ShadowAnswerSim, m.RAGRetrievals, m.RAGPassages, m.DegradedLookups, m.SemanticSkipped, m.Refused)
 	return m
+}
+
+// SetPrices replaces the model prices the saved cost is computed with;
+// safe while serving.
+func (m *Metrics) SetPrices(prices map[string]Price) {
+	m.prices.Store(&prices)
 }
 
 // PreRegisterReasons makes every verifier reason visible at zero.
@@ -183,9 +190,10 @@ func (m *Metrics) recordSaved(ns string, e *cache.Entry) {
 	label := m.Namespace(ns)
 	m.TokensSaved.WithLabelValues(label, "prompt").Add(float64(u.PromptTokens))
 	m.TokensSaved.WithLabelValues(label, "completion").Add(float64(u.CompletionTokens))
-	p, ok := m.prices[e.RequestModel]
+	prices := *m.prices.Load()
+	p, ok := prices[e.RequestModel]
 	if !ok {
-		p, ok = m.prices[e.Answer.Model]
+		p, ok = prices[e.Answer.Model]
 	}
 	if ok {
 		cost := float64(u.PromptTokens)*p.PromptPerMillion/1e6 + float64(u.CompletionTokens)*p.CompletionPerMillion/1e6
@@ -267,10 +275,16 @@ var (
 	descStoreErr  = prometheus.NewDesc("semcache_store_errors_total", "Vector store failures (lookups and write-backs).", nil, nil)
 	descDiskErr   = prometheus.NewDesc("semcache_disk_write_errors_total", "Entries the disk tier failed to persist.", nil, nil)
 	descWritten   = prometheus.NewDesc("semcache_writeback_written_total", "Entries the write-back queue finished writing (disk and similarity tier).", nil, nil)
+	descWaited    = prometheus.NewDesc("semcache_writeback_waited_total", "Answers that found the write-back queue full and waited for room (backpressure).", nil, nil)
+	descBacklog   = prometheus.NewDesc("semcache_index_backlog", "Entries waiting for a failing vector store (journal and memory).", nil, nil)
+	descReplayed  = prometheus.NewDesc("semcache_index_replayed_total", "Entries indexed from the journal after a restart or a store outage.", nil, nil)
+	descIdxDrop   = prometheus.NewDesc("semcache_index_dropped_total", "Entries past the vector-store backlog's bound (served by the exact tier only).", nil, nil)
+	descExpired   = prometheus.NewDesc("semcache_janitor_expired_total", "Expired entries the janitor purged from disk and the vector store.", nil, nil)
 )
 
 func (cc *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEntries, descBytes, descEvictions, descQueue, descDropped, descEmbedErr, descStoreErr, descDiskErr, descWritten} {
+	for _, d := range []*prometheus.Desc{descEntries, descBytes, descEvictions, descQueue, descDropped, descEmbedErr, descStoreErr, descDiskErr, descWritten,
+		descWaited, descBacklog, descReplayed, descIdxDrop, descExpired} {
 		ch <- d
 	}
 }
@@ -287,4 +301,10 @@ func (cc *cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descStoreErr, prometheus.CounterValue, float64(s.StoreErrors))
 	ch <- prometheus.MustNewConstMetric(descDiskErr, prometheus.CounterValue, float64(s.WriteErrors))
 	ch <- prometheus.MustNewConstMetric(descWritten, prometheus.CounterValue, float64(s.Written))
+	ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(s.Evicted), "quota")
+	ch <- prometheus.MustNewConstMetric(descWaited, prometheus.CounterValue, float64(s.Waited))
+	ch <- prometheus.MustNewConstMetric(descBacklog, prometheus.GaugeValue, float64(s.IndexBacklog))
+	ch <- prometheus.MustNewConstMetric(descReplayed, prometheus.CounterValue, float64(s.Replayed))
+	ch <- prometheus.MustNewConstMetric(descIdxDrop, prometheus.CounterValue, float64(s.IndexDropped))
+	ch <- prometheus.MustNewConstMetric(descExpired, prometheus.CounterValue, float64(s.Expired))
 }

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/semcache/semcache/engine"
@@ -73,8 +74,7 @@ type ServerOptions struct {
 // Server is the OpenAI-compatible HTTP front.
 type Server struct {
 	engine      *engine.Engine
-	upstream    *url.URL
-	upstreamKey string
+	up          atomic.Pointer[upstreamTarget] // reloadable: see SetUpstream
 	maxBody     int64
 	bodyTimeout time.Duration
 	upTimeout   time.Duration
@@ -138,8 +138,6 @@ func NewServer(o ServerOptions) (*Server, error) {
 	}
 	s := &Server{
 		engine:      o.Engine,
-		upstream:    o.Upstream,
-		upstreamKey: o.UpstreamKey,
 		maxBody:     o.MaxBodyBytes,
 		bodyTimeout: o.BodyReadTimeout,
 		upTimeout:   o.UpstreamTimeout,
@@ -151,6 +149,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 		bodyBudget:  newBudget(o.MaxBodyBytesInFlight),
 		log:         o.Logger,
 	}
+	s.up.Store(&upstreamTarget{url: o.Upstream, key: o.UpstreamKey})
 	s.passthrough = &httputil.ReverseProxy{
 		Rewrite:        s.rewritePassthrough,
 		FlushInterval:  -1,
@@ -216,16 +215,33 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 	}
 }
 
+// upstreamTarget is where requests go upstream, and with which key.
+type upstreamTarget struct {
+	url *url.URL
+	key string
+}
+
+// SetUpstream points requests that start from now on at another upstream
+// (key "" forwards the client's credential); requests under way finish
+// with the upstream they started with. Safe while serving.
+func (s *Server) SetUpstream(u *url.URL, key string) error {
+	if u == nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return errors.New("proxy: upstream must be an absolute http(s) URL")
+	}
+	s.up.Store(&upstreamTarget{url: u, key: key})
+	return nil
+}
+
 func (s *Server) upstreamURL(path string) *url.URL {
-	u := *s.upstream
+	u := *s.up.Load().url
 	u.Path = strings.TrimSuffix(u.Path, "/") + strings.TrimPrefix(path, "/v1")
 	u.RawPath = ""
 	return &u
 }
 
 func (s *Server) setAuth(h http.Header) {
-	if s.upstreamKey != "" {
-		h.Set("Authorization", "Bearer "+s.upstreamKey)
+	if key := s.up.Load().key; key != "" {
+		h.Set("Authorization", "Bearer "+key)
 		h.Del("Api-Key")
 	}
 }

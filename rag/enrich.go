@@ -56,7 +56,7 @@ type TemplateData struct {
 // order.
 func (s *Service) bound(ns string) []*collection {
 	var out []*collection
-	for _, c := range s.order {
+	for _, c := range s.set.Load().order {
 		if !c.Disabled && binds(c.Namespaces, ns) {
 			out = append(out, c)
 		}
@@ -71,7 +71,7 @@ func (s *Service) bound(ns string) []*collection {
 func (s *Service) Version(ns string) string {
 	vers := *s.versions.Load()
 	var b strings.Builder
-	for _, c := range s.order {
+	for _, c := range s.set.Load().order {
 		if c.Disabled || !binds(c.Namespaces, ns) {
 			continue
 		}

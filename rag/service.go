@@ -87,8 +87,8 @@ type Service struct {
 	emb   embed.Embedder
 	reg   *registry
 	split *chunk.Splitter
-	colls map[string]*collection
-	order []*collection
+	// set holds the configured collections (swapped by SetCollections).
+	set   atomic.Pointer[collectionSet]
 	reuse bool
 	log   *slog.Logger
 	now   func() time.Time
@@ -146,18 +146,19 @@ func New(ctx context.Context, o Options) (*Service, error) {
 	}
 	s := &Service{
 		o: o, store: o.Store, emb: o.Embedder, reg: newRegistry(o.Store, o.Embedder.Dimension()), split: split,
-		colls: map[string]*collection{}, reuse: o.LookupModel != "" && o.LookupModel == o.Embedder.ModelID(),
-		log: o.Logger, now: o.Now, stop: make(chan struct{}), done: make(chan struct{}),
+		reuse: o.LookupModel != "" && o.LookupModel == o.Embedder.ModelID(),
+		log:   o.Logger, now: o.Now, stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	for _, c := range o.Collections {
-		cc, _ := c.compile() // validated above
-		s.colls[c.Name] = cc
-		s.order = append(s.order, cc)
-	}
+	s.set.Store(compileSet(o.Collections))
 	empty := map[string]string{}
 	s.versions.Store(&empty)
 	if err := s.refresh(ctx); err != nil {
-		return nil, err
+		if !errors.Is(err, vectorstore.ErrUnavailable) || o.Refresh <= 0 {
+			return nil, err
+		}
+		// A shared store that is down at start-up: the refresher reads the
+		// versions once it is up; until then no request is enriched.
+		s.log.Warn("rag: store unavailable; collection versions will be read when it is up", "err", err)
 	}
 	if o.Purger != nil {
 		if err := s.applyPurges(ctx); err != nil {
@@ -170,6 +171,34 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		close(s.done)
 	}
 	return s, nil
+}
+
+// collectionSet is the configured collections, by name and in order.
+type collectionSet struct {
+	byName map[string]*collection
+	order  []*collection
+}
+
+// compileSet compiles validated collections.
+func compileSet(cs []Collection) *collectionSet {
+	set := &collectionSet{byName: map[string]*collection{}}
+	for _, c := range cs {
+		cc, _ := c.compile()
+		set.byName[c.Name] = cc
+		set.order = append(set.order, cc)
+	}
+	return set
+}
+
+// SetCollections replaces the configured collections (semcache's config
+// reload) and reads the versions of new ones; requests that already read
+// the old set finish with it. Documents stay in the store either way.
+func (s *Service) SetCollections(ctx context.Context, cs []Collection) error {
+	if err := ValidateCollections(cs); err != nil {
+		return err
+	}
+	s.set.Store(compileSet(cs))
+	return s.refresh(ctx)
 }
 
 // Close stops the version refresher.
@@ -208,7 +237,7 @@ func (s *Service) refresh(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	next := maps.Clone(*s.versions.Load())
-	for _, c := range s.order {
+	for _, c := range s.set.Load().order {
 		v, err := s.reg.version(ctx, c.Name)
 		if err != nil {
 			return err
@@ -251,15 +280,16 @@ func (s *Service) applyPurges(ctx context.Context) error {
 
 // Collections returns the configured collection names in config order.
 func (s *Service) Collections() []string {
-	names := make([]string, len(s.order))
-	for i, c := range s.order {
+	order := s.set.Load().order
+	names := make([]string, len(order))
+	for i, c := range order {
 		names[i] = c.Name
 	}
 	return names
 }
 
 // Configured reports whether name is a configured collection.
-func (s *Service) Configured(name string) bool { return s.colls[name] != nil }
+func (s *Service) Configured(name string) bool { return s.set.Load().byName[name] != nil }
 
 // Status is what an ingest did to a document.
 type Status string
@@ -528,7 +558,7 @@ func (s *Service) Stats(ctx context.Context, collection string) (Stats, error) {
 		return Stats{}, err
 	}
 	st := Stats{Collection: collection, Documents: docs, Chunks: chunks, Version: v.Version}
-	if c := s.colls[collection]; c != nil {
+	if c := s.set.Load().byName[collection]; c != nil {
 		st.Configured, st.Namespaces = true, c.Namespaces
 	}
 	return st, nil

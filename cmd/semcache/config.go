@@ -72,13 +72,24 @@ type config struct {
 	MaxNamespace  int
 	RAG           string // on | off
 
+	// Lifecycle and growth (see reload.go).
+	DrainTimeout    time.Duration
+	ConfigWatch     time.Duration
+	MaxTTL          time.Duration
+	QuotaEntries    int
+	QuotaBytes      string
+	JanitorInterval time.Duration
+
 	hardening
 	file fileConfig
+	// args are the serve arguments, parsed again on reload.
+	args []string
 
 	// derived, filled by validate
 	upstreamURL   *url.URL
 	cacheMaxBytes int64
 	maxBodyBytes  int64
+	quotaBytes    int64
 }
 
 // fileConfig holds the structured sections of the YAML file.
@@ -150,6 +161,12 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.IntVar(&c.MaxNamespace, "metrics-max-namespaces", engine.DefaultMaxNamespaces, "namespaces with their own metric label; the rest fold into _other")
 	fs.StringVar(&c.RAG, "rag", "on", "RAG context injection: on (when the config file defines rag.collections) or off")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", defaultDrainTimeout, "on SIGTERM, how long in-flight requests and streams may finish before they are cut (/readyz is 503 meanwhile)")
+	fs.DurationVar(&c.ConfigWatch, "config-watch", defaultConfigWatch, "how often to check --config for changes and reload it (0: only on SIGHUP)")
+	fs.DurationVar(&c.MaxTTL, "max-ttl", 0, "longest entry lifetime a client may ask for with X-Semcache-TTL (0: the --ttl value)")
+	fs.IntVar(&c.QuotaEntries, "quota-entries", cache.DefaultQuotaEntries, "entries one namespace keeps; past it the least recently hit are evicted (0: unbounded)")
+	fs.StringVar(&c.QuotaBytes, "quota-bytes", humanize.IBytes(cache.DefaultQuotaBytes), "bytes one namespace keeps; past it the least recently hit are evicted (0: unbounded)")
+	fs.DurationVar(&c.JanitorInterval, "janitor-interval", cache.DefaultJanitorInterval, "how often expired entries are purged from disk and the vector store")
 	c.hardening.flags(fs)
 }
 
@@ -167,6 +184,7 @@ func parseConfig(name string, args []string) (*config, *flag.FlagSet, error) {
 	if err != nil {
 		return nil, fs, err
 	}
+	c.args = args
 	if c.ConfigFile != "" {
 		b, err := os.ReadFile(c.ConfigFile)
 		if err != nil {
@@ -220,6 +238,20 @@ func (c *config) validate() error {
 	}
 	if c.TTL <= 0 {
 		bad("--ttl must be positive")
+	}
+	if c.MaxTTL < 0 {
+		bad("--max-ttl must not be negative")
+	}
+	if c.DrainTimeout < 0 || c.ConfigWatch < 0 || c.JanitorInterval <= 0 {
+		bad("--drain-timeout and --config-watch must not be negative; --janitor-interval must be positive")
+	}
+	if c.QuotaEntries < 0 {
+		bad("--quota-entries must not be negative")
+	}
+	if n, err := humanize.ParseBytes(c.QuotaBytes); err != nil {
+		bad("--quota-bytes %q: want a size such as 512MiB, or 0", c.QuotaBytes)
+	} else {
+		c.quotaBytes = int64(n)
 	}
 	if c.UpstreamTimeout <= 0 {
 		bad("--upstream-timeout must be positive")

@@ -14,17 +14,14 @@ import (
 	"github.com/semcache/semcache/proxy/extproc"
 )
 
-// extProcStopTimeout bounds the graceful stop of the gRPC server: open
-// Process streams live as long as their HTTP requests.
-const extProcStopTimeout = 10 * time.Second
-
 // startExtProc serves the Envoy ext_proc / ext_authz hook on
 // --extproc-listen (host:port, or unix:/path). It shares the engine with
 // the HTTP front. It returns a function that stops it: gracefully, then
-// forcibly after extProcStopTimeout.
-func (s *service) startExtProc(ctx context.Context, eng *engine.Engine) (func(), error) {
+// forcibly after the given timeout (open Process streams live as long as
+// their HTTP requests).
+func (s *service) startExtProc(ctx context.Context, eng *engine.Engine) (func(time.Duration), error) {
 	if s.cfg.ExtProc == "" {
-		return func() {}, nil
+		return func(time.Duration) {}, nil
 	}
 	srv, err := extproc.NewServer(extproc.Options{Engine: eng, MaxBodyBytes: int(s.cfg.maxBodyBytes), LookupTimeout: s.cfg.ExtProcBudget,
 		TLS: s.cfg.extProcTLS, Token: s.cfg.ExtProcToken, Logger: s.log})
@@ -49,15 +46,15 @@ func (s *service) startExtProc(ctx context.Context, eng *engine.Engine) (func(),
 	}
 	s.log.Info("semcache ext_proc listening", "addr", addr, "services", "ext_proc,ext_authz,health",
 		"tls", s.cfg.extProcTLS != nil, "mtls", s.cfg.ExtProcClientCA != "", "token", s.cfg.ExtProcToken != "")
-	return func() {
+	return func(timeout time.Duration) {
 		stopped := make(chan struct{})
 		go func() { g.GracefulStop(); close(stopped) }()
-		t := time.NewTimer(extProcStopTimeout)
+		t := time.NewTimer(timeout)
 		defer t.Stop()
 		select {
 		case <-stopped:
 		case <-t.C:
-			s.log.Warn("ext_proc streams still open, closing them", "after", extProcStopTimeout)
+			s.log.Warn("ext_proc streams still open, closing them", "after", timeout)
 			g.Stop()
 			<-stopped
 		}

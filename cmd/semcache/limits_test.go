@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,90 +17,10 @@ import (
 	"github.com/semcache/semcache/embed/use"
 )
 
-// child is `semcache serve` in a process of its own.
-type child struct {
-	cmd        *exec.Cmd
-	api, admin string
-	stderr     *syncBuffer
-}
-
-// buildSemcache builds the real binary (without the race detector, as it
-// ships) once per test run.
-func buildSemcache(t *testing.T) string {
+// memKiB reads a VmRSS-style line (VmRSS, VmHWM) of a process, in KiB.
+func memKiB(t *testing.T, p *proc, field string) int64 {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(t.TempDir(), "semcache")
-	out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		needOrSkip(t, "cannot build semcache: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func startChild(t *testing.T, args ...string) *child {
-	t.Helper()
-	bin := buildSemcache(t)
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"}, args...)...)
-	// The process's own memory settings: no GOMEMLIMIT, the default GOGC.
-	env := []string{}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GOMEMLIMIT=") && !strings.HasPrefix(kv, "GOGC=") && !strings.HasPrefix(kv, "GODEBUG=") {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = env
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd, stderr: &syncBuffer{}}
-	cmd.Stderr = c.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	lines := make(chan string)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	select {
-	case l, ok := <-lines:
-		m := listening.FindStringSubmatch(l)
-		if !ok || m == nil {
-			t.Fatalf("child did not start: %q\n%s", l, c.stderr.String())
-		}
-		c.api, c.admin = "http://"+m[1], "http://"+m[2]
-	case <-time.After(60 * time.Second):
-		t.Fatalf("child did not start\n%s", c.stderr.String())
-	}
-	go func() {
-		for range lines {
-		}
-	}()
-	return c
-}
-
-// memKiB reads a VmRSS-style line (VmRSS, VmHWM) of the child, in KiB.
-func (c *child) memKiB(t *testing.T, field string) int64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		t.Skipf("no /proc: %v", err)
 	}
@@ -113,7 +30,7 @@ func (c *child) memKiB(t *testing.T, field string) int64 {
 			return n
 		}
 	}
-	t.Fatalf("no %s in /proc/%d/status", field, c.cmd.Process.Pid)
+	t.Fatalf("no %s in /proc/%d/status", field, p.cmd.Process.Pid)
 	return 0
 }
 
@@ -172,8 +89,10 @@ func TestMemoryBoundedPerRequest(t *testing.T) {
 		needOrSkip(t, "USE-lite model not found in %s (bash .ci/use-model.sh)", modelDir)
 	}
 	args = append(args, "--embedder", "use", "--model-dir", modelDir)
-	c := startChild(t, args...)
-	before := c.memKiB(t, "VmRSS")
+	// The real binary, built without the race detector, as it ships; its
+	// own memory settings (no GOMEMLIMIT).
+	c := startProc(t, buildSemcache(t), args...)
+	before := memKiB(t, c, "VmRSS")
 
 	send := func(key string, body []byte) (int, error) {
 		req, _ := http.NewRequest(http.MethodPost, c.api+"/v1/chat/completions", strings.NewReader(string(body)))
@@ -214,14 +133,14 @@ func TestMemoryBoundedPerRequest(t *testing.T) {
 	if invalid["401"] == 0 || invalid["401"]+invalid["error"] != 8 {
 		t.Fatalf("invalid key: %v, want 401s", invalid)
 	}
-	afterInvalid := c.memKiB(t, "VmHWM")
+	afterInvalid := memKiB(t, c, "VmHWM")
 
 	// Valid key: the whole request path, body limit included.
 	valid := burst("good-key", 8<<20-1024)
 	if valid["200"] != 8 {
 		t.Fatalf("valid key: %v, want 8 × 200\n%s", valid, c.stderr.String())
 	}
-	peak := c.memKiB(t, "VmHWM")
+	peak := memKiB(t, c, "VmHWM")
 	resp, err := http.Get(c.admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)

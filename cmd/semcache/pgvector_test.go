@@ -121,10 +121,16 @@ func TestPgvectorSharedAndOutage(t *testing.T) {
 
 	pg.stop()
 	calls := up.ChatCalls()
+	// Answers stored during the outage wait in b's journal and reach the
+	// store once it is back: the reverse-a-list one is a valid answer too.
+	valid := map[string]bool{first.content: true}
 	for i, q := range []string{"in python, how would I reverse a list?", "What is the boiling point of water at sea level?"} {
 		r := ask(t, b.api, "tenant", userMsg(q))
 		if r.status != 200 || r.cache != "miss" {
 			t.Fatalf("during the outage, request %d: %+v", i, r)
+		}
+		if i == 0 {
+			valid[r.content] = true
 		}
 	}
 	if up.ChatCalls()-calls != 2 {
@@ -139,7 +145,7 @@ func TestPgvectorSharedAndOutage(t *testing.T) {
 		// attempt into an exact hit.
 		r := ask(t, b.api, "tenant", userMsg("python: how do I reverse a list?"), "Cache-Control", "no-store")
 		if r.cache == "hit-semantic" {
-			if r.content != first.content {
+			if !valid[r.content] {
 				t.Fatalf("after recovery: wrong answer %q", r.content)
 			}
 			break

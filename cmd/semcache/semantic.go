@@ -17,6 +17,7 @@ import (
 	"github.com/semcache/semcache/embed/wordnet"
 	"github.com/semcache/semcache/embed/wordvec"
 	"github.com/semcache/semcache/vectorstore"
+	"github.com/semcache/semcache/vectorstore/lazy"
 	"github.com/semcache/semcache/vectorstore/memory"
 	"github.com/semcache/semcache/vectorstore/pgvector"
 	"github.com/semcache/semcache/vectorstore/qdrant"
@@ -29,6 +30,40 @@ type semantic struct {
 	kind     string
 	store    vectorstore.Store
 	reasons  []string
+	// verifier is the verifier's word knowledge, loaded once (a reload
+	// rebuilds the verifier's cut-offs with it).
+	verifier verify.Options
+}
+
+// options builds the similarity tier's options from cfg with the tier's
+// embedder, store and word knowledge (at start-up and on reload).
+func (sem *semantic) options(cfg *config) (cache.SemanticOptions, error) {
+	thresholds := map[string]float32{}
+	for ns, t := range cfg.file.Thresholds {
+		thresholds[ns] = float32(t)
+	}
+	shadow := map[string]bool{}
+	for _, ns := range cfg.file.Shadow {
+		shadow[ns] = true
+	}
+	vo := sem.verifier
+	vo.MinScore = float32(cfg.MinScore)
+	o, err := simtier.Options(simtier.Config{
+		Embedder:        sem.embedder,
+		Index:           sem.store,
+		Kind:            sem.kind,
+		Threshold:       float32(cfg.Threshold),
+		Thresholds:      thresholds,
+		Shadow:          shadow,
+		ShadowAll:       cfg.Semantic == "shadow",
+		TopK:            cfg.TopK,
+		EmbedTimeout:    cfg.EmbedTimeout,
+		SearchTimeout:   cfg.SearchTimeout,
+		Verifier:        vo,
+		MaxFalseHitRate: float32(cfg.MaxFalseHitRate),
+	})
+	o.MaxEmbedBytes, o.MaxSemanticBytes = cfg.embedMaxBytes, cfg.semanticMaxBytes
+	return o, err
 }
 
 // buildEmbedder picks the embedder the config asks for; with "auto" it
@@ -84,27 +119,35 @@ func collectionName(prefix, modelID string) string {
 	return strings.Trim(prefix+"_"+n, "_")
 }
 
-// openStore opens the configured vector store for one collection.
+// openStore opens the configured vector store for one collection. A
+// pgvector or Qdrant server that is down at start-up does not stop
+// semcache: the store connects in the background (vectorstore/lazy) and
+// lookups are misses until then.
 func (s *service) openStore(ctx context.Context, collection string, dim int) (vectorstore.Store, error) {
 	cfg := s.cfg
+	var open lazy.Opener
 	switch cfg.Store {
 	case "pgvector":
-		st, err := pgvector.Open(ctx, pgvector.Options{DSN: cfg.PGDSN, Table: collection, Dimension: dim, Logger: s.log})
-		if err != nil {
-			return nil, fmt.Errorf("store pgvector: %w", err)
+		open = func(ctx context.Context) (vectorstore.Store, error) {
+			st, err := pgvector.Open(ctx, pgvector.Options{DSN: cfg.PGDSN, Table: collection, Dimension: dim, Logger: s.log})
+			if err != nil {
+				return nil, fmt.Errorf("store pgvector: %w", err)
+			}
+			return st, nil
 		}
-		return st, nil
 	case "qdrant":
 		host, port, err := splitHostPort(cfg.QdrantAddr)
 		if err != nil {
 			return nil, err
 		}
-		st, err := qdrant.Open(ctx, qdrant.Options{Host: host, Port: port, APIKey: cfg.QdrantKey, UseTLS: cfg.QdrantTLS,
-			Collection: collection, Dimension: dim})
-		if err != nil {
-			return nil, fmt.Errorf("store qdrant: %w", err)
+		open = func(ctx context.Context) (vectorstore.Store, error) {
+			st, err := qdrant.Open(ctx, qdrant.Options{Host: host, Port: port, APIKey: cfg.QdrantKey, UseTLS: cfg.QdrantTLS,
+				Collection: collection, Dimension: dim})
+			if err != nil {
+				return nil, fmt.Errorf("store qdrant: %w", err)
+			}
+			return st, nil
 		}
-		return st, nil
 	default:
 		st, err := memory.Open(ctx, memory.Options{Dir: filepath.Join(cfg.DataDir, "vectors", collection), Dimension: dim, Logger: s.log})
 		if err != nil {
@@ -112,6 +155,7 @@ func (s *service) openStore(ctx context.Context, collection string, dim int) (ve
 		}
 		return st, nil
 	}
+	return lazy.Open(ctx, lazy.Options{Open: open, Name: cfg.Store + " " + collection, Logger: s.log})
 }
 
 // wordKnowledge loads the verifier's word knowledge from the model
@@ -172,44 +216,21 @@ func (s *service) openSemantic(ctx context.Context) (*semantic, error) {
 		return nil, err
 	}
 	s.closers = append(s.closers, st.Close)
-	thresholds := map[string]float32{}
-	for ns, t := range cfg.file.Thresholds {
-		thresholds[ns] = float32(t)
-	}
-	shadow := map[string]bool{}
-	for _, ns := range cfg.file.Shadow {
-		shadow[ns] = true
-	}
 	vo, err := s.wordKnowledge()
 	if err != nil {
 		return nil, err
 	}
-	vo.MinScore = float32(cfg.MinScore)
-	opts, err := simtier.Options(simtier.Config{
-		Embedder:        cached,
-		Index:           st,
-		Kind:            kind,
-		Threshold:       float32(cfg.Threshold),
-		Thresholds:      thresholds,
-		Shadow:          shadow,
-		ShadowAll:       cfg.Semantic == "shadow",
-		TopK:            cfg.TopK,
-		EmbedTimeout:    cfg.EmbedTimeout,
-		SearchTimeout:   cfg.SearchTimeout,
-		Verifier:        vo,
-		MaxFalseHitRate: float32(cfg.MaxFalseHitRate),
-	})
-	if err != nil {
-		return nil, err
-	}
-	opts.MaxEmbedBytes, opts.MaxSemanticBytes = cfg.embedMaxBytes, cfg.semanticMaxBytes
 	sem := &semantic{
 		embedder: cached,
 		kind:     kind,
 		store:    st,
 		reasons:  simtier.Reasons(),
-		opts:     opts,
+		verifier: vo,
 	}
+	if sem.opts, err = sem.options(cfg); err != nil {
+		return nil, err
+	}
+	opts := sem.opts
 	s.log.Info("similarity tier ready", "embedder", emb.ModelID(), "store", cfg.Store, "threshold", opts.Threshold, "mode", cfg.Semantic)
 	return sem, nil
 }

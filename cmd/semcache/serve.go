@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,13 +46,22 @@ func redact(_ []string, a slog.Attr) slog.Attr {
 
 // service is a running semcache: its servers and what they share.
 type service struct {
+	// cfg is the config semcache started with; live the one in force (a
+	// reload swaps it; see reload.go).
 	cfg     *config
+	live    atomic.Pointer[config]
 	log     *slog.Logger
 	cache   *cache.Cache
 	engine  *engine.Engine
+	api     *proxy.Server
+	sem     *semantic    // nil with --semantic off
 	rag     *rag.Service // nil without RAG collections
 	closers []func() error
 	ready   chan struct{}
+	// draining is set when shutdown starts: /readyz answers 503.
+	draining atomic.Bool
+	reloadMu sync.Mutex
+	reloads  *prometheus.CounterVec
 	// APIAddr and AdminAddr are the bound addresses (useful with port 0).
 	APIAddr, AdminAddr string
 }
@@ -77,24 +87,33 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // serve builds everything, listens, and blocks until ctx is done.
 func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer) error {
 	s := &service{cfg: cfg, log: log, ready: make(chan struct{})}
+	s.live.Store(cfg)
 	defer s.close()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := engine.NewMetrics(reg, cfg.MaxNamespace, cfg.file.Prices)
+	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "semcache_config_reloads_total", Help: "Config reloads (SIGHUP or a changed --config file), by result: ok or rejected.",
+	}, []string{"result"})
+	reg.MustRegister(s.reloads)
 
 	sem, err := s.openSemantic(ctx)
 	if err != nil {
 		return err
 	}
+	s.sem = sem
 	if sem != nil && sem.reasons != nil {
 		metrics.PreRegisterReasons(sem.reasons)
 	}
 	copts := cache.Options{
-		MaxBytes: cfg.cacheMaxBytes,
-		TTL:      cfg.TTL,
-		Dir:      cfg.DataDir,
-		Logger:   log,
+		MaxBytes:        cfg.cacheMaxBytes,
+		TTL:             cfg.TTL,
+		MaxTTL:          cfg.maxTTL(),
+		Quota:           cfg.quota(),
+		JanitorInterval: cfg.JanitorInterval,
+		Dir:             cfg.DataDir,
+		Logger:          log,
 	}
 	if sem != nil {
 		copts.Semantic = &sem.opts
@@ -116,7 +135,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	}
 	eng, err := engine.New(engine.Options{
 		Cache: c, Namespaces: nsr, Metrics: metrics, Mode: wire.PromptMode(cfg.SemanticMode), Logger: log, Enricher: enricher,
-		SourcesField: cfg.SourcesField, ClientAuth: cfg.clientAuth, KeyHeaders: cfg.keyHeaders, MaxBodyBytes: cfg.maxBodyBytes,
+		SourcesField: cfg.SourcesField, MaxTTL: cfg.maxTTL(), ClientAuth: cfg.clientAuth, KeyHeaders: cfg.keyHeaders,
+		MaxBodyBytes: cfg.maxBodyBytes,
 	})
 	if err != nil {
 		return err
@@ -139,6 +159,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	if err != nil {
 		return err
 	}
+	s.api = api
 
 	apiLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -177,27 +198,55 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		wg.Wait()
 		return err
 	}
-	defer stopExtProc()
 	close(s.ready)
 	log.Info("semcache serving", "api", "http://"+s.APIAddr, "admin", "http://"+s.AdminAddr,
 		"upstream", cfg.upstreamURL.Redacted(), "data_dir", cfg.DataDir, "semantic", cfg.Semantic)
 	fmt.Fprintf(stdout, "semcache listening on http://%s (admin http://%s)\n", s.APIAddr, s.AdminAddr)
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); s.watchReload(watchCtx) }()
 
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	stopWatch()
+	<-watched
+	s.drain(apiSrv, stopExtProc)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_ = apiSrv.Shutdown(shutdownCtx)
 	_ = adminSrv.Shutdown(shutdownCtx)
 	wg.Wait()
-	if err := c.Flush(shutdownCtx); err != nil {
+	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelFlush()
+	if err := c.Flush(flushCtx); err != nil {
 		log.Warn("write-back queue not drained", "err", err)
 	}
 	log.Info("semcache stopped")
 	return runErr
+}
+
+// drain stops taking requests and lets those in flight finish, streams
+// included, for up to --drain-timeout; /readyz answers 503 from the
+// start, so a load balancer stops sending. What is still open at the
+// deadline is cut.
+func (s *service) drain(apiSrv *http.Server, stopExtProc func(time.Duration)) {
+	s.draining.Store(true)
+	timeout := s.live.Load().DrainTimeout
+	s.log.Info("draining: finishing requests in flight", "timeout", timeout)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { defer close(done); stopExtProc(timeout) }()
+	if err := apiSrv.Shutdown(ctx); err != nil {
+		s.log.Warn("drain timeout reached; cutting the connections still open", "timeout", timeout)
+		_ = apiSrv.Close()
+	}
+	<-done
+	s.log.Info("drained", "took", time.Since(start).Round(time.Millisecond))
 }
 
 func (s *service) close() {
@@ -218,6 +267,11 @@ func (s *service) adminHandler(reg *prometheus.Registry) http.Handler {
 		w.Header().Set("Content-Type", "text/plain")
 		select {
 		case <-s.ready:
+			if s.draining.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = io.WriteString(w, "draining\n")
+				return
+			}
 			_, _ = io.WriteString(w, "ready\n")
 		default:
 			w.WriteHeader(http.StatusServiceUnavailable)
