@@ -125,3 +125,27 @@ func TestNoOpenRelay(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadClientKeys: client keys change with a reload, like tenants:
+// a key added to client_keys is admitted without a restart, a removed one
+// is refused from then on.
+func TestReloadClientKeys(t *testing.T) {
+	_, upURL := simUpstream(t)
+	dir := t.TempDir()
+	writeConfig(t, dir, "upstream: "+upURL+"\nclient-auth: true\nclient_keys: [sk-old]\n")
+	reload := make(chan os.Signal, 1)
+	s := serveWith(t, reload, "--config", filepath.Join(dir, "semcache.yaml"), "--data-dir", filepath.Join(dir, "data"), "--config-watch", "0")
+	body := userMsg("Are new keys admitted after a reload?")
+	if a := ask(t, s.api, "sk-new", body); a.status != http.StatusUnauthorized {
+		t.Fatalf("before the reload: %+v", a)
+	}
+	writeConfig(t, dir, "upstream: "+upURL+"\nclient-auth: true\nclient_keys: [sk-new]\n")
+	reload <- os.Interrupt
+	waitCounter(t, s.admin, `semcache_config_reloads_total{result="ok"}`, 1)
+	if a := ask(t, s.api, "sk-new", body); a.status != http.StatusOK {
+		t.Fatalf("a key added by the reload: %+v", a)
+	}
+	if a := ask(t, s.api, "sk-old", body); a.status != http.StatusUnauthorized {
+		t.Fatalf("a key removed by the reload: %+v", a)
+	}
+}
