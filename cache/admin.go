@@ -575,8 +575,8 @@ func (c *Cache) warmIndex(ctx context.Context, sem *SemanticOptions, entries []*
 	var texts []string
 	var semantic []*Entry
 	for _, e := range entries {
-		if e.Partition != "" {
-			texts = append(texts, EmbedText(e.Prompt, e.Context))
+		if e.Partition != "" && !tooLong(sem, e.Prompt, e.Context) {
+			texts = append(texts, embedText(sem, e.Prompt, e.Context))
 			semantic = append(semantic, e)
 		}
 	}

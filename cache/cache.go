@@ -111,6 +111,12 @@ type SemanticOptions struct {
 	// path (defaults 150 ms and 100 ms); past them the request is a miss.
 	EmbedTimeout  time.Duration
 	SearchTimeout time.Duration
+	// MaxEmbedBytes bounds the text embedded per prompt (head and tail
+	// are kept; default DefaultMaxEmbedBytes). MaxSemanticBytes bounds
+	// the prompt plus context the tier handles at all (default
+	// DefaultMaxSemanticBytes): longer requests use the exact tier only.
+	MaxEmbedBytes    int
+	MaxSemanticBytes int
 }
 
 // Options configure a Cache.
@@ -171,8 +177,11 @@ func (o *Options) validate() error {
 				errs = append(errs, fmt.Errorf("cache: similarity threshold %v for namespace %q must be positive", t, ns))
 			}
 		}
-		if s.TopK < 0 || s.EmbedTimeout < 0 || s.SearchTimeout < 0 {
-			errs = append(errs, errors.New("cache: TopK and timeouts must not be negative"))
+		if s.TopK < 0 || s.EmbedTimeout < 0 || s.SearchTimeout < 0 || s.MaxEmbedBytes < 0 || s.MaxSemanticBytes < 0 {
+			errs = append(errs, errors.New("cache: TopK, timeouts and bounds must not be negative"))
+		}
+		if s.MaxEmbedBytes > 0 && s.MaxEmbedBytes < 64 {
+			errs = append(errs, errors.New("cache: MaxEmbedBytes must be at least 64"))
 		}
 	}
 	return errors.Join(errs...)
@@ -314,6 +323,9 @@ func EmbedText(prompt, context string) string {
 	}
 	return context + "\n" + prompt
 }
+
+// TTL is the lifetime of an entry whose request did not ask for another.
+func (c *Cache) TTL() time.Duration { return c.pol.Load().ttl }
 
 // Open creates a cache, opening the disk tier when Dir is set.
 func Open(opts Options) (*Cache, error) {
@@ -478,6 +490,9 @@ type Result struct {
 	// EmbedErr and SearchErr report a failed similarity tier (the lookup
 	// then degrades to a miss).
 	EmbedErr, SearchErr error
+	// Skipped says why the similarity tier was not asked although it
+	// applies (SkipTooLong), "" otherwise.
+	Skipped string
 	// Latencies of each step.
 	ExactTime, EmbedTime, SearchTime, JudgeTime time.Duration
 }
@@ -495,6 +510,10 @@ func (c *Cache) Get(ctx context.Context, l Lookup) Result {
 	}
 	sem := c.semantic()
 	if l.SkipSemantic || sem == nil || l.Prompt == "" {
+		return res
+	}
+	if tooLong(sem, l.Prompt, l.Context) {
+		res.Skipped = SkipTooLong
 		return res
 	}
 	c.getSemantic(ctx, sem, l, &res)
@@ -559,18 +578,15 @@ func (c *Cache) getSemantic(ctx context.Context, sem *SemanticOptions, l Lookup,
 	if res.Vector == nil {
 		start := c.now()
 		ectx, cancel := context.WithTimeout(ctx, sem.EmbedTimeout)
-		vecs, err := sem.Embedder.Embed(ectx, []string{EmbedText(l.Prompt, l.Context)})
+		vec, err := c.embedOne(ectx, sem, embedText(sem, l.Prompt, l.Context))
 		cancel()
 		res.EmbedTime = c.now().Sub(start)
-		if err == nil && len(vecs) != 1 {
-			err = fmt.Errorf("cache: embedder returned %d vectors for 1 text", len(vecs))
-		}
 		if err != nil {
 			c.stats.embedErrors.Add(1)
 			res.EmbedErr = err
 			return
 		}
-		res.Vector = vecs[0]
+		res.Vector = vec
 	}
 	partition := l.partition()
 	start := c.now()

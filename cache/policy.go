@@ -84,6 +84,12 @@ func fillSemanticDefaults(sc *SemanticOptions) {
 	if sc.SearchTimeout == 0 {
 		sc.SearchTimeout = DefaultSearchTimeout
 	}
+	if sc.MaxEmbedBytes == 0 {
+		sc.MaxEmbedBytes = DefaultMaxEmbedBytes
+	}
+	if sc.MaxSemanticBytes == 0 {
+		sc.MaxSemanticBytes = DefaultMaxSemanticBytes
+	}
 }
 
 // lifetime picks an entry's lifetime: ttl, or the default, capped.

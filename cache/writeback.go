@@ -85,7 +85,13 @@ func (c *Cache) Put(l Lookup, ans Answer, vector []float32, ttl time.Duration, s
 		ExpiresAt:    now.Add(ttl),
 		Sources:      sources,
 	}
-	if l.Prompt != "" {
+	switch {
+	case l.Prompt == "":
+	case tooLong(pol.sem, l.Prompt, l.Context):
+		// Never a similarity candidate: keep only what the admin API and
+		// the dashboard show, not a copy of a huge prompt in every tier.
+		e.Prompt = capText(l.Prompt, displayPromptBytes)
+	default:
 		e.Prompt, e.Context = l.Prompt, l.Context
 		e.Partition = l.partition()
 	}
@@ -155,8 +161,9 @@ func (c *Cache) enqueue(j writeJob, wait time.Duration) bool {
 // creates none. An alias expires with its entry and is deleted with it.
 // Aliases are best effort: one that finds the queue full is dropped.
 func (c *Cache) Alias(l Lookup, res Result) {
-	if c.semantic() == nil || res.Tier != TierSemantic || res.ViaAlias || res.Entry == nil || res.Vector == nil ||
-		l.Prompt == "" || (l.Prompt == res.Entry.Prompt && l.Context == res.Entry.Context) {
+	sem := c.semantic()
+	if sem == nil || res.Tier != TierSemantic || res.ViaAlias || res.Entry == nil || res.Vector == nil ||
+		l.Prompt == "" || (l.Prompt == res.Entry.Prompt && l.Context == res.Entry.Context) || tooLong(sem, l.Prompt, l.Context) {
 		return
 	}
 	a := *res.Entry
@@ -641,9 +648,9 @@ func (c *Cache) indexBatch(ij indexJob) error {
 	var missing []int
 	var texts []string
 	for i, j := range ij.jobs {
-		if j.entry.Partition != "" && j.vector == nil {
+		if j.entry.Partition != "" && j.vector == nil && !tooLong(sem, j.entry.Prompt, j.entry.Context) {
 			missing = append(missing, i)
-			texts = append(texts, EmbedText(j.entry.Prompt, j.entry.Context))
+			texts = append(texts, embedText(sem, j.entry.Prompt, j.entry.Context))
 		}
 	}
 	if len(texts) > 0 {
@@ -660,7 +667,7 @@ func (c *Cache) indexBatch(ij indexJob) error {
 	now := c.now()
 	recs := make([]vectorstore.Record, 0, len(ij.jobs))
 	for _, j := range ij.jobs {
-		if j.entry.Partition == "" || j.vector == nil || j.entry.Expired(now) {
+		if j.entry.Partition == "" || j.vector == nil || j.entry.Expired(now) || tooLong(sem, j.entry.Prompt, j.entry.Context) {
 			continue
 		}
 		payload, err := MarshalEntry(j.entry)

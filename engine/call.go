@@ -68,6 +68,12 @@ type Call struct {
 	ctl   Controls
 	// ctlErr is a malformed control header, reported by Plan.
 	ctlErr error
+	// routeID is the route identity (authority, key headers) that salts
+	// the keys; encoding the request body's Content-Encoding.
+	routeID, encoding string
+	// refused is the reply to a request the client authentication
+	// refused.
+	refused *Reply
 
 	mu      sync.Mutex
 	req     Request
@@ -85,6 +91,7 @@ type Call struct {
 	// response side
 	sentAt    time.Time
 	status    int
+	ttlCap    time.Duration // the upstream's max-age
 	observe   bool
 	body      *observedBody
 	stream    bool
@@ -102,6 +109,19 @@ type Call struct {
 // Begin starts a call when a request's headers have arrived: it routes
 // the request, assigns its request id and resolves its namespace.
 func (e *Engine) Begin(f Front, method, path string, h http.Header) *Call {
+	return e.BeginRequest(f, Target{Method: method, Path: path}, h)
+}
+
+// Target is a request's method and path and, from fronts that route by
+// it (Envoy), its :authority, which then joins the cache key.
+type Target struct {
+	Method, Authority, Path string
+}
+
+// BeginRequest is Begin with the whole target. A request the client
+// authentication refuses gets its reply from Refused.
+func (e *Engine) BeginRequest(f Front, t Target, h http.Header) *Call {
+	method, path := t.Method, t.Path
 	pol := e.pol.Load() // the whole call keeps the policy it began with
 	c := &Call{e: e, pol: pol, front: f, start: e.now(), rid: httpapi.RequestID(h), ns: pol.ns.Resolve(h)}
 	c.log = e.log.With("request_id", c.rid)
@@ -109,12 +129,17 @@ func (e *Engine) Begin(f Front, method, path string, h http.Header) *Call {
 		c.ep, c.route = &ep, ep.Name
 		c.ctl, c.ctlErr = ParseControls(h, pol.maxTTL)
 		c.outcome = OutcomeMiss
+		c.routeID = routeIdentity(t.Authority, pol.keyHdrs, h)
+		c.encoding = strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding")))
 	} else {
 		c.route, c.outcome, c.reason = passRoute(path), OutcomeBypass, "not cached: "+method+" "+path
 	}
 	c.header = http.Header{"X-Request-Id": {c.rid}}
 	if c.ep == nil {
 		c.header.Set("X-Semcache", "bypass")
+	}
+	if pol.auth != nil && !pol.auth.Allowed(h) {
+		c.refuse()
 	}
 	return c
 }
@@ -203,11 +228,27 @@ type Upstream struct {
 func (c *Call) Plan(ctx context.Context, body []byte, replaceable bool) Plan {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.refused != nil {
+		return Plan{Reply: c.refused}
+	}
 	if c.ep == nil {
 		return Plan{Upstream: &Upstream{Header: c.header.Clone()}}
 	}
 	if c.ctlErr != nil {
 		return c.invalid(c.ctlErr)
+	}
+	body, err := decodeBody(c.encoding, body, c.e.maxBody)
+	if err != nil {
+		return c.invalid(err)
+	}
+	// A decoded body goes upstream decoded (every upstream reads plain
+	// JSON), when the front can replace it.
+	decoded := c.encoding != "" && c.encoding != "identity"
+	plain := func(up []byte) []byte {
+		if up == nil && replaceable && decoded {
+			return body
+		}
+		return up
 	}
 	req, err := c.ep.Parse(body)
 	if err != nil {
@@ -220,6 +261,7 @@ func (c *Call) Plan(ctx context.Context, body []byte, replaceable bool) Plan {
 		enrichable = true
 		c.salt = c.pol.rag.Version(c.ns)
 	}
+	c.salt = joinSalt(c.salt, c.routeID)
 	for i := range c.items {
 		c.items[i].Namespace, c.items[i].Salt = c.ns, c.salt
 	}
@@ -232,6 +274,7 @@ func (c *Call) Plan(ctx context.Context, body []byte, replaceable bool) Plan {
 		if replaceable {
 			up.Body = c.upstreamBody(nil)
 		}
+		up.Body = plain(up.Body)
 		c.sentAt = c.e.now()
 		return Plan{Upstream: up}
 	}
@@ -260,10 +303,11 @@ func (c *Call) Plan(ctx context.Context, body []byte, replaceable bool) Plan {
 	if up.Body == nil && replaceable {
 		up.Body = c.upstreamBody(c.missing)
 	}
+	up.Body = plain(up.Body)
 	c.missHeaders()
 	up.Header = c.header.Clone()
 	c.sentAt = c.e.now()
-	return Plan{Upstream: up, CoalesceKey: c.coalesceKey()}
+	return Plan{Upstream: up, CoalesceKey: c.coalesceKey(body)}
 }
 
 func allItems(n int) []int {
@@ -333,6 +377,14 @@ func ErrorReply(err error) (status int, body []byte) {
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge, httpapi.Error(
 			"request body exceeds the limit of "+strconv.FormatInt(mbe.Limit, 10)+" bytes", httpapi.TypeInvalidRequest, "", "request_too_large")
+	case errors.Is(err, ErrUnsupportedEncoding):
+		return http.StatusUnsupportedMediaType, httpapi.Error(err.Error(), httpapi.TypeInvalidRequest, "", "unsupported_encoding")
+	case errors.Is(err, ErrBodyTimeout):
+		return http.StatusRequestTimeout, httpapi.Error(ErrBodyTimeout.Error(), httpapi.TypeInvalidRequest, "", "request_timeout")
+	case errors.Is(err, ErrNotAllowed):
+		return http.StatusNotFound, httpapi.Error(err.Error(), httpapi.TypeInvalidRequest, "", "unknown_url")
+	case errors.Is(err, ErrBadPath):
+		return http.StatusBadRequest, httpapi.Error(err.Error(), httpapi.TypeInvalidRequest, "", "invalid_path")
 	case errors.Is(err, ErrUnreadableBody):
 		return http.StatusBadRequest, httpapi.Error(ErrUnreadableBody.Error(), httpapi.TypeInvalidRequest, "", "body_read_error")
 	case errors.Is(err, ErrBadControl):
@@ -400,6 +452,8 @@ func missReason(rs []cache.Result) string {
 			return "rejected"
 		case r.EmbedErr != nil || r.SearchErr != nil:
 			return "degraded"
+		case r.Skipped != "":
+			return r.Skipped
 		}
 		return "new"
 	}
@@ -465,12 +519,18 @@ func (c *Call) missHeaders() {
 	}
 }
 
-// coalesceKey names the upstream call: the same items asked the same way.
-func (c *Call) coalesceKey() string {
+// coalesceKey names the upstream call: the same items asked the same
+// way, in the same bytes. The body is in it so that requests that differ
+// only in fields outside the cache key that still reach the upstream
+// (user, metadata, store, safety_identifier, …) never share a call: each
+// such request makes its own, and the upstream sees every one.
+func (c *Call) coalesceKey(body []byte) string {
 	if c.ctl.NoStore {
 		return ""
 	}
 	h := sha256.New()
+	bs := sha256.Sum256(body)
+	h.Write(bs[:])
 	h.Write([]byte(c.route))
 	for _, i := range c.missing {
 		k := c.results[i].Key
@@ -545,6 +605,10 @@ var errUnreachable = errors.New("upstream unreachable")
 // ErrUnreadableBody is wrapped by a front's error reading a request body.
 var ErrUnreadableBody = errors.New("could not read the request body")
 
+// ErrBodyTimeout is wrapped by a front's error when the request body did
+// not arrive within its time limit (408).
+var ErrBodyTimeout = errors.New("the request body did not arrive in time")
+
 // Unreachable answers a call whose upstream could not be reached (it
 // replaces Upstream, Write and Finish).
 func (c *Call) Unreachable(cause string) Reply {
@@ -598,11 +662,15 @@ func (c *Call) Upstream(status int, h http.Header) Response {
 	c.stream = mt == "text/event-stream"
 	sources := !c.stream && status == http.StatusOK && c.e.sources && len(c.enrich.Sources) > 0
 	merge := c.merge && status == http.StatusOK
-	switch {
+	switch storable, maxAge := upstreamStorable(h); {
 	case status != http.StatusOK:
 		c.decide("error_status", nil)
 	case c.ctl.NoStore:
 		c.decide("no_store", nil)
+	case !storable:
+		c.decide("upstream_no_store", nil)
+	default:
+		c.ttlCap = maxAge
 	}
 	if c.decided && !merge && !sources {
 		return resp
@@ -737,8 +805,15 @@ func (c *Call) writeBack(clean bool) []cache.Answer {
 		c.decide("not_cacheable", err)
 	default:
 		c.decided = true
+		ttl := c.ctl.TTL
+		if c.ttlCap > 0 {
+			if ttl <= 0 {
+				ttl = c.e.cache.TTL()
+			}
+			ttl = min(ttl, c.ttlCap)
+		}
 		for n, i := range c.missing {
-			c.e.cache.Put(c.items[i], answers[n], c.results[i].Vector, c.ctl.TTL, c.enrich.Sources)
+			c.e.cache.Put(c.items[i], answers[n], c.results[i].Vector, ttl, c.enrich.Sources)
 		}
 		c.e.metrics.WriteBack.WithLabelValues("stored").Add(float64(len(c.missing)))
 	}

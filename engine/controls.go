@@ -70,3 +70,38 @@ func ParseControls(h http.Header, maxTTL time.Duration) (Controls, error) {
 	}
 	return c, nil
 }
+
+// upstreamStorable reads the upstream's Cache-Control: an answer marked
+// no-store or private is never stored (semcache is a shared cache), and
+// s-maxage (else max-age) caps the entry's lifetime; a lifetime of 0 is
+// not stored either. no-cache is not honoured: SSE servers send it on
+// every stream to stop intermediaries from buffering (semcache's own
+// replays do), not to forbid caching.
+func upstreamStorable(h http.Header) (ok bool, maxAge time.Duration) {
+	maxAge = -1
+	shared := false
+	for _, v := range h.Values("Cache-Control") {
+		for d := range strings.SplitSeq(v, ",") {
+			name, arg, _ := strings.Cut(strings.TrimSpace(d), "=")
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "no-store", "private":
+				return false, 0
+			case "s-maxage":
+				if secs, err := strconv.ParseInt(strings.Trim(strings.TrimSpace(arg), `"`), 10, 64); err == nil && secs >= 0 {
+					maxAge, shared = time.Duration(secs)*time.Second, true
+				}
+			case "max-age":
+				if secs, err := strconv.ParseInt(strings.Trim(strings.TrimSpace(arg), `"`), 10, 64); err == nil && secs >= 0 && !shared {
+					maxAge = time.Duration(secs) * time.Second
+				}
+			}
+		}
+	}
+	if maxAge == 0 {
+		return false, 0
+	}
+	if maxAge < 0 {
+		maxAge = 0
+	}
+	return true, maxAge
+}

@@ -6,10 +6,15 @@
 // headers), Write (each body chunk), Finish (end of body), End — and move
 // bytes; see Call.
 //
-// What lives here: routing a request to its API (Endpoints: chat
+// What lives here: client authentication (ClientAuth: refused in Begin,
+// before any body is read), routing a request to its API (Endpoints: chat
 // completions, responses, embeddings, legacy completions; anything else is
-// passed through and counted as a bypass), the tenant namespace, the
-// cache controls (no-cache, no-store, TTL, RAG off), bypass rules, the
+// passed through and counted as a bypass; the path check and the
+// passthrough allow-list the HTTP front applies), the tenant namespace,
+// the route identity (the :authority and key headers that join the key
+// and the partition), the request body's Content-Encoding (decoded within
+// the body limit), the cache controls (no-cache, no-store, TTL, RAG off;
+// the upstream's Cache-Control on its answer), bypass rules, the
 // lookup (exact, then semantic; one lookup per input for batch APIs), hit
 // rendering and the X-Semcache response headers, RAG enrichment and its
 // salt, what is observed and stored (write-back), the request id,

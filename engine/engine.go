@@ -59,6 +59,16 @@ type Options struct {
 	// Observer, when set, sees every finished call (the admin dashboard's
 	// top entries and recent misses).
 	Observer Observer
+	// ClientAuth, when set, admits only requests with one of its keys:
+	// the others get a 401 from Begin, before any body is read.
+	ClientAuth *ClientAuth
+	// KeyHeaders are the request headers whose values join the cache key
+	// and the similarity partition (nil: DefaultKeyHeaders; empty: none).
+	KeyHeaders []string
+	// MaxBodyBytes bounds a request body after decoding its
+	// Content-Encoding (default DefaultMaxBodyBytes): a compressed body
+	// never inflates past it.
+	MaxBodyBytes int64
 }
 
 // Engine owns the request lifecycle every front shares: the HTTP server
@@ -78,6 +88,7 @@ type Engine struct {
 	log       *slog.Logger
 	now       func() time.Time
 	obs       atomic.Pointer[Observer]
+	maxBody   int64
 }
 
 // New validates its options.
@@ -108,8 +119,8 @@ func New(o Options) (*Engine, error) {
 		}
 		eps[ep.Path] = ep
 	}
-	if o.MaxTTL < 0 {
-		errs = append(errs, errors.New("engine: MaxTTL must not be negative"))
+	if o.MaxTTL < 0 || o.MaxBodyBytes < 0 {
+		errs = append(errs, errors.New("engine: MaxTTL and MaxBodyBytes must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -126,10 +137,16 @@ func New(o Options) (*Engine, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.KeyHeaders == nil {
+		o.KeyHeaders = DefaultKeyHeaders
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
 	o.Metrics.WatchCache(o.Cache)
 	e := &Engine{cache: o.Cache, metrics: o.Metrics, mode: o.Mode, endpoints: eps,
-		sources: o.SourcesField, log: o.Logger, now: o.Now}
-	e.pol.Store(&policy{ns: o.Namespaces, rag: o.Enricher, maxTTL: o.MaxTTL})
+		sources: o.SourcesField, log: o.Logger, now: o.Now, maxBody: o.MaxBodyBytes}
+	e.pol.Store(&policy{ns: o.Namespaces, rag: o.Enricher, maxTTL: o.MaxTTL, auth: o.ClientAuth, keyHdrs: o.KeyHeaders})
 	e.SetObserver(o.Observer)
 	return e, nil
 }

@@ -55,6 +55,8 @@ type Metrics struct {
 	RAGRetrievals     *prometheus.CounterVec
 	RAGPassages       prometheus.Counter
 	DegradedLookups   *prometheus.CounterVec
+	SemanticSkipped   *prometheus.CounterVec
+	Refused           *prometheus.CounterVec
 	namespaces        *labelBound
 	routes            *labelBound
 	prices            atomic.Pointer[map[string]Price] // reloadable: see SetPrices
@@ -111,7 +113,7 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 			Name: "semcache_cost_saved_usd_total", Help: "Estimated USD saved by hits, from the configured price table.",
 		}, []string{"namespace"}),
 		WriteBack: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "semcache_writeback_total", Help: "Upstream answers by write-back decision (stored, not_cacheable, no_store, error_status).",
+			Name: "semcache_writeback_total", Help: "Upstream answers by write-back decision (stored, not_cacheable, no_store, upstream_no_store, error_status).",
 		}, []string{"result"}),
 		Coalesced: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "semcache_coalesced_requests_total", Help: "Requests that joined an identical in-flight upstream call.",
@@ -136,6 +138,12 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 		DegradedLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "semcache_degraded_lookups_total", Help: "Lookups that fell back to a miss because the embedder or store failed.",
 		}, []string{"cause"}),
+		SemanticSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "semcache_semantic_skipped_total", Help: "Lookups kept to the exact tier although the similarity tier applies, by reason (too_long: the prompt is above the tier's bound).",
+		}, []string{"reason"}),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "semcache_refused_requests_total", Help: "Requests refused before any lookup, by reason (unauthorized, bad_path, not_allowed, overloaded).",
+		}, []string{"reason"}),
 		namespaces: &labelBound{max: maxNamespaces, seen: map[string]bool{}},
 		routes:     &labelBound{max: maxRoutes, seen: map[string]bool{}},
 		registry:   reg,
@@ -143,7 +151,7 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 	m.SetPrices(prices)
 	reg.MustRegister(m.Requests, m.Items, m.RequestDuration, m.LookupDuration, m.UpstreamDuration, m.UpstreamTTFT, m.InterToken,
 		m.Similarity, m.VerifierRejects, m.TokensSaved, m.CostSaved, m.WriteBack, m.Coalesced, m.UpstreamErrors,
-		m.ShadowHits, m.ShadowAnswerSim, m.RAGRetrievals, m.RAGPassages, m.DegradedLookups)
+		m.ShadowHits, m.ShadowAnswerSim, m.RAGRetrievals, m.RAGPassages, m.DegradedLookups, m.SemanticSkipped, m.Refused)
 	return m
 }
 
@@ -210,6 +218,9 @@ func (m *Metrics) observeLookup(r *cache.Result) {
 	}
 	if r.SearchErr != nil {
 		m.DegradedLookups.WithLabelValues("store").Inc()
+	}
+	if r.Skipped != "" {
+		m.SemanticSkipped.WithLabelValues(r.Skipped).Inc()
 	}
 }
 

@@ -18,13 +18,20 @@ type Policy struct {
 	MaxTTL time.Duration
 	// Prices value the saved tokens.
 	Prices map[string]Price
+	// ClientAuth admits only its keys (nil: everyone).
+	ClientAuth *ClientAuth
+	// KeyHeaders join the key and the partition (nil: DefaultKeyHeaders;
+	// empty: none).
+	KeyHeaders []string
 }
 
 // policy is what a call reads, swapped whole by SetPolicy.
 type policy struct {
-	ns     *Namespacer
-	rag    Enricher
-	maxTTL time.Duration
+	ns      *Namespacer
+	rag     Enricher
+	maxTTL  time.Duration
+	auth    *ClientAuth
+	keyHdrs []string
 }
 
 // SetPolicy applies p to calls that begin from now on; safe while
@@ -39,7 +46,10 @@ func (e *Engine) SetPolicy(p Policy) error {
 	if p.MaxTTL == 0 {
 		p.MaxTTL = DefaultMaxTTL
 	}
+	if p.KeyHeaders == nil {
+		p.KeyHeaders = DefaultKeyHeaders
+	}
 	e.metrics.SetPrices(p.Prices)
-	e.pol.Store(&policy{ns: p.Namespaces, rag: p.Enricher, maxTTL: p.MaxTTL})
+	e.pol.Store(&policy{ns: p.Namespaces, rag: p.Enricher, maxTTL: p.MaxTTL, auth: p.ClientAuth, keyHdrs: p.KeyHeaders})
 	return nil
 }

@@ -96,6 +96,15 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 type loggerKey struct{}
 
+type authKey struct{}
+
+// Authenticated reports, inside a wrapped handler, whether the request
+// carried the configured admin token (false when none is configured).
+func Authenticated(r *http.Request) bool {
+	ok, _ := r.Context().Value(authKey{}).(bool)
+	return ok
+}
+
 // Logger returns the request's logger (with its request id) inside a
 // wrapped handler, else fallback.
 func Logger(r *http.Request, fallback *slog.Logger) *slog.Logger {
@@ -106,8 +115,18 @@ func Logger(r *http.Request, fallback *slog.Logger) *slog.Logger {
 }
 
 // Wrap adds authentication, a request id, an access log and error
-// rendering to h.
-func (a *Admin) Wrap(h Handler) http.Handler {
+// rendering to h. Its routes read or change content (prompts, answers,
+// documents): they need the token, and without a configured token they
+// are refused (403) altogether.
+func (a *Admin) Wrap(h Handler) http.Handler { return a.wrap(h, true) }
+
+// WrapOpen is Wrap for routes that show only aggregates (counters,
+// rates): without a configured token they are open (the admin listener
+// is then loopback only); with one they need it. A handler that can also
+// show content asks Authenticated first.
+func (a *Admin) WrapOpen(h Handler) http.Handler { return a.wrap(h, false) }
+
+func (a *Admin) wrap(h Handler, content bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := a.now()
 		rid := RequestID(r.Header)
@@ -116,9 +135,17 @@ func (a *Admin) Wrap(h Handler) http.Handler {
 		log := a.log.With("request_id", rid)
 		sw := &statusWriter{ResponseWriter: w}
 		var err error
-		if a.Authorized(r) {
-			err = h(sw, r.WithContext(context.WithValue(r.Context(), loggerKey{}, log)))
-		} else {
+		switch {
+		case content && !a.hasToken:
+			err = Errorf(http.StatusForbidden, "admin_token_required",
+				"this admin route reads or changes cached content; start semcache with --admin-token and send it as Authorization: Bearer <token>")
+		case a.Authorized(r):
+			ctx := context.WithValue(r.Context(), loggerKey{}, log)
+			if a.hasToken {
+				ctx = context.WithValue(ctx, authKey{}, true)
+			}
+			err = h(sw, r.WithContext(ctx))
+		default:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="semcache admin"`)
 			err = Errorf(http.StatusUnauthorized, "unauthorized", "missing or wrong admin token (Authorization: Bearer <token>)")
 		}

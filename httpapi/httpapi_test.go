@@ -69,3 +69,39 @@ func TestAdminWrap(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminWrapWithoutToken: content routes are refused when no token is
+// configured; open routes are served, and never count as authenticated.
+func TestAdminWrapWithoutToken(t *testing.T) {
+	for _, token := range []string{"", "s3cret"} {
+		a := NewAdmin(AdminOptions{Token: token})
+		authed := func(w http.ResponseWriter, r *http.Request) error {
+			WriteJSON(w, http.StatusOK, map[string]bool{"authenticated": Authenticated(r)})
+			return nil
+		}
+		for _, tc := range []struct {
+			h      http.Handler
+			sent   string
+			status int
+			body   string
+		}{
+			{a.Wrap(authed), "", map[bool]int{true: 403, false: 401}[token == ""], ""},
+			{a.Wrap(authed), token, map[bool]int{true: 403, false: 200}[token == ""], ""},
+			{a.WrapOpen(authed), "", map[bool]int{true: 200, false: 401}[token == ""], map[bool]string{true: `"authenticated":false`, false: `"unauthorized"`}[token == ""]},
+			{a.WrapOpen(authed), token, 200, map[bool]string{true: `"authenticated":false`, false: `"authenticated":true`}[token == ""]},
+		} {
+			req := httptest.NewRequest(http.MethodGet, "/x", nil)
+			if tc.sent != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.sent)
+			}
+			w := httptest.NewRecorder()
+			tc.h.ServeHTTP(w, req)
+			if w.Code != tc.status || !strings.Contains(w.Body.String(), tc.body) {
+				t.Errorf("token %q, sent %q: %d %s, want %d %s", token, tc.sent, w.Code, w.Body, tc.status, tc.body)
+			}
+			if w.Code == 403 && !strings.Contains(w.Body.String(), "admin_token_required") {
+				t.Errorf("403 without its code: %s", w.Body)
+			}
+		}
+	}
+}

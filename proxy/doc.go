@@ -9,8 +9,13 @@
 // under /v1 is reverse-proxied unchanged (and counted, X-Semcache:
 // bypass).
 //
-// What the HTTP front owns is transport: body limits and read deadlines,
-// the upstream URL and key, hop-by-hop headers, flushing streams event by
-// event, aborting a client whose upstream stream broke, and flights that
-// let identical concurrent misses share one upstream call.
+// What the HTTP front owns is transport: body limits and read deadlines
+// (every body read has one; early replies close the connection without
+// draining it), the connection cap (Listener), the in-flight request cap
+// and the in-flight body budget (503 with Retry-After), the path check
+// and the passthrough allow-list, the upstream URL and key, hop-by-hop
+// headers, flushing streams event by event, aborting a client whose
+// upstream stream broke, and flights that let identical concurrent misses
+// share one upstream call: a flight owns its call (its own context and
+// timeout), which ends only when its last client has left.
 package proxy

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,19 @@ type ServerOptions struct {
 	// client went away, so it can still be cached. Off: the upstream call is
 	// cancelled.
 	CompleteOnDisconnect bool
+	// MaxConnections bounds the open connections of the listener given to
+	// Listener (default DefaultMaxConnections).
+	MaxConnections int
+	// MaxInFlight bounds the requests worked on at once; past it a
+	// request gets 503 with Retry-After (default DefaultMaxInFlight).
+	MaxInFlight int
+	// MaxBodyBytesInFlight bounds the sum of the cached APIs' request
+	// bodies being read and worked on (default
+	// DefaultMaxBodyBytesInFlight, and at least MaxBodyBytes).
+	MaxBodyBytesInFlight int64
+	// Passthrough is the allow-list of paths relayed uncached (default
+	// engine.DefaultPassthrough); others get 404.
+	Passthrough *engine.Passthrough
 	// Transport talks to the upstream (default: a tuned http.Transport).
 	Transport http.RoundTripper
 	Logger    *slog.Logger
@@ -67,6 +81,10 @@ type Server struct {
 	client      *http.Client
 	flights     *flights
 	passthrough *httputil.ReverseProxy
+	pass        *engine.Passthrough
+	maxConns    int
+	slots       chan struct{}
+	bodyBudget  *budget
 	log         *slog.Logger
 	mux         *http.ServeMux
 }
@@ -82,7 +100,8 @@ func NewServer(o ServerOptions) (*Server, error) {
 	} else if o.Upstream.Scheme != "http" && o.Upstream.Scheme != "https" {
 		errs = append(errs, fmt.Errorf("proxy: upstream scheme %q must be http or https", o.Upstream.Scheme))
 	}
-	if o.MaxBodyBytes < 0 || o.BodyReadTimeout < 0 || o.UpstreamTimeout < 0 {
+	if o.MaxBodyBytes < 0 || o.BodyReadTimeout < 0 || o.UpstreamTimeout < 0 || o.MaxConnections < 0 || o.MaxInFlight < 0 ||
+		o.MaxBodyBytesInFlight < 0 {
 		errs = append(errs, errors.New("proxy: limits and timeouts must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -97,6 +116,20 @@ func NewServer(o ServerOptions) (*Server, error) {
 	if o.UpstreamTimeout == 0 {
 		o.UpstreamTimeout = DefaultUpstreamTimeout
 	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.MaxBodyBytesInFlight == 0 {
+		o.MaxBodyBytesInFlight = DefaultMaxBodyBytesInFlight
+	}
+	// The largest body must fit, or it would wait forever.
+	o.MaxBodyBytesInFlight = max(o.MaxBodyBytesInFlight, o.MaxBodyBytes)
+	if o.Passthrough == nil {
+		o.Passthrough, _ = engine.NewPassthrough(engine.DefaultPassthrough)
+	}
 	if o.Transport == nil {
 		o.Transport = newTransport()
 	}
@@ -110,6 +143,10 @@ func NewServer(o ServerOptions) (*Server, error) {
 		upTimeout:   o.UpstreamTimeout,
 		client:      &http.Client{Transport: o.Transport},
 		flights:     &flights{m: map[string]*flight{}, keepOnDisconnect: o.CompleteOnDisconnect},
+		pass:        o.Passthrough,
+		maxConns:    o.MaxConnections,
+		slots:       make(chan struct{}, o.MaxInFlight),
+		bodyBudget:  newBudget(o.MaxBodyBytesInFlight),
 		log:         o.Logger,
 	}
 	s.up.Store(&upstreamTarget{url: o.Upstream, key: o.UpstreamKey})
@@ -120,6 +157,14 @@ func NewServer(o ServerOptions) (*Server, error) {
 		ModifyResponse: s.passResponse,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			call := callOf(r)
+			if b, ok := r.Body.(*idleBody); ok && b.timedOut {
+				// The client stalled its upload, not the upstream.
+				reply := call.Reject(fmt.Errorf("%w: %w", engine.ErrBodyTimeout, err))
+				call.End()
+				w.Header().Set("Connection", "close")
+				writeReply(w, reply)
+				return
+			}
 			reply := call.Unreachable(errorCause(err))
 			call.End()
 			writeReply(w, &reply)
@@ -128,6 +173,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/", s.handle)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		dropBody(w, r)
 		httpapi.WriteError(w, http.StatusNotFound, "unknown path "+r.URL.Path+"; semcache serves the OpenAI API under /v1/",
 			httpapi.TypeInvalidRequest, "", "not_found")
 	})
@@ -149,11 +195,15 @@ func newTransport() *http.Transport {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.bodyDeadline(w, r)
+	s.mux.ServeHTTP(w, r)
+}
 
 // HTTPServer wraps the handler with slowloris-safe server timeouts.
 // There is no WriteTimeout or ReadTimeout: streams may be long, and
-// request bodies get their own deadline in the handler.
+// request bodies get their own deadline in the handler. Serve it on
+// Listener(ln), which bounds its connections.
 func (s *Server) HTTPServer(addr string) *http.Server {
 	return &http.Server{
 		Addr:              addr,
@@ -203,31 +253,57 @@ func callOf(r *http.Request) *engine.Call { return r.Context().Value(callKey{}).
 // handle serves every /v1/ request: the cached APIs through the engine's
 // phases, everything else reverse-proxied.
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	if err := engine.CheckPath(r.URL.Path, r.URL.EscapedPath()); err != nil {
+		s.engine.Refuse(engine.RefusedBadPath)
+		status, body := engine.ErrorReply(err)
+		dropBody(w, r)
+		writeReply(w, &engine.Reply{Status: status, Header: http.Header{"Content-Type": {"application/json"}}, Body: body})
+		return
+	}
 	call := s.engine.Begin(engine.FrontHTTP, r.Method, r.URL.Path, r.Header)
 	// The call ends just before the client gets its last byte, so its
 	// metrics and dashboard entry are recorded by the time the client has
 	// the answer. End is idempotent; the deferred call covers early exits.
 	defer call.End()
-	if !call.Cached() {
-		if _, ok := s.engine.Endpoint(http.MethodPost, r.URL.Path); ok {
-			w.Header().Set("Allow", "POST")
-			w.Header().Set("X-Request-Id", call.RequestID())
-			httpapi.WriteError(w, http.StatusMethodNotAllowed, "use POST for "+r.URL.Path, httpapi.TypeInvalidRequest, "", "method_not_allowed")
-			return
-		}
-		call.UpstreamHeader(r.Header).Apply(r.Header)
-		s.passthrough.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, call)))
-		call.Finish(true)
+	if reply := call.Refused(); reply != nil {
+		// Refused before any work: the body is never read.
+		call.End()
+		dropBody(w, r)
+		writeReply(w, reply)
 		return
 	}
+	if !call.Cached() {
+		s.relay(w, r, call)
+		return
+	}
+	if r.ContentLength > s.maxBody {
+		// Refused on its declared length: not a byte of it is read.
+		reply := call.Reject(&http.MaxBytesError{Limit: s.maxBody})
+		call.End()
+		dropBody(w, r)
+		writeReply(w, reply)
+		return
+	}
+	releaseBody, ok := s.reserveBody(r)
+	if !ok {
+		s.overloaded(w, r, call.RequestID())
+		return
+	}
+	// The budget covers the request's whole life: its body, the parsed
+	// request and the canonical key live until the answer is stored.
+	defer releaseBody()
 
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Now().Add(s.bodyTimeout))
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
-	_ = rc.SetReadDeadline(time.Time{})
+	body, err := readBody(w, r, s.maxBody)
 	if err != nil {
+		// The body deadline stays: net/http drains nothing more, and the
+		// connection closes after the reply.
+		w.Header().Set("Connection", "close")
 		var mbe *http.MaxBytesError
-		if !errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
+		case isTimeout(err):
+			err = fmt.Errorf("%w: %w", engine.ErrBodyTimeout, err)
+		default:
 			err = fmt.Errorf("%w: %w", engine.ErrUnreadableBody, err)
 		}
 		reply := call.Reject(err)
@@ -235,6 +311,13 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		writeReply(w, reply)
 		return
 	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	release, ok := s.admit()
+	if !ok {
+		s.overloaded(w, r, call.RequestID())
+		return
+	}
+	defer release()
 	plan := call.Plan(r.Context(), body, true)
 	if plan.Reply != nil {
 		call.End()
@@ -248,17 +331,19 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	hdr := r.Header.Clone()
 	call.UpstreamHeader(r.Header).Apply(hdr)
+	if up.Body != nil {
+		hdr.Del("Content-Encoding") // the engine's body is plain
+	}
 
 	fkey := plan.CoalesceKey
 	if fkey == "" {
 		fkey = "solo:" + call.RequestID() + ":" + hex.EncodeToString(randBytes(8))
 	}
+	// The upstream call belongs to the flight, not to the client that
+	// started it: it runs until it is done, or its time is up, or the
+	// last of its clients has left (flights.leave).
 	f, fctx, leader := s.flights.join(fkey, func() (context.Context, context.CancelFunc) {
-		base := r.Context()
-		if s.flights.keepOnDisconnect {
-			base = context.WithoutCancel(base)
-		}
-		return context.WithTimeout(base, s.upTimeout)
+		return context.WithTimeout(context.Background(), s.upTimeout)
 	})
 	own := up.Header
 	switch {
@@ -313,9 +398,24 @@ func (s *Server) serveFlight(w http.ResponseWriter, r *http.Request, f *flight, 
 	}
 	w.WriteHeader(status)
 	rc := http.NewResponseController(w)
+	// With a declared length the client knows the body is over with its
+	// last byte: that byte waits until the call has ended, so its metrics
+	// and dashboard entry are recorded by then.
+	length := int64(-1)
+	if v := header.Get("Content-Length"); v != "" {
+		length, _ = strconv.ParseInt(v, 10, 64)
+	}
 	off := 0
 	for {
 		chunk, done, broken, wait := f.next(off)
+		if !done && length >= 0 && int64(off+len(chunk)) >= length && len(chunk) > 0 {
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
 		if done {
 			end()
 		}
@@ -467,4 +567,50 @@ func writeReply(w http.ResponseWriter, r *engine.Reply) {
 	w.Header().Set("Content-Length", fmt.Sprint(len(r.Body)))
 	w.WriteHeader(r.Status)
 	_, _ = w.Write(r.Body)
+}
+
+// relay passes a request semcache does not cache to the upstream, when its
+// path is on the allow-list.
+func (s *Server) relay(w http.ResponseWriter, r *http.Request, call *engine.Call) {
+	if _, ok := s.engine.Endpoint(http.MethodPost, r.URL.Path); ok {
+		w.Header().Set("Allow", "POST")
+		w.Header().Set("X-Request-Id", call.RequestID())
+		dropBody(w, r)
+		httpapi.WriteError(w, http.StatusMethodNotAllowed, "use POST for "+r.URL.Path, httpapi.TypeInvalidRequest, "", "method_not_allowed")
+		return
+	}
+	if !s.pass.Allowed(r.URL.Path) {
+		s.engine.Refuse(engine.RefusedNotAllowed)
+		reply := call.Reject(fmt.Errorf("%w: %s %s", engine.ErrNotAllowed, r.Method, r.URL.Path))
+		call.End()
+		dropBody(w, r)
+		writeReply(w, reply)
+		return
+	}
+	release, ok := s.admit()
+	if !ok {
+		s.overloaded(w, r, call.RequestID())
+		return
+	}
+	defer release()
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: s.bodyTimeout}
+	}
+	call.UpstreamHeader(r.Header).Apply(r.Header)
+	s.passthrough.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, call)))
+	call.Finish(true)
+}
+
+// readBody reads a request body up to limit bytes (a *http.MaxBytesError
+// past it), in one allocation when the client said its length.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	n := int64(bytes.MinRead)
+	if r.ContentLength > 0 {
+		// Room for the body and the final read that sees EOF, so the
+		// buffer never doubles at the end.
+		n = min(r.ContentLength, limit) + bytes.MinRead
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n))
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	return buf.Bytes(), err
 }

@@ -39,7 +39,7 @@ func multipartBody(t *testing.T, files map[string]string) (string, *bytes.Buffer
 }
 
 func TestAdminPost(t *testing.T) {
-	_, srv := adminServer(t, "")
+	_, srv := adminServer(t, "tok")
 	mpType, mpBody := multipartBody(t, map[string]string{"a.md": "# A\n\nalpha", "b.jsonl": "{\"id\":\"b1\",\"content\":\"beta\"}\n{\"id\":\"b2\",\"content\":\" \"}"})
 	tests := []struct {
 		name        string
@@ -67,7 +67,10 @@ func TestAdminPost(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, err := http.Post(srv.URL+tt.path, tt.contentType, tt.body)
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+tt.path, tt.body)
+			req.Header.Set("Content-Type", tt.contentType)
+			req.Header.Set("Authorization", "Bearer tok")
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -122,5 +125,20 @@ func TestAdminStatsDeleteAndToken(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("no token: %d", resp.StatusCode)
+	}
+}
+
+// TestAdminNeedsToken: documents go into prompts, so without a configured
+// admin token the RAG admin API is refused.
+func TestAdminNeedsToken(t *testing.T) {
+	_, srv := adminServer(t, "")
+	resp, err := http.Post(srv.URL+"/admin/rag/handbook/documents", "application/json", strings.NewReader(`{"id":"x","content":"planted"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "admin_token_required") {
+		t.Fatalf("no token configured: %d %s", resp.StatusCode, b)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/semcache/semcache/embed"
 	"github.com/semcache/semcache/rag/chunk"
 	"github.com/semcache/semcache/vectorstore"
 	"github.com/semcache/semcache/wire/chat"
@@ -147,7 +148,7 @@ func (s *Service) Enrich(ctx context.Context, ns string, req *chat.Request, vect
 	vec := vector
 	if vec == nil || !s.reuse || query != req.Prompt {
 		ectx, cancel := context.WithTimeout(ctx, s.o.EmbedTimeout)
-		vecs, err := s.emb.Embed(ectx, []string{query})
+		vecs, err := embedWithin(ectx, s.emb, queryText(query))
 		cancel()
 		if err != nil {
 			return Enrichment{}, fmt.Errorf("rag: embed prompt: %w", err)
@@ -376,4 +377,41 @@ func fieldRange(body []byte, name string) (start, end int, err error) {
 		return 0, 0, fmt.Errorf("rag: request body has no %q field", name)
 	}
 	return start, end, nil
+}
+
+// maxQueryBytes bounds the retrieval query embedded for a prompt: a
+// longer prompt is searched with its first maxQueryBytes (cut on a rune
+// boundary), so a huge prompt costs no more than a long one.
+const maxQueryBytes = 8 << 10
+
+func queryText(q string) string {
+	if len(q) <= maxQueryBytes {
+		return q
+	}
+	cut := maxQueryBytes
+	for cut > 0 && !utf8.RuneStart(q[cut]) {
+		cut--
+	}
+	return q[:cut]
+}
+
+// embedWithin embeds one text, returning when ctx is done even if the
+// embedder (an in-process model) does not watch ctx; its late result is
+// dropped.
+func embedWithin(ctx context.Context, emb embed.Embedder, text string) ([][]float32, error) {
+	type result struct {
+		vecs [][]float32
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		vecs, err := emb.Embed(ctx, []string{text})
+		done <- result{vecs, err}
+	}()
+	select {
+	case r := <-done:
+		return r.vecs, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }

@@ -14,6 +14,7 @@ package wire
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -108,4 +109,41 @@ type Assembler interface {
 	// error wrapping ErrNotCacheable. clean tells whether the body ended
 	// without a transport error.
 	Answers(clean bool) ([]cache.Answer, error)
+}
+
+// Filtered reports whether a content-filter annotation (Azure OpenAI's
+// content_filter_results or prompt_filter_results, and the like) marks
+// anything as filtered: an object anywhere inside raw with "filtered":
+// true. Such answers are never stored. Absent or malformed raw is not
+// filtered.
+func Filtered(raw []byte) bool {
+	if len(raw) == 0 {
+		return false
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return false
+	}
+	return filtered(v)
+}
+
+func filtered(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		if b, ok := x["filtered"].(bool); ok && b {
+			return true
+		}
+		for _, y := range x {
+			if filtered(y) {
+				return true
+			}
+		}
+	case []any:
+		for _, y := range x {
+			if filtered(y) {
+				return true
+			}
+		}
+	}
+	return false
 }

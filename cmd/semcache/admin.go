@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net"
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,21 +32,4 @@ func (s *service) registerAdmin(mux *http.ServeMux, reg *prometheus.Registry) {
 	s.closers = append(s.closers, a.Close)
 	s.engine.SetObserver(tracker)
 	a.Register(mux)
-	if s.cfg.AdminToken == "" && !loopback(s.cfg.AdminListen) {
-		s.log.Warn("the admin API can delete and export cache entries and has no token; set --admin-token or bind --admin-listen to localhost",
-			"admin_listen", s.cfg.AdminListen)
-	}
-}
-
-// loopback reports whether a listen address only accepts local clients.
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -283,7 +283,8 @@ func TestAdminWarmHitDeleteMiss(t *testing.T) {
 
 func TestAdminRoutesAndErrors(t *testing.T) {
 	_, upURL := simUpstream(t)
-	s := start(t, upURL, t.TempDir())
+	const token = "adm"
+	s := start(t, upURL, t.TempDir(), "--admin-token", token)
 	ns := url.PathEscape(namespaceOf("k"))
 	ask(t, s.api, "k", userMsg("one question"))
 	tests := []struct {
@@ -303,7 +304,7 @@ func TestAdminRoutesAndErrors(t *testing.T) {
 		{"metrics stay public", "GET", "/metrics", "", 200, "semcache_requests_total"},
 	}
 	for _, tt := range tests {
-		status, body := adminCall(t, tt.method, s.admin+tt.path, "", tt.body)
+		status, body := adminCall(t, tt.method, s.admin+tt.path, token, tt.body)
 		if status != tt.status || !strings.Contains(string(body), tt.contains) {
 			t.Errorf("%s: %d %.300s; want %d containing %q", tt.name, status, body, tt.status, tt.contains)
 		}
@@ -312,11 +313,11 @@ func TestAdminRoutesAndErrors(t *testing.T) {
 	var list struct {
 		Entries []struct{ ID string } `json:"entries"`
 	}
-	_, body := adminCall(t, "GET", s.admin+"/admin/api/namespaces/"+ns+"/entries", "", "")
+	_, body := adminCall(t, "GET", s.admin+"/admin/api/namespaces/"+ns+"/entries", token, "")
 	if err := json.Unmarshal(body, &list); err != nil || len(list.Entries) != 1 {
 		t.Fatalf("list: %s", body)
 	}
-	if status, body := adminCall(t, "DELETE", s.admin+"/admin/api/namespaces/"+ns+"/entries/"+list.Entries[0].ID, "", ""); status != 200 {
+	if status, body := adminCall(t, "DELETE", s.admin+"/admin/api/namespaces/"+ns+"/entries/"+list.Entries[0].ID, token, ""); status != 200 {
 		t.Fatalf("delete entry: %d %s", status, body)
 	}
 	if a := ask(t, s.api, "k", userMsg("one question")); a.cache != "miss" {

@@ -80,6 +80,7 @@ type config struct {
 	QuotaBytes      string
 	JanitorInterval time.Duration
 
+	hardening
 	file fileConfig
 	// args are the serve arguments, parsed again on reload.
 	args []string
@@ -98,6 +99,14 @@ type fileConfig struct {
 	Thresholds map[string]float64      `yaml:"thresholds"`
 	Shadow     []string                `yaml:"shadow_namespaces"`
 	RAG        ragConfig               `yaml:"rag"`
+	// ClientKeys are the API keys --client-auth admits (raw or
+	// "sha256:<hex>"), besides the tenants' keys.
+	ClientKeys []string `yaml:"client_keys"`
+	// KeyHeaders replaces engine.DefaultKeyHeaders (an empty list: none).
+	KeyHeaders *[]string `yaml:"key_headers"`
+	// Passthrough replaces engine.DefaultPassthrough (an empty list:
+	// nothing is passed through).
+	Passthrough *[]string `yaml:"passthrough"`
 }
 
 func defaultDataDir() string {
@@ -158,6 +167,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.QuotaEntries, "quota-entries", cache.DefaultQuotaEntries, "entries one namespace keeps; past it the least recently hit are evicted (0: unbounded)")
 	fs.StringVar(&c.QuotaBytes, "quota-bytes", humanize.IBytes(cache.DefaultQuotaBytes), "bytes one namespace keeps; past it the least recently hit are evicted (0: unbounded)")
 	fs.DurationVar(&c.JanitorInterval, "janitor-interval", cache.DefaultJanitorInterval, "how often expired entries are purged from disk and the vector store")
+	c.hardening.flags(fs)
 }
 
 // parseConfig parses args, env and the config file into a validated config.
@@ -315,6 +325,7 @@ func (c *config) validate() error {
 		bad("tenants: %w", err)
 	}
 	errs = append(errs, c.validateRAG()...)
+	errs = append(errs, c.validateHardening()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
 	}

@@ -23,7 +23,8 @@ func (s *service) startExtProc(ctx context.Context, eng *engine.Engine) (func(ti
 	if s.cfg.ExtProc == "" {
 		return func(time.Duration) {}, nil
 	}
-	srv, err := extproc.NewServer(extproc.Options{Engine: eng, MaxBodyBytes: int(s.cfg.maxBodyBytes), LookupTimeout: s.cfg.ExtProcBudget, Logger: s.log})
+	srv, err := extproc.NewServer(extproc.Options{Engine: eng, MaxBodyBytes: int(s.cfg.maxBodyBytes), LookupTimeout: s.cfg.ExtProcBudget,
+		TLS: s.cfg.extProcTLS, Token: s.cfg.ExtProcToken, Logger: s.log})
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +44,8 @@ func (s *service) startExtProc(ctx context.Context, eng *engine.Engine) (func(ti
 	if socket != "" {
 		addr = "unix:" + socket
 	}
-	s.log.Info("semcache ext_proc listening", "addr", addr, "services", "ext_proc,ext_authz,health")
+	s.log.Info("semcache ext_proc listening", "addr", addr, "services", "ext_proc,ext_authz,health",
+		"tls", s.cfg.extProcTLS != nil, "mtls", s.cfg.ExtProcClientCA != "", "token", s.cfg.ExtProcToken != "")
 	return func(timeout time.Duration) {
 		stopped := make(chan struct{})
 		go func() { g.GracefulStop(); close(stopped) }()

@@ -12,9 +12,14 @@ import (
 	"testing"
 )
 
+// ragAdminToken is the admin token of ragConfigYAML: the RAG admin API
+// (documents go into prompts) needs one.
+const ragAdminToken = "rag-admin"
+
 // ragConfigYAML binds handbook to tenant acme and secrets to tenant
 // globex.
 const ragConfigYAML = `
+admin-token: rag-admin
 tenants:
   - name: acme
     keys: [key-acme]
@@ -56,7 +61,10 @@ func echoed(t *testing.T, a answer) []map[string]string {
 func postDoc(t *testing.T, admin, collection, id, content string) map[string]any {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"id": id, "content": content, "format": "markdown"})
-	resp, err := http.Post(admin+"/admin/rag/"+collection+"/documents", "application/json", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, admin+"/admin/rag/"+collection+"/documents", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+ragAdminToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +154,9 @@ func TestRAGEndToEnd(t *testing.T) {
 
 	// Stats; the CLI replaces the document (its source is now the file)
 	// and then skips it as unchanged.
-	resp, err := http.Get(s.admin + "/admin/rag/handbook")
+	req, _ := http.NewRequest(http.MethodGet, s.admin+"/admin/rag/handbook", nil)
+	req.Header.Set("Authorization", "Bearer "+ragAdminToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

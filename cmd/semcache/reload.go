@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/semcache/semcache/cache"
@@ -64,6 +65,18 @@ var restartOnly = []struct {
 	{"metrics-max-namespaces", func(c *config) string { return strconv.Itoa(c.MaxNamespace) }},
 	{"janitor-interval", func(c *config) string { return c.JanitorInterval.String() }},
 	{"config-watch", func(c *config) string { return c.ConfigWatch.String() }},
+	{"body-timeout/max-connections/max-inflight/max-body-inflight", func(c *config) string {
+		return c.BodyTimeout.String() + strconv.Itoa(c.MaxConnections) + "/" + strconv.Itoa(c.MaxInFlight) + "/" + c.MaxBodyInFlight
+	}},
+	{"passthrough", func(c *config) string {
+		if c.file.Passthrough == nil {
+			return "default"
+		}
+		return strings.Join(*c.file.Passthrough, ",")
+	}},
+	{"extproc-tls-cert/extproc-tls-key/extproc-client-ca/extproc-token", func(c *config) string {
+		return c.ExtProcTLSCert + "\x00" + c.ExtProcTLSKey + "\x00" + c.ExtProcClientCA + "\x00" + c.ExtProcToken
+	}},
 }
 
 // maxTTL is the cap of client TTLs: --max-ttl, or --ttl when unset.
@@ -125,7 +138,9 @@ func fileHash(path string) ([sha256.Size]byte, error) {
 // reload parses the arguments, environment and config file again and
 // applies what can change while serving: tenants, thresholds and the
 // verifier's cut-offs, shadow namespaces, TTL, max TTL, quotas, prices,
-// RAG collections, the upstream URL and key, the drain timeout. Requests
+// RAG collections, the upstream URL and key, the drain timeout, client
+// authentication and its keys, the key headers, the similarity tier's
+// bounds. Requests
 // under way keep the config they started with; no connection is touched.
 // A config that does not validate is rejected whole and logged, and the
 // running one stays.
@@ -166,7 +181,8 @@ func (s *service) applyReload(ctx context.Context, trigger string) error {
 	if err != nil {
 		return fmt.Errorf("tenants: %w", err)
 	}
-	ep := engine.Policy{Namespaces: nsr, MaxTTL: next.maxTTL(), Prices: next.file.Prices}
+	ep := engine.Policy{Namespaces: nsr, MaxTTL: next.maxTTL(), Prices: next.file.Prices,
+		ClientAuth: next.clientAuth, KeyHeaders: next.keyHeaders}
 	if s.rag != nil {
 		ep.Enricher = s.rag
 	}

@@ -48,7 +48,7 @@ func (sem *semantic) options(cfg *config) (cache.SemanticOptions, error) {
 	}
 	vo := sem.verifier
 	vo.MinScore = float32(cfg.MinScore)
-	return simtier.Options(simtier.Config{
+	o, err := simtier.Options(simtier.Config{
 		Embedder:        sem.embedder,
 		Index:           sem.store,
 		Kind:            sem.kind,
@@ -62,6 +62,8 @@ func (sem *semantic) options(cfg *config) (cache.SemanticOptions, error) {
 		Verifier:        vo,
 		MaxFalseHitRate: float32(cfg.MaxFalseHitRate),
 	})
+	o.MaxEmbedBytes, o.MaxSemanticBytes = cfg.embedMaxBytes, cfg.semanticMaxBytes
+	return o, err
 }
 
 // buildEmbedder picks the embedder the config asks for; with "auto" it

@@ -135,7 +135,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	}
 	eng, err := engine.New(engine.Options{
 		Cache: c, Namespaces: nsr, Metrics: metrics, Mode: wire.PromptMode(cfg.SemanticMode), Logger: log, Enricher: enricher,
-		SourcesField: cfg.SourcesField, MaxTTL: cfg.maxTTL(),
+		SourcesField: cfg.SourcesField, MaxTTL: cfg.maxTTL(), ClientAuth: cfg.clientAuth, KeyHeaders: cfg.keyHeaders,
+		MaxBodyBytes: cfg.maxBodyBytes,
 	})
 	if err != nil {
 		return err
@@ -148,6 +149,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		MaxBodyBytes:         cfg.maxBodyBytes,
 		UpstreamTimeout:      cfg.UpstreamTimeout,
 		CompleteOnDisconnect: cfg.CompleteOnDisconnect,
+		BodyReadTimeout:      cfg.BodyTimeout,
+		MaxConnections:       cfg.MaxConnections,
+		MaxInFlight:          cfg.MaxInFlight,
+		MaxBodyBytesInFlight: cfg.maxBodyInFlight,
+		Passthrough:          cfg.passthrough,
 		Logger:               log,
 	})
 	if err != nil {
@@ -167,7 +173,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	s.APIAddr, s.AdminAddr = apiLn.Addr().String(), adminLn.Addr().String()
 
 	apiSrv := api.HTTPServer(cfg.Listen)
-	adminSrv := &http.Server{Handler: s.adminHandler(reg), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	apiLn = api.Listener(apiLn)
+	adminSrv := &http.Server{Handler: proxy.BodyDeadline(s.adminHandler(reg), cfg.BodyTimeout), ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: 120 * time.Second}
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)

@@ -8,11 +8,14 @@
 // history of samples (for the "over time" charts) and a Tracker fed by the
 // engine (top cached entries, recent misses).
 //
-// Routes (all JSON unless noted; /admin/api/* need the bearer token when
-// one is configured):
+// Routes (all JSON unless noted). Those that read or change entries need
+// the bearer token (--admin-token), and are refused (403) when no token is
+// configured; stats and the dashboard's data show aggregates to anyone who
+// may reach the listener (with a token configured: who sends it), and
+// prompts only to a request authenticated with the token.
 //
 //	GET    /admin/api/stats
-//	GET    /admin/api/dashboard[?namespace=NS]
+//	GET    /admin/api/dashboard[?namespace=NS]  (prompts: authenticated only)
 //	GET    /admin/api/namespaces/{ns}/entries[?q=TEXT&limit=N]
 //	GET    /admin/api/namespaces/{ns}/entries/{id}
 //	DELETE /admin/api/namespaces/{ns}/entries/{id}
@@ -182,8 +185,11 @@ func (a *Admin) Register(mux *http.ServeMux) {
 	api := func(pattern string, h httpapi.Handler) {
 		mux.Handle(pattern, a.wrap.Wrap(h))
 	}
-	api("GET /admin/api/stats", a.handleStats)
-	api("GET /admin/api/dashboard", a.handleDashboard)
+	open := func(pattern string, h httpapi.Handler) {
+		mux.Handle(pattern, a.wrap.WrapOpen(h))
+	}
+	open("GET /admin/api/stats", a.handleStats)
+	open("GET /admin/api/dashboard", a.handleDashboard)
 	api("GET /admin/api/namespaces/{ns}/entries", a.handleList)
 	api("GET /admin/api/namespaces/{ns}/entries/{id}", a.handleGetEntry)
 	api("DELETE /admin/api/namespaces/{ns}/entries/{id}", a.handleDeleteEntry)
@@ -191,7 +197,7 @@ func (a *Admin) Register(mux *http.ServeMux) {
 	api("DELETE /admin/api/namespaces/{ns}", a.handleDeleteNamespace)
 	api("POST /admin/api/namespaces/{ns}/warm", a.handleWarm)
 	api("GET /admin/api/namespaces/{ns}/export", a.handleExport)
-	api("/admin/api/", func(w http.ResponseWriter, r *http.Request) error {
+	open("/admin/api/", func(w http.ResponseWriter, r *http.Request) error {
 		return apiError(http.StatusNotFound, "not_found", "unknown admin route "+r.Method+" "+r.URL.Path)
 	})
 	mux.Handle("GET /dashboard/", dashboardHandler())

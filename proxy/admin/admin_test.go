@@ -177,7 +177,7 @@ func TestToken(t *testing.T) {
 }
 
 func TestDashboardData(t *testing.T) {
-	s := newStack(t, t.TempDir(), "")
+	s := newStack(t, t.TempDir(), "tok")
 	script := []struct{ ns, prompt, want string }{
 		{"a", "what is a cache", engine.OutcomeMiss},
 		{"a", "what is a cache", engine.OutcomeHitExact},
@@ -190,7 +190,7 @@ func TestDashboardData(t *testing.T) {
 		}
 	}
 	s.clk.add(5 * time.Second)
-	status, _, body := s.do(t, "GET", "/admin/api/dashboard", "", "")
+	status, _, body := s.do(t, "GET", "/admin/api/dashboard", "tok", "")
 	var d Dashboard
 	if err := json.Unmarshal([]byte(body), &d); status != 200 || err != nil {
 		t.Fatalf("dashboard: %d %v %s", status, err, body)
@@ -228,7 +228,7 @@ func TestDashboardData(t *testing.T) {
 	}
 
 	// Scoped to namespace b (the quieter one): no hits there.
-	_, _, body = s.do(t, "GET", "/admin/api/dashboard?namespace=b", "", "")
+	_, _, body = s.do(t, "GET", "/admin/api/dashboard?namespace=b", "tok", "")
 	d = Dashboard{}
 	_ = json.Unmarshal([]byte(body), &d)
 	if d.Namespace != "b" || d.Totals.Requests != 1 || d.Totals.HitRate != 0 || len(d.TopEntries) != 0 || len(d.Misses) != 1 {
@@ -275,18 +275,18 @@ func TestEntriesAPI(t *testing.T) {
 }
 
 func TestDeleteEntryForgetsTopEntry(t *testing.T) {
-	s := newStack(t, t.TempDir(), "")
+	s := newStack(t, t.TempDir(), "tok")
 	s.call(t, "a", "q1")
 	s.call(t, "a", "q1")
 	top := s.tracker.Top("", 10)
 	if len(top) != 1 {
 		t.Fatalf("top %+v", top)
 	}
-	status, _, body := s.do(t, "GET", "/admin/api/namespaces/"+top[0].Namespace+"/entries/"+top[0].ID, "", "")
+	status, _, body := s.do(t, "GET", "/admin/api/namespaces/"+top[0].Namespace+"/entries/"+top[0].ID, "tok", "")
 	if status != 200 || !strings.Contains(body, `"content":"answer to q1"`) {
 		t.Fatalf("get entry: %d %s", status, body)
 	}
-	status, _, body = s.do(t, "DELETE", "/admin/api/namespaces/"+top[0].Namespace+"/entries/"+top[0].ID, "", "")
+	status, _, body = s.do(t, "DELETE", "/admin/api/namespaces/"+top[0].Namespace+"/entries/"+top[0].ID, "tok", "")
 	if status != 200 || !strings.Contains(body, `"deleted":1`) {
 		t.Fatalf("delete entry: %d %s", status, body)
 	}
@@ -299,14 +299,14 @@ func TestDeleteEntryForgetsTopEntry(t *testing.T) {
 }
 
 func TestNeedsDiskIsNotImplemented(t *testing.T) {
-	s := newStack(t, "", "")
+	s := newStack(t, "", "tok")
 	for _, path := range []string{"/admin/api/namespaces/a/entries", "/admin/api/namespaces/a/export"} {
-		status, _, body := s.do(t, "GET", path, "", "")
+		status, _, body := s.do(t, "GET", path, "tok", "")
 		if status != http.StatusNotImplemented || !strings.Contains(body, "needs_disk_tier") {
 			t.Errorf("%s without a disk tier: %d %s", path, status, body)
 		}
 	}
-	status, _, body := s.do(t, "GET", "/admin/api/stats", "", "")
+	status, _, body := s.do(t, "GET", "/admin/api/stats", "tok", "")
 	if status != 200 || !strings.Contains(body, `"namespaces_error"`) {
 		t.Errorf("stats without a disk tier: %d %s", status, body)
 	}
@@ -338,5 +338,51 @@ func TestDashboardAssets(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMovedPermanently || resp.Header.Get("Location") != "/dashboard/" {
 		t.Errorf("/dashboard: %d → %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestContentNeedsToken: prompts and answers (entries, export, the
+// dashboard's prompts) and warming or deleting need the admin token;
+// without one configured those routes are refused, and the dashboard
+// shows aggregates only.
+func TestContentNeedsToken(t *testing.T) {
+	warm := `{"request": {"model": "m", "messages": [{"role": "user", "content": "planted question"}]}, "response": {"content": "planted answer"}}` + "\n"
+	open := newStack(t, t.TempDir(), "")
+	open.call(t, "a", "secret prompt of tenant a")
+	for _, r := range []struct{ method, path, body string }{
+		{"GET", "/admin/api/namespaces/a/entries", ""},
+		{"GET", "/admin/api/namespaces/a/entries/" + strings.Repeat("0", 24), ""},
+		{"GET", "/admin/api/namespaces/a/export", ""},
+		{"POST", "/admin/api/namespaces/a/warm", warm},
+		{"DELETE", "/admin/api/namespaces/a", ""},
+		{"DELETE", "/admin/api/namespaces/a/entries?older_than=1h", ""},
+	} {
+		status, _, body := open.do(t, r.method, r.path, "", r.body)
+		if status != http.StatusForbidden || !strings.Contains(body, "admin_token_required") {
+			t.Errorf("no token configured, %s %s: %d %.200s", r.method, r.path, status, body)
+		}
+	}
+	if got := open.call(t, "a", "planted question"); got != engine.OutcomeMiss {
+		t.Fatalf("a refused warm planted an answer: %s", got)
+	}
+	status, _, body := open.do(t, "GET", "/admin/api/dashboard", "", "")
+	if status != 200 || strings.Contains(body, "secret prompt") || !strings.Contains(body, `"prompts_redacted":true`) || !strings.Contains(body, `"recent_misses":[{`) {
+		t.Fatalf("dashboard without a token: %d %s", status, body)
+	}
+	if status, _, _ := open.do(t, "GET", "/admin/api/stats", "", ""); status != 200 {
+		t.Fatalf("stats without a token configured: %d", status)
+	}
+
+	locked := newStack(t, t.TempDir(), "tok")
+	locked.call(t, "a", "secret prompt of tenant a")
+	if status, _, _ := locked.do(t, "GET", "/admin/api/dashboard", "", ""); status != http.StatusUnauthorized {
+		t.Fatalf("dashboard data without the configured token: %d", status)
+	}
+	status, _, body = locked.do(t, "GET", "/admin/api/dashboard", "tok", "")
+	if status != 200 || !strings.Contains(body, "secret prompt of tenant a") || !strings.Contains(body, `"prompts_redacted":false`) {
+		t.Fatalf("dashboard with the token: %d %.300s", status, body)
+	}
+	if status, _, body := locked.do(t, "POST", "/admin/api/namespaces/a/warm", "", warm); status != http.StatusUnauthorized {
+		t.Fatalf("warm without the token: %d %s", status, body)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/semcache/semcache/engine"
+	"github.com/semcache/semcache/httpapi"
 )
 
 // Dashboard is GET /admin/api/dashboard: everything the dashboard page
@@ -42,6 +43,9 @@ type Dashboard struct {
 	Cache      CacheGauges   `json:"cache"`
 	TopEntries []TopEntry    `json:"top_entries"`
 	Misses     []Miss        `json:"recent_misses"`
+	// Redacted is true when prompts were left out: the request did not
+	// carry the admin token (or none is configured).
+	Redacted bool `json:"prompts_redacted"`
 }
 
 // Latency summarises the request durations of one outcome, in seconds.
@@ -80,8 +84,24 @@ func (a *Admin) handleDashboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, a.dashboard(snap, r.URL.Query().Get("namespace")))
+	d := a.dashboard(snap, r.URL.Query().Get("namespace"))
+	if !httpapi.Authenticated(r) {
+		d.redact()
+	}
+	writeJSON(w, http.StatusOK, d)
 	return nil
+}
+
+// redact removes prompts from the dashboard's data: they are shown only
+// to a request authenticated with the admin token.
+func (d *Dashboard) redact() {
+	d.Redacted = true
+	for i := range d.TopEntries {
+		d.TopEntries[i].Prompt = ""
+	}
+	for i := range d.Misses {
+		d.Misses[i].Prompt = ""
+	}
 }
 
 // dashboard assembles the page's data. The time series end with a live

@@ -24,8 +24,11 @@ import (
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	hr := req.GetAttributes().GetRequest().GetHttp()
 	hdr := authzHeaders(hr)
-	call := s.engine.Begin(engine.FrontExtAuthz, hr.GetMethod(), hr.GetPath(), hdr)
+	call := s.engine.BeginRequest(engine.FrontExtAuthz, engine.Target{Method: hr.GetMethod(), Authority: hr.GetHost(), Path: hr.GetPath()}, hdr)
 	defer call.End()
+	if reply := call.Refused(); reply != nil {
+		return deny(reply), nil
+	}
 	if !call.Cached() {
 		return allow(nil), nil
 	}
@@ -44,16 +47,26 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	if p.Reply == nil {
 		return allow(p.Upstream.Header), nil
 	}
-	h := p.Reply.Header.Clone()
+	return deny(p.Reply), nil
+}
+
+// deny answers a check with a reply of semcache's own: a hit (status 200)
+// or a refusal (401).
+func deny(r *engine.Reply) *authv3.CheckResponse {
+	h := r.Header.Clone()
 	h.Del("Content-Length")
+	msg := "semcache: answered from the cache"
+	if r.Status != http.StatusOK {
+		msg = "semcache: refused"
+	}
 	return &authv3.CheckResponse{
-		Status: &rpcstatus.Status{Code: int32(codes.PermissionDenied), Message: "semcache: answered from the cache"},
+		Status: &rpcstatus.Status{Code: int32(codes.PermissionDenied), Message: msg},
 		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
-			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(p.Reply.Status)},
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(r.Status)},
 			Headers: headerOptions(h, false),
-			Body:    string(p.Reply.Body),
+			Body:    string(r.Body),
 		}},
-	}, nil
+	}
 }
 
 // errNoBody is a check without the request body.

@@ -27,5 +27,11 @@
 //
 // Every engine call on the request path runs under a deadline shorter than
 // Envoy's message_timeout, so the hook never holds traffic longer than
-// that. See docs/envoy for the recommended filter settings.
+// that. The request's :authority joins its cache key (Envoy routes by it).
+//
+// Whoever reaches the gRPC port can send made-up upstream answers, so the
+// server serves TLS and checks client certificates (Options.TLS,
+// TLSConfig: mutual TLS) and, optionally, a shared secret in the metadata
+// (Options.Token). See docs/envoy for the recommended filter settings and
+// the deployment note.
 package extproc

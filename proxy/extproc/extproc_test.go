@@ -486,3 +486,34 @@ func TestProtocolViolationsEndTheStream(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthorityInKey: Envoy routes by :authority, so two backends' answers
+// to the same body never share an entry (ext_proc and ext_authz).
+func TestAuthorityInKey(t *testing.T) {
+	h := newHarness(t)
+	body := chatBody("What is the tallest mountain?", false)
+	at := func(authority string) *envoydriver.Request {
+		r := chatRequest("k", body)
+		r.Authority = authority
+		return r
+	}
+	for _, c := range []struct{ authority, want string }{
+		{"backend-a.internal", "miss"},
+		{"backend-b.internal", "miss"},
+		{"backend-a.internal", "hit-exact"},
+		{"BACKEND-A.internal", "hit-exact"},
+	} {
+		if got := h.do(t, at(c.authority)).Header.Get("X-Semcache"); got != c.want {
+			t.Fatalf("%s: X-Semcache %q, want %q", c.authority, got, c.want)
+		}
+	}
+	r := at("backend-b.internal")
+	resp, err := h.authz.Do(context.Background(), r)
+	if err != nil || resp.Header.Get("X-Semcache") != "hit-exact" {
+		t.Fatalf("ext_authz for backend b: %v %v", err, resp.Header)
+	}
+	r = at("backend-c.internal")
+	if resp, err := h.authz.Do(context.Background(), r); err != nil || resp.Header.Get("X-Semcache") != "miss" {
+		t.Fatalf("ext_authz for backend c: %v %v", err, resp.Header)
+	}
+}

@@ -146,8 +146,13 @@ func (x *exchange) requestHeaders(m *extprocv3.HttpHeaders) (*extprocv3.Processi
 		return nil, fmt.Errorf("%w: second request_headers message", errProtocol)
 	}
 	h, pseudo := requestHeaders(m.GetHeaders())
-	x.call = x.s.engine.Begin(engine.FrontExtProc, pseudo[":method"], pseudo[":path"], h)
+	x.call = x.s.engine.BeginRequest(engine.FrontExtProc,
+		engine.Target{Method: pseudo[":method"], Authority: pseudo[":authority"], Path: pseudo[":path"]}, h)
 	x.log = x.call.Logger()
+	if reply := x.call.Refused(); reply != nil {
+		x.served = true
+		return immediate(reply), nil
+	}
 	common := &extprocv3.CommonResponse{}
 	if mut := mutation(x.call.UpstreamHeader(h)); mut != nil {
 		common.HeaderMutation = mut
@@ -231,7 +236,7 @@ func (x *exchange) plan(body []byte, replaceable bool) *extprocv3.ProcessingResp
 	return bodyReply(true, &extprocv3.CommonResponse{
 		HeaderMutation: &extprocv3.HeaderMutation{SetHeaders: headerOptions(http.Header{
 			"Content-Length": {strconv.Itoa(len(up))},
-		}, true)},
+		}, true), RemoveHeaders: []string{"content-encoding"}}, // the engine's body is plain
 		BodyMutation: &extprocv3.BodyMutation{Mutation: &extprocv3.BodyMutation_Body{Body: up}},
 	})
 }

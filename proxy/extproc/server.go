@@ -1,6 +1,7 @@
 package extproc
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"maps"
@@ -13,6 +14,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	extprocv3 "github.com/envoyproxy/go-control-plane/envoy/service/ext_proc/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -36,7 +38,14 @@ type Options struct {
 	// MaxBodyBytes bounds the request body that is looked up (default
 	// engine.DefaultMaxBodyBytes; larger bodies pass through uncached).
 	MaxBodyBytes int
-	Logger       *slog.Logger
+	// TLS, when set, serves gRPC over TLS; with ClientCAs and
+	// tls.RequireAndVerifyClientCert (see TLSConfig) only clients with a
+	// certificate from those CAs get in (mTLS).
+	TLS *tls.Config
+	// Token, when set, must arrive with every ext_proc and ext_authz call
+	// as the gRPC metadata TokenMetadata.
+	Token  string
+	Logger *slog.Logger
 }
 
 // Server implements the ext_proc and ext_authz services over one engine.
@@ -47,6 +56,8 @@ type Server struct {
 	engine        *engine.Engine
 	lookupTimeout time.Duration
 	maxBody       int
+	tls           *tls.Config
+	token         string
 	log           *slog.Logger
 }
 
@@ -76,7 +87,8 @@ func NewServer(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{engine: o.Engine, lookupTimeout: o.LookupTimeout, maxBody: o.MaxBodyBytes, log: o.Logger}, nil
+	return &Server{engine: o.Engine, lookupTimeout: o.LookupTimeout, maxBody: o.MaxBodyBytes, tls: o.TLS, token: o.Token,
+		log: o.Logger}, nil
 }
 
 // Register adds both services to a gRPC server.
@@ -88,12 +100,20 @@ func (s *Server) Register(r grpc.ServiceRegistrar) {
 // NewGRPCServer returns a gRPC server serving both services and the
 // standard health service (for Envoy's grpc_health_check), tuned for
 // Envoy: messages as large as a buffered body, and keepalive pings from
-// Envoy accepted.
+// Envoy accepted. It serves TLS (and checks client certificates) and the
+// token when the options ask for them.
 func (s *Server) NewGRPCServer(extra ...grpc.ServerOption) *grpc.Server {
-	opts := append([]grpc.ServerOption{
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(s.maxBody + 1<<20),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	}, extra...)
+	}
+	if s.tls != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.tls)))
+	}
+	if s.token != "" {
+		opts = append(opts, tokenCheck(s.token)...)
+	}
+	opts = append(opts, extra...)
 	g := grpc.NewServer(opts...)
 	s.Register(g)
 	hs := health.NewServer()

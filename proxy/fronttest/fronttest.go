@@ -10,7 +10,11 @@
 // inputs cached; no-store and no-cache; bypassed requests counted; a bad
 // body answered with an OpenAI error; errors, cut streams, length cuts
 // and tool-call answers never cached; the RAG sources field and request
-// ids identical on every front.
+// ids identical on every front; route identity (key headers) in the key
+// and the partition; client authentication refusing unknown keys before
+// any work; the upstream's Cache-Control (no-store, private, max-age=0)
+// honoured; refusals, empty and filtered answers never cached; gzip
+// request bodies decoded, zip bombs and unknown encodings refused.
 package fronttest
 
 import (
@@ -77,6 +81,8 @@ type Options struct {
 	// Enricher injects RAG context; SourcesField adds the sources member.
 	Enricher     engine.Enricher
 	SourcesField bool
+	// ClientKeys turns client authentication on with these keys.
+	ClientKeys []string
 }
 
 // Env is one scenario's front with what it runs on.
@@ -97,7 +103,7 @@ type Factory func(t *testing.T, o Options) *Env
 // (which the simulator does not speak): a deterministic answer derived
 // from the prompt, JSON or SSE.
 func Upstream(sim *upstream.Server) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return frontMarkers(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != completions.Path {
 			sim.ServeHTTP(w, r)
 			return
@@ -134,7 +140,7 @@ func Upstream(sim *upstream.Server) http.Handler {
 			_, _ = fmt.Fprintf(w, "data: {\"id\":\"cmpl-up\",\"object\":\"text_completion\",\"created\":1,\"model\":\"sim-gpt\",\"choices\":[],\"usage\":%s}\n\n", usage)
 		}
 		_, _ = fmt.Fprint(w, "data: [DONE]\n\n")
-	})
+	}))
 }
 
 // Recorder remembers the last request the upstream got (fronts whose
@@ -174,6 +180,11 @@ func Run(t *testing.T, f Factory) {
 	t.Run("BadBody", func(t *testing.T) { testBadBody(t, f) })
 	t.Run("NeverCached", func(t *testing.T) { testNeverCached(t, f) })
 	t.Run("SourcesFieldAndRequestID", func(t *testing.T) { testSourcesAndRequestID(t, f) })
+	t.Run("RouteIdentity", func(t *testing.T) { testRouteIdentity(t, f) })
+	t.Run("ClientAuth", func(t *testing.T) { testClientAuth(t, f) })
+	t.Run("UpstreamCacheControl", func(t *testing.T) { testUpstreamCacheControl(t, f) })
+	t.Run("RefusalsNeverCached", func(t *testing.T) { testRefusals(t, f) })
+	t.Run("EncodedBody", func(t *testing.T) { testEncodedBody(t, f) })
 }
 
 // api is one cached API as the scenarios drive it.

@@ -47,7 +47,14 @@ func NewStack(t testing.TB, o Options) *Stack {
 	t.Cleanup(func() { c.Close() })
 	s.Cache = c
 	s.Metrics = engine.NewMetrics(prometheus.NewRegistry(), 10, nil)
-	s.Engine, err = engine.New(engine.Options{Cache: c, Metrics: s.Metrics, Enricher: o.Enricher, SourcesField: o.SourcesField})
+	var auth *engine.ClientAuth
+	if o.ClientKeys != nil {
+		if auth, err = engine.NewClientAuth(o.ClientKeys); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Engine, err = engine.New(engine.Options{Cache: c, Metrics: s.Metrics, Enricher: o.Enricher, SourcesField: o.SourcesField,
+		ClientAuth: auth})
 	if err != nil {
 		t.Fatal(err)
 	}

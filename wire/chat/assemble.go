@@ -113,12 +113,13 @@ func (a *Assembler) fail(err error) {
 }
 
 type streamChunk struct {
-	ID                string          `json:"id"`
-	Model             string          `json:"model"`
-	SystemFingerprint string          `json:"system_fingerprint"`
-	Choices           []streamChoice  `json:"choices"`
-	Usage             *cache.Usage    `json:"usage"`
-	Error             json.RawMessage `json:"error"`
+	ID                  string          `json:"id"`
+	Model               string          `json:"model"`
+	SystemFingerprint   string          `json:"system_fingerprint"`
+	Choices             []streamChoice  `json:"choices"`
+	Usage               *cache.Usage    `json:"usage"`
+	Error               json.RawMessage `json:"error"`
+	PromptFilterResults json.RawMessage `json:"prompt_filter_results"`
 }
 
 type streamChoice struct {
@@ -130,7 +131,8 @@ type streamChoice struct {
 		ToolCalls    json.RawMessage `json:"tool_calls"`
 		FunctionCall json.RawMessage `json:"function_call"`
 	} `json:"delta"`
-	FinishReason *string `json:"finish_reason"`
+	FinishReason         *string         `json:"finish_reason"`
+	ContentFilterResults json.RawMessage `json:"content_filter_results"`
 }
 
 func (a *Assembler) event(ev sse.Event) error {
@@ -159,6 +161,10 @@ func (a *Assembler) event(ev sse.Event) error {
 		a.fail(notCacheable("upstream error mid-stream"))
 		return nil
 	}
+	if wire.Filtered(c.PromptFilterResults) {
+		a.fail(notCacheable("content filtered"))
+		return nil
+	}
 	if c.Model != "" {
 		a.ans.Model = c.Model
 	}
@@ -177,6 +183,14 @@ func (a *Assembler) event(ev sse.Event) error {
 		if len(ch.Delta.ToolCalls) > 0 && !canon.IsNull(ch.Delta.ToolCalls) ||
 			len(ch.Delta.FunctionCall) > 0 && !canon.IsNull(ch.Delta.FunctionCall) {
 			a.fail(notCacheable("tool call answer"))
+			return nil
+		}
+		if wire.Filtered(ch.ContentFilterResults) {
+			a.fail(notCacheable("content filtered"))
+			return nil
+		}
+		if ch.Delta.Refusal != nil && *ch.Delta.Refusal != "" {
+			a.fail(notCacheable("refusal"))
 			return nil
 		}
 		if ch.Delta.Role != "" {
@@ -207,10 +221,12 @@ type completionBody struct {
 			ToolCalls    json.RawMessage `json:"tool_calls"`
 			FunctionCall json.RawMessage `json:"function_call"`
 		} `json:"message"`
-		FinishReason string `json:"finish_reason"`
+		FinishReason         string          `json:"finish_reason"`
+		ContentFilterResults json.RawMessage `json:"content_filter_results"`
 	} `json:"choices"`
-	Usage *cache.Usage    `json:"usage"`
-	Error json.RawMessage `json:"error"`
+	Usage               *cache.Usage    `json:"usage"`
+	Error               json.RawMessage `json:"error"`
+	PromptFilterResults json.RawMessage `json:"prompt_filter_results"`
 }
 
 // Complete reports whether a stream's "data: [DONE]" has been seen.
@@ -257,6 +273,9 @@ func (a *Assembler) Result(cleanEOF bool) (Answer, error) {
 	ans.Content = a.content.String()
 	ans.Refusal = a.refusal.String()
 	ans.FinishReason = a.finish
+	if err := storable(&ans); err != nil {
+		return Answer{}, err
+	}
 	return ans, nil
 }
 
@@ -285,6 +304,9 @@ func (a *Assembler) resultJSON(cleanEOF bool) (Answer, error) {
 	if m.Content == nil && m.Refusal == nil {
 		return Answer{}, notCacheable("answer has no content")
 	}
+	if wire.Filtered(ch.ContentFilterResults) || wire.Filtered(c.PromptFilterResults) {
+		return Answer{}, notCacheable("content filtered")
+	}
 	ans := Answer{Model: c.Model, Usage: c.Usage,
 		Payload: Payload{Role: m.Role, FinishReason: ch.FinishReason, SystemFingerprint: c.SystemFingerprint}}
 	if ans.Role == "" {
@@ -296,5 +318,20 @@ func (a *Assembler) resultJSON(cleanEOF bool) (Answer, error) {
 	if m.Refusal != nil {
 		ans.Refusal = *m.Refusal
 	}
+	if err := storable(&ans); err != nil {
+		return Answer{}, err
+	}
 	return ans, nil
+}
+
+// storable refuses what is never worth replaying: a refusal (the model
+// declined; a retry or another wording may not) and an empty answer.
+func storable(a *Answer) error {
+	switch {
+	case a.Refusal != "":
+		return notCacheable("refusal")
+	case strings.TrimSpace(a.Content) == "":
+		return notCacheable("empty answer")
+	}
+	return nil
 }

@@ -20,6 +20,10 @@ const (
 	chunkErr    = `data: {"error":{"message":"overloaded","type":"server_error"}}` + "\n\n"
 	chunkSecond = `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-1","choices":[{"index":1,"delta":{"content":"x"},"finish_reason":null}]}` + "\n\n"
 	done        = "data: [DONE]\n\n"
+	// A refusal streams as refusal deltas (content stays null); Azure
+	// annotates chunks with content_filter_results.
+	chunkRefusal  = `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-1","choices":[{"index":0,"delta":{"refusal":"I can't help with that."},"finish_reason":null}]}` + "\n\n"
+	chunkFiltered = `data: {"id":"c1","object":"chat.completion.chunk","created":1,"model":"m-1","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null,"content_filter_results":{"hate":{"filtered":true,"severity":"high"},"violence":{"filtered":false,"severity":"safe"}}}]}` + "\n\n"
 )
 
 func TestAssembleStream(t *testing.T) {
@@ -41,6 +45,11 @@ func TestAssembleStream(t *testing.T) {
 		{"error mid-stream", chunkRole + chunkHello + chunkErr, true, "error", ""},
 		{"two choices", chunkRole + chunkSecond + chunkStop + done, true, "more than one choice", ""},
 		{"junk event", chunkRole + "data: {not json\n\n" + chunkStop + done, true, "malformed", ""},
+		{"refusal", chunkRole + chunkRefusal + chunkStop + done, true, "refusal", ""},
+		{"empty answer", chunkRole + chunkStop + done, true, "empty answer", ""},
+		{"blank answer", chunkRole + strings.Replace(chunkHello, "Hello", "  ", 1) + chunkStop + done, true, "empty answer", ""},
+		{"filtered chunk", chunkRole + chunkFiltered + chunkStop + done, true, "filtered", ""},
+		{"unfiltered annotations", chunkRole + strings.Replace(chunkFiltered, "true", "false", 1) + chunkStop + done, true, "", "Hello"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,6 +96,12 @@ func TestAssembleJSON(t *testing.T) {
 		{"tool calls", `{"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"t","type":"function","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"stop"}]}`, true, "tool call"},
 		{"no choices", `{"model":"m","choices":[]}`, true, "one choice"},
 		{"error body", `{"error":{"message":"x"}}`, true, "error"},
+		{"refusal", `{"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null,"refusal":"I can't help with that."},"finish_reason":"stop"}]}`, true, "refusal"},
+		{"empty content", strings.Replace(ok, `"Hi"`, `""`, 1), true, "empty answer"},
+		{"null content", strings.Replace(ok, `"Hi"`, `null`, 1), true, "no content"},
+		{"filtered choice", strings.Replace(ok, `"finish_reason":"stop"`, `"finish_reason":"stop","content_filter_results":{"sexual":{"filtered":true,"severity":"medium"}}`, 1), true, "filtered"},
+		{"filtered prompt", strings.Replace(ok, `"usage"`, `"prompt_filter_results":[{"prompt_index":0,"content_filter_results":{"jailbreak":{"filtered":true,"detected":true}}}],"usage"`, 1), true, "filtered"},
+		{"nothing filtered", strings.Replace(ok, `"finish_reason":"stop"`, `"finish_reason":"stop","content_filter_results":{"hate":{"filtered":false,"severity":"safe"}}`, 1), true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,7 +136,6 @@ func TestRenderRoundTrip(t *testing.T) {
 	answers := []Answer{
 		{Model: "m", Usage: &cache.Usage{PromptTokens: 1, CompletionTokens: 2, TotalTokens: 3}, Payload: Payload{Role: "assistant", Content: "short", FinishReason: "stop"}},
 		{Model: "m", Payload: Payload{Role: "assistant", Content: strings.Repeat("héllo wörld ", 100), FinishReason: "stop", SystemFingerprint: "fp"}},
-		{Model: "m", Payload: Payload{Role: "assistant", Content: "", FinishReason: "stop"}},
 	}
 	for i, want := range answers {
 		for _, usage := range []bool{false, true} {
@@ -179,5 +193,18 @@ func TestCacheAnswerRoundTrip(t *testing.T) {
 	other.Endpoint = "responses"
 	if _, err := FromCache(&other); err == nil {
 		t.Fatal("another endpoint's answer decoded as chat")
+	}
+}
+
+// TestRenderStoredRefusal: an entry stored before refusals stopped being
+// cached replays as a refusal (content null), not as an empty answer.
+func TestRenderStoredRefusal(t *testing.T) {
+	a := Answer{Model: "m", Payload: Payload{Role: "assistant", Refusal: "I can't help with that.", FinishReason: "stop"}}
+	if got := string(RenderJSON(&a, "id", 1)); !strings.Contains(got, `"content":null`) || !strings.Contains(got, `"refusal":"I can't help with that."`) {
+		t.Fatalf("JSON replay %s", got)
+	}
+	sse := string(RenderSSE(&a, "id", 1, false))
+	if strings.Contains(sse, `"content":""`) || !strings.Contains(sse, `"refusal":"I can't help with that."`) {
+		t.Fatalf("SSE replay %s", sse)
 	}
 }

@@ -49,7 +49,12 @@ func RenderJSON(a *Answer, id string, created int64) []byte {
 		}},
 	}
 	if a.Refusal != "" {
+		// A refusal (stored before refusals stopped being cached) replays
+		// as one: content null, as the API sends it.
 		c.Choices[0].Message.Refusal = &a.Refusal
+		if a.Content == "" {
+			c.Choices[0].Message.Content = nil
+		}
 	}
 	if a.Usage != nil {
 		c.Usage = *a.Usage
@@ -97,7 +102,11 @@ func RenderSSE(a *Answer, id string, created int64, includeUsage bool) []byte {
 		out = sse.AppendEvent(out, "", b)
 	}
 	empty := ""
-	emit(renderedStreamChoice{Delta: renderedDelta{Role: a.Role, Content: &empty}})
+	first := renderedDelta{Role: a.Role, Content: &empty}
+	if a.Refusal != "" && a.Content == "" {
+		first.Content = nil
+	}
+	emit(renderedStreamChoice{Delta: first})
 	for _, piece := range splitUTF8(a.Content, SSEChunkSize) {
 		emit(renderedStreamChoice{Delta: renderedDelta{Content: &piece}})
 	}

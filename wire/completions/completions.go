@@ -212,12 +212,14 @@ type completion struct {
 	Model             string `json:"model"`
 	SystemFingerprint string `json:"system_fingerprint"`
 	Choices           []struct {
-		Index        int     `json:"index"`
-		Text         *string `json:"text"`
-		FinishReason *string `json:"finish_reason"`
+		Index                int             `json:"index"`
+		Text                 *string         `json:"text"`
+		FinishReason         *string         `json:"finish_reason"`
+		ContentFilterResults json.RawMessage `json:"content_filter_results"`
 	} `json:"choices"`
-	Usage *cache.Usage    `json:"usage"`
-	Error json.RawMessage `json:"error"`
+	Usage               *cache.Usage    `json:"usage"`
+	Error               json.RawMessage `json:"error"`
+	PromptFilterResults json.RawMessage `json:"prompt_filter_results"`
 }
 
 // Write feeds upstream body bytes; it never fails.
@@ -273,9 +275,17 @@ func (a *Assembler) absorb(c *completion) {
 		u := *c.Usage
 		a.usage = &u
 	}
+	if wire.Filtered(c.PromptFilterResults) {
+		a.fail("content filtered")
+		return
+	}
 	for _, ch := range c.Choices {
 		if ch.Index != 0 {
 			a.fail("more than one choice")
+			return
+		}
+		if wire.Filtered(ch.ContentFilterResults) {
+			a.fail("content filtered")
 			return
 		}
 		if ch.Text != nil {
@@ -319,6 +329,9 @@ func (a *Assembler) Answers(clean bool) ([]cache.Answer, error) {
 	}
 	if a.finish != "stop" {
 		return nil, wire.NotCacheable("finish_reason %q", a.finish)
+	}
+	if strings.TrimSpace(a.text.String()) == "" {
+		return nil, wire.NotCacheable("empty answer")
 	}
 	p, _ := json.Marshal(payload{Text: a.text.String(), FinishReason: a.finish, SystemFingerprint: a.fp})
 	return []cache.Answer{{Endpoint: Name, Model: a.model, Usage: a.usage, Text: a.text.String(), Payload: p}}, nil

@@ -69,6 +69,8 @@ func TestAssembleRenderRoundTrip(t *testing.T) {
 		{"length", true, chunk1 + lengthCut + "data: [DONE]\n\n", "length"},
 		{"cut", true, chunk1, "incomplete"},
 		{"two choices", false, strings.Replace(jsonAnswer, `"choices":[`, `"choices":[{"text":"x","index":1,"finish_reason":"stop"},`, 1), "one choice"},
+		{"empty", false, strings.Replace(jsonAnswer, `" a time"`, `""`, 1), "empty answer"},
+		{"filtered", false, strings.Replace(jsonAnswer, `"finish_reason":"stop"`, `"finish_reason":"stop","content_filter_results":{"hate":{"filtered":true,"severity":"high"}}`, 1), "filtered"},
 	} {
 		r := mustParse(t, `{"model":"m","prompt":"Once upon","stream_options":{"include_usage":true}}`)
 		a := r.Assembler(tc.stream, nil)

@@ -70,6 +70,9 @@ func judge(raw []byte) (cache.Answer, error) {
 		}
 		text.WriteString(*c.Text)
 	}
+	if strings.TrimSpace(text.String()) == "" {
+		return cache.Answer{}, notCacheable("empty answer")
+	}
 	a := cache.Answer{Endpoint: Name, Model: o.Model, Text: text.String(), Payload: compact(raw)}
 	if u := o.Usage; u != nil {
 		a.Usage = &cache.Usage{PromptTokens: u.InputTokens, CompletionTokens: u.OutputTokens, TotalTokens: u.TotalTokens}

@@ -184,6 +184,7 @@ func TestAssembleJSON(t *testing.T) {
 		{"function call", strings.Replace(ok, `"type":"message"`, `"type":"function_call"`, 1), true, "function_call"},
 		{"annotations", strings.Replace(ok, `"annotations":[]`, `"annotations":[{"type":"url_citation"}]`, 1), true, "annotated"},
 		{"refusal", strings.Replace(ok, `"type":"output_text"`, `"type":"refusal"`, 1), true, "refusal"},
+		{"empty text", strings.Replace(ok, `"Hello world"`, `""`, 1), true, "empty answer"},
 		{"error", strings.Replace(ok, `"error":null`, `"error":{"code":"server_error","message":"x"}`, 1), true, "error"},
 	}
 	for _, tt := range tests {

@@ -294,14 +294,21 @@ function renderRoutes(list) {
   }
 }
 
-function renderTop(list) {
+// promptText is what a row shows of a prompt: the server leaves prompts
+// out unless the request carried the admin token.
+function promptText(p, redacted) {
+  if (redacted) return "(hidden: needs the admin token)";
+  return p || "(no text prompt)";
+}
+
+function renderTop(list, redacted) {
   const body = fillTable("top-entries", list, 7, "no hits yet");
   for (const e of list) {
     const tr = document.createElement("tr");
     tr.dataset.entry = e.id;
     cell(tr, e.id, "mono");
     cell(tr, e.namespace, "mono");
-    cell(tr, e.prompt || "(no text prompt)", "prompt").title = e.prompt;
+    cell(tr, promptText(e.prompt, redacted), "prompt").title = e.prompt;
     cell(tr, int(e.hits), "num");
     cell(tr, int(e.exact_hits) + " / " + int(e.semantic_hits), "num");
     cell(tr, int(e.tokens_saved), "num");
@@ -310,14 +317,14 @@ function renderTop(list) {
   }
 }
 
-function renderMisses(list) {
+function renderMisses(list, redacted) {
   const body = fillTable("recent-misses", list, 7, "no misses yet");
   for (const m of list) {
     const tr = document.createElement("tr");
     cell(tr, clock(Date.parse(m.time)));
     cell(tr, m.namespace, "mono");
     cell(tr, m.model);
-    cell(tr, m.prompt || "(no text prompt)", "prompt").title = m.prompt;
+    cell(tr, promptText(m.prompt, redacted), "prompt").title = m.prompt;
     const why = cell(tr, "");
     const tag = document.createElement("span");
     tag.className = "tag " + (m.outcome === "bypass" ? "bypass" : m.reason);
@@ -356,8 +363,8 @@ function render(d) {
     : "The verifier has not rejected any candidate.";
   renderNamespaces(d.namespaces);
   renderRoutes(d.routes || []);
-  renderTop(d.top_entries);
-  renderMisses(d.recent_misses);
+  renderTop(d.top_entries, d.prompts_redacted);
+  renderMisses(d.recent_misses, d.prompts_redacted);
 }
 
 function status(text, cls) {

@@ -39,7 +39,11 @@ func (d *AuthzDriver) Do(ctx context.Context, r *Request) (*Response, error) {
 	if hdr == nil {
 		hdr = http.Header{}
 	}
-	flat := map[string]string{":method": method, ":path": r.Path, ":authority": d.Upstream.Host}
+	authority := r.Authority
+	if authority == "" {
+		authority = d.Upstream.Host
+	}
+	flat := map[string]string{":method": method, ":path": r.Path, ":authority": authority}
 	for k, vs := range hdr {
 		flat[strings.ToLower(k)] = strings.Join(vs, ",")
 	}
@@ -47,7 +51,7 @@ func (d *AuthzDriver) Do(ctx context.Context, r *Request) (*Response, error) {
 		flat["content-length"] = strconv.Itoa(len(r.Body))
 	}
 	hr := &authv3.AttributeContext_HttpRequest{
-		Method: method, Path: r.Path, Host: d.Upstream.Host, Scheme: "http", Protocol: "HTTP/1.1",
+		Method: method, Path: r.Path, Host: authority, Scheme: "http", Protocol: "HTTP/1.1",
 		Headers: flat, Size: int64(len(r.Body)),
 	}
 	if d.PackAsBytes {

@@ -123,9 +123,12 @@ type Driver struct {
 type Request struct {
 	Method string
 	// Path is the request target, query included.
-	Path   string
-	Header http.Header
-	Body   []byte
+	Path string
+	// Authority is the request's :authority (default: the upstream's
+	// host).
+	Authority string
+	Header    http.Header
+	Body      []byte
 	// AbortAfterChunks > 0 resets the exchange once the processor has
 	// answered that many response body messages, as Envoy does when the
 	// client goes away mid-answer; Do then returns ErrAborted. A body with
@@ -405,7 +408,11 @@ func (x *exchange) run(ctx context.Context, r *Request) error {
 	if len(body) > 0 {
 		reqHdr.Set("Content-Length", strconv.Itoa(len(body)))
 	}
-	pseudo := []string{":method", method, ":path", r.Path, ":authority", x.d.Upstream.Host, ":scheme", "http"}
+	authority := r.Authority
+	if authority == "" {
+		authority = x.d.Upstream.Host
+	}
+	pseudo := []string{":method", method, ":path", r.Path, ":authority", authority, ":scheme", "http"}
 
 	// Request headers.
 	if x.mode.GetRequestHeaderMode() != filterv3.ProcessingMode_SKIP {
