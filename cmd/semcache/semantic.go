@@ -84,8 +84,10 @@ func collectionName(prefix, modelID string) string {
 	return strings.Trim(prefix+"_"+n, "_")
 }
 
-// openStore opens the configured vector store for one collection.
-func (s *service) openStore(ctx context.Context, collection string, dim int) (vectorstore.Store, error) {
+// openStore opens the configured vector store for one collection. With
+// background, the embedded store loads after Open returns (a million
+// entries take seconds) and /readyz reports not ready until it has.
+func (s *service) openStore(ctx context.Context, collection string, dim int, background bool) (vectorstore.Store, error) {
 	cfg := s.cfg
 	switch cfg.Store {
 	case "pgvector":
@@ -106,9 +108,13 @@ func (s *service) openStore(ctx context.Context, collection string, dim int) (ve
 		}
 		return st, nil
 	default:
-		st, err := memory.Open(ctx, memory.Options{Dir: filepath.Join(cfg.DataDir, "vectors", collection), Dimension: dim, Logger: s.log})
+		st, err := memory.Open(ctx, memory.Options{Dir: filepath.Join(cfg.DataDir, "vectors", collection), Dimension: dim, Logger: s.log,
+			LoadInBackground: background})
 		if err != nil {
 			return nil, fmt.Errorf("store memory: %w", err)
+		}
+		if background {
+			s.loading = append(s.loading, st)
 		}
 		return st, nil
 	}
@@ -167,7 +173,7 @@ func (s *service) openSemantic(ctx context.Context) (*semantic, error) {
 		return nil, err
 	}
 	cached := embed.NewCached(emb, embed.CacheOptions{})
-	st, err := s.openStore(ctx, collectionName("semcache_entries", emb.ModelID()), emb.Dimension())
+	st, err := s.openStore(ctx, collectionName("semcache_entries", emb.ModelID()), emb.Dimension(), true)
 	if err != nil {
 		return nil, err
 	}

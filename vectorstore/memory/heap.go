@@ -179,6 +179,8 @@ type scratch struct {
 	nd    []float32
 	sel   []uint32
 	seld  []float32
+	// pruned holds the candidates selectNeighbors discarded.
+	pruned []uint32
 	// qnode is the query code of a stored node (construction).
 	qnode queryCode
 	pool  pool

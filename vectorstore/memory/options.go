@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -65,6 +66,10 @@ type Options struct {
 	// Logger receives background errors (janitor, snapshots); nil means
 	// slog.Default().
 	Logger *slog.Logger
+
+	// beforeLoad, when set (tests), runs at the start of the load with the
+	// load's context.
+	beforeLoad func(context.Context)
 }
 
 // withDefaults validates o and fills in defaults.

@@ -625,6 +625,9 @@ func (s *Store) readGraph(r *snapReader, n int, entry uint32, maxLevel int) (*gr
 // plus the change log when they can be used, else by reading every
 // record.
 func (s *Store) load(ctx context.Context) error {
+	if s.opts.beforeLoad != nil {
+		s.opts.beforeLoad(ctx)
+	}
 	start := time.Now()
 	dim := s.opts.Dimension
 	var logFrom uint64

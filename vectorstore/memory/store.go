@@ -192,7 +192,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		err := s.load(lctx)
 		cancel()
 		if err != nil {
-			s.log.Error("memory: loading failed", "dir", o.Dir, "err", err)
+			if lctx.Err() == nil {
+				s.log.Error("memory: loading failed", "dir", o.Dir, "err", err)
+			}
+			err = errors.Join(err, s.db.Close())
 		}
 		s.markLoaded(err)
 		if err != nil {
