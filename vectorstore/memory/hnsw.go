@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"unsafe"
 )
 
@@ -367,13 +368,18 @@ func distsFrom(v *vecs, sc *scratch, base uint32, ids []uint32) []cand {
 // already in the graph (it keeps its level and its in-neighbours are
 // re-linked first); otherwise its level is drawn.
 func (g *graph) planInsert(v *vecs, sc *scratch, q *queryCode, slot uint32, reuse bool) *plan {
-	p := &plan{slot: slot, lists: overlay{}}
 	if reuse && int(slot) < len(g.levels) {
-		p.level = int(g.levels[slot])
+		p := &plan{slot: slot, level: int(g.levels[slot]), lists: overlay{}}
 		g.planRepair(v, sc, slot, p.lists)
-	} else {
-		p.level = g.randomLevel()
+		return g.planAt(v, sc, q, p)
 	}
+	return g.planAt(v, sc, q, &plan{slot: slot, level: g.randomLevel(), lists: overlay{}})
+}
+
+// planAt completes p (slot, level and repairs set) with the node's links.
+// It only reads g.
+func (g *graph) planAt(v *vecs, sc *scratch, q *queryCode, p *plan) *plan {
+	slot := p.slot
 	// The node's own lists are written last: while planning, a reused
 	// slot's old lists still route the search (it may be the entry).
 	defer func() {
@@ -509,4 +515,108 @@ func (g *graph) search(v *vecs, sc *scratch, q *queryCode, ef int, accept func(u
 	out := res.sorted()
 	sc.cand, sc.res = cands[:0], res[:0]
 	return out
+}
+
+// Parallel construction. A background build inserts rows that no writer
+// touches into a graph nobody else reads, so it can plan many inserts at
+// once: after seqFirst nodes inserted one by one, rounds of up to
+// roundMax nodes are planned concurrently against the graph as it stood
+// at the round's start, then applied in order. Nodes of one round do not
+// see each other (negligible next to a graph thousands of times larger),
+// and when two plans of a round rewrote the same neighbour list, the
+// later one is redone against the list as the earlier left it.
+const (
+	seqFirst = 1024
+	roundMax = 64
+)
+
+// build inserts the fresh slots into g (which holds size nodes already)
+// with up to workers goroutines. It reports false if stop closed first.
+func (g *graph) build(v *vecs, slots []uint32, size, workers int, stop <-chan struct{}) bool {
+	g.grow(v.slots())
+	workers = max(workers, 1)
+	scs := make([]*scratch, workers)
+	qs := make([]queryCode, workers)
+	for i := range scs {
+		scs[i] = new(scratch)
+	}
+	i := 0
+	for ; i < len(slots) && (size+i < seqFirst || workers < 2); i++ {
+		if i%256 == 0 && stopped(stop) {
+			return false
+		}
+		v.queryOf(slots[i], &qs[0])
+		g.apply(g.planInsert(v, scs[0], &qs[0], slots[i], false))
+	}
+	plans := make([]*plan, roundMax)
+	var wg sync.WaitGroup
+	for i < len(slots) {
+		if stopped(stop) {
+			return false
+		}
+		batch := slots[i:min(i+min(roundMax, (size+i)/64), len(slots))]
+		for j, slot := range batch {
+			plans[j] = &plan{slot: slot, level: g.randomLevel(), lists: overlay{}}
+		}
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := w; j < len(batch); j += workers {
+					v.queryOf(batch[j], &qs[w])
+					g.planAt(v, scs[w], &qs[w], plans[j])
+				}
+			}()
+		}
+		wg.Wait()
+		g.applyRound(v, scs[0], plans[:len(batch)])
+		i += len(batch)
+	}
+	return true
+}
+
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// applyRound applies plans made against the same graph, in order.
+func (g *graph) applyRound(v *vecs, sc *scratch, plans []*plan) {
+	touched := map[ovKey]bool{}
+	var redo []ovKey
+	for _, p := range plans {
+		redo = redo[:0]
+		for k := range p.lists {
+			if uint32(k>>8) != p.slot && touched[k] {
+				redo = append(redo, k)
+			}
+		}
+		for _, k := range redo {
+			id, l := uint32(k>>8), int(k&0xff)
+			list := p.lists[k]
+			// An earlier plan of the round rewrote this list: add the
+			// node to the list as it is now, if the plan linked it.
+			delete(p.lists, k)
+			if !slices.Contains(list, p.slot) {
+				continue
+			}
+			cur := g.nbrs(id, l, nil)
+			if slices.Contains(cur, p.slot) {
+				continue
+			}
+			if mmax := g.maxConn(l); len(cur) < mmax {
+				p.lists[k] = append(slices.Clone(cur), p.slot)
+			} else {
+				p.lists[k] = selectNeighbors(v, sc, distsFrom(v, sc, id, append(slices.Clone(cur), p.slot)), mmax)
+			}
+		}
+		g.apply(p)
+		for k := range p.lists {
+			touched[k] = true
+		}
+	}
 }

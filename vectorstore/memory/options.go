@@ -50,7 +50,8 @@ type Options struct {
 	// that meet expired records also wake the janitor).
 	JanitorInterval time.Duration
 	// SnapshotInterval is how often, at most, a snapshot of a changed
-	// store is written (also after 16,384 changes, whichever comes first),
+	// store is written (also after 16,384 changes or a quarter of the
+	// records, whichever is more, if that comes first),
 	// so that a restart replays little of the change log. Only used with
 	// Dir.
 	SnapshotInterval time.Duration

@@ -21,7 +21,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/semcache/semcache/embed"
 	"github.com/semcache/semcache/embed/lexical"
+	"github.com/semcache/semcache/embed/use"
 	"github.com/semcache/semcache/vectorstore"
 	"github.com/semcache/semcache/vectorstore/memory/internal/textgen"
 )
@@ -41,7 +43,8 @@ import (
 //	SEMCACHE_SCALE_DIR=/tmp/sc1m nice -n 10 \
 //	  go test -run '^$' -bench ScaleServe -benchtime 1x -timeout 1h ./vectorstore/memory/
 //
-// SEMCACHE_SCALE_SOURCES lists the text files (comma-separated; default
+// SEMCACHE_SCALE_EMBEDDER=use embeds with USE-lite instead (512-d too;
+// SEMCACHE_MODEL_DIR must point at the model). SEMCACHE_SCALE_SOURCES lists the text files (comma-separated; default
 // bench/testdata/{distractors.txt,questions.jsonl,pairs.jsonl} and
 // /work/shared/data/*.jsonl when present). SEMCACHE_SCALE_Q sets the
 // number of queries (default 1000); see scaleOptions for the tuning.
@@ -80,6 +83,15 @@ func scaleSources() []string {
 	}
 	shared, _ := filepath.Glob("/work/shared/data/*.jsonl")
 	return append(out, shared...)
+}
+
+// scaleEmbedder is lexical 512-d, or USE-lite (also 512-d) with
+// SEMCACHE_SCALE_EMBEDDER=use and SEMCACHE_MODEL_DIR set.
+func scaleEmbedder() (embed.Embedder, error) {
+	if os.Getenv("SEMCACHE_SCALE_EMBEDDER") == "use" {
+		return use.Load(os.Getenv("SEMCACHE_MODEL_DIR"))
+	}
+	return lexical.New(lexical.Options{Dimension: scaleDim})
 }
 
 // scaleOptions are the store options of both phases; SEMCACHE_SCALE_M,
@@ -129,7 +141,7 @@ func BenchmarkScaleBuild(b *testing.B) {
 		}
 		start := time.Now()
 		texts := corpus.Texts(n, 1)
-		emb, err := lexical.New(lexical.Options{Dimension: scaleDim})
+		emb, err := scaleEmbedder()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -143,29 +155,13 @@ func BenchmarkScaleBuild(b *testing.B) {
 		}
 		b.Logf("%d sentences in the corpus; %d texts generated and embedded in %v", len(corpus.Sentences), n, time.Since(start).Round(time.Millisecond))
 
-		// Queries: perturbed stored texts, truth by brute force.
-		start = time.Now()
-		r := rand.New(rand.NewPCG(2, 2))
-		qs := make([]scaleTruth, nq)
-		qtexts := make([]string, nq)
-		src := make([]int, nq)
-		for i := range qs {
-			src[i] = r.IntN(n)
-			qtexts[i] = corpus.Perturb(texts[src[i]], r)
-		}
-		qv, err := emb.Embed(context.Background(), qtexts)
-		if err != nil {
-			b.Fatal(err)
-		}
-		bruteForce(vs, qv, qs)
-		same := 0
-		for i := range qs {
-			if qs[i].best == src[i] {
-				same++
-			}
-		}
-		b.Logf("truth for %d queries in %v (the perturbed text's source is its nearest neighbour for %d)", nq, time.Since(start).Round(time.Millisecond), same)
-		if err := writeTruth(filepath.Join(dir, "queries.bin"), qs); err != nil {
+		// Queries: perturbed stored texts, truth by brute force (kept from
+		// an earlier build of the same N with SEMCACHE_SCALE_KEEP_TRUTH=1:
+		// texts and vectors are deterministic).
+		truthFile := filepath.Join(dir, "queries.bin")
+		if _, err := os.Stat(truthFile); err == nil && os.Getenv("SEMCACHE_SCALE_KEEP_TRUTH") == "1" {
+			b.Logf("keeping %s", truthFile)
+		} else if err := scaleQueries(b, corpus, emb, texts, vs, nq, truthFile); err != nil {
 			b.Fatal(err)
 		}
 
@@ -204,6 +200,33 @@ func BenchmarkScaleBuild(b *testing.B) {
 		b.ReportMetric(upserts.Seconds(), "upserts-s")
 		b.ReportMetric(indexed.Seconds(), "indexed-s")
 	}
+}
+
+// scaleQueries makes nq perturbed queries, finds their true neighbours by
+// brute force and writes them to path.
+func scaleQueries(b *testing.B, corpus *textgen.Corpus, emb embed.Embedder, texts []string, vs [][]float32, nq int, path string) error {
+	start := time.Now()
+	r := rand.New(rand.NewPCG(2, 2))
+	qs := make([]scaleTruth, nq)
+	qtexts := make([]string, nq)
+	src := make([]int, nq)
+	for i := range qs {
+		src[i] = r.IntN(len(texts))
+		qtexts[i] = corpus.Perturb(texts[src[i]], r)
+	}
+	qv, err := emb.Embed(context.Background(), qtexts)
+	if err != nil {
+		return err
+	}
+	bruteForce(vs, qv, qs)
+	same := 0
+	for i := range qs {
+		if qs[i].best == src[i] {
+			same++
+		}
+	}
+	b.Logf("truth for %d queries in %v (the perturbed text's source is its nearest neighbour for %d)", nq, time.Since(start).Round(time.Millisecond), same)
+	return writeTruth(path, qs)
 }
 
 // bruteForce fills each query's true nearest neighbour, in parallel.
@@ -405,4 +428,3 @@ func threadCPU() time.Duration {
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
-

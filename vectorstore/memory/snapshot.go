@@ -54,10 +54,11 @@ import (
 const (
 	snapFile  = "graph.snap"
 	snapMagic = "SCSNAP02"
-	// snapDirtyMax is the number of changes after which the janitor writes
-	// a snapshot without waiting for SnapshotInterval, which bounds what
-	// Open replays after a crash (a replayed upsert into an indexed group
-	// costs a graph insert).
+	// snapDirtyMax (or a quarter of the records, if more) is the number
+	// of changes after which the janitor writes a snapshot without
+	// waiting for SnapshotInterval, which bounds what Open replays after
+	// a crash (a replayed upsert into an indexed group costs a graph
+	// insert) while keeping the snapshots' cost per change bounded.
 	snapDirtyMax = 16 << 10
 	// logPruneBatch is how many log entries one transaction prunes.
 	logPruneBatch = 16 << 10

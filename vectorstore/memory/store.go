@@ -45,6 +45,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -452,28 +453,24 @@ func (s *Store) insert(gr *group, c *coded, r *recInfo) {
 	s.mu.Unlock()
 	s.byID[r.id] = loc{gr, slot}
 	if gr.g == nil && !gr.building && !s.loading && gr.live > s.opts.ExactThreshold {
-		g := s.buildGraph(gr)
+		// The group outgrew the code scan. A small graph is built right
+		// away; a large one in the background (searches scan meanwhile).
+		if gr.live > syncBuildMax {
+			s.buildLater([]*group{gr})
+			return
+		}
+		g := newGraph(s.opts.M, s.opts.EfConstruction, s.opts.Seed)
+		g.build(gr.view(), gr.liveSlots(), 0, 1, nil)
 		s.mu.Lock()
 		gr.g = g
 		s.mu.Unlock()
 	}
 }
 
-// buildGraph indexes gr's live slots in a new, unpublished graph. The
-// caller holds writeMu, so gr cannot change meanwhile.
-func (s *Store) buildGraph(gr *group) *graph {
-	g := newGraph(s.opts.M, s.opts.EfConstruction, s.opts.Seed)
-	g.grow(gr.slots())
-	view := gr.view()
-	sc := s.scratch.Get().(*scratch)
-	defer s.scratch.Put(sc)
-	var q queryCode
-	for _, slot := range gr.liveSlots() {
-		view.queryOf(slot, &q)
-		g.apply(g.planInsert(view, sc, &q, slot, false))
-	}
-	return g
-}
+// syncBuildMax is the largest group whose first graph an insert builds
+// itself (in well under a second); larger ones are built in the
+// background.
+const syncBuildMax = 1024
 
 // buildLater builds the groups' graphs in a background goroutine, so that
 // Open need not wait for them. Until a group's graph is published its
@@ -519,40 +516,51 @@ func (s *Store) spawnBuilds(groups []*group) {
 // publish. It reports false when the store is closing.
 func (s *Store) buildOne(gr *group) bool {
 	start := time.Now()
-	s.mu.RLock()
-	view := gr.view()
-	view.codes = view.codes.frozen()
-	slots := gr.liveSlots()
-	n := gr.slots()
-	s.mu.RUnlock()
 	g := newGraph(s.opts.M, s.opts.EfConstruction, s.opts.Seed)
-	sc := new(scratch)
-	var q queryCode
-	for i, slot := range slots {
-		if i%256 == 0 {
-			select {
-			case <-s.stop:
-				return false
-			default:
+	workers := min(runtime.GOMAXPROCS(0), buildMaxWorkers)
+	// Rows that exist when a pass starts never change while building (no
+	// slot reuse), so passes run without writeMu, each over the rows
+	// appended during the previous one, until few are left.
+	built := 0
+	for from := 0; ; {
+		s.mu.RLock()
+		view := gr.view()
+		view.codes = view.codes.frozen()
+		n := gr.slots()
+		var slots []uint32
+		for slot := from; slot < n; slot++ {
+			if gr.ids[slot] != "" {
+				slots = append(slots, uint32(slot))
 			}
 		}
-		view.queryOf(slot, &q)
-		g.apply(g.planInsert(view, sc, &q, slot, false))
+		s.mu.RUnlock()
+		if len(slots) <= buildTailMax && from > 0 {
+			break
+		}
+		if !g.build(view, slots, built, workers, s.stop) {
+			return false
+		}
+		built += len(slots)
+		from = n
+		if len(slots) <= buildTailMax {
+			break
+		}
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if s.closed {
 		return false
 	}
-	// Records inserted meanwhile were appended (no slot reuse while
-	// building); those deleted meanwhile stay as tombstones.
-	view = gr.view()
-	for slot := n; slot < gr.slots(); slot++ {
+	// Records inserted since the last pass were appended (no slot reuse
+	// while building); those deleted meanwhile stay as tombstones.
+	view := gr.view()
+	var tail []uint32
+	for slot := len(g.levels); slot < gr.slots(); slot++ {
 		if gr.ids[slot] != "" {
-			view.queryOf(uint32(slot), &q)
-			g.apply(g.planInsert(view, sc, &q, uint32(slot), false))
+			tail = append(tail, uint32(slot))
 		}
 	}
+	g.build(view, tail, built, 1, nil)
 	g.grow(gr.slots())
 	s.mu.Lock()
 	gr.g = g
@@ -571,6 +579,14 @@ func (s *Store) buildOne(gr *group) bool {
 	s.mu.Unlock()
 	return true
 }
+
+// buildMaxWorkers bounds the goroutines one graph build uses;
+// buildTailMax is how many rows appended during a build pass are inserted
+// under writeMu rather than in another pass.
+const (
+	buildMaxWorkers = 4
+	buildTailMax    = 1024
+)
 
 // removeLocked frees a record's slot. The caller holds writeMu and mu.
 func (s *Store) removeLocked(l loc) {
@@ -958,7 +974,10 @@ func (s *Store) maybeSnapshot() error {
 		return nil
 	}
 	s.writeMu.Lock()
-	if s.closed || s.snapping || s.dirty == 0 || (time.Since(s.lastSnap) < s.opts.SnapshotInterval && s.dirty < snapDirtyMax) {
+	// While a graph builds, its completion writes the snapshot: one
+	// written meanwhile would hold no graph for the group, at full cost.
+	due := time.Since(s.lastSnap) >= s.opts.SnapshotInterval || s.dirty >= max(snapDirtyMax, len(s.byID)/4)
+	if s.closed || s.snapping || s.dirty == 0 || !due || s.indexing() {
 		s.writeMu.Unlock()
 		return nil
 	}
