@@ -28,11 +28,9 @@ import (
 // SEMCACHE_BENCH_N overrides the record count and SEMCACHE_BENCH_M,
 // _EFC, _EFS the tuning (for quick exploration).
 //
-// Measured (2 vCPU shared VM, load ~1): random data: build 36 s, heap
-// 210 MiB, auto path = code scan, recall@10 1.000, p50 505 us, p99 1.2 ms
-// (graph walk alone: recall 0.15); low-dimensional data: graph walk,
-// recall@10 0.969, p50 298 us. Open of 100k persisted records: 1.1 s with
-// the snapshot; 3.6 s without (graph built in the background by 42 s).
+// These are synthetic vectors; the realistic scale benchmarks (lexical
+// and USE-lite embeddings of prompt texts, up to a million records) are in
+// scale_test.go, and the figures in README.md.
 
 const (
 	benchDim     = 384
