@@ -10,6 +10,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -330,12 +331,16 @@ func (s *Store) pruneLog(seq uint64) error {
 	return nil
 }
 
-// snapReader reads the snapshot, checksumming what it consumes.
+// snapReader reads the snapshot, checksumming what it consumes. left is
+// what remains of the file: a length read from it is checked against left
+// before anything is allocated for it, so a corrupt length fails instead
+// of allocating gigabytes.
 type snapReader struct {
-	r   *bufio.Reader
-	crc uint32
-	err error
-	tmp [8]byte
+	r    *bufio.Reader
+	crc  uint32
+	err  error
+	left int64
+	tmp  [8]byte
 }
 
 func (r *snapReader) fill(b []byte) {
@@ -346,7 +351,17 @@ func (r *snapReader) fill(b []byte) {
 		r.err = errSnapCorrupt
 		return
 	}
+	r.left -= int64(len(b))
 	r.crc = crc32.Update(r.crc, crcTable, b)
+}
+
+// room reports whether n more bytes can still be in the file (and marks
+// the snapshot corrupt when not).
+func (r *snapReader) room(n int64) bool {
+	if r.err == nil && (n < 0 || n > r.left) {
+		r.err = errSnapCorrupt
+	}
+	return r.err == nil
 }
 
 func (r *snapReader) u8() uint8 {
@@ -370,7 +385,7 @@ const maxSnapString = 1 << 24
 
 func (r *snapReader) str() string {
 	n := r.u32()
-	if r.err != nil || n > maxSnapString {
+	if !r.room(int64(n)) || n > maxSnapString {
 		r.err = errSnapCorrupt
 		return ""
 	}
@@ -408,7 +423,11 @@ func (s *Store) readSnapshot(ctx context.Context, path string) (seq uint64, err 
 	if !littleEndian {
 		return 0, errors.New("big-endian host")
 	}
-	r := &snapReader{r: bufio.NewReaderSize(f, 1<<20)}
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	r := &snapReader{r: bufio.NewReaderSize(f, 1<<20), left: fi.Size()}
 	magic := make([]byte, len(snapMagic))
 	r.fill(magic)
 	if r.err != nil || string(magic) != snapMagic {
@@ -478,7 +497,11 @@ func (s *Store) readGroup(r *snapReader) (*group, error) {
 	if hasGraph == 1 {
 		entry, maxLevel = r.u32(), int(r.u32())
 	}
-	if r.err != nil || n <= 0 || n > 1<<31 || hasGraph > 1 || (hasGraph == 1 && (int(entry) >= n || maxLevel >= maxLevels)) {
+	if r.err != nil || n <= 0 || n > math.MaxInt32 || hasGraph > 1 || (hasGraph == 1 && (int(entry) >= n || maxLevel >= maxLevels)) {
+		return nil, errSnapCorrupt
+	}
+	// Each slot takes at least its ID length, its slotInfo and its code.
+	if !r.room(int64(n) * int64(4+int(unsafe.Sizeof(slotInfo{}))+codeDims(s.opts.Dimension))) {
 		return nil, errSnapCorrupt
 	}
 	gr := newGroup(ns, part, s.opts.Dimension, false)
@@ -491,7 +514,7 @@ func (s *Store) readGroup(r *snapReader) (*group, error) {
 		}
 		total += int(l)
 	}
-	if r.err != nil {
+	if !r.room(int64(total)) {
 		return nil, r.err
 	}
 	// One allocation holds every ID; the strings alias it (it is never
@@ -515,7 +538,7 @@ func (s *Store) readGroup(r *snapReader) (*group, error) {
 	}
 	for range nm {
 		slot, pairs := r.u32(), r.u32()
-		if r.err != nil || int(slot) >= n || pairs == 0 || pairs > maxSnapString || gr.metas[slot] != nil {
+		if r.err != nil || int(slot) >= n || pairs == 0 || !r.room(8*int64(pairs)) || gr.metas[slot] != nil {
 			return nil, errSnapCorrupt
 		}
 		m := make(map[string]string, min(pairs, 64))
@@ -563,6 +586,9 @@ func (s *Store) readGroup(r *snapReader) (*group, error) {
 
 func (s *Store) readGraph(r *snapReader, n int, entry uint32, maxLevel int) (*graph, error) {
 	g := newGraph(s.opts.M, s.opts.EfConstruction, s.opts.Seed)
+	if !r.room(int64(n) * int64(1+4*(2*s.opts.M+1))) {
+		return nil, errSnapCorrupt
+	}
 	g.levels = make([]uint8, n)
 	r.fill(g.levels)
 	g.upperAt = make([]uint32, n)
@@ -580,7 +606,7 @@ func (s *Store) readGraph(r *snapReader, n int, entry uint32, maxLevel int) (*gr
 		}
 		need += int(l) * (g.m + 1)
 	}
-	if r.err != nil || words != need {
+	if r.err != nil || words != need || !r.room(4*int64(words)) {
 		return nil, errSnapCorrupt
 	}
 	g.upper = make([]uint32, words)
