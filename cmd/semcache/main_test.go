@@ -68,6 +68,7 @@ func start(t *testing.T, upstreamURL, dataDir string, extra ...string) *running 
 				})
 			}
 			t.Cleanup(r.stop)
+			waitReady(t, r.admin, deadline)
 			return r
 		}
 		select {
@@ -79,6 +80,25 @@ func start(t *testing.T, upstreamURL, dataDir string, extra ...string) *running 
 		if time.Now().After(deadline) {
 			cancel()
 			t.Fatalf("serve did not start\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitReady polls /readyz until the service (its vector store loaded in
+// the background included) is ready.
+func waitReady(t *testing.T, admin string, deadline time.Time) {
+	t.Helper()
+	for {
+		resp, err := http.Get(admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %v", err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -379,5 +399,34 @@ func TestServeHelpListsFlags(t *testing.T) {
 		if !strings.Contains(stderr.String(), flag) {
 			t.Errorf("help does not list %s:\n%s", flag, stderr.String())
 		}
+	}
+}
+
+type fakeLoading struct{ ready bool }
+
+func (f *fakeLoading) Ready() bool { return f.ready }
+
+func TestReadiness(t *testing.T) {
+	started := make(chan struct{})
+	close(started)
+	tests := []struct {
+		name    string
+		ready   chan struct{}
+		loading []interface{ Ready() bool }
+		want    bool
+		state   string
+	}{
+		{"starting", make(chan struct{}), nil, false, "starting"},
+		{"up, nothing loading", started, nil, true, "ready"},
+		{"store still loading", started, []interface{ Ready() bool }{&fakeLoading{true}, &fakeLoading{false}}, false, "loading the vector store"},
+		{"store loaded", started, []interface{ Ready() bool }{&fakeLoading{true}}, true, "ready"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &service{ready: tc.ready, loading: tc.loading}
+			if ok, state := s.readiness(); ok != tc.want || state != tc.state {
+				t.Errorf("readiness() = %v, %q; want %v, %q", ok, state, tc.want, tc.state)
+			}
+		})
 	}
 }

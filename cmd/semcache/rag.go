@@ -117,7 +117,7 @@ func (s *service) openRAGService(ctx context.Context, sem *semantic, purger rag.
 		}
 	}
 	collection := collectionName("semcache_rag", emb.ModelID())
-	st, err := s.openStore(ctx, collection, emb.Dimension())
+	st, err := s.openStore(ctx, collection, emb.Dimension(), false)
 	if err != nil {
 		return nil, fmt.Errorf("rag: %w", err)
 	}

@@ -122,8 +122,10 @@ func collectionName(prefix, modelID string) string {
 // openStore opens the configured vector store for one collection. A
 // pgvector or Qdrant server that is down at start-up does not stop
 // semcache: the store connects in the background (vectorstore/lazy) and
-// lookups are misses until then.
-func (s *service) openStore(ctx context.Context, collection string, dim int) (vectorstore.Store, error) {
+// lookups are misses until then. With background, the embedded store
+// loads after Open returns (a million entries take seconds) and /readyz
+// reports not ready until it has.
+func (s *service) openStore(ctx context.Context, collection string, dim int, background bool) (vectorstore.Store, error) {
 	cfg := s.cfg
 	var open lazy.Opener
 	switch cfg.Store {
@@ -149,9 +151,13 @@ func (s *service) openStore(ctx context.Context, collection string, dim int) (ve
 			return st, nil
 		}
 	default:
-		st, err := memory.Open(ctx, memory.Options{Dir: filepath.Join(cfg.DataDir, "vectors", collection), Dimension: dim, Logger: s.log})
+		st, err := memory.Open(ctx, memory.Options{Dir: filepath.Join(cfg.DataDir, "vectors", collection), Dimension: dim, Logger: s.log,
+			LoadInBackground: background})
 		if err != nil {
 			return nil, fmt.Errorf("store memory: %w", err)
+		}
+		if background {
+			s.loading = append(s.loading, st)
 		}
 		return st, nil
 	}
@@ -211,7 +217,7 @@ func (s *service) openSemantic(ctx context.Context) (*semantic, error) {
 		return nil, err
 	}
 	cached := embed.NewCached(emb, embed.CacheOptions{})
-	st, err := s.openStore(ctx, collectionName("semcache_entries", emb.ModelID()), emb.Dimension())
+	st, err := s.openStore(ctx, collectionName("semcache_entries", emb.ModelID()), emb.Dimension(), true)
 	if err != nil {
 		return nil, err
 	}

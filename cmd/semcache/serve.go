@@ -62,6 +62,8 @@ type service struct {
 	draining atomic.Bool
 	reloadMu sync.Mutex
 	reloads  *prometheus.CounterVec
+	// loading are stores still loading in the background (see openStore).
+	loading []interface{ Ready() bool }
 	// APIAddr and AdminAddr are the bound addresses (useful with port 0).
 	APIAddr, AdminAddr string
 }
@@ -257,6 +259,26 @@ func (s *service) close() {
 	}
 }
 
+// readiness is what /readyz reports: ready once the listeners are up and
+// every store loading in the background has loaded (/healthz answers
+// throughout).
+func (s *service) readiness() (bool, string) {
+	select {
+	case <-s.ready:
+	default:
+		return false, "starting"
+	}
+	if s.draining.Load() {
+		return false, "draining"
+	}
+	for _, st := range s.loading {
+		if !st.Ready() {
+			return false, "loading the vector store"
+		}
+	}
+	return true, "ready"
+}
+
 func (s *service) adminHandler(reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -265,18 +287,11 @@ func (s *service) adminHandler(reg *prometheus.Registry) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
-		select {
-		case <-s.ready:
-			if s.draining.Load() {
-				w.WriteHeader(http.StatusServiceUnavailable)
-				_, _ = io.WriteString(w, "draining\n")
-				return
-			}
-			_, _ = io.WriteString(w, "ready\n")
-		default:
+		ok, state := s.readiness()
+		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, "starting\n")
 		}
+		_, _ = io.WriteString(w, state+"\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	s.registerAdmin(mux, reg)

@@ -110,11 +110,10 @@ func (d *decoder) str() string {
 	return s
 }
 
-// decodeRecord parses a value. The vector is decoded into vec when it has
-// room (so loading can reuse one buffer), else into a new slice; skipVec
-// leaves it undecoded. The payload is copied (bbolt memory is only valid
-// inside its transaction).
-func decodeRecord(b []byte, dim int, vec []float32, skipVec bool) (*stored, error) {
+// decodeRecord parses a value; the vector and the payload only when asked
+// for. The payload is copied (bbolt memory is only valid inside its
+// transaction).
+func decodeRecord(b []byte, dim int, wantVec, wantPayload bool) (*stored, error) {
 	if len(b) == 0 || b[0] != codecVersion {
 		return nil, errCorrupt
 	}
@@ -141,19 +140,49 @@ func decodeRecord(b []byte, dim int, vec []float32, skipVec bool) (*stored, erro
 	if len(d.b) < 4*dim {
 		return nil, errCorrupt
 	}
-	if !skipVec {
-		if cap(vec) >= dim {
-			vec = vec[:dim]
-		} else {
-			vec = make([]float32, dim)
-		}
-		for i := range vec {
-			vec[i] = math.Float32frombits(binary.LittleEndian.Uint32(d.b[4*i:]))
-		}
-		s.vec = vec
+	if wantVec {
+		s.vec = make([]float32, dim)
+		decodeVec(d.b, s.vec)
 	}
-	if rest := d.b[4*dim:]; len(rest) > 0 {
+	if rest := d.b[4*dim:]; wantPayload && len(rest) > 0 {
 		s.payload = append([]byte(nil), rest...)
 	}
 	return s, nil
+}
+
+func (d *decoder) skip() {
+	n := d.uvarint()
+	if d.err == nil && n > uint64(len(d.b)) {
+		d.err = errCorrupt
+	}
+	if d.err == nil {
+		d.b = d.b[n:]
+	}
+}
+
+// decodeHead parses only what a re-rank needs: the sequence number and
+// the offset of the vector (the payload follows it).
+func decodeHead(b []byte, dim int) (seq uint64, vecAt int, err error) {
+	if len(b) == 0 || b[0] != codecVersion {
+		return 0, 0, errCorrupt
+	}
+	d := decoder{b: b[1:]}
+	seq = d.uvarint()
+	d.varint()
+	d.skip() // namespace
+	d.skip() // partition
+	nm := d.uvarint()
+	if d.err == nil && nm > uint64(len(d.b)) {
+		return 0, 0, errCorrupt
+	}
+	for i := uint64(0); i < 2*nm && d.err == nil; i++ {
+		d.skip()
+	}
+	if d.err != nil {
+		return 0, 0, d.err
+	}
+	if len(d.b) < 4*dim {
+		return 0, 0, errCorrupt
+	}
+	return seq, len(b) - len(d.b), nil
 }

@@ -96,11 +96,13 @@ func compareCoder(t *testing.T, vs, qs [][]float32, m, ef int) {
 // returns it with its code view.
 func bareGraph(vs [][]float32, m, efc int) (*graph, *vecs) {
 	dim := len(vs[0])
-	st := codeStride(dim)
-	v := &vecs{codes: make([]uint8, len(vs)*st), scales: make([]float32, len(vs)), dim: dim, stride: st}
+	codes := newSlab[int8](codeDims(dim))
+	codes.grow(len(vs))
+	info := make([]slotInfo, len(vs))
 	for i, x := range vs {
-		v.scales[i] = encodeCode(x, v.codes[i*st:(i+1)*st])
+		info[i].scale, info[i].err = encodeCode(x, codes.row(uint32(i)))
 	}
+	v := &vecs{codes: codes, info: info, cdim: codeDims(dim)}
 	g := newGraph(m, efc, 1)
 	sc := new(scratch)
 	for i, x := range vs {
@@ -112,7 +114,7 @@ func bareGraph(vs [][]float32, m, efc int) (*graph, *vecs) {
 
 // searchBare searches a bare graph and re-ranks exactly, like a group.
 func searchBare(g *graph, v *vecs, sc *scratch, vs [][]float32, q []float32, k, ef int) []int {
-	qc := newQueryCode(q, v.dim)
+	qc := newQueryCode(q, len(q))
 	var top maxHeap
 	for _, c := range g.search(v, sc, &qc, max(ef, k), func(uint32) bool { return true }) {
 		top.pushBounded(cand{distance(q, vs[c.id]), c.id}, k)

@@ -1,6 +1,11 @@
 package memory
 
-import "github.com/viterin/vek/vek32"
+import (
+	"math"
+	"unsafe"
+
+	"github.com/viterin/vek/vek32"
+)
 
 // dot returns the inner product of two equal-length vectors. For unit
 // vectors it is the cosine similarity.
@@ -8,111 +13,133 @@ func dot(a, b []float32) float32 {
 	return vek32.Dot(a, b)
 }
 
-// Quantized codes. The graph walk and the quantized scan compare 4-bit
-// codes instead of float32 vectors: a 384-d row shrinks from 1,536 to 192
-// bytes, and memory traffic is what bounds the cost of touching many rows
-// per search. Final answers are always re-ranked with float32.
+// distance is the exact cosine distance between unit vectors.
+func distance(a, b []float32) float32 { return 1 - dot(a, b) }
+
+// Quantized codes. Searches compare int8 codes instead of float32
+// vectors: a 512-d row shrinks from 2,048 to 512 bytes, and memory traffic
+// is what bounds the cost of touching many rows per search. The float32
+// vectors are not kept in memory by a persistent store (bbolt has them);
+// final answers are re-ranked exactly (see rerank.go).
 //
-// A stored vector v is coded per vector: u[i] = round(v[i]/s + 7.5),
-// clamped to [0, 15], with s = max|v|/7.5, so v[i] ≈ s·(u[i] − 7.5). Codes
-// are packed two per byte in 32-byte chunks: chunk c, byte j holds
-// dimension 64c+j in the low nibble and 64c+32+j in the high one (the
-// layout the AVX2 kernel unpacks with one shift). A query is coded into
-// int8 [-127, 127] with its own scale, in natural order. Then
-// v·q ≈ s_v·s_q·(Σ q[i]·u[i] − 7.5·Σ q[i]).
+// A vector v is coded symmetrically with its own scale: c[i] =
+// round(v[i]/s), s = max|v|/127, so c[i] ∈ [-127, 127] and zero stays
+// exactly zero (lexical embeddings are sparse). Rows are padded with
+// zeros to a multiple of 32 dimensions. The same format serves stored rows
+// and queries, so v·q ≈ s_v·s_q·Σ c_v[i]·c_q[i] with an exact integer sum.
+//
+// Each code also records its error norm e = ‖v − s·c‖₂, which bounds the
+// approximation: for unit q and v with codes q̃, ṽ,
+//
+//	|q·v − q̃·ṽ| ≤ e_q + (1 + e_q)·e_v
+//
+// (Cauchy–Schwarz on (q − q̃)·v + q̃·(v − ṽ)). The re-rank uses the bound
+// to decide which candidates can still be in the top K.
 
-// codeDims is the number of coded dimensions for dim (a multiple of 64;
-// padding dimensions get code 0 and a zero query weight).
-func codeDims(dim int) int { return (dim + 63) &^ 63 }
+// codeDims is the number of coded dimensions for dim (a multiple of 32;
+// padding dimensions hold code 0).
+func codeDims(dim int) int { return (dim + 31) &^ 31 }
 
-// codeStride is the byte length of a code row for dim.
-func codeStride(dim int) int { return codeDims(dim) / 2 }
-
-// encodeCode writes v's packed code into dst (len codeStride) and returns
-// its scale.
-func encodeCode(v []float32, dst []uint8) float32 {
+// encodeCode writes v's code into dst (len codeDims) and returns its scale
+// and error norm.
+func encodeCode(v []float32, dst []int8) (scale, errNorm float32) {
 	var maxAbs float32
 	for _, x := range v {
 		maxAbs = max(maxAbs, x, -x)
 	}
 	clear(dst)
 	if maxAbs == 0 {
-		return 0
+		return 0, 0
 	}
-	inv := 7.5 / maxAbs
+	scale = maxAbs / 127
+	inv := 127 / maxAbs
+	var ee float64
 	for i, x := range v {
-		u := uint8(max(min(x*inv+8, 15), 0)) // round(x*inv + 7.5)
-		b := (i/64)*32 + i%32
-		if i%64 < 32 {
-			dst[b] |= u
-		} else {
-			dst[b] |= u << 4
-		}
+		c := int8(max(min(float32(math.Round(float64(x*inv))), 127), -127))
+		dst[i] = c
+		d := float64(x) - float64(scale)*float64(c)
+		ee += d * d
 	}
-	return maxAbs / 7.5
+	return scale, float32(math.Sqrt(ee))
 }
 
-// queryCode is a coded query.
+// queryCode is a coded vector in the form the kernels take: the signed
+// code and its absolute values (the unsigned operand of VPMADDUBSW).
 type queryCode struct {
 	c     []int8
+	abs   []uint8
 	scale float32
-	// bias is 7.5·Σc, the correction for the codes' offset.
-	bias float32
+	// err is the code's error norm (0 for a code taken from a stored row:
+	// node-to-node distances during construction need no bound).
+	err float32
 }
 
 func newQueryCode(v []float32, dim int) queryCode {
 	q := queryCode{c: make([]int8, codeDims(dim))}
-	var maxAbs float32
-	for _, x := range v {
-		maxAbs = max(maxAbs, x, -x)
-	}
-	if maxAbs == 0 {
-		return q
-	}
-	inv := 127 / maxAbs
-	var sum int32
-	for i, x := range v {
-		c := x * inv
-		if c >= 0 {
-			c += 0.5
-		} else {
-			c -= 0.5
-		}
-		q.c[i] = int8(max(min(c, 127), -127))
-		sum += int32(q.c[i])
-	}
-	q.scale = maxAbs / 127
-	q.bias = 7.5 * float32(sum)
+	q.scale, q.err = encodeCode(v, q.c)
+	q.fillAbs()
 	return q
+}
+
+func (q *queryCode) fillAbs() {
+	if cap(q.abs) < len(q.c) {
+		q.abs = make([]uint8, len(q.c))
+	}
+	q.abs = q.abs[:len(q.c)]
+	for i, c := range q.c {
+		if c < 0 {
+			q.abs[i] = uint8(-c)
+		} else {
+			q.abs[i] = uint8(c)
+		}
+	}
+}
+
+// setRow makes q the code of a stored row with the given scale.
+func (q *queryCode) setRow(row []int8, scale float32) {
+	q.c = append(q.c[:0], row...)
+	q.scale, q.err = scale, 0
+	q.fillAbs()
 }
 
 // dist converts a raw code product into the approximate distance.
 func (q *queryCode) dist(raw int32, scale float32) float32 {
-	return 1 - q.scale*scale*(float32(raw)-q.bias)
+	return 1 - q.scale*scale*float32(raw)
 }
 
-func dotCodesGo(q []int8, codes []uint8, ids []uint32, out []int32) {
-	stride := len(q) / 2
-	for k, id := range ids {
-		row := codes[int(id)*stride : (int(id)+1)*stride]
-		var sum int32
-		for c := 0; c < stride; c += 32 {
-			qc := q[2*c : 2*c+64]
-			for j, b := range row[c : c+32] {
-				sum += int32(qc[j])*int32(b&15) + int32(qc[32+j])*int32(b>>4)
-			}
-		}
-		out[k] = sum
+// bound is the largest possible gap between the approximate and the exact
+// distance of q to a row with error norm e (plus float rounding slack).
+func (q *queryCode) bound(e float32) float32 {
+	return q.err + (1+q.err)*e + 1e-5
+}
+
+// dotRowGo is the portable kernel: Σ q[i]·row[i].
+func dotRowGo(q []int8, row []int8) int32 {
+	row = row[:len(q)]
+	var s0, s1, s2, s3 int32
+	i := 0
+	for ; i+4 <= len(q); i += 4 {
+		s0 += int32(q[i]) * int32(row[i])
+		s1 += int32(q[i+1]) * int32(row[i+1])
+		s2 += int32(q[i+2]) * int32(row[i+2])
+		s3 += int32(q[i+3]) * int32(row[i+3])
+	}
+	for ; i < len(q); i++ {
+		s0 += int32(q[i]) * int32(row[i])
+	}
+	return s0 + s1 + s2 + s3
+}
+
+func dotRowsGo(q *queryCode, rows []unsafe.Pointer, out []int32) {
+	n := len(q.c)
+	for k, p := range rows {
+		out[k] = dotRowGo(q.c, unsafe.Slice((*int8)(p), n))
 	}
 }
 
-// distance is the exact cosine distance between unit vectors.
-func distance(a, b []float32) float32 { return 1 - dot(a, b) }
-
-func dotCodesSeqGo(q []int8, rows []uint8, out []int32) {
-	ids := make([]uint32, len(out))
-	for i := range ids {
-		ids[i] = uint32(i)
+func dotSeqGo(q *queryCode, rows []int8, out []int32) {
+	n := len(q.c)
+	for k := range out {
+		out[k] = dotRowGo(q.c, rows[k*n:(k+1)*n])
 	}
-	dotCodesGo(q, rows, ids, out)
 }

@@ -2,11 +2,12 @@
 
 package memory
 
-func dotCodes(q []int8, codes []uint8, ids []uint32, out []int32) {
-	dotCodesGo(q, codes, ids, out)
-}
+import "unsafe"
 
-func dotCodesSeq(q []int8, codes []uint8, first int, out []int32) {
-	stride := len(q) / 2
-	dotCodesSeqGo(q, codes[first*stride:(first+len(out))*stride], out)
-}
+// dotRows sets out[k] to the raw product of q with the code row at
+// rows[k] (each len(q.c) bytes).
+func dotRows(q *queryCode, rows []unsafe.Pointer, out []int32) { dotRowsGo(q, rows, out) }
+
+// dotSeq sets out[k] to the raw product of q with the k-th of the
+// consecutive rows in rows.
+func dotSeq(q *queryCode, rows []int8, out []int32) { dotSeqGo(q, rows, out) }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 func BenchmarkDot(b *testing.B) {
@@ -46,82 +47,143 @@ func itoa(n int) string {
 
 func TestDotCodes(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 3))
-	for _, dim := range []int{1, 7, 32, 33, 64, 100, 384, 1536} {
-		stride := codeStride(dim)
+	for _, dim := range []int{1, 7, 32, 33, 64, 100, 384, 512, 1536} {
 		n := 50
-		codes := make([]uint8, n*stride)
+		codes := newSlab[int8](codeDims(dim))
+		codes.grow(n)
 		vs := make([][]float32, n)
-		scales := make([]float32, n)
+		info := make([]slotInfo, n)
 		for i := range vs {
 			v := make([]float32, dim)
 			var ss float64
 			for j := range v {
 				v[j] = float32(r.NormFloat64())
+				if r.IntN(4) == 0 {
+					v[j] = 0 // sparse, like lexical embeddings
+				}
 				ss += float64(v[j]) * float64(v[j])
+			}
+			if ss == 0 {
+				v[0], ss = 1, 1
 			}
 			for j := range v {
 				v[j] /= float32(math.Sqrt(ss))
 			}
 			vs[i] = v
-			scales[i] = encodeCode(v, codes[i*stride:(i+1)*stride])
+			info[i].scale, info[i].err = encodeCode(v, codes.row(uint32(i)))
 		}
 		q := newQueryCode(vs[0], dim)
 		ids := []uint32{3, 0, 49, 7, 7, 12, 31}
+		ptrs := make([]unsafe.Pointer, len(ids))
+		for k, id := range ids {
+			ptrs[k] = unsafe.Pointer(&codes.row(id)[0])
+		}
 		got := make([]int32, len(ids))
 		want := make([]int32, len(ids))
-		dotCodes(q.c, codes, ids, got)
-		dotCodesGo(q.c, codes, ids, want)
-		seq := make([]int32, n-2)
-		dotCodesSeq(q.c, codes, 2, seq)
+		dotRows(&q, ptrs, got)
+		dotRowsGo(&q, ptrs, want)
+		rows, m := codes.span(2, n-2)
+		seq := make([]int32, m)
+		dotSeq(&q, rows, seq)
 		for k := range seq {
-			var one [1]int32
-			dotCodesGo(q.c, codes, []uint32{uint32(k + 2)}, one[:])
-			if seq[k] != one[0] {
-				t.Errorf("dim %d row %d: sequential %d, portable %d", dim, k+2, seq[k], one[0])
+			if w := dotRowGo(q.c, codes.row(uint32(k+2))); seq[k] != w {
+				t.Errorf("dim %d row %d: sequential %d, portable %d", dim, k+2, seq[k], w)
 			}
 		}
 		for k, id := range ids {
 			if got[k] != want[k] {
 				t.Errorf("dim %d id %d: SIMD %d, portable %d", dim, id, got[k], want[k])
 			}
-			exact := float64(dot(vs[0], vs[id]))
-			approx := 1 - float64(q.dist(got[k], scales[id]))
-			if math.Abs(approx-exact) > 0.05 {
-				t.Errorf("dim %d id %d: quantized cosine %.4f, exact %.4f", dim, id, approx, exact)
+			// The error bound holds.
+			exact := float64(distance(vs[0], vs[id]))
+			approx := float64(q.dist(got[k], info[id].scale))
+			if b := float64(q.bound(info[id].err)); math.Abs(approx-exact) > b {
+				t.Errorf("dim %d id %d: code distance %.5f, exact %.5f, beyond the bound %.5f", dim, id, approx, exact, b)
 			}
 		}
 	}
 }
 
-func BenchmarkDotCodes(b *testing.B) {
-	const dim, n = 384, 100_000
-	stride := codeStride(dim)
-	r := rand.New(rand.NewPCG(1, 2))
-	codes := make([]uint8, n*stride)
-	for i := range codes {
-		codes[i] = uint8(r.IntN(256))
-	}
-	q := make([]int8, 2*stride)
-	for i := range q {
-		q[i] = int8(r.IntN(255) - 127)
-	}
-	out := make([]int32, 256)
-	b.Run("random48", func(b *testing.B) {
-		ids := make([]uint32, 48)
-		for b.Loop() {
-			for i := range ids {
-				ids[i] = uint32(r.IntN(n))
+// TestCodeExtremes: values at the clamp limits, all-equal vectors and
+// one-hot vectors code without overflow and with exact products.
+func TestCodeExtremes(t *testing.T) {
+	tests := []struct {
+		name string
+		v    []float32
+	}{
+		{"one-hot", append([]float32{1}, make([]float32, 63)...)},
+		{"negative one-hot", append([]float32{-1}, make([]float32, 63)...)},
+		{"flat", func() []float32 {
+			v := make([]float32, 64)
+			for i := range v {
+				v[i] = 0.125
 			}
-			dotCodes(q, codes, ids, out)
+			return v
+		}()},
+		{"alternating", func() []float32 {
+			v := make([]float32, 64)
+			for i := range v {
+				v[i] = 0.125
+				if i%2 == 1 {
+					v[i] = -0.125
+				}
+			}
+			return v
+		}()},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := make([]int8, codeDims(len(tc.v)))
+			scale, e := encodeCode(tc.v, c)
+			if e > 1e-6 {
+				t.Errorf("error norm %v, want 0 for an exactly representable vector", e)
+			}
+			q := newQueryCode(tc.v, len(tc.v))
+			out := make([]int32, 1)
+			dotRows(&q, []unsafe.Pointer{unsafe.Pointer(&c[0])}, out)
+			if d := q.dist(out[0], scale); math.Abs(float64(d)) > 1e-5 {
+				t.Errorf("self distance %v, want 0", d)
+			}
+		})
+	}
+}
+
+func BenchmarkDotCodes(b *testing.B) {
+	const dim, n = 512, 100_000
+	r := rand.New(rand.NewPCG(1, 2))
+	codes := newSlab[int8](codeDims(dim))
+	codes.grow(n)
+	for i := range n {
+		row := codes.row(uint32(i))
+		for j := range row {
+			row[j] = int8(r.IntN(255) - 127)
 		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ids)), "ns/row")
+	}
+	v := make([]float32, dim)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	q := newQueryCode(v, dim)
+	out := make([]int32, 512)
+	b.Run("random48", func(b *testing.B) {
+		ptrs := make([]unsafe.Pointer, 48)
+		for b.Loop() {
+			for i := range ptrs {
+				ptrs[i] = unsafe.Pointer(&codes.row(uint32(r.IntN(n)))[0])
+			}
+			dotRows(&q, ptrs, out)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ptrs)), "ns/row")
 	})
 	b.Run("scan100k", func(b *testing.B) {
 		for b.Loop() {
-			for start := 0; start < n; start += len(out) {
-				dotCodesSeq(q, codes, start, out[:min(len(out), n-start)])
+			for start := 0; start < n; {
+				rows, m := codes.span(start, min(len(out), n-start))
+				dotSeq(&q, rows, out[:m])
+				start += m
 			}
 		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/row")
 	})
 }
 

@@ -7,41 +7,58 @@ import (
 	"sync/atomic"
 )
 
-// rec is the in-memory part of a record. It is immutable once created; a
-// replacement is a new rec.
-type rec struct {
-	id  string
-	seq uint64
-	// expires is ExpiresAt in Unix nanoseconds; 0 means never.
-	expires int64
+// recInfo is what a record keeps in memory besides its code: the fields
+// filters and expiry need, and for a purely in-memory store its payload.
+// A persistent store reads vectors and payloads from bbolt when it
+// re-ranks and builds hits.
+type recInfo struct {
+	id      string
+	seq     uint64
+	expires int64 // Unix nanoseconds; 0 means never
 	meta    map[string]string
-	// payload is kept in memory only for a purely in-memory store; a
-	// persistent store reads it from bbolt when building hits.
-	payload []byte
+	payload []byte // in-memory store only
 }
 
-func (r *rec) expired(now int64) bool { return r.expires != 0 && r.expires <= now }
-
-func (r *rec) matches(meta map[string]string) bool {
-	for k, v := range meta {
-		if got, ok := r.meta[k]; !ok || got != v {
+func matches(have, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := have[k]; !ok || got != v {
 			return false
 		}
 	}
 	return true
 }
 
-// group is the sub-index of one (namespace, partition): a slab of
-// vectors addressed by slot, brute-force searched while small and indexed
-// by an HNSW graph once it grows past the exact threshold.
+// slotInfo is the fixed-size, pointer-free state of one slot (written to
+// and read from the snapshot as raw bytes).
+type slotInfo struct {
+	seq     uint64
+	expires int64
+	// scale and err describe the slot's code (see dot.go).
+	scale float32
+	err   float32
+}
+
+// group is the sub-index of one (namespace, partition): parallel per-slot
+// arrays (struct of arrays, so that a million records cost a few pointer-
+// free slabs rather than a million objects for the collector to trace),
+// searched by a full code scan while small and through an HNSW graph once
+// it grows past the exact threshold. Every path re-ranks exactly.
 type group struct {
 	ns, part string
 	dim      int
-	// vecs holds the vector of slot i at [i*dim, (i+1)*dim).
-	vecs []float32
-	// recs[i] is the record in slot i, nil for a free slot (a tombstone
-	// when the graph still links it).
-	recs []*rec
+	cdim     int // codeDims(dim), the code row length
+	// ids[i] is the ID of the record in slot i, "" for a free slot (a
+	// tombstone when the graph still links it: its code stays and routes
+	// walks).
+	ids   []string
+	info  []slotInfo
+	metas []map[string]string // nil for records without meta
+	codes slab[int8]
+	// vecs and payloads are only kept by a store without a Dir (nothing
+	// else could give them back); a persistent store leaves them empty.
+	vecs     slab[float32]
+	payloads [][]byte
+	keepVecs bool
 	// free lists reusable slots, most recently freed last.
 	free []uint32
 	live int
@@ -49,11 +66,7 @@ type group struct {
 	// meta pair, so a selective meta filter is answered exactly by
 	// scanning only its postings.
 	postings map[string]map[uint32]struct{}
-	// codes and scales hold each slot's 4-bit code (see dot.go), used by
-	// the graph and the quantized scan.
-	codes  []uint8
-	scales []float32
-	// g is nil while the group is searched by brute force, or while
+	// g is nil while the group is searched by code scan, or while
 	// building.
 	g *graph
 	// building: a background goroutine is building a graph (see
@@ -68,29 +81,36 @@ type group struct {
 	// walkRecall is a moving average of the walk's recall against the
 	// scan, per mille.
 	walkRecall atomic.Int64
+	// widenAt tracks the widenQuantile of the best distance walks find
+	// (float32 bits; see widen).
+	widenAt atomic.Uint32
 }
 
-func newGroup(ns, part string, dim int) *group {
-	gr := &group{ns: ns, part: part, dim: dim, postings: map[string]map[uint32]struct{}{}}
+func newGroup(ns, part string, dim int, keepVecs bool) *group {
+	gr := &group{
+		ns: ns, part: part, dim: dim, cdim: codeDims(dim),
+		codes:    newSlab[int8](codeDims(dim)),
+		keepVecs: keepVecs,
+		postings: map[string]map[uint32]struct{}{},
+	}
+	if keepVecs {
+		gr.vecs = newSlab[float32](dim)
+	}
 	gr.walkRecall.Store(1000)
+	gr.widenAt.Store(math.Float32bits(float32(math.Inf(1))))
 	return gr
 }
 
 func postingKey(k, v string) string { return k + "\x00" + v }
 
+// slots is the number of slots (live, free and tombstones).
+func (gr *group) slots() int { return len(gr.ids) }
+
 func (gr *group) view() *vecs {
-	return &vecs{codes: gr.codes, scales: gr.scales, dim: gr.dim, stride: codeStride(gr.dim)}
+	return &vecs{codes: gr.codes, info: gr.info, cdim: gr.cdim}
 }
 
-func (gr *group) codeRow(slot uint32) []uint8 {
-	st := codeStride(gr.dim)
-	return gr.codes[int(slot)*st : (int(slot)+1)*st]
-}
-
-func (gr *group) vec(slot uint32) []float32 {
-	o := int(slot) * gr.dim
-	return gr.vecs[o : o+gr.dim : o+gr.dim]
-}
+func (gr *group) codeRow(slot uint32) []int8 { return gr.codes.row(slot) }
 
 // nextSlot picks the slot the next insert uses and whether it reuses a
 // freed one. Writer-only state, no lock needed.
@@ -98,31 +118,54 @@ func (gr *group) nextSlot() (uint32, bool) {
 	if n := len(gr.free); n > 0 && !gr.building {
 		return gr.free[n-1], true
 	}
-	return uint32(len(gr.recs)), false
+	return uint32(len(gr.ids)), false
 }
 
-// place stores r and its vector in slot (as returned by nextSlot). The
-// caller holds the write lock.
-func (gr *group) place(slot uint32, reused bool, v []float32, r *rec) {
+// place stores r with its code in slot (as returned by nextSlot). v is
+// only read by a store that keeps vectors. The caller holds the write
+// lock.
+func (gr *group) place(slot uint32, reused bool, c *coded, r *recInfo) {
 	if reused {
 		gr.free = gr.free[:len(gr.free)-1]
-		copy(gr.vec(slot), v)
-		gr.recs[slot] = r
-		gr.scales[slot] = encodeCode(v, gr.codeRow(slot))
 	} else {
-		gr.vecs = append(gr.vecs, v...)
-		gr.recs = append(gr.recs, r)
-		gr.codes = append(gr.codes, make([]uint8, codeStride(gr.dim))...)
-		gr.scales = append(gr.scales, 0)
-		gr.scales[slot] = encodeCode(v, gr.codeRow(slot))
+		gr.ids = append(gr.ids, "")
+		gr.info = append(gr.info, slotInfo{})
+		gr.metas = append(gr.metas, nil)
+		gr.codes.grow(1)
+		if gr.keepVecs {
+			gr.vecs.grow(1)
+			gr.payloads = append(gr.payloads, nil)
+		}
 	}
-	gr.index(slot, r)
+	copy(gr.codes.row(slot), c.code)
+	gr.info[slot] = slotInfo{seq: r.seq, expires: r.expires, scale: c.scale, err: c.err}
+	gr.ids[slot] = r.id
+	gr.metas[slot] = r.meta
+	if gr.keepVecs {
+		copy(gr.vecs.row(slot), c.vec)
+		gr.payloads[slot] = r.payload
+	}
+	gr.index(slot)
 }
 
-// index counts r as live in slot and adds it to the postings.
-func (gr *group) index(slot uint32, r *rec) {
+// coded is a normalized vector with its code.
+type coded struct {
+	vec   []float32
+	code  []int8
+	scale float32
+	err   float32
+}
+
+func newCoded(v []float32, dim int) *coded {
+	c := &coded{vec: v, code: make([]int8, codeDims(dim))}
+	c.scale, c.err = encodeCode(v, c.code)
+	return c
+}
+
+// index counts slot as live and adds its meta to the postings.
+func (gr *group) index(slot uint32) {
 	gr.live++
-	for k, val := range r.meta {
+	for k, val := range gr.metas[slot] {
 		pk := postingKey(k, val)
 		set := gr.postings[pk]
 		if set == nil {
@@ -135,11 +178,10 @@ func (gr *group) index(slot uint32, r *rec) {
 
 // remove frees slot. The caller holds the write lock.
 func (gr *group) remove(slot uint32) {
-	r := gr.recs[slot]
-	if r == nil {
+	if gr.ids[slot] == "" {
 		return
 	}
-	for k, val := range r.meta {
+	for k, val := range gr.metas[slot] {
 		pk := postingKey(k, val)
 		if set := gr.postings[pk]; set != nil {
 			delete(set, slot)
@@ -148,16 +190,26 @@ func (gr *group) remove(slot uint32) {
 			}
 		}
 	}
-	gr.recs[slot] = nil
+	gr.ids[slot] = ""
+	gr.metas[slot] = nil
+	gr.info[slot].seq = 0
+	if gr.keepVecs {
+		gr.payloads[slot] = nil
+	}
 	gr.free = append(gr.free, slot)
 	gr.live--
+}
+
+func (gr *group) expired(slot uint32, now int64) bool {
+	e := gr.info[slot].expires
+	return e != 0 && e <= now
 }
 
 // searchPath forces how indexed groups are searched (tests).
 type searchPath uint8
 
 const (
-	pathAuto  searchPath = iota // graph or quantized scan, by measured cost
+	pathAuto  searchPath = iota // graph or code scan, by measured cost
 	pathGraph                   // always walk the graph
 	pathScan                    // always scan the codes
 )
@@ -166,7 +218,7 @@ const (
 type query struct {
 	path searchPath
 	vec  []float32
-	qc   *queryCode // lazily built
+	qc   *queryCode
 	k    int
 	meta map[string]string
 	now  int64
@@ -176,23 +228,16 @@ type query struct {
 	sawExpired atomic.Bool
 }
 
-func (q *query) code(dim int) *queryCode {
-	if q.qc == nil {
-		c := newQueryCode(q.vec, dim)
-		q.qc = &c
-	}
-	return q.qc
-}
-
-func (q *query) accept(r *rec) bool {
-	if r == nil {
+// accept reports whether slot holds a live record the query may return.
+func (gr *group) accept(q *query, slot uint32) bool {
+	if int(slot) >= len(gr.ids) || gr.ids[slot] == "" {
 		return false
 	}
-	if r.expired(q.now) {
+	if gr.expired(slot, q.now) {
 		q.sawExpired.Store(true)
 		return false
 	}
-	return r.matches(q.meta)
+	return len(q.meta) == 0 || matches(gr.metas[slot], q.meta)
 }
 
 // bruteLimit reports whether scanning p postings beats a filtered graph
@@ -202,20 +247,24 @@ func bruteLimit(p, n, ef, exact int) bool {
 	return p <= exact || float64(p)*float64(p) <= 8*float64(ef)*float64(n)
 }
 
-// Relative per-row costs of the two approximate paths in an indexed
-// group: the graph walk reads rows at random (a cache miss each, plus
-// heap and visited-set work), the quantized scan streams them. Measured on
-// 384-d codes: ~50 ns vs 3-6 ns. A walk that touches more than 1/20 of the
-// group is also the sign of data where the walk's recall is poor (random
-// 384-d vectors: 10% touched for recall 0.26 at ef=160), while the scan
-// keeps recall near 1, so the ratio errs towards scanning.
+// Relative per-row costs of the two paths in an indexed group: the graph
+// walk reads rows at random (a cache miss each, plus heap and visited-set
+// work), the code scan streams them. Measured on 512-d int8 codes at 100k
+// records (USE-lite and lexical embeddings): ~60 ns per walked row against
+// ~20 ns per scanned row on one core (40 MB of codes per scan); the ratio
+// errs towards scanning, which is exact.
 const (
-	walkRowCost = 20
+	walkRowCost = 5
 	scanRowCost = 1
 	// probeFirst and probeEvery: searches that run both paths to measure
-	// the walk (the first probeFirst of a group, then every probeEvery-th).
-	probeFirst = 8
-	probeEvery = 64
+	// the walk (the first probeFirst of a group, then every probeEvery-th;
+	// in groups over probeScaleRows rows the interval grows in proportion,
+	// so that the probes' full scans stay a small share of the work and
+	// out of the 99th latency percentile: 1 in 256 searches at 100k
+	// records, 1 in 3,900 at a million).
+	probeFirst     = 8
+	probeEvery     = 256
+	probeScaleRows = 64 << 10
 	// walkRecallMin is the measured walk recall (per mille) below which
 	// the scan serves.
 	walkRecallMin = 950
@@ -244,13 +293,56 @@ func overlap(a, b []cand, k int) int64 {
 	return int64(1000 * min(hit, len(b)) / len(b))
 }
 
-// tieEpsilon is the distance (1 - cosine, on quantized codes) within which
-// two candidates count as equally near when measuring a walk's recall.
+// tieEpsilon is the distance (1 - cosine, on codes) within which two
+// candidates count as equally near when measuring a walk's recall.
 const tieEpsilon = 1e-3
 
-// search collects the group's best matches for q into top (bounded by
-// q.k). The caller holds at least the read lock.
-func (gr *group) search(q *query, sc *scratch, top *maxHeap, exact int) {
+// Widening. On sparse text embeddings a walk sometimes settles in the
+// wrong region of the graph: among many records sharing a few words with
+// the query, while its true neighbour, reached through other words, is
+// never expanded. Such walks end with a best candidate that is far for
+// this group. The group tracks the widenQuantile of the best distance its
+// walks find, and repeats the walks beyond it with widenFactor times the
+// beam: on 100k realistic lexical vectors, ef 64 plus widening (11% of
+// queries) misses the true neighbour for 5 queries in 1000, against 8 for
+// ef 128 alone at more rows touched.
+const (
+	widenQuantile = 0.9
+	widenFactor   = 4
+	// widenStep is the tracker's step (in distance units).
+	widenStep = 0.004
+)
+
+// widen feeds a walk's best distance to the quantile tracker and reports
+// whether the walk should be repeated wider. Concurrent updates may lose
+// a step; the estimate only needs to be roughly right.
+func (gr *group) widen(best float32) bool {
+	at := math.Float32frombits(gr.widenAt.Load())
+	switch {
+	case math.IsInf(float64(at), 1):
+		gr.widenAt.Store(math.Float32bits(best))
+		return false
+	case best > at:
+		gr.widenAt.Store(math.Float32bits(at + widenQuantile*widenStep))
+		return true
+	default:
+		gr.widenAt.Store(math.Float32bits(at - (1-widenQuantile)*widenStep))
+		return false
+	}
+}
+
+// offer puts slot, at approximate distance d, into the pool.
+func (gr *group) offer(q *query, p *pool, slot uint32, d float32) {
+	b := q.qc.bound(gr.info[slot].err)
+	if d-b > p.limit() {
+		return
+	}
+	p.add(gr, slot, d-b, d+b)
+}
+
+// search puts the group's candidates for q into the pool. The caller
+// holds at least the read lock.
+func (gr *group) search(q *query, sc *scratch, p *pool, exact int) {
 	if len(q.meta) > 0 {
 		// Pick the smallest posting list of the filter's pairs.
 		var best map[uint32]struct{}
@@ -264,31 +356,18 @@ func (gr *group) search(q *query, sc *scratch, top *maxHeap, exact int) {
 			}
 		}
 		if (gr.g == nil && !gr.building) || bruteLimit(len(best), gr.live, q.ef, exact) {
-			for slot := range best {
-				gr.consider(q, slot, top)
-			}
+			gr.scanSlots(q, sc, p, best)
 			return
 		}
 	}
-	if gr.g == nil && !gr.building {
-		gr.scan(q, top)
-		return
-	}
-	qc := q.code(gr.dim)
-	accept := func(slot uint32) bool {
-		return int(slot) < len(gr.recs) && q.accept(gr.recs[slot])
-	}
-	ef := max(q.ef, q.k)
 	if gr.g == nil {
-		// The graph is being built: scan.
-		for _, c := range gr.scanCodes(sc, qc, ef, accept) {
-			gr.consider(q, c.id, top)
-		}
+		// Small, or the graph is being built: the scan is exact.
+		gr.scanCodes(q, sc, p)
 		return
 	}
 	// A graph walk over data of high intrinsic dimension (random vectors,
 	// say) touches a large share of the rows; past the break-even point a
-	// streaming scan of the codes is cheaper, and more accurate.
+	// streaming scan of the codes is cheaper, and exact.
 	// Auto mode measures both of the walk's costs: the rows it touches
 	// (against a scan of all of them) and its recall, by comparing, on
 	// the first searches and every probeEvery-th after, its top k with the
@@ -302,35 +381,59 @@ func (gr *group) search(q *query, sc *scratch, top *maxHeap, exact int) {
 	case pathScan:
 		useScan = true
 	default:
-		probe = n <= probeFirst || n%probeEvery == 0
-		useScan = walk*walkRowCost > int64(len(gr.recs))*scanRowCost ||
+		every := uint64(probeEvery * max(1, gr.slots()/probeScaleRows))
+		probe = n <= probeFirst || n%every == 0
+		useScan = walk*walkRowCost > int64(gr.slots())*scanRowCost ||
 			gr.walkRecall.Load() < walkRecallMin
 	}
-	var found []cand
 	if useScan && !probe {
-		found = gr.scanCodes(sc, qc, ef, accept)
-	} else {
-		before := sc.dists
-		found = gr.g.search(gr.view(), sc, qc, ef, accept)
-		touched := int64(sc.dists - before)
-		gr.walkCost.Store(walk + (touched-walk)/4)
-		if probe {
-			scanned := gr.scanCodes(sc, qc, ef, accept)
-			rc := overlap(found, scanned, q.k)
-			old := gr.walkRecall.Load()
-			gr.walkRecall.Store(old + (rc-old)/4)
-			found = scanned
-		} else if len(found) < q.k && len(found) < gr.live {
-			// The walk could not fill k although the group may hold more
-			// matches (a filter or expired records): scan, which finds
-			// every match when there are fewer than ef.
-			found = gr.scanCodes(sc, qc, ef, accept)
+		gr.scanCodes(q, sc, p)
+		return
+	}
+	ef := max(q.ef, q.k)
+	before := sc.dists
+	accept := func(slot uint32) bool { return gr.accept(q, slot) }
+	found := gr.g.search(gr.view(), sc, q.qc, ef, accept)
+	if len(found) > 0 && gr.widen(found[0].dist) {
+		found = gr.g.search(gr.view(), sc, q.qc, widenFactor*ef, accept)
+	}
+	touched := int64(sc.dists - before)
+	gr.walkCost.Store(walk + (touched-walk)/4)
+	switch {
+	case probe:
+		sp := &pool{k: q.k, maxDist: p.maxDist}
+		gr.scanCodes(q, sc, sp)
+		rc := overlap(found, sp.approx(), q.k)
+		old := gr.walkRecall.Load()
+		gr.walkRecall.Store(old + (rc-old)/4)
+		p.merge(sp)
+	case len(found) < q.k && len(found) < gr.live:
+		// The walk could not fill k although the group may hold more
+		// matches (a filter or expired records): scan, which finds every
+		// match.
+		gr.scanCodes(q, sc, p)
+	default:
+		for _, c := range found {
+			gr.offer(q, p, c.id, c.dist)
 		}
 	}
-	// Re-rank the approximate pool with exact distances.
-	for _, c := range found {
-		gr.consider(q, c.id, top)
+}
+
+// scanSlots offers the listed slots (a posting list).
+func (gr *group) scanSlots(q *query, sc *scratch, p *pool, slots map[uint32]struct{}) {
+	v := gr.view()
+	ids := sc.nb[:0]
+	for slot := range slots {
+		if gr.accept(q, slot) {
+			ids = append(ids, slot)
+		}
 	}
+	ds := append(sc.nd[:0], make([]float32, len(ids))...)
+	v.dists(sc, q.qc, ids, ds)
+	for k, slot := range ids {
+		gr.offer(q, p, slot, ds[k])
+	}
+	sc.nb, sc.nd = ids, ds
 }
 
 // scanParallelMin is the group size from which the code scan is split
@@ -340,97 +443,70 @@ const (
 	scanMaxWorkers  = 4
 )
 
-// scanCodes streams every code row and returns the ef accepted slots
-// closest to qc by approximate distance.
-func (gr *group) scanCodes(sc *scratch, qc *queryCode, ef int, accept func(uint32) bool) []cand {
-	n := len(gr.recs)
+// scanCodes streams every code row and offers the accepted ones: with the
+// pool's bounds this finds the exact top k.
+func (gr *group) scanCodes(q *query, sc *scratch, p *pool) {
+	n := gr.slots()
 	sc.dists += n
 	workers := min(runtime.GOMAXPROCS(0), scanMaxWorkers, n/(scanParallelMin/2))
 	if n < scanParallelMin || workers < 2 {
-		res := gr.scanRange(qc, ef, accept, 0, n, sc.res[:0], &sc.raw)
-		out := res.sorted()
-		sc.res = res[:0]
-		return out
+		gr.scanRange(q, p, 0, n, &sc.raw)
+		return
 	}
-	parts := make([]maxHeap, workers)
+	parts := make([]*pool, workers)
 	var wg sync.WaitGroup
 	per := (n + workers - 1) / workers
+	per = (per + chunkRows - 1) &^ chunkMask
 	for w := range workers {
+		from, to := w*per, min((w+1)*per, n)
+		if from >= to {
+			continue
+		}
+		parts[w] = &pool{k: p.k, maxDist: p.maxDist}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var raw []int32
-			parts[w] = gr.scanRange(qc, ef, accept, w*per, min((w+1)*per, n), nil, &raw)
+			gr.scanRange(q, parts[w], from, to, &raw)
 		}()
 	}
 	wg.Wait()
-	res := sc.res[:0]
-	for _, p := range parts {
-		for _, c := range p {
-			res.pushBounded(c, ef)
+	for _, part := range parts {
+		if part != nil {
+			p.merge(part)
 		}
 	}
-	out := res.sorted()
-	sc.res = res[:0]
-	return out
 }
 
-// scanRange scans rows [from, to) into res (bounded by ef).
-func (gr *group) scanRange(qc *queryCode, ef int, accept func(uint32) bool, from, to int, res maxHeap, rawBuf *[]int32) maxHeap {
-	const chunk = 512
-	raw := append((*rawBuf)[:0], make([]int32, chunk)...)
-	worst := float32(math.Inf(1))
-	for start := from; start < to; start += chunk {
-		m := min(chunk, to-start)
-		dotCodesSeq(qc.c, gr.codes, start, raw[:m])
-		scales := gr.scales[start : start+m]
+// scanRange offers rows [from, to).
+func (gr *group) scanRange(q *query, p *pool, from, to int, rawBuf *[]int32) {
+	const batch = 512
+	raw := append((*rawBuf)[:0], make([]int32, batch)...)
+	for start := from; start < to; {
+		rows, m := gr.codes.span(start, min(batch, to-start))
+		dotSeq(q.qc, rows, raw[:m])
+		info := gr.info[start : start+m]
+		lim := p.limit()
 		for i, r := range raw[:m] {
-			d := qc.dist(r, scales[i])
-			if d >= worst {
+			d := q.qc.dist(r, info[i].scale)
+			if d-q.qc.bound(info[i].err) > lim {
 				continue
 			}
-			if slot := uint32(start + i); accept(slot) {
-				res.pushBounded(cand{d, slot}, ef)
-				if len(res) >= ef {
-					worst = res.top().dist
-				}
+			if slot := uint32(start + i); gr.accept(q, slot) {
+				gr.offer(q, p, slot, d)
+				lim = p.limit()
 			}
 		}
+		start += m
 	}
 	*rawBuf = raw[:0]
-	return res
-}
-
-func (gr *group) scan(q *query, top *maxHeap) {
-	for slot, r := range gr.recs {
-		if r == nil {
-			continue
-		}
-		d := distance(q.vec, gr.vec(uint32(slot)))
-		if len(*top) >= q.k && d >= top.top().dist {
-			continue
-		}
-		if q.accept(r) {
-			top.pushBounded(cand{d, uint32(slot)}, q.k)
-		}
-	}
-}
-
-func (gr *group) consider(q *query, slot uint32, top *maxHeap) {
-	d := distance(q.vec, gr.vec(slot))
-	if len(*top) >= q.k && d >= top.top().dist {
-		return
-	}
-	if q.accept(gr.recs[slot]) {
-		top.pushBounded(cand{d, slot}, q.k)
-	}
 }
 
 // count reports live, unexpired records matching meta.
 func (gr *group) count(meta map[string]string, now int64) int {
 	n := 0
-	for _, r := range gr.recs {
-		if r != nil && !r.expired(now) && r.matches(meta) {
+	for slot, id := range gr.ids {
+		if id != "" && !gr.expired(uint32(slot), now) && matches(gr.metas[slot], meta) {
 			n++
 		}
 	}
@@ -466,8 +542,8 @@ type groupKey struct{ ns, part string }
 // liveSlots lists the occupied slots in order.
 func (gr *group) liveSlots() []uint32 {
 	out := make([]uint32, 0, gr.live)
-	for i, r := range gr.recs {
-		if r != nil {
+	for i, id := range gr.ids {
+		if id != "" {
 			out = append(out, uint32(i))
 		}
 	}

@@ -1,5 +1,7 @@
 package memory
 
+import "unsafe"
+
 // cand is a graph node (slot) with its distance to the current query.
 // Distances are 1 - cosine, so smaller is closer.
 type cand struct {
@@ -169,13 +171,18 @@ type scratch struct {
 	vis  visited
 	cand minHeap
 	res  maxHeap
-	res2 maxHeap
 	// dists counts approximate distance computations.
 	dists int
 	raw   []int32
+	ptrs  []unsafe.Pointer
 	nb    []uint32
 	nd    []float32
 	sel   []uint32
 	seld  []float32
-	qbuf  []int8
+	// pruned holds the candidates selectNeighbors discarded.
+	pruned []uint32
+	// qnode is the query code of a stored node (construction).
+	qnode queryCode
+	pool  pool
+	vec   []float32
 }

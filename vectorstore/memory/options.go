@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,9 +11,7 @@ import (
 )
 
 // Defaults for the zero values of Options: the usual HNSW settings for
-// text embeddings. EfSearch is also the size of the candidate pool the
-// quantized scan re-ranks exactly (recall@10 >= 0.99 on 100k random
-// 384-d vectors at 128).
+// text embeddings.
 const (
 	DefaultM                = 16
 	DefaultEfConstruction   = 160
@@ -37,9 +36,9 @@ type Options struct {
 	// EfConstruction is the beam width used while inserting; higher
 	// builds a better graph, more slowly.
 	EfConstruction int
-	// EfSearch is the beam width of a graph search and the size of the
-	// candidate pool the code scan keeps (raised to K when smaller); the
-	// pool is re-ranked exactly. It trades latency for recall.
+	// EfSearch is the beam width of a graph search (raised to K when
+	// smaller); its candidates are re-ranked exactly. It trades latency
+	// for recall.
 	EfSearch int
 	// ExactThreshold is the size up to which a (namespace, partition)
 	// group is searched exhaustively (exact); a larger group gets an HNSW
@@ -50,16 +49,28 @@ type Options struct {
 	// JanitorInterval is how often expired records are purged (searches
 	// that meet expired records also wake the janitor).
 	JanitorInterval time.Duration
-	// SnapshotInterval is how often, at most, a changed graph snapshot is
-	// written so that a restart after a crash does not rebuild graphs from
-	// scratch. Only used with Dir.
+	// SnapshotInterval is how often, at most, a snapshot of a changed
+	// store is written (also after 16,384 changes or a quarter of the
+	// records, whichever is more, if that comes first),
+	// so that a restart replays little of the change log. Only used with
+	// Dir.
 	SnapshotInterval time.Duration
 	// Seed seeds HNSW level generation (0 picks a fixed seed, so builds
 	// are reproducible).
 	Seed uint64
+	// LoadInBackground makes Open return before the persisted records are
+	// loaded (only with Dir): Search fails with vectorstore.ErrUnavailable
+	// and writes and Count wait until Ready. A service opens its store
+	// this way so that its listeners, health check included, are up at
+	// once while readiness reports the load.
+	LoadInBackground bool
 	// Logger receives background errors (janitor, snapshots); nil means
 	// slog.Default().
 	Logger *slog.Logger
+
+	// beforeLoad, when set (tests), runs at the start of the load with the
+	// load's context.
+	beforeLoad func(context.Context)
 }
 
 // withDefaults validates o and fills in defaults.

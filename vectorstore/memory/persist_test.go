@@ -109,8 +109,8 @@ func TestPersistReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if got := s.loadInfo; got.records != count || got.fromSnapshot != 1000-len(del) || got.reindexed != 0 {
-		t.Errorf("load stats %+v, want %d records, %d from the snapshot, none reindexed", got, count, 1000-len(del))
+	if got := s.loadInfo; got.records != count || got.fromSnapshot != count || got.replayed != 0 || got.fullScan {
+		t.Errorf("load stats %+v, want %d records, all from the snapshot, nothing replayed", got, count)
 	}
 	after := snapshotResults(t, s, queries, filters)
 	for i := range before {
@@ -181,11 +181,12 @@ func TestStaleSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if got, want := s.loadInfo.fromSnapshot, 1000-100-100-10; got != want {
-		t.Errorf("%d records placed from the snapshot, want %d", got, want)
+	if got, want := s.loadInfo.fromSnapshot, 1000; got != want || s.loadInfo.fullScan {
+		t.Errorf("%d records restored from the snapshot, want %d (stats %+v)", got, want, s.loadInfo)
 	}
-	if got, want := s.loadInfo.reindexed, 200; got != want {
-		t.Errorf("%d records re-indexed, want %d", got, want)
+	// 100 deletes, 100 replacements, 100 additions, 10 moves.
+	if got, want := s.loadInfo.replayed, 310; got != want {
+		t.Errorf("%d change log entries replayed, want %d", got, want)
 	}
 	queries := randomUnit(32, 50, dim)
 	isLive := func(i int) bool { return live[i] }
@@ -509,7 +510,7 @@ func verifyCrashDir(t *testing.T, dir string, st *crashState) {
 	stored := map[string]int{}
 	err = s.db.View(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketRecords).ForEach(func(k, v []byte) error {
-			rec, err := decodeRecord(v, crashDim, nil, true)
+			rec, err := decodeRecord(v, crashDim, false, true)
 			if err != nil {
 				return err
 			}
@@ -664,10 +665,10 @@ func TestOpenBuildsInBackground(t *testing.T) {
 		t.Errorf("graph recall@10 after the build = %.3f", rc)
 	}
 	// Slots are reused again once built.
-	before := len(gr.recs)
+	before := gr.slots()
 	upsertAll(t, s, recordsOf(vs[:10], "n", "", 0))
-	if len(gr.recs) != before {
-		t.Errorf("slots grew from %d to %d: freed slots not reused", before, len(gr.recs))
+	if gr.slots() != before {
+		t.Errorf("slots grew from %d to %d: freed slots not reused", before, gr.slots())
 	}
 	if _, err := os.Stat(filepath.Join(dir, snapFile)); err != nil {
 		t.Errorf("no snapshot after the background build: %v", err)

@@ -1,34 +1,43 @@
 // Package memory is the embedded default vectorstore.Store: an in-process
-// index that needs no external service.
+// index that needs no external service, sized for millions of records per
+// process.
 //
 // Records are grouped into sub-indexes keyed by (namespace, partition), so
-// the namespace and partition filters are exact by construction. A group
-// up to Options.ExactThreshold records is searched by brute force (exact,
-// and faster than a graph at that size); a larger group gets an HNSW graph
-// (this package's own implementation, see hnsw.go) built and walked on
-// 4-bit quantized codes, with the candidates re-ranked by exact float32
-// cosine. An indexed group measures how many rows its walks touch: when
-// that exceeds the cost of streaming all its codes (data of high intrinsic
-// dimension, such as random vectors), it scans the codes instead, then
-// re-ranks the same way. Meta filters use per-group posting lists: a
-// selective filter scans only its postings (exact), a broad one walks the
-// graph with the filter applied, falling back to an exhaustive scan when
-// the walk cannot fill K.
+// the namespace and partition filters are exact by construction. Each
+// group holds, per slot, an int8 code of the vector (see dot.go) and the
+// few fields filters need, in pointer-free arrays. A group up to
+// Options.ExactThreshold records is searched by scanning its codes; a
+// larger group gets an HNSW graph (this package's own implementation, see
+// hnsw.go) walked on the codes. Every path re-ranks exactly (rerank.go):
+// the codes' error bound says which candidates can still be in the top K,
+// and only those are scored on float32 vectors, so scans are exact and a
+// walk is exact among the candidates it found. An indexed group measures
+// how many rows its walks touch and how well they agree with a scan: when
+// the walk is the costlier or the worse (data of high intrinsic
+// dimension, such as random vectors), it scans instead. Meta filters use
+// per-group posting lists: a selective filter scans only its postings, a
+// broad one walks the graph with the filter applied, falling back to a
+// scan when the walk cannot fill K.
 //
 // With Options.Dir set, records live in a bbolt database (a single-file
 // ACID B+tree), the source of truth: Upsert returns after the transaction
-// commits (fsync), so acknowledged records survive a crash. Graphs are
-// restored on Open from a graph snapshot written on Close, periodically
-// and after background builds; the snapshot is only a cache, verified
-// record by record (ID and sequence number) against bbolt, and whatever it
-// does not cover is re-inserted. A group with no usable snapshot serves
-// the code scan while its graph is built in the background, so Open does
-// not wait for graph construction.
+// commits (fsync), so acknowledged records survive a crash. Memory holds
+// only codes, graph links and filter fields (about 0.8 KB per 512-d
+// record); the float32 vectors and payloads stay in bbolt, read for the
+// few candidates a re-rank scores and the hits returned. Every change also
+// appends to a change log in bbolt. Open restores memory from a snapshot
+// file (snapshot.go: codes, graph and fields, read sequentially in one
+// pass) and replays the log entries newer than it, instead of reading
+// every record; without a usable snapshot it reads all records and builds
+// graphs in the background, the code scan serving meanwhile.
+// Options.LoadInBackground makes Open return at once; Ready and WaitReady
+// tell when the store serves.
 package memory
 
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,9 +45,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -52,8 +61,22 @@ var _ vectorstore.Store = (*Store)(nil)
 var (
 	bucketRecords = []byte("records")
 	bucketMeta    = []byte("meta")
-	keyDim        = []byte("dim")
-	keySeq        = []byte("seq")
+	// bucketLog is the change log: big-endian sequence number → op byte
+	// (logUpsert or logDelete) + record ID. Entries a snapshot covers are
+	// pruned once it is written.
+	bucketLog = []byte("log")
+	keyDim    = []byte("dim")
+	keySeq    = []byte("seq")
+	// keyDBID is a random identity written at creation; a snapshot of
+	// another database is never applied.
+	keyDBID = []byte("dbid")
+	// keyLogFrom is the first sequence number the log is complete from.
+	keyLogFrom = []byte("logfrom")
+)
+
+const (
+	logUpsert = 'u'
+	logDelete = 'd'
 )
 
 const dbFile = "records.db"
@@ -61,13 +84,15 @@ const dbFile = "records.db"
 // Store is the embedded vector store. It is safe for concurrent use.
 //
 // Locking: writeMu serializes writers (Upsert, Delete, DeleteWhere, the
-// janitor, Close); state only writers touch (byID, free lists, seq) needs
-// nothing more. mu guards what readers see: a writer mutates shared state
-// only under mu.Lock, and may read it without mu since no other writer
-// runs. Expensive graph planning therefore happens outside mu.
+// janitor, snapshots, Close); state only writers touch (byID, free lists,
+// seq) needs nothing more. mu guards what readers see: a writer mutates
+// shared state only under mu.Lock, and may read it without mu since no
+// other writer runs. Expensive graph planning therefore happens outside
+// mu.
 type Store struct {
 	opts Options
 	db   *bbolt.DB // nil for a purely in-memory store
+	dbID []byte
 	log  *slog.Logger
 
 	writeMu  sync.Mutex
@@ -75,6 +100,9 @@ type Store struct {
 	byID     map[string]loc
 	dirty    int // mutations since the last snapshot
 	lastSnap time.Time
+	// snapping: a snapshot is being committed (written, not yet synced
+	// and renamed); no other may start.
+	snapping bool
 	loadInfo loadStats
 	// loading defers graph builds to buildLater while Open loads.
 	loading bool
@@ -82,6 +110,12 @@ type Store struct {
 	// rebuilds are groups removeLocked flagged for a graph rebuild
 	// (mostly tombstones); startRebuilds launches them.
 	rebuilds []*group
+
+	// loaded is closed when the store serves (Open's load finished);
+	// loadErr is set before that if the load failed.
+	loaded  chan struct{}
+	isReady atomic.Bool
+	loadErr error
 
 	// path is a test hook forcing the search path of indexed groups.
 	path searchPath
@@ -105,7 +139,8 @@ type loc struct {
 }
 
 // Open opens (creating if needed) a store. With opts.Dir set it loads the
-// records persisted there and rebuilds the indexes before returning.
+// records persisted there: before returning, or in the background with
+// opts.LoadInBackground (see Ready).
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -116,37 +151,117 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		log:    o.Logger,
 		byID:   map[string]loc{},
 		spaces: map[string]map[string]*group{},
+		loaded: make(chan struct{}),
 		wake:   make(chan struct{}, 1),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
 	s.scratch.New = func() any { return new(scratch) }
-	if o.Dir != "" {
-		if err := os.MkdirAll(o.Dir, 0o750); err != nil {
-			return nil, fmt.Errorf("memory: open: %w", err)
-		}
-		db, err := bbolt.Open(filepath.Join(o.Dir, dbFile), 0o600, &bbolt.Options{
-			Timeout:      5 * time.Second,
-			FreelistType: bbolt.FreelistMapType,
-		})
+	if o.Dir == "" {
+		s.markLoaded(nil)
+		return s, nil
+	}
+	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("memory: open: %w", err)
+	}
+	db, err := bbolt.Open(filepath.Join(o.Dir, dbFile), 0o600, &bbolt.Options{
+		Timeout:      5 * time.Second,
+		FreelistType: bbolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("memory: open %s: %w", o.Dir, err)
+	}
+	s.db = db
+	if !o.LoadInBackground {
+		err := s.load(ctx)
+		s.markLoaded(err)
 		if err != nil {
-			return nil, fmt.Errorf("memory: open %s: %w", o.Dir, err)
-		}
-		s.db = db
-		if err := s.load(ctx); err != nil {
+			close(s.done)
 			return nil, errors.Join(err, db.Close())
 		}
+		return s, nil
 	}
-	s.lastSnap = time.Now()
-	go s.janitor()
+	go func() {
+		lctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			select {
+			case <-s.stop:
+				cancel()
+			case <-s.loaded:
+			}
+		}()
+		err := s.load(lctx)
+		cancel()
+		if err != nil {
+			if lctx.Err() == nil {
+				s.log.Error("memory: loading failed", "dir", o.Dir, "err", err)
+			}
+			err = errors.Join(err, s.db.Close())
+		}
+		s.markLoaded(err)
+		if err != nil {
+			close(s.done)
+		}
+	}()
 	return s, nil
+}
+
+// markLoaded publishes the outcome of the load and, on success, starts the
+// janitor.
+func (s *Store) markLoaded(err error) {
+	s.loadErr = err
+	if err == nil {
+		s.lastSnap = time.Now()
+		s.isReady.Store(true)
+		go s.janitor()
+	}
+	close(s.loaded)
+}
+
+// Ready reports whether the store has loaded and serves searches. A store
+// opened without LoadInBackground is ready when Open returns. Groups may
+// still be building graphs in the background (see WaitIndexed); they
+// serve exact answers by code scan meanwhile.
+func (s *Store) Ready() bool { return s.isReady.Load() }
+
+// WaitReady blocks until the store has loaded, or ctx ends; it returns
+// the load's error when loading failed.
+func (s *Store) WaitReady(ctx context.Context) error {
+	select {
+	case <-s.loaded:
+		if s.loadErr != nil {
+			return fmt.Errorf("memory: load: %w", s.loadErr)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("memory: waiting for load: %w", ctx.Err())
+	}
+}
+
+// waitLoaded is what writers and Count do before touching state: wait for
+// the load (bounded by ctx).
+func (s *Store) waitLoaded(ctx context.Context, op string) error {
+	if s.isReady.Load() {
+		return nil
+	}
+	select {
+	case <-s.loaded:
+		if s.loadErr != nil {
+			return fmt.Errorf("memory: %s: store failed to load: %w", op, errors.Join(vectorstore.ErrUnavailable, s.loadErr))
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("memory: %s: waiting for load: %w", op, ctx.Err())
+	case <-s.stop:
+		return fmt.Errorf("memory: %s: %w", op, vectorstore.ErrClosed)
+	}
 }
 
 // prepared is a validated record ready to apply.
 type prepared struct {
 	ns, part string
-	vec      []float32
-	r        *rec
+	c        *coded
+	r        *recInfo
 	payload  []byte // for the bbolt value
 }
 
@@ -170,9 +285,9 @@ func (s *Store) prepare(recs []vectorstore.Record) ([]prepared, error) {
 		p := prepared{
 			ns:      r.Namespace,
 			part:    r.Partition,
-			vec:     v,
+			c:       newCoded(v, s.opts.Dimension),
 			payload: r.Payload,
-			r:       &rec{id: r.ID, expires: unixNano(r.ExpiresAt)},
+			r:       &recInfo{id: r.ID, expires: unixNano(r.ExpiresAt)},
 		}
 		if len(r.Meta) > 0 {
 			p.r.meta = maps.Clone(r.Meta)
@@ -214,13 +329,17 @@ func expiryTime(n int64) time.Time {
 }
 
 // Upsert inserts or replaces records; with a Dir it returns once they are
-// committed to disk.
+// committed to disk. While a store opened with LoadInBackground loads, it
+// waits (bounded by ctx).
 func (s *Store) Upsert(ctx context.Context, recs []vectorstore.Record) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memory: upsert: %w", err)
 	}
 	prep, err := s.prepare(recs)
 	if err != nil {
+		return err
+	}
+	if err := s.waitLoaded(ctx, "upsert"); err != nil {
 		return err
 	}
 	s.writeMu.Lock()
@@ -237,13 +356,16 @@ func (s *Store) Upsert(ctx context.Context, recs []vectorstore.Record) error {
 	}
 	if s.db != nil {
 		err := s.db.Update(func(tx *bbolt.Tx) error {
-			b := tx.Bucket(bucketRecords)
+			b, lb := tx.Bucket(bucketRecords), tx.Bucket(bucketLog)
 			for _, p := range prep {
 				v := encodeRecord(&stored{
 					seq: p.r.seq, expires: p.r.expires, ns: p.ns, part: p.part,
-					meta: p.r.meta, vec: p.vec, payload: p.payload,
+					meta: p.r.meta, vec: p.c.vec, payload: p.payload,
 				})
 				if err := b.Put([]byte(p.r.id), v); err != nil {
+					return err
+				}
+				if err := lb.Put(logKey(p.r.seq), logValue(logUpsert, p.r.id)); err != nil {
 					return err
 				}
 			}
@@ -254,10 +376,19 @@ func (s *Store) Upsert(ctx context.Context, recs []vectorstore.Record) error {
 		}
 	}
 	for _, p := range prep {
-		s.applyUpsert(p.ns, p.part, p.vec, p.r)
+		s.applyUpsert(p.ns, p.part, p.c, p.r)
 	}
 	s.dirty += len(prep)
 	return nil
+}
+
+func logKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+func logValue(op byte, id string) []byte {
+	v := make([]byte, 1+len(id))
+	v[0] = op
+	copy(v[1:], id)
+	return v
 }
 
 func putSeq(tx *bbolt.Tx, seq uint64) error {
@@ -277,7 +408,7 @@ func getSeq(v []byte) uint64 {
 }
 
 // applyUpsert puts r into memory. The caller holds writeMu.
-func (s *Store) applyUpsert(ns, part string, v []float32, r *rec) {
+func (s *Store) applyUpsert(ns, part string, c *coded, r *recInfo) {
 	if old, ok := s.byID[r.id]; ok {
 		s.mu.Lock()
 		s.removeLocked(old)
@@ -287,7 +418,7 @@ func (s *Store) applyUpsert(ns, part string, v []float32, r *rec) {
 	}
 	gr := s.spaces[ns][part]
 	if gr == nil {
-		gr = newGroup(ns, part, s.opts.Dimension)
+		gr = newGroup(ns, part, s.opts.Dimension, s.db == nil)
 		s.mu.Lock()
 		parts := s.spaces[ns]
 		if parts == nil {
@@ -297,52 +428,49 @@ func (s *Store) applyUpsert(ns, part string, v []float32, r *rec) {
 		parts[part] = gr
 		s.mu.Unlock()
 	}
-	s.insert(gr, v, r)
+	s.insert(gr, c, r)
 }
 
 // insert places r in gr, planning graph links outside the lock. The caller
 // holds writeMu.
-func (s *Store) insert(gr *group, v []float32, r *rec) {
+func (s *Store) insert(gr *group, c *coded, r *recInfo) {
 	slot, reused := gr.nextSlot()
 	var p *plan
 	if gr.g != nil {
 		view := gr.view()
-		view.ovRow = make([]uint8, view.stride)
-		view.ov, view.ovSc = slot, encodeCode(v, view.ovRow)
-		q := newQueryCode(v, gr.dim)
+		view.ov, view.ovRow, view.ovSc = slot, c.code, c.scale
+		q := queryCode{c: c.code, scale: c.scale}
+		q.fillAbs()
 		sc := s.scratch.Get().(*scratch)
 		p = gr.g.planInsert(view, sc, &q, slot, reused)
 		s.scratch.Put(sc)
 	}
 	s.mu.Lock()
-	gr.place(slot, reused, v, r)
+	gr.place(slot, reused, c, r)
 	if p != nil {
 		gr.g.apply(p)
 	}
 	s.mu.Unlock()
 	s.byID[r.id] = loc{gr, slot}
 	if gr.g == nil && !gr.building && !s.loading && gr.live > s.opts.ExactThreshold {
-		g := s.buildGraph(gr)
+		// The group outgrew the code scan. A small graph is built right
+		// away; a large one in the background (searches scan meanwhile).
+		if gr.live > syncBuildMax {
+			s.buildLater([]*group{gr})
+			return
+		}
+		g := newGraph(s.opts.M, s.opts.EfConstruction, s.opts.Seed)
+		g.build(gr.view(), gr.liveSlots(), 0, 1, nil)
 		s.mu.Lock()
 		gr.g = g
 		s.mu.Unlock()
 	}
 }
 
-// buildGraph indexes gr's live slots in a new, unpublished graph. The
-// caller holds writeMu, so gr cannot change meanwhile.
-func (s *Store) buildGraph(gr *group) *graph {
-	g := newGraph(s.opts.M, s.opts.EfConstruction, s.opts.Seed)
-	g.grow(len(gr.recs))
-	view := gr.view()
-	sc := s.scratch.Get().(*scratch)
-	defer s.scratch.Put(sc)
-	for _, slot := range gr.liveSlots() {
-		q := newQueryCode(gr.vec(slot), gr.dim)
-		g.apply(g.planInsert(view, sc, &q, slot, false))
-	}
-	return g
-}
+// syncBuildMax is the largest group whose first graph an insert builds
+// itself (in well under a second); larger ones are built in the
+// background.
+const syncBuildMax = 1024
 
 // buildLater builds the groups' graphs in a background goroutine, so that
 // Open need not wait for them. Until a group's graph is published its
@@ -388,41 +516,52 @@ func (s *Store) spawnBuilds(groups []*group) {
 // publish. It reports false when the store is closing.
 func (s *Store) buildOne(gr *group) bool {
 	start := time.Now()
-	dim := s.opts.Dimension
-	s.mu.RLock()
-	view := gr.view()
-	vecs := gr.vecs
-	slots := gr.liveSlots()
-	n := len(gr.recs)
-	s.mu.RUnlock()
 	g := newGraph(s.opts.M, s.opts.EfConstruction, s.opts.Seed)
-	sc := new(scratch)
-	for i, slot := range slots {
-		if i%256 == 0 {
-			select {
-			case <-s.stop:
-				return false
-			default:
+	workers := min(runtime.GOMAXPROCS(0), buildMaxWorkers)
+	// Rows that exist when a pass starts never change while building (no
+	// slot reuse), so passes run without writeMu, each over the rows
+	// appended during the previous one, until few are left.
+	built := 0
+	for from := 0; ; {
+		s.mu.RLock()
+		view := gr.view()
+		view.codes = view.codes.frozen()
+		n := gr.slots()
+		var slots []uint32
+		for slot := from; slot < n; slot++ {
+			if gr.ids[slot] != "" {
+				slots = append(slots, uint32(slot))
 			}
 		}
-		q := newQueryCode(vecs[int(slot)*dim:(int(slot)+1)*dim], dim)
-		g.apply(g.planInsert(view, sc, &q, slot, false))
+		s.mu.RUnlock()
+		if len(slots) <= buildTailMax && from > 0 {
+			break
+		}
+		if !g.build(view, slots, built, workers, s.stop) {
+			return false
+		}
+		built += len(slots)
+		from = n
+		if len(slots) <= buildTailMax {
+			break
+		}
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if s.closed {
 		return false
 	}
-	// Records inserted meanwhile were appended (no slot reuse while
-	// building); those deleted meanwhile stay as tombstones.
-	view = gr.view()
-	for slot := n; slot < len(gr.recs); slot++ {
-		if gr.recs[slot] != nil {
-			q := newQueryCode(gr.vec(uint32(slot)), dim)
-			g.apply(g.planInsert(view, sc, &q, uint32(slot), false))
+	// Records inserted since the last pass were appended (no slot reuse
+	// while building); those deleted meanwhile stay as tombstones.
+	view := gr.view()
+	var tail []uint32
+	for slot := len(g.levels); slot < gr.slots(); slot++ {
+		if gr.ids[slot] != "" {
+			tail = append(tail, uint32(slot))
 		}
 	}
-	g.grow(len(gr.recs))
+	g.build(view, tail, built, 1, nil)
+	g.grow(gr.slots())
 	s.mu.Lock()
 	gr.g = g
 	s.mu.Unlock()
@@ -431,7 +570,7 @@ func (s *Store) buildOne(gr *group) bool {
 		"records", gr.live, "took", time.Since(start))
 	if s.db != nil {
 		if err := s.saveSnapshot(); err != nil {
-			s.log.Error("memory: writing graph snapshot", "err", err)
+			s.log.Error("memory: writing snapshot", "err", err)
 		}
 	}
 	// Cleared last, so WaitIndexed also covers the snapshot.
@@ -440,6 +579,14 @@ func (s *Store) buildOne(gr *group) bool {
 	s.mu.Unlock()
 	return true
 }
+
+// buildMaxWorkers bounds the goroutines one graph build uses;
+// buildTailMax is how many rows appended during a build pass are inserted
+// under writeMu rather than in another pass.
+const (
+	buildMaxWorkers = 4
+	buildTailMax    = 1024
+)
 
 // removeLocked frees a record's slot. The caller holds writeMu and mu.
 func (s *Store) removeLocked(l loc) {
@@ -466,7 +613,9 @@ func (s *Store) removeLocked(l loc) {
 // rebuildMin is the least number of tombstones that triggers a rebuild.
 const rebuildMin = 1024
 
-// Search returns the K best records matching the filter.
+// Search returns the K best records matching the filter. While a store
+// opened with LoadInBackground loads, it fails at once with
+// vectorstore.ErrUnavailable (callers degrade rather than wait).
 func (s *Store) Search(ctx context.Context, q vectorstore.Query) ([]vectorstore.Hit, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("memory: search: %w", err)
@@ -484,108 +633,68 @@ func (s *Store) Search(ctx context.Context, q vectorstore.Query) ([]vectorstore.
 	if !ok {
 		return nil, fmt.Errorf("memory: search: zero or non-finite vector: %w", vectorstore.ErrInvalid)
 	}
-	qq := &query{path: s.path, vec: v, k: q.K, meta: q.Filter.Meta, now: time.Now().UnixNano(), ef: s.opts.EfSearch}
-
-	type found struct {
-		dist float32
-		gr   *group
-		slot uint32
+	if !s.isReady.Load() {
+		select {
+		case <-s.stop:
+			return nil, fmt.Errorf("memory: search: %w", vectorstore.ErrClosed)
+		default:
+		}
+		return nil, fmt.Errorf("memory: search: still loading: %w", vectorstore.ErrUnavailable)
 	}
+	qc := newQueryCode(v, s.opts.Dimension)
+	qq := &query{path: s.path, vec: v, qc: &qc, k: q.K, meta: q.Filter.Meta, now: time.Now().UnixNano(), ef: s.opts.EfSearch}
+	// The largest exact distance MinScore allows (a hair of slack: the
+	// exact check comes later).
+	maxDist := float32(math.Inf(1))
+	if q.MinScore > -1 {
+		maxDist = 1 - q.MinScore + 1e-6
+	}
+
 	sc := s.scratch.Get().(*scratch)
 	defer s.scratch.Put(sc)
+	p := &sc.pool
+	p.reset(q.K, maxDist)
 
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
 		return nil, fmt.Errorf("memory: search: %w", vectorstore.ErrClosed)
 	}
-	var groups []*group
-	if parts := s.spaces[q.Filter.Namespace]; q.Filter.Partition != nil {
+	parts := s.spaces[q.Filter.Namespace]
+	if q.Filter.Partition != nil {
 		if gr := parts[*q.Filter.Partition]; gr != nil {
-			groups = append(groups, gr)
+			gr.search(qq, sc, p, s.opts.ExactThreshold)
 		}
 	} else {
 		for _, gr := range parts {
-			groups = append(groups, gr)
+			gr.search(qq, sc, p, s.opts.ExactThreshold)
 		}
 	}
-	var all []found
-	top := sc.res2[:0]
-	for _, gr := range groups {
-		top = top[:0]
-		gr.search(qq, sc, &top, s.opts.ExactThreshold)
-		for _, c := range top {
-			all = append(all, found{c.dist, gr, c.id})
-		}
+	cands := p.final()
+	if s.db == nil {
+		hits := rerankMemory(v, cands, q.K, maxDist)
+		s.mu.RUnlock()
+		p.reset(0, 0)
+		s.afterSearch(qq)
+		return dropBelow(hits, q.MinScore), nil
 	}
-	sc.res2 = top[:0]
-	slices.SortFunc(all, func(a, b found) int {
-		if a.dist != b.dist {
-			if a.dist < b.dist {
-				return -1
-			}
-			return 1
+	pend := make([]pending, len(cands))
+	for i, c := range cands {
+		gr := c.gr
+		pend[i] = pending{
+			lo: c.lo, id: gr.ids[c.slot], seq: gr.info[c.slot].seq, ns: gr.ns, part: gr.part,
+			meta: gr.metas[c.slot], expires: gr.info[c.slot].expires,
 		}
-		return strings.Compare(a.gr.recs[a.slot].id, b.gr.recs[b.slot].id)
-	})
-	if len(all) > q.K {
-		all = all[:q.K]
-	}
-	hits := make([]vectorstore.Hit, 0, len(all))
-	seqs := make([]uint64, 0, len(all))
-	for _, f := range all {
-		score := min(max(1-f.dist, -1), 1)
-		if score < q.MinScore {
-			break
-		}
-		r := f.gr.recs[f.slot]
-		hits = append(hits, vectorstore.Hit{
-			Record: vectorstore.Record{
-				ID:        r.id,
-				Vector:    slices.Clone(f.gr.vec(f.slot)),
-				Namespace: f.gr.ns,
-				Partition: f.gr.part,
-				Meta:      maps.Clone(r.meta),
-				Payload:   bytes.Clone(r.payload),
-				ExpiresAt: expiryTime(r.expires),
-			},
-			Score: score,
-		})
-		seqs = append(seqs, r.seq)
 	}
 	s.mu.RUnlock()
+	p.reset(0, 0)
+	s.afterSearch(qq)
 
-	if qq.sawExpired.Load() {
-		s.nudge()
-	}
-	if s.db != nil && len(hits) > 0 {
-		return s.fillPayloads(hits, seqs)
-	}
-	return hits, nil
-}
-
-// fillPayloads reads the hits' payloads from bbolt, dropping any hit whose
-// record changed since it was found (it is being replaced or deleted).
-func (s *Store) fillPayloads(hits []vectorstore.Hit, seqs []uint64) ([]vectorstore.Hit, error) {
-	out := hits[:0]
+	var hits []vectorstore.Hit
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketRecords)
-		for i, h := range hits {
-			v := b.Get([]byte(h.Record.ID))
-			if v == nil {
-				continue
-			}
-			st, err := decodeRecord(v, s.opts.Dimension, nil, true)
-			if err != nil {
-				return fmt.Errorf("record %q: %w", h.Record.ID, err)
-			}
-			if st.seq != seqs[i] {
-				continue
-			}
-			h.Record.Payload = st.payload
-			out = append(out, h)
-		}
-		return nil
+		var err error
+		hits, err = rerankDB(tx, s.opts.Dimension, v, pend, q.K, maxDist, sc.vec)
+		return err
 	})
 	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return nil, fmt.Errorf("memory: search: %w", vectorstore.ErrClosed)
@@ -593,13 +702,32 @@ func (s *Store) fillPayloads(hits []vectorstore.Hit, seqs []uint64) ([]vectorsto
 	if err != nil {
 		return nil, fmt.Errorf("memory: search: %w", err)
 	}
-	return out, nil
+	return dropBelow(hits, q.MinScore), nil
+}
+
+func (s *Store) afterSearch(q *query) {
+	if q.sawExpired.Load() {
+		s.nudge()
+	}
+}
+
+// dropBelow cuts hits (best first) at the first one scoring below min.
+func dropBelow(hits []vectorstore.Hit, minScore float32) []vectorstore.Hit {
+	for i, h := range hits {
+		if h.Score < minScore {
+			return hits[:i]
+		}
+	}
+	return hits
 }
 
 // Delete removes records by ID; unknown IDs are ignored.
 func (s *Store) Delete(ctx context.Context, ids []string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("memory: delete: %w", err)
+	}
+	if err := s.waitLoaded(ctx, "delete"); err != nil {
+		return err
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -625,18 +753,24 @@ func (s *Store) deleteIDs(ids []string) error {
 		return nil
 	}
 	if s.db != nil {
+		seq := s.seq
 		err := s.db.Update(func(tx *bbolt.Tx) error {
-			b := tx.Bucket(bucketRecords)
+			b, lb := tx.Bucket(bucketRecords), tx.Bucket(bucketLog)
 			for id := range locs {
 				if err := b.Delete([]byte(id)); err != nil {
 					return err
 				}
+				seq++
+				if err := lb.Put(logKey(seq), logValue(logDelete, id)); err != nil {
+					return err
+				}
 			}
-			return nil
+			return putSeq(tx, seq)
 		})
 		if err != nil {
 			return err
 		}
+		s.seq = seq
 	}
 	s.mu.Lock()
 	for id, l := range locs {
@@ -682,6 +816,9 @@ func (s *Store) DeleteWhere(ctx context.Context, f vectorstore.Filter) (int, err
 	if err := validFilter("delete where", f); err != nil {
 		return 0, err
 	}
+	if err := s.waitLoaded(ctx, "delete where"); err != nil {
+		return 0, err
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if s.closed {
@@ -691,10 +828,10 @@ func (s *Store) DeleteWhere(ctx context.Context, f vectorstore.Filter) (int, err
 	var ids []string
 	n := 0
 	for _, gr := range s.groupsFor(f) {
-		for _, r := range gr.recs {
-			if r != nil && r.matches(f.Meta) {
-				ids = append(ids, r.id)
-				if !r.expired(now) {
+		for slot, id := range gr.ids {
+			if id != "" && matches(gr.metas[slot], f.Meta) {
+				ids = append(ids, id)
+				if !gr.expired(uint32(slot), now) {
 					n++
 				}
 			}
@@ -712,6 +849,9 @@ func (s *Store) Count(ctx context.Context, f vectorstore.Filter) (int, error) {
 		return 0, fmt.Errorf("memory: count: %w", err)
 	}
 	if err := validFilter("count", f); err != nil {
+		return 0, err
+	}
+	if err := s.waitLoaded(ctx, "count"); err != nil {
 		return 0, err
 	}
 	now := time.Now().UnixNano()
@@ -733,6 +873,7 @@ func (s *Store) Count(ctx context.Context, f vectorstore.Filter) (int, error) {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
+		<-s.loaded
 		<-s.done
 		s.builds.Wait()
 		s.writeMu.Lock()
@@ -743,7 +884,7 @@ func (s *Store) Close() error {
 			s.builds.Wait()
 		}()
 		var errs []error
-		if s.db != nil && s.dirty > 0 {
+		if s.db != nil && s.dirty > 0 && s.loadErr == nil {
 			if err := s.saveSnapshot(); err != nil {
 				errs = append(errs, err)
 			}
@@ -752,8 +893,9 @@ func (s *Store) Close() error {
 		s.closed = true
 		s.spaces = nil
 		s.mu.Unlock()
+		s.isReady.Store(false)
 		s.byID = nil
-		if s.db != nil {
+		if s.db != nil && s.loadErr == nil {
 			if err := s.db.Close(); err != nil {
 				errs = append(errs, err)
 			}
@@ -817,9 +959,9 @@ func (s *Store) purgeExpired() error {
 	var ids []string
 	for _, parts := range s.spaces {
 		for _, gr := range parts {
-			for _, r := range gr.recs {
-				if r != nil && r.expired(now) {
-					ids = append(ids, r.id)
+			for slot, id := range gr.ids {
+				if id != "" && gr.expired(uint32(slot), now) {
+					ids = append(ids, id)
 				}
 			}
 		}
@@ -832,9 +974,19 @@ func (s *Store) maybeSnapshot() error {
 		return nil
 	}
 	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	if s.closed || s.dirty == 0 || time.Since(s.lastSnap) < s.opts.SnapshotInterval {
+	// While a graph builds, its completion writes the snapshot: one
+	// written meanwhile would hold no graph for the group, at full cost.
+	due := time.Since(s.lastSnap) >= s.opts.SnapshotInterval || s.dirty >= max(snapDirtyMax, len(s.byID)/4)
+	if s.closed || s.snapping || s.dirty == 0 || !due || s.indexing() {
+		s.writeMu.Unlock()
 		return nil
 	}
-	return s.saveSnapshot()
+	// Writers wait while the file is written (to the page cache), not
+	// while it is synced.
+	sn, err := s.beginSnapshot()
+	s.writeMu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.commitSnapshot(sn)
 }

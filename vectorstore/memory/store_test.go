@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -348,8 +349,8 @@ func TestGraphChurn(t *testing.T) {
 		}
 		upsertAll(t, s, recs)
 		gr := s.spaces["n"][""]
-		if gr.g == nil || len(gr.recs) != n {
-			t.Fatalf("round %d: graph %v, %d slots; want a graph reusing %d slots", round, gr.g != nil, len(gr.recs), n)
+		if gr.g == nil || gr.slots() != n {
+			t.Fatalf("round %d: graph %v, %d slots; want a graph reusing %d slots", round, gr.g != nil, gr.slots(), n)
 		}
 		if rc := recallAt(t, s, vs, queries, nil, 10, vectorstore.Filter{Namespace: "n"}); rc < 0.9 {
 			t.Errorf("round %d after re-inserts: recall@10 = %.3f", round, rc)
@@ -518,49 +519,46 @@ func TestScanCodesParallel(t *testing.T) {
 		n   = 40_000
 		dim = 16
 	)
-	gr := newGroup("n", "", dim)
+	gr := newGroup("n", "", dim, true)
 	vs := randomUnit(50, n, dim)
 	for i, v := range vs {
-		r := &rec{id: idOf(i)}
+		r := &recInfo{id: idOf(i), seq: uint64(i + 1)}
 		if i%5 == 0 {
 			r.meta = map[string]string{"skip": "yes"}
 		}
 		slot, reused := gr.nextSlot()
-		gr.place(slot, reused, v, r)
+		gr.place(slot, reused, newCoded(v, dim), r)
 	}
 	sc := new(scratch)
 	for qi, qv := range randomUnit(51, 20, dim) {
-		q := &query{vec: qv, k: 10, ef: 64, meta: nil, now: time.Now().UnixNano()}
-		accept := func(slot uint32) bool { return gr.recs[slot].meta == nil && q.accept(gr.recs[slot]) }
-		par := gr.scanCodes(sc, q.code(dim), 64, accept)
+		qc := newQueryCode(qv, dim)
+		q := &query{vec: qv, qc: &qc, k: 10, ef: 64, now: time.Now().UnixNano()}
+		par := &pool{}
+		par.reset(10, float32(math.Inf(1)))
+		gr.scanCodes(q, sc, par)
+		seq := &pool{}
+		seq.reset(10, float32(math.Inf(1)))
 		var raw []int32
-		seq := gr.scanRange(q.code(dim), 64, accept, 0, n, nil, &raw)
-		seqSorted := seq.sorted()
-		if len(par) != len(seqSorted) {
-			t.Fatalf("query %d: parallel %d candidates, sequential %d", qi, len(par), len(seqSorted))
-		}
-		for i := range par {
-			if par[i].dist != seqSorted[i].dist {
-				t.Fatalf("query %d rank %d: parallel %v, sequential %v", qi, i, par[i], seqSorted[i])
+		gr.scanRange(q, seq, 0, n, &raw)
+		top := func(p *pool) []uint32 {
+			hits := rerankMemory(qv, p.final(), 10, float32(math.Inf(1)))
+			var out []uint32
+			for _, h := range hits {
+				i, _ := strconv.Atoi(strings.TrimPrefix(h.Record.ID, "id"))
+				out = append(out, uint32(i))
 			}
+			return out
 		}
-		var top maxHeap
-		for _, c := range par {
-			top.pushBounded(cand{distance(qv, vs[c.id]), c.id}, 10)
+		got, want1 := top(par), top(seq)
+		if !slices.Equal(got, want1) {
+			t.Fatalf("query %d: parallel %v, sequential %v", qi, got, want1)
 		}
-		got := map[uint32]bool{}
-		for _, c := range top {
-			got[c.id] = true
-		}
-		hit := 0
-		want := exactTopK(vs, func(i int) bool { return i%5 != 0 }, qv, 10)
-		for _, i := range want {
-			if got[uint32(i)] {
-				hit++
+		want := exactTopK(vs, nil, qv, 10)
+		for i := range want {
+			if int(got[i]) != want[i] {
+				t.Errorf("query %d: scan top 10 %v, exact %v", qi, got, want)
+				break
 			}
-		}
-		if hit < 9 {
-			t.Errorf("query %d: %d of the exact top 10 found", qi, hit)
 		}
 	}
 }
@@ -594,7 +592,7 @@ func TestGraphRebuildAfterMassDelete(t *testing.T) {
 	checkGraphInvariants(t, gr)
 	for slot := range gr.g.levels {
 		for _, nb := range gr.g.nbrs(uint32(slot), 0, nil) {
-			if gr.recs[nb] == nil {
+			if gr.ids[nb] == "" {
 				t.Fatalf("slot %d still links tombstone %d after the rebuild", slot, nb)
 			}
 		}
