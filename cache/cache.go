@@ -51,6 +51,9 @@ type Candidate struct {
 	// RulesOnly asks the judge to apply its rules alone, whatever the
 	// candidate's score: the cache asks it for an alias's original entry.
 	RulesOnly bool
+	// MinScore, when positive, replaces the judge's own score cut-off
+	// (Lookup.ScoreFloor).
+	MinScore float32
 }
 
 // Judgement is a judge's decision on one candidate.
@@ -378,6 +381,10 @@ type Lookup struct {
 	Salt string
 	// SkipSemantic keeps the lookup to the exact tier.
 	SkipSemantic bool
+	// ScoreFloor, when positive, replaces the judge's score cut-off: every
+	// candidate the rules accept scoring at least this much is returned,
+	// and the caller decides (an error budget, see cache/budget).
+	ScoreFloor float32
 	// Vector, when set, is the prompt's embedding computed by the caller
 	// (the lookup then does not embed again).
 	Vector []float32
@@ -405,6 +412,8 @@ type Result struct {
 	// alias of its entry rather than the entry's own prompt; Matched is
 	// the prompt the judge compared (the alias's wording, or the entry's).
 	ViaAlias bool
+	// AliasID is the store id of the alias that matched (when ViaAlias).
+	AliasID string
 	Matched  string
 	// EmbedErr and SearchErr report a failed similarity tier (the lookup
 	// then degrades to a miss).
@@ -561,7 +570,7 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 		// paraphrase of it.
 		origOf := map[int]int{}
 		for i, cand := range live {
-			jc[i] = Candidate{Text: Text{Prompt: cand.entry.Prompt, Context: cand.entry.Context}, Similarity: cand.score}
+			jc[i] = Candidate{Text: Text{Prompt: cand.entry.Prompt, Context: cand.entry.Context}, Similarity: cand.score, MinScore: l.ScoreFloor}
 			if cand.entry.AliasOf != "" {
 				origOf[i] = len(jc)
 				jc = append(jc, Candidate{Text: Text{Prompt: cand.served.Prompt, Context: cand.served.Context}, Similarity: cand.score, RulesOnly: true})
@@ -593,6 +602,9 @@ func (c *Cache) getSemantic(ctx context.Context, l Lookup, res *Result) {
 	}
 	cand := live[best]
 	res.ViaAlias, res.Matched = cand.entry.AliasOf != "", cand.entry.Prompt
+	if res.ViaAlias {
+		res.AliasID = aliasID(cand.entry.AliasOf, EmbedText(cand.entry.Prompt, cand.entry.Context))
+	}
 	if c.sem.ShadowAll || c.sem.Shadow[l.Namespace] {
 		res.Shadow, res.Similarity = cand.served, cand.score
 		return
