@@ -197,6 +197,9 @@ type Cache struct {
 	done      chan struct{}
 
 	stats counters
+
+	// budget keeps the error-budget learner's state with the entries.
+	budget *BudgetStore
 }
 
 type writeJob struct {
@@ -332,6 +335,7 @@ func Open(opts Options) (*Cache, error) {
 		}
 		c.inval = inval
 	}
+	c.budget = newBudgetStore(c.disk)
 	go c.writer()
 	return c, nil
 }
@@ -988,6 +992,7 @@ func (c *Cache) deleteKeys(ctx context.Context, keys map[Key]struct{}) (int, err
 	}
 	c.pendingMu.Unlock()
 	c.hot.rc.Wait()
+	c.budget.forget(list)
 	var errs []error
 	if c.disk != nil {
 		if err := c.disk.delete(list); err != nil {

@@ -80,6 +80,7 @@ type Call struct {
 	salt    string
 	enrich  rag.Enrichment
 	header  http.Header // engine headers of the client's response
+	budget  budgetCall
 
 	// response side
 	sentAt    time.Time
@@ -111,6 +112,7 @@ func (e *Engine) Begin(f Front, method, path string, h http.Header) *Call {
 		c.route, c.outcome, c.reason = passRoute(path), OutcomeBypass, "not cached: "+method+" "+path
 	}
 	c.header = http.Header{"X-Request-Id": {c.rid}}
+	c.feedbackHeader(h)
 	if c.ep == nil {
 		c.header.Set("X-Semcache", "bypass")
 	}
@@ -356,9 +358,11 @@ func (c *Call) lookup(ctx context.Context) {
 	m := c.e.metrics
 	semantic := false
 	for i := range c.items {
+		c.budgetFloor(i)
 		res := c.e.cache.Get(ctx, c.items[i])
-		c.results[i] = res
 		m.observeLookup(&res)
+		c.budgetDecide(i, &res)
+		c.results[i] = res
 		if res.Shadow != nil {
 			m.ShadowHits.WithLabelValues(m.Namespace(c.ns)).Inc()
 			m.Similarity.WithLabelValues("shadow").Observe(float64(res.Similarity))
@@ -384,6 +388,7 @@ func (c *Call) lookup(ctx context.Context) {
 		c.outcome = OutcomeHitExact
 	}
 	c.reason = missReason(c.results)
+	c.budgetReason()
 }
 
 // missReason says why the first item missed.
@@ -727,6 +732,7 @@ func (c *Call) writeBack(clean bool) []cache.Answer {
 	if err == nil && len(answers) != len(c.missing) {
 		err = wire.NotCacheable("%d answers for %d items", len(answers), len(c.missing))
 	}
+	c.budgetObserve(answers, err)
 	if c.decided {
 		return okAnswers(answers, err)
 	}

@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/cache/budget"
 	"github.com/semcache/semcache/rag"
 	"github.com/semcache/semcache/wire"
 	"github.com/semcache/semcache/wire/chat"
@@ -59,6 +61,9 @@ type Options struct {
 	// Observer, when set, sees every finished call (the admin dashboard's
 	// top entries and recent misses).
 	Observer Observer
+	// Budget, when set, decides the semantic hits of the namespaces that
+	// have an error budget (see budget.go).
+	Budget *budget.Learner
 }
 
 // Engine owns the request lifecycle every front shares: the HTTP server
@@ -80,6 +85,9 @@ type Engine struct {
 	log       *slog.Logger
 	now       func() time.Time
 	obs       atomic.Pointer[Observer]
+	budget    *budget.Learner
+	recent    *recentHits
+	bwg       sync.WaitGroup
 }
 
 // New validates its options.
@@ -130,7 +138,10 @@ func New(o Options) (*Engine, error) {
 	}
 	o.Metrics.WatchCache(o.Cache)
 	e := &Engine{cache: o.Cache, ns: o.Namespaces, metrics: o.Metrics, rag: o.Enricher, mode: o.Mode, endpoints: eps,
-		maxTTL: o.MaxTTL, sources: o.SourcesField, log: o.Logger, now: o.Now}
+		maxTTL: o.MaxTTL, sources: o.SourcesField, log: o.Logger, now: o.Now, budget: o.Budget, recent: newRecentHits()}
+	if o.Budget != nil {
+		o.Metrics.WatchBudget(o.Budget)
+	}
 	e.SetObserver(o.Observer)
 	return e, nil
 }

@@ -59,6 +59,8 @@ type Metrics struct {
 	prices            map[string]Price
 	registry          prometheus.Registerer
 	cacheCollectorReg sync.Once
+	budget            *budgetMetrics
+	budgetReg         sync.Once
 }
 
 var latencyBuckets = []float64{
@@ -139,6 +141,7 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 		routes:     &labelBound{max: maxRoutes, seen: map[string]bool{}},
 		prices:     prices,
 		registry:   reg,
+		budget:     newBudgetMetrics(),
 	}
 	reg.MustRegister(m.Requests, m.Items, m.RequestDuration, m.LookupDuration, m.UpstreamDuration, m.UpstreamTTFT, m.InterToken,
 		m.Similarity, m.VerifierRejects, m.TokensSaved, m.CostSaved, m.WriteBack, m.Coalesced, m.UpstreamErrors,
