@@ -46,6 +46,21 @@ func (m *Metrics) WatchBudget(l *budget.Learner) {
 		for _, r := range []string{"applied", "unknown", "malformed"} {
 			b.feedback.WithLabelValues(r)
 		}
+		for _, ns := range l.Namespaces() {
+			label := m.Namespace(ns)
+			for _, a := range []budget.Action{budget.Serve, budget.Explore, budget.Miss} {
+				b.decisions.WithLabelValues(label, a.String())
+			}
+			for _, src := range budget.Sources() {
+				for _, r := range []string{"right", "wrong", "error"} {
+					b.labels.WithLabelValues(label, string(src), r)
+				}
+			}
+			b.exploreCalls.WithLabelValues(label)
+			b.exploreCost.WithLabelValues(label)
+			b.exploreTokens.WithLabelValues(label, "prompt")
+			b.exploreTokens.WithLabelValues(label, "completion")
+		}
 	})
 }
 

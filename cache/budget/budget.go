@@ -242,7 +242,20 @@ func New(opts Options) (*Learner, error) {
 		s.fit.Store(s.c.fit(budget, l.z))
 		l.nss[ns] = s
 	}
+	for ns := range opts.Budgets {
+		l.ns(ns) // configured namespaces show from the start
+	}
 	return l, nil
+}
+
+// Namespaces lists the namespaces given a budget by name.
+func (l *Learner) Namespaces() []string {
+	out := make([]string, 0, len(l.opts.Budgets))
+	for ns := range l.opts.Budgets {
+		out = append(out, ns)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Budget is the error budget of ns, and whether it has one.
