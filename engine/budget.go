@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -74,14 +75,18 @@ func (c *Call) budgetDecide(i int, res *cache.Result) {
 	cand := budget.Candidate{Namespace: c.ns, Entry: res.Entry.Key, Kind: res.ScoreKind, Score: res.Score}
 	d := c.e.budget.Decide(cand)
 	m.budget.decisions.WithLabelValues(m.Namespace(c.ns), d.Action.String()).Inc()
-	switch d.Action {
-	case budget.Serve:
+	if d.Action == budget.Serve {
 		aliases := []string{cache.AliasIDOf(res.Entry.Key, c.items[i])}
 		if res.AliasID != "" {
 			aliases = append(aliases, res.AliasID)
 		}
 		c.e.recent.add(c.rid, res.Entry.ID, servedHit{cand: cand, aliases: aliases})
 		return
+	}
+	// The candidate the learner did not serve, for clients and the
+	// evaluation: its entry and score.
+	c.header.Set("X-Semcache-Candidate", res.Entry.ID+"; score="+strconv.FormatFloat(float64(res.Score), 'f', 6, 32))
+	switch d.Action {
 	case budget.Explore:
 		c.budget.explore = true
 		c.header.Set("X-Semcache-Explore", "true")

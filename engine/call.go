@@ -439,6 +439,7 @@ func (c *Call) render() *Reply {
 		h.Set("X-Semcache-Entry", c.hits[0].ID)
 		if c.outcome == OutcomeHitSemantic {
 			h.Set("X-Semcache-Similarity", strconv.FormatFloat(float64(c.results[0].Similarity), 'f', 4, 32))
+			h.Set("X-Semcache-Score", strconv.FormatFloat(float64(c.results[0].Score), 'f', 6, 32))
 		}
 	} else {
 		h.Set("X-Semcache-Hits", fmt.Sprintf("%d/%d", len(c.hits), len(c.hits)))
