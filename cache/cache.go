@@ -416,9 +416,9 @@ type Result struct {
 	// alias of its entry rather than the entry's own prompt; Matched is
 	// the prompt the judge compared (the alias's wording, or the entry's).
 	ViaAlias bool
+	Matched  string
 	// AliasID is the store id of the alias that matched (when ViaAlias).
 	AliasID string
-	Matched  string
 	// EmbedErr and SearchErr report a failed similarity tier (the lookup
 	// then degrades to a miss).
 	EmbedErr, SearchErr error

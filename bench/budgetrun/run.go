@@ -232,12 +232,12 @@ func (s *service) ask(ctx context.Context, r Request) (asked, string, string, er
 
 // Report sums a run up.
 type Report struct {
-	Budget                          float64
+	Budget                           float64
 	Requests, Semantic, Wrong, Exact int
-	WrongRate                       eval.Interval
-	HitRate                         float64 // semantic hits per request
-	Explored                        int
-	Candidates                      int
+	WrongRate                        eval.Interval
+	HitRate                          float64 // semantic hits per request
+	Explored                         int
+	Candidates                       int
 	// Hindsight is the best fixed cut-off on the run's candidate scores
 	// for the budget: its semantic hits per request and the cut-off.
 	HindsightHitRate, HindsightCutoff float64
