@@ -496,6 +496,9 @@ type NamespaceStats struct {
 	Labels map[Source][2]uint64
 	// MinScore is, per kind, the lowest score admitted (absent: none).
 	MinScore map[string]float32
+	// Labelled is the labels the namespace's counts hold (persisted:
+	// they survive a restart, unlike the counters above).
+	Labelled float64
 }
 
 // Snapshot returns every namespace's stats, sorted by name.
@@ -538,6 +541,9 @@ func (l *Learner) stats(name string) NamespaceStats {
 		st.Labels[src] = s.labels[i]
 	}
 	for k := range numKinds {
+		for b := range Buckets {
+			st.Labelled += s.c.cells[k][b].L
+		}
 		for b := range Buckets {
 			if f.admitted[k][b] {
 				st.MinScore[KindNames[k]] = BucketFloor(b)
