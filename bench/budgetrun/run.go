@@ -59,6 +59,9 @@ type Outcome struct {
 	Candidate      bool
 	Score          float64
 	CandidateRight bool
+	// Entry is the id of the entry served, or of the candidate refused
+	// ("" when there was none); EntryText the prompt that stored it.
+	Entry, EntryText string
 }
 
 // service is semcache in process.
@@ -137,6 +140,7 @@ func Run(ctx context.Context, stream []Request, o Options) ([]Outcome, *budget.N
 	}
 	defer func() { s.close() }()
 	classOfEntry := map[string]eval.ClassID{}
+	textOfEntry := map[string]string{}
 	out := make([]Outcome, len(stream))
 	for i, r := range stream {
 		if o.RestartAt > 0 && i == o.RestartAt {
@@ -153,7 +157,15 @@ func Run(ctx context.Context, stream []Request, o Options) ([]Outcome, *budget.N
 		oc.Right = served == r.Class
 		if oc.Tier == "" {
 			classOfEntry[entry] = r.Class
+			textOfEntry[entry] = r.Text
 		}
+		switch {
+		case oc.Tier == "semantic":
+			oc.Entry = entry
+		case oc.cand != "":
+			oc.Entry = oc.cand
+		}
+		oc.EntryText = textOfEntry[oc.Entry]
 		if oc.Candidate {
 			cls, ok := classOfEntry[oc.candEntry()]
 			if oc.Tier == "semantic" {

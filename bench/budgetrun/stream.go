@@ -12,6 +12,10 @@ package budgetrun
 
 import (
 	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
 
 	"github.com/semcache/semcache/bench/eval"
 )
@@ -29,7 +33,7 @@ type Request struct {
 	Class eval.ClassID
 	Kind  string
 	// Model names the partition: the stream starts a new one ("epoch")
-	// when it runs out of new texts, so texts are new again there.
+	// when it runs out of topics, so texts are new again there.
 	Model string
 }
 
@@ -41,86 +45,220 @@ type StreamOptions struct {
 	Model                  string
 }
 
-// Stream draws a stream from labelled pairs: each class's texts, label-0
-// partners as hard negatives.
-func Stream(pairs []eval.Pair, classes eval.ClassMap, o StreamOptions) []Request {
-	rng := rand.New(rand.NewPCG(o.Seed, 11))
-	members := map[eval.ClassID][]string{}
-	seen := map[string]bool{}
+// NearDuplicate is the word-set Jaccard similarity from which two texts of
+// different pairs are taken to be about the same thing (see Topics).
+const NearDuplicate = 0.5
+
+// Topic is a set of texts whose every relation is labelled: the members of
+// one class (Same, the paraphrases of each other) and of at most one class
+// labelled different from it (Other, its hard negatives).
+type Topic struct {
+	Same, Other []string
+}
+
+// Topics groups the texts of pairs (those without context) into topics,
+// one per group of related texts. Texts are related when a pair joins them
+// (either label) or when their word sets are near-duplicates
+// (NearDuplicate): the published pairs do not label every relation
+// between their texts (PAWS makes several pairs from one source sentence,
+// and two of them are often the same sentence with a word changed; STS
+// captions of one picture come in different pairs), so two texts of a
+// group not joined by a label are of unknown relation, and a stream that
+// asked both would count a right answer as wrong or a wrong one as right.
+// A topic keeps, of its group, one class and one class a label-0 pair
+// puts apart from it: every pair of its texts is then labelled, by
+// transitivity (a ≡ b, c ≡ d and b ≢ c give a ≢ d). Texts of different
+// groups share no pair and few words: they are taken to be different.
+func Topics(pairs []eval.Pair, classes eval.ClassMap, seed uint64) []Topic {
+	rng := rand.New(rand.NewPCG(seed, 13))
+	idx := map[string]int{}
 	var texts []string
-	negs := map[string][]string{}
-	add := func(s eval.Side) {
-		k := s.Key()
-		if seen[k] {
-			return
+	var uf []int
+	var find func(int) int
+	find = func(x int) int {
+		for uf[x] != x {
+			uf[x] = uf[uf[x]]
+			x = uf[x]
 		}
-		seen[k] = true
-		texts = append(texts, s.Text)
-		members[classes.Of(k)] = append(members[classes.Of(k)], s.Text)
+		return x
 	}
+	union := func(a, b int) { uf[find(a)] = find(b) }
+	id := func(t string) int {
+		k := eval.Side{Text: t}.Key()
+		if i, ok := idx[k]; ok {
+			return i
+		}
+		idx[k] = len(texts)
+		texts = append(texts, t)
+		uf = append(uf, len(uf))
+		return len(texts) - 1
+	}
+	classOf := func(t string) eval.ClassID { return classes.Of(eval.Side{Text: t}.Key()) }
+	neg := map[eval.ClassID]map[eval.ClassID]bool{}
 	for _, p := range pairs {
 		if p.AContext != nil || p.BContext != nil {
 			continue
 		}
-		add(p.SideA())
-		add(p.SideB())
+		a, b := id(p.A), id(p.B)
+		union(a, b)
 		if !p.Duplicate() {
-			negs[p.A] = append(negs[p.A], p.B)
-			negs[p.B] = append(negs[p.B], p.A)
+			ca, cb := classOf(p.A), classOf(p.B)
+			if neg[ca] == nil {
+				neg[ca] = map[eval.ClassID]bool{}
+			}
+			if neg[cb] == nil {
+				neg[cb] = map[eval.ClassID]bool{}
+			}
+			neg[ca][cb], neg[cb][ca] = true, true
 		}
 	}
+	words := make([][]string, len(texts))
+	for i, t := range texts {
+		words[i] = wordSet(t)
+	}
+	for i := range texts {
+		for j := i + 1; j < len(texts); j++ {
+			if find(i) != find(j) && jaccard(words[i], words[j]) >= NearDuplicate {
+				union(i, j)
+			}
+		}
+	}
+	groups := map[int][]int{}
+	var roots []int
+	for i := range texts {
+		r := find(i)
+		if groups[r] == nil {
+			roots = append(roots, r)
+		}
+		groups[r] = append(groups[r], i)
+	}
+	var out []Topic
+	for _, r := range roots {
+		members := map[eval.ClassID][]string{}
+		var cls []eval.ClassID
+		for _, i := range groups[r] {
+			c := classOf(texts[i])
+			if members[c] == nil {
+				cls = append(cls, c)
+			}
+			members[c] = append(members[c], texts[i])
+		}
+		// The class is one with paraphrases where the group has one.
+		var multi []eval.ClassID
+		for _, c := range cls {
+			if len(members[c]) > 1 {
+				multi = append(multi, c)
+			}
+		}
+		if len(multi) == 0 {
+			multi = cls
+		}
+		same := multi[rng.IntN(len(multi))]
+		var others []eval.ClassID
+		for _, c := range cls {
+			if neg[same][c] {
+				others = append(others, c)
+			}
+		}
+		tp := Topic{Same: members[same]}
+		if len(others) > 0 {
+			tp.Other = members[others[rng.IntN(len(others))]]
+		}
+		out = append(out, tp)
+	}
+	return out
+}
+
+// wordSet is t's distinct lower-cased words, sorted.
+func wordSet(t string) []string {
+	ws := strings.FieldsFunc(strings.ToLower(t), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	slices.Sort(ws)
+	return slices.Compact(ws)
+}
+
+// jaccard is the Jaccard similarity of two sorted sets.
+func jaccard(a, b []string) float64 {
+	if len(a) == 0 && len(b) == 0 {
+		return 1
+	}
+	i, j, common := 0, 0, 0
+	for i < len(a) && j < len(b) {
+		switch strings.Compare(a[i], b[j]) {
+		case 0:
+			common++
+			i++
+			j++
+		case -1:
+			i++
+		default:
+			j++
+		}
+	}
+	return float64(common) / float64(len(a)+len(b)-common)
+}
+
+// Stream draws a stream from labelled pairs (see Topics): a new prompt
+// opens a topic not yet asked in the current partition with a text of its
+// class; a paraphrase asks another text of the class of an earlier prompt;
+// a hard negative asks a text of an open topic's other class. When every
+// topic is open, the stream moves to a new partition (the model name
+// changes), where the texts are new again.
+func Stream(pairs []eval.Pair, classes eval.ClassMap, o StreamOptions) []Request {
+	rng := rand.New(rand.NewPCG(o.Seed, 11))
+	topics := Topics(pairs, classes, o.Seed)
 	classOf := func(t string) eval.ClassID { return classes.Of(eval.Side{Text: t}.Key()) }
 	var out []Request
 	epoch := 0
 	var order []int
-	var asked []string
-	askedSet := map[string]bool{}
 	next := 0
+	// asked are the texts asked in this partition and the class members
+	// they stand for; open the topics with another class.
+	type prompt struct {
+		text  string
+		class []string
+	}
+	var asked []prompt // those with paraphrases
+	var open []int
 	newEpoch := func() {
 		epoch++
-		order = rng.Perm(len(texts))
+		order = rng.Perm(len(topics))
 		next = 0
-		asked, askedSet = nil, map[string]bool{}
+		asked, open = nil, nil
 	}
 	newEpoch()
 	model := func() string {
-		return o.Model + "-e" + string(rune('0'+epoch%10))
+		return o.Model + "-e" + strconv.Itoa(epoch)
 	}
-	ask := func(t, kind string) {
+	ask := func(t string, class []string, kind string) {
 		out = append(out, Request{Text: t, Class: classOf(t), Kind: kind, Model: model()})
-		if !askedSet[t] {
-			askedSet[t] = true
-			asked = append(asked, t)
+		if len(class) > 1 {
+			asked = append(asked, prompt{t, class})
 		}
 	}
 	for len(out) < o.N {
 		r := rng.Float64()
 		switch {
 		case r < o.Paraphrases && len(asked) > 0:
-			// another member of an earlier prompt's class
-			t := asked[rng.IntN(len(asked))]
-			ms := members[classOf(t)]
-			if len(ms) < 2 {
-				continue
+			p := asked[rng.IntN(len(asked))]
+			u := p.class[rng.IntN(len(p.class)-1)]
+			if u == p.text {
+				u = p.class[len(p.class)-1]
 			}
-			u := ms[rng.IntN(len(ms))]
-			if u == t {
-				continue
-			}
-			ask(u, KindParaphrase)
-		case r < o.Paraphrases+o.Negatives && len(asked) > 0:
-			t := asked[rng.IntN(len(asked))]
-			ns := negs[t]
-			if len(ns) == 0 {
-				continue
-			}
-			ask(ns[rng.IntN(len(ns))], KindNegative)
+			ask(u, p.class, KindParaphrase)
+		case r < o.Paraphrases+o.Negatives && len(open) > 0:
+			tp := topics[open[rng.IntN(len(open))]]
+			ask(tp.Other[rng.IntN(len(tp.Other))], tp.Other, KindNegative)
 		default:
 			if next >= len(order) {
 				newEpoch()
 			}
-			ask(texts[order[next]], KindNew)
+			i := order[next]
 			next++
+			tp := topics[i]
+			if len(tp.Other) > 0 {
+				open = append(open, i)
+			}
+			ask(tp.Same[rng.IntN(len(tp.Same))], tp.Same, KindNew)
 		}
 	}
 	return out

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,6 +38,7 @@ func runBudget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	seed := fs.Uint64("seed", 1, "stream and exploration seed")
 	pngPath := fs.String("png", "budget.png", "where to draw the curves")
 	restart := fs.Int("restart-at", 0, "restart the service after this many requests (0: never)")
+	mistakes := fs.String("mistakes", "", "write every wrong semantic hit as JSON Lines to this file (one file per run: the budget is appended to the name)")
 	var words wordFlags
 	words.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -97,6 +99,11 @@ func runBudget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
+		if *mistakes != "" {
+			if err := writeMistakes(fmt.Sprintf("%s.%g", *mistakes, b), stream, out); err != nil {
+				return err
+			}
+		}
 		name := "static cut-off"
 		if b > 0 {
 			name = fmt.Sprintf("budget %g%%", 100*b)
@@ -131,4 +138,31 @@ func mustEmbed(ctx context.Context, e cache.Embedder) []float32 {
 		return nil
 	}
 	return v[0]
+}
+
+// mistake is a wrong semantic hit, for --mistakes.
+type mistake struct {
+	Request int     `json:"request"`
+	Kind    string  `json:"kind"`
+	Query   string  `json:"query"`
+	Entry   string  `json:"entry"`
+	Score   float64 `json:"score"`
+}
+
+func writeMistakes(path string, stream []budgetrun.Request, out []budgetrun.Outcome) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(f)
+	for i, o := range out {
+		if o.Tier != "semantic" || o.Right {
+			continue
+		}
+		if err := enc.Encode(mistake{Request: i, Kind: stream[i].Kind, Query: stream[i].Text, Entry: o.EntryText, Score: o.Score}); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
 }
