@@ -1058,7 +1058,7 @@ func (c *Cache) Close() error {
 		<-c.done
 		c.hot.close()
 		if c.disk != nil {
-			err = c.disk.close()
+			err = errors.Join(c.budget.Flush(), c.disk.close())
 		}
 	})
 	return err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +40,7 @@ func runBudget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	pngPath := fs.String("png", "budget.png", "where to draw the curves")
 	restart := fs.Int("restart-at", 0, "restart the service after this many requests (0: never)")
 	mistakes := fs.String("mistakes", "", "write every wrong semantic hit as JSON Lines to this file (one file per run: the budget is appended to the name)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
 	var words wordFlags
 	words.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -50,6 +52,20 @@ func runBudget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	paths := pairs.values
 	if len(paths) == 0 {
 		paths = []string{"../shared/data/dev-statements.jsonl", "bench/testdata/questions.jsonl"}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	var eps []float64
 	for _, f := range strings.Split(*budgets, ",") {
