@@ -66,13 +66,13 @@ func (c *Call) budgetDecide(i int, res *cache.Result) {
 	m := c.e.metrics
 	if res.Shadow != nil {
 		c.budget.pending = append(c.budget.pending, budgetPending{item: i, entry: res.Shadow, weight: 1, source: budget.SourceShadow,
-			cand: budget.Candidate{Namespace: c.ns, Entry: res.Shadow.Key, Kind: res.ScoreKind, Score: res.Score}})
+			cand: budget.Candidate{Namespace: c.ns, Entry: res.Shadow.Key, Kind: res.ScoreKind, Score: res.Score, Alias: res.ViaAlias}})
 		return
 	}
 	if res.Tier != cache.TierSemantic {
 		return
 	}
-	cand := budget.Candidate{Namespace: c.ns, Entry: res.Entry.Key, Kind: res.ScoreKind, Score: res.Score}
+	cand := budget.Candidate{Namespace: c.ns, Entry: res.Entry.Key, Kind: res.ScoreKind, Score: res.Score, Alias: res.ViaAlias}
 	d := c.e.budget.Decide(cand)
 	m.budget.decisions.WithLabelValues(m.Namespace(c.ns), d.Action.String()).Inc()
 	if d.Action == budget.Serve {

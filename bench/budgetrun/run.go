@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,10 +63,16 @@ type Outcome struct {
 	// Entry is the id of the entry served, or of the candidate refused
 	// ("" when there was none); EntryText the prompt that stored it.
 	Entry, EntryText string
+	// Decision is the learner's on the candidate (budgeted runs), with
+	// what the candidate's entry had shown and whether it came through an
+	// alias.
+	Decision, Evidence, ScoreKind string
+	Alias                         bool
 }
 
 // service is semcache in process.
 type service struct {
+	last   *traced
 	c      *cache.Cache
 	idx    *memory.Store
 	eng    *engine.Engine
@@ -74,7 +81,24 @@ type service struct {
 	client *http.Client
 }
 
-func open(o Options, upURL string) (*service, error) {
+// traced is the learner's last decision (the stream is sent one request
+// at a time).
+type traced struct {
+	mu sync.Mutex
+	c  budget.Candidate
+	d  budget.Decision
+	ok bool
+}
+
+func (t *traced) take() (budget.Candidate, budget.Decision, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c, d, ok := t.c, t.d, t.ok
+	t.ok = false
+	return c, d, ok
+}
+
+func open(o Options, upURL string, last *traced) (*service, error) {
 	idx, err := memory.Open(context.Background(), memory.Options{Dir: filepath.Join(o.Dir, "vectors"), Dimension: o.Dimension})
 	if err != nil {
 		return nil, err
@@ -89,10 +113,15 @@ func open(o Options, upURL string) (*service, error) {
 		idx.Close()
 		return nil, err
 	}
-	s := &service{c: c, idx: idx}
+	s := &service{c: c, idx: idx, last: last}
 	if o.Budget > 0 {
 		rng := newRand(o.Seed)
-		s.l, err = budget.New(budget.Options{Default: o.Budget, MaxExploreFraction: o.MaxExploreFraction, Store: c.BudgetStore(), Rand: rng})
+		s.l, err = budget.New(budget.Options{Default: o.Budget, MaxExploreFraction: o.MaxExploreFraction, Store: c.BudgetStore(), Rand: rng,
+			Trace: func(c budget.Candidate, d budget.Decision) {
+				last.mu.Lock()
+				last.c, last.d, last.ok = c, d, true
+				last.mu.Unlock()
+			}})
 		if err != nil {
 			s.close()
 			return nil, err
@@ -134,7 +163,8 @@ func (s *service) close() {
 func Run(ctx context.Context, stream []Request, o Options) ([]Outcome, *budget.NamespaceStats, error) {
 	up := httptest.NewServer(upstream.New(upstream.Options{Answerer: eval.Oracle(o.Classes)}))
 	defer up.Close()
-	s, err := open(o, up.URL)
+	last := &traced{}
+	s, err := open(o, up.URL, last)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -145,7 +175,7 @@ func Run(ctx context.Context, stream []Request, o Options) ([]Outcome, *budget.N
 	for i, r := range stream {
 		if o.RestartAt > 0 && i == o.RestartAt {
 			s.close()
-			if s, err = open(o, up.URL); err != nil {
+			if s, err = open(o, up.URL, last); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -166,6 +196,9 @@ func Run(ctx context.Context, stream []Request, o Options) ([]Outcome, *budget.N
 			oc.Entry = oc.cand
 		}
 		oc.EntryText = textOfEntry[oc.Entry]
+		if c, d, ok := last.take(); ok {
+			oc.Decision, oc.Evidence, oc.ScoreKind, oc.Alias = d.Action.String(), d.Evidence.String(), c.Kind, c.Alias
+		}
 		if oc.Candidate {
 			cls, ok := classOfEntry[oc.candEntry()]
 			if oc.Tier == "semantic" {
@@ -248,12 +281,19 @@ type Report struct {
 	Requests, Semantic, Wrong, Exact int
 	WrongRate                        eval.Interval
 	HitRate                          float64 // semantic hits per request
+	// AllHitRate is every hit (exact and semantic) per request: the
+	// upstream calls saved. A refused paraphrase is stored under its own
+	// wording, so its repeats become exact hits; under a fixed cut-off
+	// they are semantic hits through the alias the hit made.
+	AllHitRate float64
 	Explored                         int
 	Candidates                       int
 	// Hindsight is the best fixed cut-off on the run's candidate scores
 	// for the budget: its semantic hits per request and the cut-off.
 	HindsightHitRate, HindsightCutoff float64
 	HindsightWrong                    eval.Interval
+	// Cutoff is the fixed cut-off of the run (set by the caller).
+	Cutoff float64
 }
 
 // Summarise computes the report of a run.
@@ -284,6 +324,7 @@ func Summarise(budgetEps float64, out []Outcome) Report {
 	}
 	r.WrongRate = eval.Wilson(r.Wrong, r.Semantic)
 	r.HitRate = float64(r.Semantic) / float64(max(r.Requests, 1))
+	r.AllHitRate = float64(r.Semantic+r.Exact) / float64(max(r.Requests, 1))
 	slices.SortFunc(cs, func(a, b cand) int { return cmp.Compare(b.s, a.s) })
 	wrong, best, bestWrong := 0, 0, 0
 	r.HindsightCutoff = 1

@@ -27,6 +27,13 @@ const (
 	DefaultScoreFloor = 0.5
 )
 
+// admitStricter divides the error probability of the bound that admits a
+// bucket (see curve.fit): 0.95 keeps, 0.99 admits.
+const admitStricter = 5
+
+// quantile is the standard normal quantile of p.
+func quantile(p float64) float64 { return math.Sqrt2 * math.Erfinv(2*p-1) }
+
 // Store keeps the learned state across restarts: an entry's state keyed
 // by its cache key (deleted with the entry by the store's owner), and each
 // namespace's counts. Load returns nil, nil for an absent key.
@@ -59,7 +66,10 @@ type Options struct {
 	// Store persists the state (required).
 	Store Store
 	// Rand draws uniformly from [0, 1) (nil: math/rand/v2).
-	Rand   func() float64
+	Rand func() float64
+	// Trace, when set, is called with every decision (benchmarks and
+	// tests).
+	Trace  func(Candidate, Decision)
 	Logger *slog.Logger
 }
 
@@ -120,6 +130,10 @@ type Candidate struct {
 	// Kind is how the verifier scored it ("request", "description").
 	Kind  string
 	Score float32
+	// Alias: the candidate matched through an alias of its entry (the
+	// wording of an earlier hit served from it), so it is right only if
+	// that hit was.
+	Alias bool
 }
 
 // Decision is what Decide chose.
@@ -170,7 +184,9 @@ type Observation struct {
 // Learner decides and learns. It is safe for concurrent use.
 type Learner struct {
 	opts Options
-	z    float64
+	// z and zAdmit are the normal quantiles of the bound that keeps a
+	// bucket admitted and of the one that admits it (see curve.fit).
+	z, zAdmit float64
 	rand func() float64
 	log  *slog.Logger
 
@@ -198,6 +214,38 @@ type nsState struct {
 	sampledL2           float64
 	sampled             uint64
 	labels              [4][2]uint64 // by source, right/wrong
+	// The brake: the explorations' recent wrong rate, weighted by
+	// 1/probability and decayed by brakeDecay per exploration.
+	brakeL, brakeW, brakeL2 float64
+	brakes                  uint64 // candidates refused by the brake
+}
+
+// The brake's parameters.
+const (
+	// exploreLabels sets how fast exploration falls with the labels of a
+	// block: probability exploreLabels/(labels+exploreLabels).
+	exploreLabels = 10.0
+	// brakeDecay is the weight an exploration's label loses per later
+	// exploration (about the last 1/(1-brakeDecay) count).
+	brakeDecay = 0.98
+	// brakeMin is the effective number of explorations the brake needs.
+	brakeMin = 10.0
+	// brakeExplore is the exploration probability while braked.
+	brakeExplore = 0.25
+)
+
+// braked reports whether the explorations' recent wrong rate is above
+// the budget with 95% confidence: the curve admits what is not safe (the
+// traffic changed faster than its counts). The caller holds s.mu.
+func (s *nsState) braked() bool {
+	if s.brakeL <= 0 {
+		return false
+	}
+	n := s.brakeL * s.brakeL / s.brakeL2
+	if n < brakeMin {
+		return false
+	}
+	return wilson(s.brakeW/s.brakeL, n).Low > s.budget
 }
 
 // New validates opts and loads the persisted namespace state.
@@ -223,7 +271,7 @@ func New(opts Options) (*Learner, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Learner{opts: opts, z: math.Sqrt2 * math.Erfinv(2*opts.Confidence-1), rand: opts.Rand, log: opts.Logger,
+	l := &Learner{opts: opts, z: quantile(opts.Confidence), zAdmit: quantile(1 - (1-opts.Confidence)/admitStricter), rand: opts.Rand, log: opts.Logger,
 		nss: map[string]*nsState{}}
 	saved, err := opts.Store.LoadNamespaces()
 	if err != nil {
@@ -239,7 +287,7 @@ func New(opts Options) (*Learner, error) {
 			l.log.Warn("budget: namespace state unreadable, starting afresh", "namespace", ns, "err", err)
 			continue
 		}
-		s.fit.Store(s.c.fit(budget, l.z))
+		s.fit.Store(s.c.fit(budget, l.z, l.zAdmit, nil))
 		l.nss[ns] = s
 	}
 	for ns := range opts.Budgets {
@@ -276,7 +324,7 @@ func (l *Learner) ns(name string) *nsState {
 	if s == nil {
 		budget, _ := l.Budget(name)
 		s = &nsState{budget: budget}
-		s.fit.Store(s.c.fit(budget, l.z))
+		s.fit.Store(s.c.fit(budget, l.z, l.zAdmit, nil))
 		l.nss[name] = s
 	}
 	return s
@@ -302,15 +350,17 @@ func (l *Learner) mayExplore() bool {
 // refitEvery bounds how stale a namespace's fit may get, in candidates.
 const refitEvery = 32
 
-// maxCandidates is where a namespace's counts are halved.
-const maxCandidates = 200_000
+// LabelWindow is the label weight a namespace's curve remembers: beyond
+// it, every count is scaled down so that it holds this much, and older
+// labels fade (the curve follows traffic whose errors drift).
+const LabelWindow = 4000
 
 // Decide chooses what to do with a candidate of a budgeted namespace and
 // counts it.
 func (l *Learner) Decide(c Candidate) Decision {
 	s := l.ns(c.Namespace)
 	ev := l.evidence(c.Entry, c.Score)
-	k, b := kindIndex(c.Kind, ev), BucketOf(c.Score)
+	k, b := kindIndex(c.Kind, c.Alias, ev), BucketOf(c.Score)
 
 	s.mu.Lock()
 	s.c.cells[k][b].N++
@@ -319,34 +369,45 @@ func (l *Learner) Decide(c Candidate) Decision {
 		l.refit(s)
 	}
 	f := s.fit.Load()
-	risk, sd := f.p[k][b], f.sd[k][b]
+	risk := f.p[k][b]
 	d := Decision{Action: Miss, Risk: risk, Allowance: f.allow, Prob: 1, Evidence: ev}
 	if f.admitted[k][b] {
-		// How likely the decision is on the wrong side of the
-		// allowance: explore more where it is uncertain.
-		// Explore more where the decision is uncertain: near the
-		// allowance, or where the bucket's estimate is loose for the
-		// budget (an admitted bucket keeps getting labels).
-		u := normalCDF((risk - f.allow) / max(sd, 1e-9))
-		q := max(l.opts.MinExplore, u, min(0.5, sd/s.budget/2))
-		if l.rand() < q && l.mayExplore() {
+		// Explore while the estimate rests on few labels, less and less
+		// as they accumulate (an admitted block is labelled only by
+		// explorations), never below MinExplore: what keeps measuring
+		// the served wrong-hit rate. While the explorations measure more
+		// wrong than the budget (the brake), nothing is served: the
+		// admitted candidates are explored or missed until the curve has
+		// caught up.
+		q := max(l.opts.MinExplore, min(0.5, exploreLabels/(f.lab[k][b]+exploreLabels)))
+		braked := s.braked()
+		if braked {
+			q = max(q, brakeExplore)
+		}
+		switch {
+		case l.rand() < q && l.mayExplore():
 			d.Action, d.Prob = Explore, q
-		} else {
+		case braked:
+			s.brakes++
+		default:
 			d.Action, d.Prob = Serve, 0
 			s.riskServed += risk
 		}
 	}
 	s.decisions[d.Action]++
 	s.mu.Unlock()
+	if l.opts.Trace != nil {
+		l.opts.Trace(c, d)
+	}
 	return d
 }
 
 // refit re-estimates s's curve; the caller holds s.mu.
 func (l *Learner) refit(s *nsState) {
-	if s.c.total() > maxCandidates {
-		s.c.halve()
+	if l := s.c.labels(); l > LabelWindow {
+		s.c.scale(LabelWindow / l)
 	}
-	s.fit.Store(s.c.fit(s.budget, l.z))
+	s.fit.Store(s.c.fit(s.budget, l.z, l.zAdmit, s.fit.Load()))
 	s.sinceFit = 0
 }
 
@@ -382,19 +443,24 @@ func (l *Learner) Record(o Observation) {
 	}
 	s := l.ns(o.Namespace)
 	// The class is the entry's as it was when the candidate was decided.
-	k, b := kindIndex(o.Kind, l.evidence(o.Entry, o.Score)), BucketOf(o.Score)
+	k, b := kindIndex(o.Kind, o.Alias, l.evidence(o.Entry, o.Score)), BucketOf(o.Score)
 	s.mu.Lock()
-	// The curve counts every label once: within a bucket, whether a
-	// candidate is labelled depends on its entry's evidence, not on its
-	// answer, and the candidates refused for their entry's wrong answers
-	// are the riskier ones, so the plain rate errs on the safe side, with
-	// all the labels' strength (weighting by 1/probability would cut the
-	// effective count of the served buckets' labels tenfold).
-	s.c.add(k, b, o.Wrong, 1)
+	// An exploration's label weighs 1/probability: the labels of an
+	// admitted bucket, which come from explorations only, then move its
+	// estimate as fast as a refused bucket's labels move its own.
+	// Counted once, they would let a bucket admitted on a lucky run of
+	// labels stay admitted 1/probability times longer than its luck
+	// lasts, and the served error would be that of lucky runs. The
+	// uncertainty of weighted labels is in their effective count.
+	s.c.add(k, b, o.Wrong, w)
 	if o.Source == SourceShadow {
 		s.c.cells[k][b].N++ // shadow candidates are not decided
 	}
 	if o.Source == SourceExplore {
+		s.brakeL, s.brakeW, s.brakeL2 = s.brakeL*brakeDecay+w, s.brakeW*brakeDecay, s.brakeL2*brakeDecay*brakeDecay+w*w
+		if o.Wrong {
+			s.brakeW += w
+		}
 		s.sampled++
 		s.sampledL += w
 		s.sampledL2 += w * w
@@ -492,6 +558,10 @@ type NamespaceStats struct {
 	Measured Interval
 	// Decisions by action.
 	Served, Explored, Missed uint64
+	// Braked: the explorations' recent wrong rate is above the budget, so
+	// nothing is served; Brakes counts the candidates it refused.
+	Braked bool
+	Brakes uint64
 	// Labels by source and result.
 	Labels map[Source][2]uint64
 	// MinScore is, per kind, the lowest score admitted (absent: none).
@@ -529,7 +599,7 @@ func (l *Learner) stats(name string) NamespaceStats {
 	defer s.mu.Unlock()
 	st := NamespaceStats{Namespace: name, Budget: s.budget, Allowance: f.allow, Bound: f.ucb,
 		Served: s.decisions[Serve], Explored: s.decisions[Explore], Missed: s.decisions[Miss],
-		Labels: map[Source][2]uint64{}, MinScore: map[string]float32{}}
+		Labels: map[Source][2]uint64{}, MinScore: map[string]float32{}, Braked: s.braked(), Brakes: s.brakes}
 	if st.Served > 0 {
 		st.Estimated = s.riskServed / float64(st.Served)
 	}
@@ -562,5 +632,3 @@ func wilson(p, n float64) Interval {
 	h := z * math.Sqrt(p*(1-p)/n+z*z/(4*n*n)) / d
 	return Interval{Value: p, Low: max(0, c-h), High: min(1, c+h), N: n}
 }
-
-func normalCDF(x float64) float64 { return 0.5 * math.Erfc(-x/math.Sqrt2) }

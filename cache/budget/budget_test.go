@@ -66,6 +66,9 @@ type world struct {
 type drawn struct {
 	c     Candidate
 	wrong bool
+	// risk is the probability that it is wrong (what the draw of wrong
+	// used).
+	risk float64
 }
 
 func (w *world) draw() drawn {
@@ -75,9 +78,11 @@ func (w *world) draw() drawn {
 	if w.kind != nil {
 		kind = w.kind(e)
 	}
+	p := w.wrong(e, s)
 	return drawn{
 		c:     Candidate{Namespace: "ns", Entry: entryKey(e), Kind: kind, Score: s},
-		wrong: w.rng.Float64() < w.wrong(e, s),
+		wrong: w.rng.Float64() < p,
+		risk:  p,
 	}
 }
 
@@ -88,6 +93,10 @@ func entryKey(e int) string {
 // run is the outcome of a simulated stream.
 type run struct {
 	candidates, served, servedWrong, explored int
+	// risk is the sum of the served candidates' probabilities of being
+	// wrong: risk/served is the policy's expected wrong-hit rate, free of
+	// the noise of the draws.
+	risk float64
 	all                                       []drawn // every candidate, for the hindsight cut-off
 }
 
@@ -96,6 +105,14 @@ func (r run) wrongRate() float64 {
 		return 0
 	}
 	return float64(r.servedWrong) / float64(r.served)
+}
+
+// expectedRate is the policy's expected wrong-hit rate.
+func (r run) expectedRate() float64 {
+	if r.served == 0 {
+		return 0
+	}
+	return r.risk / float64(r.served)
 }
 
 // simulate feeds n candidates to l: a served one counts as served (right or
@@ -114,6 +131,7 @@ func simulate(t testing.TB, l *Learner, w *world, n int) run {
 		switch dec.Action {
 		case Serve:
 			r.served++
+			r.risk += d.risk
 			if d.wrong {
 				r.servedWrong++
 			}
@@ -173,49 +191,86 @@ func logisticWorld(seed uint64, mid, slope float64) *world {
 }
 
 // TestBudgetHeldOnSyntheticCurves: on streams whose wrong rate falls with
-// the score, the served wrong-hit rate stays within the budget, and the
-// learner serves a good share of what the best fixed cut-off chosen in
-// hindsight serves (it pays for what it learns with misses at the start,
-// and for its confidence bound; its per-entry evidence cannot help in these
-// worlds, whose entries are all alike). minShare 0: the world has almost
-// nothing safe to serve (the hindsight cut-off serves under 2%).
+// the score, at the default settings, the policy's expected wrong-hit rate
+// (the mean of the served candidates' true probabilities of being wrong,
+// free of the noise of the draws) stays within the budget, and the learner
+// serves a share of what the best fixed cut-off chosen in hindsight serves.
+// In these worlds every entry is alike, so the hindsight cut-off, which
+// knows the curve and fills the budget exactly, is the best any policy
+// can do; the learner pays for its labels (misses at the start,
+// explorations) and for its confidence bound. "late": almost nothing is
+// safe (the best scores are wrong 5-7% of the time): the learner must not
+// serve on a lucky run of labels.
 func TestBudgetHeldOnSyntheticCurves(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		mid, slope float64
 		minShare   [3]float64 // per budget 1%, 2%, 5%
-		// confidence of the bound (0: the default). Where almost nothing
-		// is safe ("late": the wrong rate of the best scores is near the
-		// budget), the default 0.95 overspends a 5% budget (measured
-		// 6-7%): the buckets admitted on a lucky start are corrected only
-		// as fast as explorations label them. 0.99 holds it.
-		confidence float64
 	}{
-		{"steep", 1.8, 4, [3]float64{0.3, 0.4, 0.5}, 0},
-		{"gentle", 1.5, 2, [3]float64{0, 0.2, 0.5}, 0},
-		{"late", 2.8, 3, [3]float64{0, 0, 0}, 0.99},
+		{"steep", 1.8, 4, [3]float64{0.2, 0.4, 0.5}},
+		{"gentle", 1.5, 2, [3]float64{0, 0.02, 0.4}},
+		{"late", 2.8, 3, [3]float64{0, 0, 0}},
 	} {
 		for i, eps := range []float64{0.01, 0.02, 0.05} {
 			var served, wrong, best int
-			for seed := range uint64(3) {
-				rng := rand.New(rand.NewPCG(seed, seed+1))
-				l, err := New(Options{Default: eps, Store: newMemStore(), Rand: rng.Float64, Confidence: tc.confidence})
-				if err != nil {
-					t.Fatal(err)
-				}
+			var risk float64
+			for seed := range uint64(6) {
+				l := newLearner(t, seed, eps, newMemStore())
 				r := simulate(t, l, logisticWorld(seed, tc.mid, tc.slope), 20000)
 				served += r.served
 				wrong += r.servedWrong
+				risk += r.risk
 				best += hindsight(r.all, eps)
 			}
 			rate := float64(wrong) / float64(max(served, 1))
-			t.Logf("%s, budget %.2f: served %d (hindsight cut-off %d), wrong rate %.4f", tc.name, eps, served, best, rate)
-			if rate > eps {
-				t.Errorf("%s, budget %.2f: served wrong-hit rate %.4f over the budget (%d of %d)", tc.name, eps, rate, wrong, served)
+			expected := risk / float64(max(served, 1))
+			t.Logf("%s, budget %.2f: served %d (hindsight cut-off %d), wrong rate %.4f, expected %.4f", tc.name, eps, served, best, rate, expected)
+			// Over the budget by more than one expected wrong answer in
+			// 120,000 candidates fails (a handful served on a lucky run
+			// does not).
+			if excess := risk - eps*float64(served); excess > 1 {
+				t.Errorf("%s, budget %.2f: expected wrong-hit rate %.4f over the budget, %.1f wrong answers too many (drawn: %d of %d)", tc.name, eps, expected, excess, wrong, served)
 			}
 			if float64(served) < tc.minShare[i]*float64(best) {
 				t.Errorf("%s, budget %.2f: served %d, under %.2f of the hindsight cut-off's %d", tc.name, eps, served, tc.minShare[i], best)
 			}
+		}
+	}
+}
+
+// TestDriftingWorld: the wrong rate at every score rises slowly through
+// the stream (the curve's midpoint moves up by a decade of 1-score); the
+// learner follows it, and the expected wrong-hit rate of what it serves
+// stays within the budget in every part of the stream.
+func TestDriftingWorld(t *testing.T) {
+	for _, eps := range []float64{0.02, 0.05} {
+		const n, parts = 30000, 5
+		var served [parts]int
+		var risk [parts]float64
+		for seed := range uint64(3) {
+			l := newLearner(t, seed, eps, newMemStore())
+			w := logisticWorld(seed, 1.5, 4)
+			i := 0
+			w.wrong = func(_ int, s float32) float64 {
+				mid := 1.5 + float64(i)/n
+				u := -math.Log10(1 - float64(s))
+				return 1 / (1 + math.Exp(4*(u-mid)))
+			}
+			for ; i < n; i++ {
+				r := simulate(t, l, w, 1)
+				served[i*parts/n] += r.served
+				risk[i*parts/n] += r.risk
+			}
+		}
+		for p := range parts {
+			rate := risk[p] / float64(max(served[p], 1))
+			t.Logf("budget %.2f, part %d: served %d, expected wrong-hit rate %.4f", eps, p, served[p], rate)
+			if rate > eps {
+				t.Errorf("budget %.2f, part %d of the drift: expected wrong-hit rate %.4f over the budget", eps, p, rate)
+			}
+		}
+		if served[0] == 0 {
+			t.Errorf("budget %.2f: nothing served at the start of the drift", eps)
 		}
 	}
 }
@@ -262,10 +317,12 @@ func TestShiftDetected(t *testing.T) {
 	}
 }
 
-// TestEntryEvidence: the entry's own wrong answers keep its look-alikes
-// out even where the namespace's estimate would serve them, and the
-// served wrong-hit rate holds in a world where a tenth of the entries have
-// look-alikes at every score.
+// TestEntryEvidence: in a world where a tenth of the entries have
+// look-alikes at every score, the learner beats the best fixed cut-off
+// chosen in hindsight many times over within the budget (an entry whose
+// candidate was wrong is flagged, and flagged candidates have their own
+// curve), and an entry's own wrong answer keeps its look-alikes out where
+// the namespace's estimate would serve them.
 func TestEntryEvidence(t *testing.T) {
 	const eps = 0.02
 	w := logisticWorld(4, 1.5, 4)
@@ -278,15 +335,23 @@ func TestEntryEvidence(t *testing.T) {
 	}
 	l := newLearner(t, 4, eps, newMemStore())
 	r := simulate(t, l, w, 40000)
-	if r.wrongRate() > eps {
-		t.Errorf("served wrong-hit rate %.4f over the budget %.2f", r.wrongRate(), eps)
+	best := hindsight(r.all, eps)
+	t.Logf("served %d (expected wrong-hit rate %.4f, drawn %.4f), hindsight cut-off %d", r.served, r.expectedRate(), r.wrongRate(), best)
+	if r.expectedRate() > eps {
+		t.Errorf("expected wrong-hit rate %.4f over the budget %.2f", r.expectedRate(), eps)
+	}
+	// The best fixed cut-off must refuse nearly everything (a tenth of the
+	// entries are wrong at every score); the entries' own evidence lets
+	// the learner serve the others.
+	if r.served < 10*best || r.served < 2000 {
+		t.Errorf("served %d, the hindsight cut-off %d: the entries' evidence is not used", r.served, best)
 	}
 	// An entry wrong just above a candidate's score is refused, while an
 	// entry vouched for below it is served (the learner measured that
 	// vouched entries are safe there).
 	var hi float32
 	for b := Buckets - 1; b >= 0; b-- {
-		if l.ns("ns").fit.Load().admitted[kindIndex("request", Vouched)][b] {
+		if l.ns("ns").fit.Load().admitted[kindIndex("request", false, Vouched)][b] {
 			hi = BucketFloor(b) + (1-BucketFloor(b))/2
 		}
 	}
@@ -396,7 +461,7 @@ func FuzzCurve(f *testing.F) {
 		if c.UnmarshalBinary(b) != nil {
 			return
 		}
-		fit := c.fit(0.02, 1.64)
+		fit := c.fit(0.02, 1.64, 2.33, nil)
 		if fit.allow > 1 || fit.ucb > 1 {
 			t.Fatalf("fit out of range: %+v", fit)
 		}

@@ -16,13 +16,16 @@ const Buckets = 24
 const maxU = 4.0
 
 // Classes of candidates whose errors are learned apart: the kind of text
-// the verifier scored (requests and descriptions are calibrated apart)
-// times what the candidate's entry has shown (its Evidence). How much the
-// entry's evidence is worth at each score is thus measured, not assumed.
+// the verifier scored (requests and descriptions are calibrated apart; a
+// candidate that matched through an alias is its own kind, right only when
+// the hit that made the alias was) times what the candidate's entry has
+// shown (its Evidence). How much the entry's evidence is worth at each
+// score is thus measured, not assumed.
 const (
 	kindRequest = iota
 	kindDescription
 	kindOther
+	kindAlias
 	kinds
 	numKinds = kinds * int(numEvidence)
 )
@@ -30,19 +33,21 @@ const (
 // KindNames are the classes in index order.
 var KindNames = func() (out [numKinds]string) {
 	for e, en := range evidenceNames {
-		for k, kn := range [kinds]string{"request", "description", "other"} {
+		for k, kn := range [kinds]string{"request", "description", "other", "alias"} {
 			out[e*kinds+k] = kn + "/" + en
 		}
 	}
 	return out
 }()
 
-func kindIndex(kind string, ev Evidence) int {
+func kindIndex(kind string, alias bool, ev Evidence) int {
 	k := kindOther
-	switch kind {
-	case "request":
+	switch {
+	case alias:
+		k = kindAlias
+	case kind == "request":
 		k = kindRequest
-	case "description":
+	case kind == "description":
 		k = kindDescription
 	}
 	return int(ev)*kinds + k
@@ -81,7 +86,9 @@ type curve struct {
 // fit is what a curve says: per (kind, bucket) the estimated error and its
 // standard deviation, the admitted buckets, and the risk allowance.
 type fit struct {
-	p, sd    [numKinds][Buckets]float64
+	p, sd [numKinds][Buckets]float64
+	// lab is the labels behind each bucket's estimate (its block's).
+	lab      [numKinds][Buckets]float64
 	admitted [numKinds][Buckets]bool
 	// allow is the estimated error of the last admitted block; -1 when
 	// nothing is admitted.
@@ -93,58 +100,180 @@ type fit struct {
 
 // blockSlack bounds, in budgets, the upper confidence bound of the error of
 // each admitted block on its own.
-const blockSlack = 2
+const blockSlack = 5
 
 // block is a run of buckets of one kind pooled by monotonicity.
 type block struct {
 	kind, from, to   int // buckets [from, to]
 	wrong, lab, lab2 float64
 	n, p             float64
+	// u is an upper confidence bound of the error of every bucket of the
+	// block (see monotoneBounds).
+	u float64
 }
 
 // fit estimates the curve's errors and chooses what to admit for budget
-// eps at a one-sided normal quantile z.
-func (c *curve) fit(eps, z float64) *fit {
+// eps: a block already admitted by prev (nil: none) stays admitted while
+// the bound at the one-sided normal quantile z holds; a block not admitted
+// yet needs the bound at the stricter zAdmit.
+//
+// Blocks are admitted most surely safe first (by their upper bound u, so
+// a block that looks perfect on three labels waits for more), as long as
+// the upper bound of the error of everything admitted — the wrong share
+// of the served set — stays within eps, and each block's own bound is
+// within blockSlack budgets.
+//
+// Why two confidences: the counts are tested again at every refit, and a
+// block whose true error is a little over what the budget allows passes a
+// 95% bound now and then, when its labels have had a lucky run; if that
+// were enough to be admitted, the hits served would be those of lucky
+// runs, over budget. Admission at zAdmit makes such runs rare, and a
+// block admitted keeps being tested at z.
+func (c *curve) fit(eps, z, zAdmit float64, prev *fit) *fit {
 	f := &fit{allow: -1}
 	var blocks []block
 	for k := range numKinds {
+		u := c.monotoneBounds(k, z)
 		for _, b := range c.kindBlocks(k, f) {
-			// A block too thinly labelled to be within a few budgets on
-			// its own is not admitted, however well the rest does: its
-			// share of the served set would be a guess.
-			if wilsonUpper(b.p, b.lab, z) <= blockSlack*eps {
+			b.u = u[b.from]
+			if b.u <= blockSlack*eps {
 				blocks = append(blocks, b)
 			}
 		}
 	}
-	slices.SortStableFunc(blocks, func(a, b block) int { return cmp.Compare(a.p, b.p) })
-	// The admitted set's error is the candidates' mean of their blocks'
-	// errors; its labels are pooled into an effective count (the variance
-	// of that mean is about p(1-p) over it) and bounded by Wilson's score
-	// interval, which stays honest when no wrong label was seen.
-	var n, np, nl float64
+	slices.SortStableFunc(blocks, func(a, b block) int { return cmp.Compare(a.u, b.u) })
 	best := -1
+	var admitted [numKinds]int // per kind, the lowest admitted bucket (Buckets: none)
+	for k := range admitted {
+		admitted[k] = Buckets
+	}
+	fresh := false // the set holds a bucket prev did not admit
 	for i, b := range blocks {
-		if b.n <= 0 {
+		admitted[b.kind] = min(admitted[b.kind], b.from)
+		for x := b.from; x <= b.to && !fresh; x++ {
+			fresh = prev == nil || !prev.admitted[b.kind][x]
+		}
+		est, ucb, ok := c.setBound(&admitted, f, z)
+		if !ok || ucb > eps {
 			continue
 		}
-		n += b.n
-		np += b.n * b.p
-		nl += b.n * b.n / b.lab
-		est := np / n
-		ucb := wilsonUpper(est, n*n/nl, z)
-		if ucb <= eps {
-			best, f.est, f.ucb = i, est, ucb
+		if fresh {
+			if _, strict, _ := c.setBound(&admitted, f, zAdmit); strict > eps {
+				continue
+			}
 		}
+		best, f.est, f.ucb = i, est, ucb
 	}
 	for i := 0; i <= best; i++ {
 		b := blocks[i]
 		for x := b.from; x <= b.to; x++ {
 			f.admitted[b.kind][x] = true
 		}
-		f.allow = b.p
+		f.allow = max(f.allow, b.p)
 	}
 	return f
+}
+
+// monotoneBounds is, for each bucket b of kind k, an upper confidence
+// bound of its error that uses monotonicity: the error at b is at most
+// the mean error of any run of buckets [j, b] below it, so the smallest
+// Wilson bound over those runs' pooled labels bounds it. A bucket near
+// the top, whose own labels are few, borrows the labels of the buckets
+// below it. Unlabelled runs bound nothing (1).
+func (c *curve) monotoneBounds(k int, z float64) [Buckets]float64 {
+	var u [Buckets]float64
+	cells := &c.cells[k]
+	for b := range Buckets {
+		u[b] = 1
+		var w, l, l2 float64
+		for j := b; j >= 0; j-- {
+			w += cells[j].W
+			l += cells[j].L
+			l2 += cells[j].L2
+			if l > 0 {
+				u[b] = min(u[b], wilsonUpper(w/l, effective(l, l2), z))
+			}
+		}
+	}
+	return u
+}
+
+// setBound estimates the error of serving, per kind k, the buckets from
+// lowest[k] up, and its upper confidence bound, the smaller of two:
+//
+//   - stratified: each bucket's monotone estimate (its block's rate, see
+//     kindBlocks) weighted by its candidates, with the variance of that
+//     mean over the blocks' labels;
+//   - pooled, for the kinds whose admitted labels sit no higher in score
+//     than their candidates (at every bucket, the share of labels below it
+//     is at least the share of candidates: with an error that falls with
+//     the score, their pooled wrong share then errs on the high side):
+//     the kind's labels pooled, which lets the top buckets, labelled only
+//     by explorations, borrow the labels of those below.
+//
+// The kinds' estimates are weighted by their candidates and bounded with
+// Wilson's interval over the effective label count. ok is false when an
+// admitted kind has no labels.
+func (c *curve) setBound(lowest *[numKinds]int, f *fit, z float64) (est, ucb float64, ok bool) {
+	var n, np, nl, pn, pnp, pnl float64
+	for k, lo := range lowest {
+		if lo >= Buckets {
+			continue
+		}
+		cells := &c.cells[k]
+		var cn, cl, cw, cl2 float64
+		for b := lo; b < Buckets; b++ {
+			cn += cells[b].N
+			cl += cells[b].L
+			cw += cells[b].W
+			cl2 += cells[b].L2
+		}
+		if cl <= 0 {
+			return 0, 1, false
+		}
+		if cn <= 0 {
+			continue
+		}
+		// stratified
+		var kn, knp, knl float64
+		for b := lo; b < Buckets; b++ {
+			x := cells[b]
+			if x.N <= 0 {
+				continue
+			}
+			if f.lab[k][b] <= 0 {
+				return 0, 1, false
+			}
+			kn += x.N
+			knp += x.N * f.p[k][b]
+			knl += x.N * x.N / f.lab[k][b]
+		}
+		n, np, nl = n+kn, np+knp, nl+knl
+		// pooled where the labels sit low enough
+		pooled := true
+		var sn, sl float64
+		for b := lo; b < Buckets-1; b++ {
+			sn += cells[b].N
+			sl += cells[b].L
+			if sl/cl < sn/cn-1e-12 {
+				pooled = false
+				break
+			}
+		}
+		if pooled {
+			pn, pnp, pnl = pn+cn, pnp+cw/cl*cn, pnl+cn*cn/effective(cl, cl2)
+		} else {
+			pn, pnp, pnl = pn+kn, pnp+knp, pnl+knl
+		}
+	}
+	if n <= 0 {
+		return 0, 1, false
+	}
+	est, ucb = np/n, wilsonUpper(np/n, n*n/nl, z)
+	if pu := wilsonUpper(pnp/pn, pn*pn/pnl, z); pu < ucb {
+		est, ucb = pnp/pn, pu
+	}
+	return est, ucb, true
 }
 
 // kindBlocks pools kind k's buckets into monotone blocks (the error never
@@ -183,10 +312,11 @@ func (c *curve) kindBlocks(k int, f *fit) []block {
 			bl.to = stack[i+1].from - 1
 		}
 		bl.p = bl.wrong / bl.lab
-		sd := math.Sqrt((bl.p*(1-bl.p) + 1/(4*bl.lab)) / bl.lab)
+		ne := effective(bl.lab, bl.lab2)
+		sd := math.Sqrt((bl.p*(1-bl.p) + 1/(4*ne)) / ne)
 		for b := bl.from; b <= bl.to; b++ {
 			bl.n += cells[b].N
-			f.p[k][b], f.sd[k][b] = bl.p, sd
+			f.p[k][b], f.sd[k][b], f.lab[k][b] = bl.p, sd, effective(bl.lab, bl.lab2)
 		}
 	}
 	return stack
@@ -202,28 +332,28 @@ func (c *curve) add(k, b int, wrong bool, w float64) {
 	}
 }
 
-// total is the candidates counted.
-func (c *curve) total() float64 {
+// labels is the label weight counted.
+func (c *curve) labels() float64 {
 	var n float64
 	for k := range numKinds {
 		for b := range Buckets {
-			n += c.cells[k][b].N
+			n += c.cells[k][b].L
 		}
 	}
 	return n
 }
 
-// halve forgets half of everything (old traffic weighs less).
-func (c *curve) halve() {
+// scale multiplies every count by f in (0, 1]: old traffic weighs less.
+func (c *curve) scale(f float64) {
 	for k := range numKinds {
 		for b := range Buckets {
 			x := &c.cells[k][b]
-			x.N, x.L, x.W, x.L2 = x.N/2, x.L/2, x.W/2, x.L2/4
+			x.N, x.L, x.W, x.L2 = x.N*f, x.L*f, x.W*f, x.L2*f*f
 		}
 	}
 }
 
-const curveVersion = 1
+const curveVersion = 2
 
 // MarshalBinary encodes the curve.
 func (c *curve) MarshalBinary() ([]byte, error) {
@@ -262,6 +392,15 @@ func (c *curve) UnmarshalBinary(b []byte) error {
 	}
 	*c = nc
 	return nil
+}
+
+// effective is the effective number of weighted labels of total weight l
+// and total squared weight l2.
+func effective(l, l2 float64) float64 {
+	if l2 <= 0 {
+		return l
+	}
+	return l * l / l2
 }
 
 // wilsonUpper is the upper end of Wilson's score interval of a proportion
