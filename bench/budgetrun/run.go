@@ -286,8 +286,8 @@ type Report struct {
 	// wording, so its repeats become exact hits; under a fixed cut-off
 	// they are semantic hits through the alias the hit made.
 	AllHitRate float64
-	Explored                         int
-	Candidates                       int
+	Explored   int
+	Candidates int
 	// Hindsight is the best fixed cut-off on the run's candidate scores
 	// for the budget: its semantic hits per request and the cut-off.
 	HindsightHitRate, HindsightCutoff float64

@@ -187,8 +187,8 @@ type Learner struct {
 	// z and zAdmit are the normal quantiles of the bound that keeps a
 	// bucket admitted and of the one that admits it (see curve.fit).
 	z, zAdmit float64
-	rand func() float64
-	log  *slog.Logger
+	rand      func() float64
+	log       *slog.Logger
 
 	mu  sync.Mutex
 	nss map[string]*nsState

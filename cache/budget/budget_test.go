@@ -97,7 +97,7 @@ type run struct {
 	// wrong: risk/served is the policy's expected wrong-hit rate, free of
 	// the noise of the draws.
 	risk float64
-	all                                       []drawn // every candidate, for the hindsight cut-off
+	all  []drawn // every candidate, for the hindsight cut-off
 }
 
 func (r run) wrongRate() float64 {
