@@ -98,6 +98,10 @@ var (
 		"Wrong-hit rate measured by the explorations (weighted by 1/probability), with its 95% interval (bound=value|low|high).", []string{"namespace", "bound"}, nil)
 	budgetAllowanceDesc = prometheus.NewDesc("semcache_budget_risk_allowance",
 		"Estimated error of the riskiest candidates served now (-1: nothing is served yet).", []string{"namespace"}, nil)
+	budgetBoundDesc = prometheus.NewDesc("semcache_budget_wrong_rate_bound",
+		"Upper confidence bound of the wrong-hit rate of what the learner admits now.", []string{"namespace"}, nil)
+	budgetBrakedDesc = prometheus.NewDesc("semcache_budget_braked",
+		"1 while the explorations' recent wrong-hit rate is above the budget and nothing is served.", []string{"namespace"}, nil)
 )
 
 func (b *budgetCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -105,6 +109,8 @@ func (b *budgetCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- budgetEstimatedDesc
 	ch <- budgetMeasuredDesc
 	ch <- budgetAllowanceDesc
+	ch <- budgetBoundDesc
+	ch <- budgetBrakedDesc
 }
 
 func (b *budgetCollector) Collect(ch chan<- prometheus.Metric) {
@@ -121,5 +127,11 @@ func (b *budgetCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(budgetMeasuredDesc, prometheus.GaugeValue, s.Measured.Low, ns, "low")
 		ch <- prometheus.MustNewConstMetric(budgetMeasuredDesc, prometheus.GaugeValue, s.Measured.High, ns, "high")
 		ch <- prometheus.MustNewConstMetric(budgetAllowanceDesc, prometheus.GaugeValue, s.Allowance, ns)
+		ch <- prometheus.MustNewConstMetric(budgetBoundDesc, prometheus.GaugeValue, s.Bound, ns)
+		braked := 0.0
+		if s.Braked {
+			braked = 1
+		}
+		ch <- prometheus.MustNewConstMetric(budgetBrakedDesc, prometheus.GaugeValue, braked, ns)
 	}
 }

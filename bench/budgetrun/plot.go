@@ -16,16 +16,20 @@ import (
 // Series is one run's curves: after each request, the semantic hit rate so
 // far and the wrong-hit rate so far.
 type Series struct {
-	Name           string
-	HitRate, Wrong []float64
-	Budget         float64
+	Name string
+	// AllHitRate counts exact and semantic hits, HitRate semantic ones.
+	AllHitRate, HitRate, Wrong []float64
+	Budget                     float64
 }
 
 // Curves computes a run's series.
 func Curves(name string, budgetEps float64, out []Outcome) Series {
 	s := Series{Name: name, Budget: budgetEps}
-	sem, wrong := 0, 0
+	sem, wrong, all := 0, 0, 0
 	for i, o := range out {
+		if o.Tier != "" {
+			all++
+		}
 		if o.Tier == "semantic" {
 			sem++
 			if !o.Right {
@@ -33,6 +37,7 @@ func Curves(name string, budgetEps float64, out []Outcome) Series {
 			}
 		}
 		s.HitRate = append(s.HitRate, float64(sem)/float64(i+1))
+		s.AllHitRate = append(s.AllHitRate, float64(all)/float64(i+1))
 		w := 0.0
 		if sem > 0 {
 			w = float64(wrong) / float64(sem)
@@ -42,29 +47,33 @@ func Curves(name string, budgetEps float64, out []Outcome) Series {
 	return s
 }
 
-var palette = []color.RGBA{{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255}, {148, 103, 189, 255}}
+var palette = []color.RGBA{{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255}, {148, 103, 189, 255},
+	{140, 86, 75, 255}, {227, 119, 194, 255}, {127, 127, 127, 255}, {188, 189, 34, 255}}
 
-// Plot draws two panels (hit rate and wrong-hit rate over requests) as a
+// Plot draws three panels (hit rate, semantic hit rate and wrong-hit rate
+// over requests) as a
 // PNG. It uses the standard library's image packages and x/image's fixed
 // bitmap font (maintained by the Go team, no cgo, no system fonts): a
 // plotting library would bring far more than two line charts need.
 func Plot(w io.Writer, series []Series) error {
-	const W, H = 1200, 900
+	const W, H = 1200, 1300
 	img := image.NewRGBA(image.Rect(0, 0, W, H))
 	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
-	maxHit, maxWrong := 0.01, 0.01
+	maxHit, maxWrong, maxAll := 0.01, 0.01, 0.01
 	for _, s := range series {
 		for i := range s.HitRate {
 			if i < len(s.HitRate)/50 {
 				continue // the first requests' ratios are noise
 			}
 			maxHit = max(maxHit, s.HitRate[i])
+			maxAll = max(maxAll, s.AllHitRate[i])
 			maxWrong = max(maxWrong, s.Wrong[i])
 		}
 		maxWrong = max(maxWrong, s.Budget*1.5)
 	}
-	panel(img, image.Rect(80, 40, W-240, 420), "semantic hit rate (hits / requests so far)", series, maxHit*1.1, func(s Series) []float64 { return s.HitRate }, false)
-	panel(img, image.Rect(80, 490, W-240, 870), "wrong-hit rate (wrong / semantic hits so far); dashed: budgets", series, maxWrong*1.1, func(s Series) []float64 { return s.Wrong }, true)
+	panel(img, image.Rect(80, 40, W-240, 400), "hit rate, exact and semantic (hits / requests so far)", series, maxAll*1.1, func(s Series) []float64 { return s.AllHitRate }, false)
+	panel(img, image.Rect(80, 470, W-240, 830), "semantic hit rate (semantic hits / requests so far)", series, maxHit*1.1, func(s Series) []float64 { return s.HitRate }, false)
+	panel(img, image.Rect(80, 900, W-240, 1260), "wrong-hit rate (wrong / semantic hits so far); dashed: budgets", series, maxWrong*1.1, func(s Series) []float64 { return s.Wrong }, true)
 	for i, s := range series {
 		c := palette[i%len(palette)]
 		y := 60 + 20*i

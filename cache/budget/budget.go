@@ -363,12 +363,19 @@ func (l *Learner) Decide(c Candidate) Decision {
 	k, b := kindIndex(c.Kind, c.Alias, ev), BucketOf(c.Score)
 
 	s.mu.Lock()
-	s.c.cells[k][b].N++
 	s.sinceFit++
 	if s.sinceFit >= refitEvery {
 		l.refit(s)
 	}
 	f := s.fit.Load()
+	if ev == Vouched && f.lab[k][b] == 0 {
+		// Nothing is known yet of vouched candidates at this score: they
+		// are taken for fresh ones (an entry's right answer below the
+		// score does not make a candidate riskier), until their own
+		// labels (recorded as vouched) say what they are worth.
+		k = kindIndex(c.Kind, c.Alias, Fresh)
+	}
+	s.c.cells[k][b].N++
 	risk := f.p[k][b]
 	d := Decision{Action: Miss, Risk: risk, Allowance: f.allow, Prob: 1, Evidence: ev}
 	if f.admitted[k][b] {

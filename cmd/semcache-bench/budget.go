@@ -133,6 +133,7 @@ func runBudget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var series []budgetrun.Series
 	var fixed []budgetrun.Report
+	var fixedSeries []budgetrun.Series
 	learned := map[float64]budgetrun.Report{}
 	for _, r := range runs {
 		dir, err := os.MkdirTemp("", "semcache-budget-*")
@@ -174,6 +175,7 @@ func runBudget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		case r.cutoff > 0:
 			rep.Cutoff = float64(r.cutoff)
 			fixed = append(fixed, rep)
+			fixedSeries = append(fixedSeries, budgetrun.Curves(r.name, 0, out))
 		default:
 			series = append(series, budgetrun.Curves(r.name, r.budget, out))
 		}
@@ -184,13 +186,21 @@ func runBudget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stdout, "\nThe best fixed cut-off in hindsight (of the fixed cut-off runs, the one with the highest hit rate whose served wrong-hit rate is within the budget) against the learner; hit rates count exact and semantic hits (semantic only in brackets):")
 		fmt.Fprintln(stdout, "\n| budget | best fixed cut-off | its hit rate | its wrong-hit rate [95%] | learner's hit rate | learner's wrong-hit rate [95%] | learner / best fixed |")
 		fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|")
+		drawn := map[int]bool{}
 		for _, b := range eps {
 			var best *budgetrun.Report
+			bi := -1
 			for i := range fixed {
 				f := &fixed[i]
 				if f.WrongRate.Value <= b && (best == nil || f.AllHitRate > best.AllHitRate) {
-					best = f
+					best, bi = f, i
 				}
+			}
+			if bi >= 0 && !drawn[bi] {
+				drawn[bi] = true
+				fs := fixedSeries[bi]
+				fs.Name += fmt.Sprintf(" (best for %g%%)", 100*b)
+				series = append(series, fs)
 			}
 			l := learned[b]
 			if best == nil {

@@ -83,6 +83,11 @@ type BudgetView struct {
 	Missed       uint64             `json:"missed"`
 	Labels       map[string]uint64  `json:"labels"`
 	MinScore     map[string]float32 `json:"min_score"`
+	// Bound is the upper confidence bound of the wrong-hit rate of what
+	// is admitted now; Braked is set while the explorations measure more
+	// wrong hits than the budget allows and nothing is served.
+	Bound  float64 `json:"bound"`
+	Braked bool    `json:"braked"`
 }
 
 func (a *Admin) handleBudgets(w http.ResponseWriter, r *http.Request) error {
@@ -91,7 +96,8 @@ func (a *Admin) handleBudgets(w http.ResponseWriter, r *http.Request) error {
 		for _, s := range a.budgets.Budget().Snapshot() {
 			v := BudgetView{Namespace: s.Namespace, Budget: s.Budget, Allowance: s.Allowance, Estimated: s.Estimated,
 				Measured: s.Measured.Value, MeasuredLow: s.Measured.Low, MeasuredHigh: s.Measured.High,
-				Served: s.Served, Explored: s.Explored, Missed: s.Missed, Labels: map[string]uint64{}, MinScore: s.MinScore}
+				Served: s.Served, Explored: s.Explored, Missed: s.Missed, Labels: map[string]uint64{}, MinScore: s.MinScore,
+				Bound: s.Bound, Braked: s.Braked}
 			for src, n := range s.Labels {
 				v.Labels[string(src)+"_right"] = n[0]
 				v.Labels[string(src)+"_wrong"] = n[1]
