@@ -43,6 +43,10 @@ type StreamOptions struct {
 	Paraphrases, Negatives float64 // shares of the stream
 	Seed                   uint64
 	Model                  string
+	// NearDuplicate overrides the package's NearDuplicate (above 1: texts
+	// of different pairs are never grouped, for pairs that label every
+	// relation, such as generated ones).
+	NearDuplicate float64
 }
 
 // NearDuplicate is the word-set Jaccard similarity from which two texts of
@@ -58,8 +62,8 @@ type Topic struct {
 
 // Topics groups the texts of pairs (those without context) into topics,
 // one per group of related texts. Texts are related when a pair joins them
-// (either label) or when their word sets are near-duplicates
-// (NearDuplicate): the published pairs do not label every relation
+// (either label) or when their word sets are near-duplicates (word-set
+// Jaccard at least nearDuplicate; 0: NearDuplicate): the published pairs do not label every relation
 // between their texts (PAWS makes several pairs from one source sentence,
 // and two of them are often the same sentence with a word changed; STS
 // captions of one picture come in different pairs), so two texts of a
@@ -69,7 +73,10 @@ type Topic struct {
 // puts apart from it: every pair of its texts is then labelled, by
 // transitivity (a ≡ b, c ≡ d and b ≢ c give a ≢ d). Texts of different
 // groups share no pair and few words: they are taken to be different.
-func Topics(pairs []eval.Pair, classes eval.ClassMap, seed uint64) []Topic {
+func Topics(pairs []eval.Pair, classes eval.ClassMap, seed uint64, nearDuplicate float64) []Topic {
+	if nearDuplicate == 0 {
+		nearDuplicate = NearDuplicate
+	}
 	rng := rand.New(rand.NewPCG(seed, 13))
 	idx := map[string]int{}
 	var texts []string
@@ -118,7 +125,7 @@ func Topics(pairs []eval.Pair, classes eval.ClassMap, seed uint64) []Topic {
 	}
 	for i := range texts {
 		for j := i + 1; j < len(texts); j++ {
-			if find(i) != find(j) && jaccard(words[i], words[j]) >= NearDuplicate {
+			if find(i) != find(j) && jaccard(words[i], words[j]) >= nearDuplicate {
 				union(i, j)
 			}
 		}
@@ -205,7 +212,7 @@ func jaccard(a, b []string) float64 {
 // changes), where the texts are new again.
 func Stream(pairs []eval.Pair, classes eval.ClassMap, o StreamOptions) []Request {
 	rng := rand.New(rand.NewPCG(o.Seed, 11))
-	topics := Topics(pairs, classes, o.Seed)
+	topics := Topics(pairs, classes, o.Seed, o.NearDuplicate)
 	classOf := func(t string) eval.ClassID { return classes.Of(eval.Side{Text: t}.Key()) }
 	var out []Request
 	epoch := 0

@@ -34,7 +34,7 @@ func TestTopicsLabelEveryRelation(t *testing.T) {
 		}
 	}
 	for seed := range uint64(20) {
-		tps := Topics(pairs, classes, seed)
+		tps := Topics(pairs, classes, seed, 0)
 		if len(tps) != 2 {
 			t.Fatalf("seed %d: %d topics, want 2 (the router group with its near-duplicate, the tower): %+v", seed, len(tps), tps)
 		}
