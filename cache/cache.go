@@ -51,6 +51,9 @@ type Candidate struct {
 	// RulesOnly asks the judge to apply its rules alone, whatever the
 	// candidate's score: the cache asks it for an alias's original entry.
 	RulesOnly bool
+	// MinScore, when positive, replaces the judge's own score cut-off
+	// (Lookup.ScoreFloor).
+	MinScore float32
 }
 
 // Judgement is a judge's decision on one candidate.
@@ -249,6 +252,9 @@ type Cache struct {
 	janitorWG sync.WaitGroup
 
 	stats counters
+
+	// budget keeps the error-budget learner's state with the entries.
+	budget *BudgetStore
 }
 
 // pendingVec is a vector of an entry not yet in the vector store.
@@ -408,6 +414,7 @@ func Open(opts Options) (*Cache, error) {
 		c.usage.takeDirty()
 		c.journalN.Store(int64(d.journalLen()))
 	}
+	c.budget = newBudgetStore(c.disk)
 	go c.writer()
 	go c.indexer()
 	c.startJanitor()
@@ -459,6 +466,10 @@ type Lookup struct {
 	Salt string
 	// SkipSemantic keeps the lookup to the exact tier.
 	SkipSemantic bool
+	// ScoreFloor, when positive, replaces the judge's score cut-off: every
+	// candidate the rules accept scoring at least this much is returned,
+	// and the caller decides (an error budget, see cache/budget).
+	ScoreFloor float32
 	// Vector, when set, is the prompt's embedding computed by the caller
 	// (the lookup then does not embed again).
 	Vector []float32
@@ -487,6 +498,8 @@ type Result struct {
 	// the prompt the judge compared (the alias's wording, or the entry's).
 	ViaAlias bool
 	Matched  string
+	// AliasID is the store id of the alias that matched (when ViaAlias).
+	AliasID string
 	// EmbedErr and SearchErr report a failed similarity tier (the lookup
 	// then degrades to a miss).
 	EmbedErr, SearchErr error
@@ -653,7 +666,7 @@ func (c *Cache) getSemantic(ctx context.Context, sem *SemanticOptions, l Lookup,
 		// paraphrase of it.
 		origOf := map[int]int{}
 		for i, cand := range live {
-			jc[i] = Candidate{Text: Text{Prompt: cand.entry.Prompt, Context: cand.entry.Context}, Similarity: cand.score}
+			jc[i] = Candidate{Text: Text{Prompt: cand.entry.Prompt, Context: cand.entry.Context}, Similarity: cand.score, MinScore: l.ScoreFloor}
 			if cand.entry.AliasOf != "" {
 				origOf[i] = len(jc)
 				jc = append(jc, Candidate{Text: Text{Prompt: cand.served.Prompt, Context: cand.served.Context}, Similarity: cand.score, RulesOnly: true})
@@ -685,6 +698,9 @@ func (c *Cache) getSemantic(ctx context.Context, sem *SemanticOptions, l Lookup,
 	}
 	cand := live[best]
 	res.ViaAlias, res.Matched = cand.entry.AliasOf != "", cand.entry.Prompt
+	if res.ViaAlias {
+		res.AliasID = aliasID(cand.entry.AliasOf, EmbedText(cand.entry.Prompt, cand.entry.Context))
+	}
 	if sem.ShadowAll || sem.Shadow[l.Namespace] {
 		res.Shadow, res.Similarity = cand.served, cand.score
 		return
@@ -834,6 +850,7 @@ func (c *Cache) deleteKeys(ctx context.Context, keys map[Key]struct{}) (int, err
 	}
 	c.pendingMu.Unlock()
 	c.hot.rc.Wait()
+	c.budget.forget(list)
 	var errs []error
 	if c.disk != nil {
 		if err := c.disk.delete(list); err != nil {
@@ -890,7 +907,7 @@ func (c *Cache) Close() error {
 		c.janitorWG.Wait()
 		c.hot.close()
 		if c.disk != nil {
-			err = c.disk.close()
+			err = errors.Join(c.budget.Flush(), c.disk.close())
 		}
 	})
 	return err

@@ -127,7 +127,7 @@ func (d *diskTier) delete(keys []Key) error {
 				return err
 			}
 		}
-		return nil
+		return deleteBudgetState(tx, keys)
 	})
 }
 

@@ -87,6 +87,7 @@ type Call struct {
 	enrich  rag.Enrichment
 	pol     *policy
 	header  http.Header // engine headers of the client's response
+	budget  budgetCall
 
 	// response side
 	sentAt    time.Time
@@ -135,6 +136,7 @@ func (e *Engine) BeginRequest(f Front, t Target, h http.Header) *Call {
 		c.route, c.outcome, c.reason = passRoute(path), OutcomeBypass, "not cached: "+method+" "+path
 	}
 	c.header = http.Header{"X-Request-Id": {c.rid}}
+	c.feedbackHeader(h)
 	if c.ep == nil {
 		c.header.Set("X-Semcache", "bypass")
 	}
@@ -410,9 +412,11 @@ func (c *Call) lookup(ctx context.Context) {
 	m := c.e.metrics
 	semantic := false
 	for i := range c.items {
+		c.budgetFloor(i)
 		res := c.e.cache.Get(ctx, c.items[i])
-		c.results[i] = res
 		m.observeLookup(&res)
+		c.budgetDecide(i, &res)
+		c.results[i] = res
 		if res.Shadow != nil {
 			m.ShadowHits.WithLabelValues(m.Namespace(c.ns)).Inc()
 			m.Similarity.WithLabelValues("shadow").Observe(float64(res.Similarity))
@@ -438,6 +442,7 @@ func (c *Call) lookup(ctx context.Context) {
 		c.outcome = OutcomeHitExact
 	}
 	c.reason = missReason(c.results)
+	c.budgetReason()
 }
 
 // missReason says why the first item missed.
@@ -490,6 +495,7 @@ func (c *Call) render() *Reply {
 		h.Set("X-Semcache-Entry", c.hits[0].ID)
 		if c.outcome == OutcomeHitSemantic {
 			h.Set("X-Semcache-Similarity", strconv.FormatFloat(float64(c.results[0].Similarity), 'f', 4, 32))
+			h.Set("X-Semcache-Score", strconv.FormatFloat(float64(c.results[0].Score), 'f', 6, 32))
 		}
 	} else {
 		h.Set("X-Semcache-Hits", fmt.Sprintf("%d/%d", len(c.hits), len(c.hits)))
@@ -797,6 +803,7 @@ func (c *Call) writeBack(clean bool) []cache.Answer {
 	if err == nil && len(answers) != len(c.missing) {
 		err = wire.NotCacheable("%d answers for %d items", len(answers), len(c.missing))
 	}
+	c.budgetObserve(answers, err)
 	if c.decided {
 		return okAnswers(answers, err)
 	}

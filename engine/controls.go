@@ -27,7 +27,7 @@ type Controls struct {
 
 // controlHeaders are semcache's own request headers: read here and never
 // sent upstream.
-var controlHeaders = []string{"X-Semcache-Cache-Control", "X-Semcache-Ttl", "X-Semcache-Rag"}
+var controlHeaders = []string{"X-Semcache-Cache-Control", "X-Semcache-Ttl", "X-Semcache-Rag", "X-Semcache-Feedback"}
 
 // ParseControls reads the cache controls from request headers.
 func ParseControls(h http.Header, maxTTL time.Duration) (Controls, error) {

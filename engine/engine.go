@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/cache/budget"
 	"github.com/semcache/semcache/rag"
 	"github.com/semcache/semcache/wire"
 	"github.com/semcache/semcache/wire/chat"
@@ -69,6 +71,9 @@ type Options struct {
 	// Content-Encoding (default DefaultMaxBodyBytes): a compressed body
 	// never inflates past it.
 	MaxBodyBytes int64
+	// Budget, when set, decides the semantic hits of the namespaces that
+	// have an error budget (see budget.go).
+	Budget *budget.Learner
 }
 
 // Engine owns the request lifecycle every front shares: the HTTP server
@@ -89,6 +94,9 @@ type Engine struct {
 	now       func() time.Time
 	obs       atomic.Pointer[Observer]
 	maxBody   int64
+	budget    *budget.Learner
+	recent    *recentHits
+	bwg       sync.WaitGroup
 }
 
 // New validates its options.
@@ -145,8 +153,11 @@ func New(o Options) (*Engine, error) {
 	}
 	o.Metrics.WatchCache(o.Cache)
 	e := &Engine{cache: o.Cache, metrics: o.Metrics, mode: o.Mode, endpoints: eps,
-		sources: o.SourcesField, log: o.Logger, now: o.Now, maxBody: o.MaxBodyBytes}
+		sources: o.SourcesField, log: o.Logger, now: o.Now, maxBody: o.MaxBodyBytes, budget: o.Budget, recent: newRecentHits()}
 	e.pol.Store(&policy{ns: o.Namespaces, rag: o.Enricher, maxTTL: o.MaxTTL, auth: o.ClientAuth, keyHdrs: o.KeyHeaders})
+	if o.Budget != nil {
+		o.Metrics.WatchBudget(o.Budget)
+	}
 	e.SetObserver(o.Observer)
 	return e, nil
 }

@@ -62,6 +62,8 @@ type Metrics struct {
 	prices            atomic.Pointer[map[string]Price] // reloadable: see SetPrices
 	registry          prometheus.Registerer
 	cacheCollectorReg sync.Once
+	budget            *budgetMetrics
+	budgetReg         sync.Once
 }
 
 var latencyBuckets = []float64{
@@ -147,6 +149,7 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 		namespaces: &labelBound{max: maxNamespaces, seen: map[string]bool{}},
 		routes:     &labelBound{max: maxRoutes, seen: map[string]bool{}},
 		registry:   reg,
+		budget:     newBudgetMetrics(),
 	}
 	m.SetPrices(prices)
 	reg.MustRegister(m.Requests, m.Items, m.RequestDuration, m.LookupDuration, m.UpstreamDuration, m.UpstreamTTFT, m.InterToken,

@@ -83,17 +83,19 @@ func (s *Server) reserveBody(r *http.Request) (release func(), ok bool) {
 // budget is a byte budget that admits whoever fits: unlike a FIFO
 // semaphore, a large request waiting for room does not hold up the small
 // ones behind it.
-type budget struct {
+type byteBudget struct {
 	mu      sync.Mutex
 	used    int64
 	limit   int64
 	changed chan struct{} // closed and replaced on every release
 }
 
-func newBudget(limit int64) *budget { return &budget{limit: limit, changed: make(chan struct{})} }
+func newBudget(limit int64) *byteBudget {
+	return &byteBudget{limit: limit, changed: make(chan struct{})}
+}
 
 // acquire takes n bytes, waiting until they fit or ctx ends.
-func (b *budget) acquire(ctx context.Context, n int64) error {
+func (b *byteBudget) acquire(ctx context.Context, n int64) error {
 	for {
 		b.mu.Lock()
 		if b.used+n <= b.limit {
@@ -111,7 +113,7 @@ func (b *budget) acquire(ctx context.Context, n int64) error {
 	}
 }
 
-func (b *budget) release(n int64) {
+func (b *byteBudget) release(n int64) {
 	b.mu.Lock()
 	b.used -= n
 	close(b.changed)

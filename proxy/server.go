@@ -84,7 +84,7 @@ type Server struct {
 	pass        *engine.Passthrough
 	maxConns    int
 	slots       chan struct{}
-	bodyBudget  *budget
+	bodyBudget  *byteBudget
 	log         *slog.Logger
 	mux         *http.ServeMux
 }

@@ -174,13 +174,13 @@ func (j Judge) Judge(ctx context.Context, query cache.Text, cands []cache.Candid
 	var withCtx []int
 	var cc []verify.Candidate
 	for i, c := range cands {
-		vc[i] = verify.Candidate{Text: c.Prompt, Similarity: c.Similarity, RulesOnly: c.RulesOnly}
+		vc[i] = verify.Candidate{Text: c.Prompt, Similarity: c.Similarity, RulesOnly: c.RulesOnly, MinScore: c.MinScore}
 		if query.Context != "" && c.Context != "" {
 			withCtx = append(withCtx, i)
 			// The contexts' own similarity is unknown here; the
 			// candidates' similarity (of context and prompt together) is
 			// its nearest stand-in.
-			cc = append(cc, verify.Candidate{Text: c.Context, Similarity: c.Similarity})
+			cc = append(cc, verify.Candidate{Text: c.Context, Similarity: c.Similarity, MinScore: c.MinScore})
 		}
 	}
 	verdicts := j.V.CheckAll(ctx, query.Prompt, vc)

@@ -324,6 +324,9 @@ type Candidate struct {
 	// RulesOnly checks the rules alone (the deletion test included),
 	// whatever the score: the verdict is OK unless a rule rejects.
 	RulesOnly bool
+	// MinScore, when positive, replaces the verifier's cut-off for this
+	// candidate (an error-budget learner decides above it).
+	MinScore float32
 }
 
 // CheckAll checks several candidates against one query. The verdicts are
@@ -371,7 +374,11 @@ func (v *Verifier) CheckAll(ctx context.Context, query string, cands []Candidate
 			}
 			continue
 		}
-		if cut := v.cutoff.For(f.Request); score < cut && !v.disabled[ReasonScore] {
+		cut := v.cutoff.For(f.Request)
+		if c.MinScore > 0 {
+			cut = c.MinScore
+		}
+		if score < cut && !v.disabled[ReasonScore] {
 			out[i] = Verdict{Reason: ReasonScore, Score: score, Request: f.Request, Detail: fmt.Sprintf("score: %.3f below %.3f (%s)", score, cut, f.describeOnly())}
 			continue
 		}

@@ -42,6 +42,7 @@ func subcommands() []subcommand {
 		{"load", "send a mix of repeated and paraphrased prompts and report latencies", runLoad},
 		{"soak", "drive a running semcache at a steady mixed rate for long and sample its RSS and write-back counters", runSoak},
 		{"eval", "measure the similarity tier on labelled pairs (modes cache, e2e, pairwise)", runEval},
+		{"budget", "measure error budgets end to end: served wrong-hit rate, hit rate, the hindsight cut-off, explorations; draws the curves", runBudget},
 		{"train", "fit the verifier's calibrated score on the tune split and choose its cut-offs (writes cache/verify/model_gen.go)", runTrain},
 	}
 }

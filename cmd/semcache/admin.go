@@ -23,6 +23,7 @@ func (s *service) registerAdmin(mux *http.ServeMux, reg *prometheus.Registry) {
 		Tracker:  tracker,
 		Token:    s.cfg.AdminToken,
 		Warmer:   s.engine,
+		Budgets:  s.engine,
 		Logger:   s.log,
 	})
 	if err != nil {

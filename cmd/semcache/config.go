@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/cache/budget"
 	"github.com/semcache/semcache/engine"
 	"github.com/semcache/semcache/proxy"
 	"github.com/semcache/semcache/proxy/extproc"
@@ -90,6 +91,10 @@ type config struct {
 	cacheMaxBytes int64
 	maxBodyBytes  int64
 	quotaBytes    int64
+
+	// ErrorBudget and VerifyMaxFraction configure error budgets
+	// (cache/budget).
+	ErrorBudget, VerifyMaxFraction float64
 }
 
 // fileConfig holds the structured sections of the YAML file.
@@ -107,6 +112,9 @@ type fileConfig struct {
 	// Passthrough replaces engine.DefaultPassthrough (an empty list:
 	// nothing is passed through).
 	Passthrough *[]string `yaml:"passthrough"`
+
+	// ErrorBudgets are per-namespace error budgets (cache/budget).
+	ErrorBudgets map[string]float64 `yaml:"error_budgets"`
 }
 
 func defaultDataDir() string {
@@ -137,6 +145,8 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SemanticMode, "semantic-mode", "context", "what the similarity tier compares: context (the last user message, and the earlier user turns as its context, each verified), last (the last user message within the exact same conversation prefix) or conversation (every turn as one text)")
 	fs.Float64Var(&c.Threshold, "similarity-threshold", 0, "minimum cosine of a semantic candidate; the verifier's calibrated score decides (0: the floor semcache-bench train chose for the embedder)")
 	fs.Float64Var(&c.MaxFalseHitRate, "max-false-hit-rate", 0, "semantic hits: the verifier's score cut-offs that kept the false-hit rate of the evaluation within this rate (0: the model's target, 0.02)")
+	fs.Float64Var(&c.ErrorBudget, "error-budget", 0, "semantic hits: the largest share of served semantic hits that may be wrong, learned online per namespace and entry (0: none, the static cut-off; error_budgets: in the file sets it per namespace)")
+	fs.Float64Var(&c.VerifyMaxFraction, "verify-max-fraction", budget.DefaultMaxExploreFraction, "error budgets: the most extra upstream calls (would-be hits checked upstream), as a share of lookups")
 	fs.Float64Var(&c.MinScore, "semantic-min-score", 0, "semantic hits: an explicit cut-off of the verifier's calibrated score, overriding --max-false-hit-rate (0: none)")
 	fs.StringVar(&c.WordvecDir, "wordvec-dir", "", "word vectors directory (default DATA_DIR/models/wordvec-sg100d-1.1.0; used when present)")
 	fs.StringVar(&c.WordnetDir, "wordnet-dir", "", "WordNet directory (default DATA_DIR/models/wordnet-3.1-db3.1.14; used when present)")
@@ -274,6 +284,17 @@ func (c *config) validate() error {
 	}
 	if c.MinScore < 0 || c.MinScore > 1 {
 		bad("--semantic-min-score %v: want 0 (none) or a value in (0, 1]", c.MinScore)
+	}
+	if c.ErrorBudget < 0 || c.ErrorBudget >= 1 {
+		bad("--error-budget %v: want 0 (none) or a value in (0, 1)", c.ErrorBudget)
+	}
+	if c.VerifyMaxFraction < 0 || c.VerifyMaxFraction >= 1 {
+		bad("--verify-max-fraction %v: want a value in [0, 1)", c.VerifyMaxFraction)
+	}
+	for ns, b := range c.file.ErrorBudgets {
+		if b <= 0 || b >= 1 {
+			bad("error_budgets[%s] %v: want a value in (0, 1)", ns, b)
+		}
 	}
 	for ns, t := range c.file.Thresholds {
 		if t <= 0 {

@@ -185,7 +185,7 @@ func TestGrafanaDashboardQueriesExist(t *testing.T) {
 	// service whose embedder is down (degraded lookups).
 	_, upURL := simUpstream(t)
 	dir := t.TempDir()
-	cfg := writeConfig(t, dir, priceConfig+"tenants:\n  - name: shadow\n    keys: [sk-shadow]\nshadow_namespaces: [\"tenant:shadow\"]\n")
+	cfg := writeConfig(t, dir, priceConfig+"tenants:\n  - name: shadow\n    keys: [sk-shadow]\nshadow_namespaces: [\"tenant:shadow\"]\nerror_budgets: {\"tenant:budgeted\": 0.02}\n")
 	s := start(t, upURL, dir, "--config", cfg)
 	trafficForEverySeries(t, s)
 	exposed := scrape(t, s.admin)

@@ -74,6 +74,9 @@ var restartOnly = []struct {
 		}
 		return strings.Join(*c.file.Passthrough, ",")
 	}},
+	{"error-budget/error_budgets/verify-max-fraction", func(c *config) string {
+		return fmt.Sprint(c.ErrorBudget, c.VerifyMaxFraction, c.file.ErrorBudgets)
+	}},
 	{"extproc-tls-cert/extproc-tls-key/extproc-client-ca/extproc-token", func(c *config) string {
 		return c.ExtProcTLSCert + "\x00" + c.ExtProcTLSKey + "\x00" + c.ExtProcClientCA + "\x00" + c.ExtProcToken
 	}},

@@ -135,10 +135,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	if err != nil {
 		return err
 	}
+	learner, err := s.openBudget(c)
+	if err != nil {
+		return err
+	}
 	eng, err := engine.New(engine.Options{
 		Cache: c, Namespaces: nsr, Metrics: metrics, Mode: wire.PromptMode(cfg.SemanticMode), Logger: log, Enricher: enricher,
 		SourcesField: cfg.SourcesField, MaxTTL: cfg.maxTTL(), ClientAuth: cfg.clientAuth, KeyHeaders: cfg.keyHeaders,
-		MaxBodyBytes: cfg.maxBodyBytes,
+		MaxBodyBytes: cfg.maxBodyBytes, Budget: learner,
 	})
 	if err != nil {
 		return err

@@ -57,6 +57,9 @@ type Options struct {
 	// Warmer stores warm files (the engine, which parses them as its
 	// endpoints do); nil answers warm uploads with 501.
 	Warmer Warmer
+	// Budgets takes feedback and shows error budgets (the engine); nil
+	// answers feedback with 501.
+	Budgets Budgets
 	// MaxWarmBytes bounds a warm upload (default 64 MiB).
 	MaxWarmBytes int64
 	// SampleEvery is the resolution of the dashboard's time series
@@ -97,6 +100,7 @@ type Admin struct {
 	tracker  *Tracker
 	wrap     *httpapi.Admin
 	warmer   Warmer
+	budgets  Budgets
 	maxWarm  int64
 	every    time.Duration
 	history  *history
@@ -133,6 +137,7 @@ func New(o Options) (*Admin, error) {
 		gatherer: o.Gatherer,
 		tracker:  o.Tracker,
 		warmer:   o.Warmer,
+		budgets:  o.Budgets,
 		maxWarm:  o.MaxWarmBytes,
 		every:    o.SampleEvery,
 		history:  newHistory(int(o.History/o.SampleEvery) + 1),
@@ -197,6 +202,8 @@ func (a *Admin) Register(mux *http.ServeMux) {
 	api("DELETE /admin/api/namespaces/{ns}", a.handleDeleteNamespace)
 	api("POST /admin/api/namespaces/{ns}/warm", a.handleWarm)
 	api("GET /admin/api/namespaces/{ns}/export", a.handleExport)
+	api("POST /admin/api/feedback", a.handleFeedback)
+	api("GET /admin/api/budgets", a.handleBudgets)
 	open("/admin/api/", func(w http.ResponseWriter, r *http.Request) error {
 		return apiError(http.StatusNotFound, "not_found", "unknown admin route "+r.Method+" "+r.URL.Path)
 	})

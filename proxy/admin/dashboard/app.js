@@ -279,6 +279,27 @@ function renderNamespaces(list) {
   sel.value = state.namespace;
 }
 
+function renderBudgets(list) {
+  const body = fillTable("budgets", list, 7, "no error budget configured");
+  for (const b of list) {
+    const tr = document.createElement("tr");
+    tr.dataset.namespace = b.namespace;
+    cell(tr, b.namespace, "mono");
+    cell(tr, pct(b.budget), "num");
+    cell(tr, pct(b.estimated_wrong_rate), "num");
+    cell(tr, pct(b.measured_wrong_rate) + " [" + pct(b.measured_low) + ", " + pct(b.measured_high) + "]", "num");
+    cell(tr, int(b.served), "num");
+    cell(tr, int(b.explored), "num");
+    cell(tr, int(b.missed), "num");
+    body.appendChild(tr);
+  }
+}
+
+async function refreshBudgets(headers) {
+  const res = await fetch("/admin/api/budgets", { headers, cache: "no-store" });
+  if (res.ok) renderBudgets((await res.json()).budgets || []);
+}
+
 function renderRoutes(list) {
   const body = fillTable("routes", list, 6, "no traffic yet");
   for (const r of list) {
@@ -389,6 +410,7 @@ async function refresh() {
     $("login").hidden = true;
     $("main").hidden = false;
     render(d);
+    await refreshBudgets(headers);
     document.body.dataset.updated = d.generated_at;
     status("live · updated " + clock(Date.parse(d.generated_at)), "live");
   } catch (err) {

@@ -291,6 +291,17 @@ func (x *exchange) roundTrip(ctx context.Context, req *extprocv3.ProcessingReque
 	}
 	start := time.Now()
 	if err := x.stream.Send(req); err != nil {
+		if errors.Is(err, io.EOF) {
+			// gRPC: Send reports io.EOF when the server ended the stream;
+			// the status it ended it with comes from Recv.
+			select {
+			case r := <-x.recv:
+				if r.err != nil && !errors.Is(r.err, io.EOF) {
+					err = r.err
+				}
+			case <-time.After(x.d.messageTimeout()):
+			}
+		}
 		return nil, fmt.Errorf("envoydriver: send %s: %w", kindOf(req), err)
 	}
 	t := time.NewTimer(x.d.messageTimeout())
