@@ -469,6 +469,8 @@ func missReason(rs []cache.Result) string {
 			continue
 		case r.Shadow != nil:
 			return "shadow"
+		case r.Stale:
+			return "stale"
 		case len(r.Rejections) > 0:
 			return "rejected"
 		case r.EmbedErr != nil || r.SearchErr != nil:
