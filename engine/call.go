@@ -497,6 +497,9 @@ func (c *Call) render() *Reply {
 		return nil
 	}
 	h := http.Header{"Content-Type": {ct}, "X-Request-Id": {c.rid}}
+	if r := c.rp.rule; r != nil {
+		h.Set("X-Semcache-Rule", r.name)
+	}
 	if ct == "text/event-stream" {
 		h.Set("Cache-Control", "no-cache")
 	}

@@ -53,3 +53,9 @@ func (m *Metrics) watchRules(rs *Rules) {
 func (m *Metrics) ruleApplied(r *rule) {
 	m.policy().rules.WithLabelValues(r.name, r.action).Inc()
 }
+
+// PolicyIgnored is semcache_policy_ignored_total (header, reason).
+func (m *Metrics) PolicyIgnored() *prometheus.CounterVec { return m.policy().ignored }
+
+// RulesApplied is semcache_rule_applied_total (rule, action).
+func (m *Metrics) RulesApplied() *prometheus.CounterVec { return m.policy().rules }
