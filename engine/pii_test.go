@@ -26,11 +26,11 @@ func TestDetectPII(t *testing.T) {
 		{"(415) 555-2671", PIIPhone},
 		{"415-555-2671", PIIPhone},
 		{"415.555.2671 is the office", PIIPhone},
-		{"+12", ""},            // too few digits
-		{"5 + 3 = 8", ""},      // arithmetic
-		{"version 1.2.3", ""},  // not a phone
-		{"2024-01-15", ""},     // a date
-		{"4155552671", ""},     // unformatted: a documented limit
+		{"+12", ""},           // too few digits
+		{"5 + 3 = 8", ""},     // arithmetic
+		{"version 1.2.3", ""}, // not a phone
+		{"2024-01-15", ""},    // a date
+		{"4155552671", ""},    // unformatted: a documented limit
 		{"What is 12 * 37?", ""},
 		{"", ""},
 	}
