@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -32,6 +33,16 @@ func TestDetectPII(t *testing.T) {
 		{"2024-01-15", ""},    // a date
 		{"4155552671", ""},    // unformatted: a documented limit
 		{"What is 12 * 37?", ""},
+		{"(415)555-2671", PIIPhone},
+		{"415 555 2671", PIIPhone},
+		{"415-555.2671", ""}, // mixed separators
+		{"x4155552671", ""},
+		{"a@b.c", ""},
+		{"write to user@sub.example.org.", PIIEmail},
+		{"@example.com", ""},
+		{"+4915112345678", PIIPhone},
+		{"+1 2 3 4 5 6 7 8 9 1 2 3 4 5 6 7", ""}, // more than 15 digits
+		{"1+2345678901", ""},
 		{"", ""},
 	}
 	for _, tt := range tests {
@@ -122,6 +133,67 @@ func FuzzParseControls(f *testing.F) {
 		if err == nil && c.SubNamespace != "" {
 			if _, err := ParseSubNamespace(c.SubNamespace); err != nil || strings.Contains(c.SubNamespace, "/") {
 				t.Fatalf("sub-namespace %q accepted", c.SubNamespace)
+			}
+		}
+	})
+}
+
+// benchText is a prompt of about n bytes of ordinary prose and numbers,
+// with no personal data (the detector's worst case: it reads it all).
+func benchText(n int) string {
+	var b strings.Builder
+	for b.Len() < n {
+		b.WriteString("In 2024 the team shipped 3 releases, version 1.2.3 among them; 12 * 37 = 444. Ask support for details. ")
+	}
+	return b.String()
+}
+
+func BenchmarkDetectPII(b *testing.B) {
+	for _, n := range []int{1 << 10, 64 << 10} {
+		text := benchText(n)
+		b.Run(strconv.Itoa(n>>10)+"KiB", func(b *testing.B) {
+			b.SetBytes(int64(len(text)))
+			for b.Loop() {
+				if _, ok := DetectPII(text); ok {
+					b.Fatal("false positive")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRules: the cost the rules add to a request: three rules whose
+// conditions all read the body (temperature, token estimate, PII), none
+// applying.
+func BenchmarkRules(b *testing.B) {
+	rs, err := NewRules([]RuleConfig{
+		{Name: "hot", When: RuleWhen{TemperatureAbove: ptr(1.5)}, Action: RuleBypass},
+		{Name: "long", When: RuleWhen{PromptTokensAbove: 1 << 20}, Action: RuleBypass},
+		{Name: "pii", When: RuleWhen{PII: ptr(true)}, Action: RuleBypass},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{4 << 10, 1 << 20} {
+		body := []byte(chatBody(benchText(n)))
+		b.Run(strconv.Itoa(n>>10)+"KiB", func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				if r := rs.first(&ruleSubject{route: "chat", model: "m", ns: "anonymous", body: body}); r != nil {
+					b.Fatal(r.name)
+				}
+			}
+		})
+	}
+	// The worst case of the token estimate: a long prompt just under the
+	// bound is estimated whole.
+	body := []byte(chatBody(benchText(64 << 10)))
+	long, _ := NewRules([]RuleConfig{{Name: "long", When: RuleWhen{PromptTokensAbove: 60000}, Action: RuleBypass}})
+	b.Run("tokens-64KiB", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if r := long.first(&ruleSubject{route: "chat", body: body}); r != nil {
+				b.Fatal(r.name)
 			}
 		}
 	})

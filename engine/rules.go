@@ -177,7 +177,6 @@ type ruleSubject struct {
 	tools             bool
 	text              []string
 	textRead, piiRead bool
-	tokens            int
 	pii               bool
 }
 
@@ -211,7 +210,7 @@ func (r *rule) applies(s *ruleSubject) bool {
 	if w.ToolsPresent != nil && s.features().tools != *w.ToolsPresent {
 		return false
 	}
-	if w.PromptTokensAbove > 0 && s.promptTokens() <= w.PromptTokensAbove {
+	if w.PromptTokensAbove > 0 && !s.tokensAbove(w.PromptTokensAbove) {
 		return false
 	}
 	if w.PII != nil && s.hasPII() != *w.PII {
@@ -254,14 +253,27 @@ func (s *ruleSubject) strings() []string {
 	return s.text
 }
 
-func (s *ruleSubject) promptTokens() int {
-	if s.tokens == 0 {
-		for _, t := range s.strings() {
-			s.tokens += chunk.EstimateTokens(t)
-		}
-		s.tokens++ // never 0 again
+// tokensAbove reports whether the estimated tokens of the request's text
+// exceed n. The estimator never counts more tokens than bytes, so a text
+// of at most n bytes is not estimated at all, and the estimate stops as
+// soon as it passes n: the cost is bounded by the rule, not the body.
+func (s *ruleSubject) tokensAbove(n int) bool {
+	texts := s.strings()
+	size := 0
+	for _, t := range texts {
+		size += len(t)
 	}
-	return s.tokens - 1
+	if size <= n {
+		return false
+	}
+	total := 0
+	for _, t := range texts {
+		total += chunk.EstimateTokens(t)
+		if total > n {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *ruleSubject) hasPII() bool {
