@@ -23,6 +23,8 @@ type Policy struct {
 	// KeyHeaders join the key and the partition (nil: DefaultKeyHeaders;
 	// empty: none).
 	KeyHeaders []string
+	// Answers say how hits present themselves (see answers.go).
+	Answers Answers
 }
 
 // policy is what a call reads, swapped whole by SetPolicy.
@@ -32,6 +34,7 @@ type policy struct {
 	maxTTL  time.Duration
 	auth    *ClientAuth
 	keyHdrs []string
+	answers Answers
 }
 
 // SetPolicy applies p to calls that begin from now on; safe while
@@ -39,6 +42,9 @@ type policy struct {
 func (e *Engine) SetPolicy(p Policy) error {
 	if p.MaxTTL < 0 {
 		return errors.New("engine: MaxTTL must not be negative")
+	}
+	if err := p.Answers.validate(); err != nil {
+		return err
 	}
 	if p.Namespaces == nil {
 		p.Namespaces, _ = NewNamespacer(nil, "")
@@ -50,6 +56,7 @@ func (e *Engine) SetPolicy(p Policy) error {
 		p.KeyHeaders = DefaultKeyHeaders
 	}
 	e.metrics.SetPrices(p.Prices)
-	e.pol.Store(&policy{ns: p.Namespaces, rag: p.Enricher, maxTTL: p.MaxTTL, auth: p.ClientAuth, keyHdrs: p.KeyHeaders})
+	e.pol.Store(&policy{ns: p.Namespaces, rag: p.Enricher, maxTTL: p.MaxTTL, auth: p.ClientAuth, keyHdrs: p.KeyHeaders,
+		answers: p.Answers})
 	return nil
 }
