@@ -60,6 +60,9 @@ type Answers struct {
 	NamespaceVariants map[string]int
 }
 
+// Validate reports every problem of a.
+func (a Answers) Validate() error { return a.validate() }
+
 // validate checks a and fills its defaults.
 func (a *Answers) validate() error {
 	var errs []error

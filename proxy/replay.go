@@ -23,9 +23,9 @@ func writeHit(ctx context.Context, w http.ResponseWriter, r *engine.Reply) {
 	w.Header().Set("Content-Length", fmt.Sprint(len(r.Body)))
 	w.WriteHeader(r.Status)
 	rc := http.NewResponseController(w)
-	t := time.NewTimer(0)
+	t := time.NewTimer(r.Pace)
+	t.Stop()
 	defer t.Stop()
-	<-t.C
 	body := r.Body
 	for len(body) > 0 {
 		n := bytes.Index(body, []byte("\n\n"))

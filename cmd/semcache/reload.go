@@ -185,7 +185,7 @@ func (s *service) applyReload(ctx context.Context, trigger string) error {
 		return fmt.Errorf("tenants: %w", err)
 	}
 	ep := engine.Policy{Namespaces: nsr, MaxTTL: next.maxTTL(), Prices: next.file.Prices,
-		ClientAuth: next.clientAuth, KeyHeaders: next.keyHeaders}
+		ClientAuth: next.clientAuth, KeyHeaders: next.keyHeaders, Answers: next.answers()}
 	if s.rag != nil {
 		ep.Enricher = s.rag
 	}

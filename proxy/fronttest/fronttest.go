@@ -14,7 +14,9 @@
 // and the partition; client authentication refusing unknown keys before
 // any work; the upstream's Cache-Control (no-store, private, max-age=0)
 // honoured; refusals, empty and filtered answers never cached; gzip
-// request bodies decoded, zip bombs and unknown encodings refused.
+// request bodies decoded, zip bombs and unknown encodings refused; the
+// hit marker, zero usage on hits, replayed streams in the stored chunks
+// (or words), several answers per key in turn (answers.go).
 package fronttest
 
 import (
@@ -83,6 +85,11 @@ type Options struct {
 	SourcesField bool
 	// ClientKeys turns client authentication on with these keys.
 	ClientKeys []string
+	// Answers say how hits present themselves (marker, usage, variants).
+	Answers engine.Answers
+	// Answerer writes the simulator's chat and responses answers (nil:
+	// its derived text).
+	Answerer upstream.Answerer
 }
 
 // Env is one scenario's front with what it runs on.
@@ -185,6 +192,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("UpstreamCacheControl", func(t *testing.T) { testUpstreamCacheControl(t, f) })
 	t.Run("RefusalsNeverCached", func(t *testing.T) { testRefusals(t, f) })
 	t.Run("EncodedBody", func(t *testing.T) { testEncodedBody(t, f) })
+	runAnswers(t, f)
 }
 
 // api is one cached API as the scenarios drive it.
