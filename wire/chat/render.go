@@ -117,7 +117,7 @@ func RenderSSE(a *Answer, id string, created int64, includeUsage bool) []byte {
 // wire.Pieces): one content chunk each. The marker goes on the last chunk
 // before [DONE] (the usage chunk, else the finish chunk).
 func renderSSE(a *Answer, pieces []string, id string, created int64, includeUsage bool, o *wire.RenderOptions) []byte {
-	out := make([]byte, 0, len(a.Content)+len(pieces)*(160+len(id)+len(a.Model))+1024)
+	out := make([]byte, 0, len(a.Content)+len(pieces)*(200+len(id)+len(a.Model)+len(a.SystemFingerprint))+1024)
 	base := renderedChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: a.Model, SystemFingerprint: a.SystemFingerprint}
 	reported, saved := usageOf(a, o)
 	marker := o.MarkerJSON(saved)
@@ -140,12 +140,10 @@ func renderSSE(a *Answer, pieces []string, id string, created int64, includeUsag
 	// tail are marshalled once.
 	head, _ := json.Marshal(base) // ends in "choices":null}
 	head = append(bytes.TrimSuffix(head, []byte(`null}`)), `[{"index":0,"delta":{"content":`...)
-	const tail = `},"logprobs":null,"finish_reason":null}]}`
-	buf := make([]byte, 0, len(head)+len(tail)+64)
+	const tail = "},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
 	for _, piece := range pieces {
-		buf = append(append(buf[:0], head...), canon.AppendString(nil, piece)...)
-		buf = append(buf, tail...)
-		out = sse.AppendEvent(out, "", buf)
+		out = append(append(out, "data: "...), head...)
+		out = append(canon.AppendString(out, piece), tail...)
 	}
 	if a.Refusal != "" {
 		r := a.Refusal
