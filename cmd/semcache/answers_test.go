@@ -3,9 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/semcache/semcache/engine"
 )
 
 // tokenCount is a usage as any of the clients reports it: the wire's
@@ -144,4 +149,33 @@ func TestNodeClientsZeroUsageOnHits(t *testing.T) {
 func show(u *tokenCount) string {
 	b, _ := json.Marshal(u)
 	return strings.TrimSpace(string(b))
+}
+
+func TestAnswersConfig(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "semcache.yaml")
+	if err := os.WriteFile(file, []byte("hit-usage: zero\nvariants: 2\nnamespace_variants:\n  tenant:acme: 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := parseConfig("serve", []string{"--config", file, "--hit-marker", "--replay-pace", "15ms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.answers()
+	if !a.Marker || a.Usage != engine.HitUsageZero || a.Pace != 15*time.Millisecond || a.Variants != 2 || a.NamespaceVariants["tenant:acme"] != 3 {
+		t.Fatalf("answers %+v", a)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("namespace_variants:\n  tenant:acme: 40\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = parseConfig("serve", []string{"--config", bad, "--hit-usage", "half", "--replay-pace", "-1s", "--variants", "0"})
+	if err == nil {
+		t.Fatal("bad answer settings accepted")
+	}
+	for _, want := range []string{`hit usage "half"`, "pace", "--variants 0", `namespace "tenant:acme"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s:\n%v", want, err)
+		}
+	}
 }

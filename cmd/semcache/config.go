@@ -117,7 +117,7 @@ type fileConfig struct {
 	// ErrorBudgets are per-namespace error budgets (cache/budget).
 	ErrorBudgets map[string]float64 `yaml:"error_budgets"`
 	// Variants are the answers per key of given namespaces (--variants).
-	Variants map[string]int `yaml:"variants"`
+	Variants map[string]int `yaml:"namespace_variants"`
 }
 
 func defaultDataDir() string {
