@@ -179,3 +179,24 @@ func TestAnswersConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadAnswers: the answer settings change with a config reload.
+func TestReloadAnswers(t *testing.T) {
+	_, upURL := simUpstream(t)
+	dir := t.TempDir()
+	writeConfig(t, dir, "upstream: "+upURL+"\n")
+	reload := make(chan os.Signal, 1)
+	s := serveWith(t, reload, "--config", filepath.Join(dir, "semcache.yaml"), "--data-dir", filepath.Join(dir, "data"), "--config-watch", "0")
+	body := userMsg("Does the hit usage reload?")
+	ask(t, s.api, "k", body)
+	if a := ask(t, s.api, "k", body); a.cache != "hit-exact" || strings.Contains(a.body, `"semcache"`) {
+		t.Fatalf("before the reload: %+v", a)
+	}
+	writeConfig(t, dir, "upstream: "+upURL+"\nhit-usage: zero\n")
+	reload <- os.Interrupt
+	waitCounter(t, s.admin, `semcache_config_reloads_total{result="ok"}`, 1)
+	a := ask(t, s.api, "k", body)
+	if a.cache != "hit-exact" || !strings.Contains(a.body, `"total_tokens":0`) || !strings.Contains(a.body, `"saved_usage"`) {
+		t.Fatalf("after the reload: %+v", a)
+	}
+}

@@ -22,7 +22,8 @@
 // Each prints one JSON line: {ok:true, text, usage, deltas?, ...} with usage
 // as the client reports it (and, from the AI SDK and LangChain,
 // callbackUsage: what their onFinish / handleLLMEnd callbacks saw — what
-// cost trackers count), or {ok:false, error, httpStatus?} and exits 1.
+// cost trackers count; from openai-responses, semcache: the hit marker as
+// the client hands it back), or {ok:false, error, httpStatus?} and exits 1.
 // Embedding subcommands print {ok:true, data:[{index, dims, head:[first 3
 // components]}]}. bench/upstream's TestNodeClients runs every subcommand.
 //
