@@ -523,7 +523,6 @@ func (c *Cache) warmBatch(ctx context.Context, items []WarmItem) error {
 	for i, it := range items {
 		ttl := pol.lifetime(it.TTL)
 		k := it.Lookup.key()
-		it.Answer.remember()
 		e := &Entry{
 			ID:           k.EntryID(),
 			Key:          k.String(),
@@ -533,6 +532,7 @@ func (c *Cache) warmBatch(ctx context.Context, items []WarmItem) error {
 			CreatedAt:    now,
 			ExpiresAt:    now.Add(ttl),
 		}
+		e.remember()
 		if it.Lookup.Prompt != "" {
 			e.Prompt, e.Context = it.Lookup.Prompt, it.Lookup.Context
 			e.Partition = it.Lookup.partition()

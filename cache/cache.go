@@ -210,6 +210,8 @@ type Cache struct {
 	// (namespace and partition), so a paraphrase sent right after a miss's
 	// answer finds it before the write-back reaches the vector store.
 	pendingVecs map[string][]pendingVec
+	// variantMu makes PutVariant's read-modify-write of an entry atomic.
+	variantMu sync.Mutex
 
 	invalMu sync.RWMutex
 	inval   map[string]time.Time
@@ -657,6 +659,15 @@ func (c *Cache) getSemantic(ctx context.Context, sem *SemanticOptions, l Lookup,
 			continue
 		}
 		cand.served = e
+		if e.AliasOf == "" && len(e.Variants) > 0 {
+			// The entry itself holds the turn counter its hits rotate
+			// with (and maybe more variants than this record).
+			if k, err := parseKey(e.Key); err == nil {
+				if cur := c.getExact(k, l.Namespace); cur != nil {
+					cand.served = cur
+				}
+			}
+		}
 		if e.AliasOf != "" {
 			// An alias carries the wording it was created for (judged
 			// below) and a copy of its entry; the entry itself, when this

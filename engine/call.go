@@ -66,6 +66,7 @@ type Call struct {
 	route string
 	ep    *Endpoint // nil: an API semcache passes through
 	ctl   Controls
+	actl  answerControls // see answers.go
 	// ctlErr is a malformed control header, reported by Plan.
 	ctlErr error
 	// routeID is the route identity (authority, key headers) that salts
@@ -101,6 +102,7 @@ type Call struct {
 	held      []byte
 	sources   bool // add the sources member to the held JSON
 	merge     bool // rebuild a batch reply from hits and fetched answers
+	fill      bool // the key keeps more answers than it has: fetch one more
 	decided   bool // the write-back decision is made
 	finished  bool
 	firstByte bool
@@ -132,6 +134,9 @@ func (e *Engine) BeginRequest(f Front, t Target, h http.Header) *Call {
 		c.ctl, c.ctlErr = ParseControls(h, pol.maxTTL)
 		c.ns = subNamespace(c.ns, c.ctl.SubNamespace)
 		c.countIgnored()
+		var aerr error
+		c.actl, aerr = parseAnswerControls(h)
+		c.ctlErr = errors.Join(c.ctlErr, aerr)
 		c.outcome = OutcomeMiss
 		c.routeID = routeIdentity(t.Authority, pol.keyHdrs, h)
 		c.encoding = strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding")))
@@ -205,9 +210,9 @@ func (m HeaderMutation) Apply(h http.Header) {
 // back in a form that can be assembled.
 func (c *Call) UpstreamHeader(h http.Header) HeaderMutation {
 	m := HeaderMutation{}
-	drop := controlHeaders
+	drop := append(controlHeaders[:len(controlHeaders):len(controlHeaders)], answerHeaders...)
 	if c.ep != nil {
-		drop = append([]string{"Accept-Encoding"}, controlHeaders...)
+		drop = append([]string{"Accept-Encoding"}, drop...)
 	}
 	for _, k := range drop {
 		if _, ok := h[http.CanonicalHeaderKey(k)]; ok {
@@ -237,6 +242,10 @@ type Reply struct {
 	Status int
 	Header http.Header
 	Body   []byte
+	// Pace, for a text/event-stream body, is how long a front that can
+	// stream a reply waits between its events (0: send it at once; see
+	// Answers.Pace).
+	Pace time.Duration
 }
 
 // Upstream is a request to send upstream.
@@ -461,10 +470,13 @@ func (c *Call) lookup(ctx context.Context) {
 			m.Similarity.WithLabelValues("shadow").Observe(float64(res.Similarity))
 			c.log.Info("shadow semantic hit", "namespace", c.ns, "entry", res.Shadow.ID, "similarity", res.Similarity)
 		}
-		switch res.Tier {
-		case cache.TierExact:
+		switch {
+		case res.Tier == cache.TierExact && c.filling(res.Entry):
+			c.missing = append(c.missing, i) // one more answer for the key
+			c.fill = true
+		case res.Tier == cache.TierExact:
 			c.hits[i] = res.Entry
-		case cache.TierSemantic:
+		case res.Tier == cache.TierSemantic:
 			c.hits[i] = res.Entry
 			semantic = true
 			m.Similarity.WithLabelValues("served").Observe(float64(res.Similarity))
@@ -481,6 +493,9 @@ func (c *Call) lookup(ctx context.Context) {
 		c.outcome = OutcomeHitExact
 	}
 	c.reason = missReason(c.results)
+	if c.fill {
+		c.reason = "variant"
+	}
 	c.budgetReason()
 }
 
@@ -509,12 +524,13 @@ func missReason(rs []cache.Result) string {
 // render replays the hits as the reply; nil when a stored answer cannot
 // be rendered (the call then fetches afresh).
 func (c *Call) render() *Reply {
-	answers := make([]*cache.Answer, len(c.hits))
-	for i, e := range c.hits {
-		answers[i] = &e.Answer
-	}
 	now := c.e.now()
-	ct, body, err := c.req.Render(answers, now)
+	var sources []string
+	for _, e := range c.hits {
+		sources = append(sources, e.Sources...)
+	}
+	p := c.pick(now, sources)
+	ct, body, err := c.req.Render(p.answers, p.opts)
 	if err != nil {
 		c.log.Warn("engine: stored answer cannot be rendered, fetching afresh", "err", err)
 		return nil
@@ -523,15 +539,15 @@ func (c *Call) render() *Reply {
 	if r := c.rp.rule; r != nil {
 		h.Set("X-Semcache-Rule", r.name)
 	}
+	reply := &Reply{Status: http.StatusOK, Header: h}
 	if ct == "text/event-stream" {
 		h.Set("Cache-Control", "no-cache")
+		reply.Pace = c.pol.answers.Pace
 	}
 	h.Set("X-Semcache", outcomeHeader(c.outcome))
-	var sources []string
 	age := time.Duration(0)
 	for _, e := range c.hits {
 		c.e.metrics.recordSaved(c.ns, e)
-		sources = append(sources, e.Sources...)
 		age = max(age, now.Sub(e.CreatedAt))
 	}
 	h.Set("Age", strconv.FormatInt(int64(max(0, age.Seconds())), 10))
@@ -541,17 +557,21 @@ func (c *Call) render() *Reply {
 			h.Set("X-Semcache-Similarity", strconv.FormatFloat(float64(c.results[0].Similarity), 'f', 4, 32))
 			h.Set("X-Semcache-Score", strconv.FormatFloat(float64(c.results[0].Score), 'f', 6, 32))
 		}
+		if p.variant != "" {
+			h.Set("X-Semcache-Variant", p.variant)
+		}
 	} else {
 		h.Set("X-Semcache-Hits", fmt.Sprintf("%d/%d", len(c.hits), len(c.hits)))
 	}
 	if len(sources) > 0 {
 		h.Set("X-Semcache-Sources", strings.Join(sources, ","))
-		if ct == "application/json" {
+		if ct == "application/json" && p.opts.Marker == nil {
 			body = c.e.withSources(body, sources)
 		}
 	}
 	c.header = h
-	return &Reply{Status: http.StatusOK, Header: h, Body: body}
+	reply.Body = body
+	return reply
 }
 
 // missHeaders sets the headers of a miss, a partial hit or a bypass.
@@ -636,7 +656,7 @@ func (c *Call) Recheck(ctx context.Context) *Reply {
 		l := c.items[i]
 		l.SkipSemantic = true
 		res := c.e.cache.Get(ctx, l)
-		if res.Tier != cache.TierExact {
+		if res.Tier != cache.TierExact || c.filling(res.Entry) {
 			return nil
 		}
 		c.hits[i] = res.Entry
@@ -866,7 +886,7 @@ func (c *Call) writeBack(clean bool) []cache.Answer {
 			ttl = min(ttl, c.ttlCap)
 		}
 		for n, i := range c.missing {
-			c.e.cache.Put(c.items[i], answers[n], c.results[i].Vector, ttl, c.enrich.Sources)
+			c.put(i, answers[n], ttl)
 		}
 		c.e.metrics.WriteBack.WithLabelValues("stored").Add(float64(len(c.missing)))
 	}
@@ -899,7 +919,7 @@ func (c *Call) merged(fresh []cache.Answer) []byte {
 	for n, i := range c.missing {
 		answers[i] = &fresh[n]
 	}
-	_, body, err := c.req.Render(answers, c.e.now())
+	_, body, err := c.req.Render(answers, c.mergedOptions(c.e.now()))
 	if err != nil {
 		c.log.Warn("engine: merged reply cannot be rendered", "err", err)
 		return httpapi.Error("semcache: the cached items could not be rendered", httpapi.TypeServer, "", "")

@@ -20,7 +20,9 @@
 // reqpolicy.go), the operator's cache rules (rules.go, with the PII
 // detector of pii.go), bypass rules, the
 // lookup (exact, then semantic; one lookup per input for batch APIs), hit
-// rendering and the X-Semcache response headers, RAG enrichment and its
+// rendering and the X-Semcache response headers, what a hit says about
+// itself (the marker, its usage, the pace of a replay, several answers per
+// key: answers.go), RAG enrichment and its
 // salt, what is observed and stored (write-back), the request id,
 // coalescing keys, shadow mode, metrics and the dashboard's observer.
 //

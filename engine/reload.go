@@ -25,6 +25,8 @@ type Policy struct {
 	KeyHeaders []string
 	// Rules are the cache rules (nil: none); see NewRules.
 	Rules *Rules
+	// Answers say how hits present themselves (see answers.go).
+	Answers Answers
 }
 
 // policy is what a call reads, swapped whole by SetPolicy.
@@ -35,6 +37,7 @@ type policy struct {
 	auth    *ClientAuth
 	keyHdrs []string
 	rules   *Rules
+	answers Answers
 }
 
 // SetPolicy applies p to calls that begin from now on; safe while
@@ -42,6 +45,9 @@ type policy struct {
 func (e *Engine) SetPolicy(p Policy) error {
 	if p.MaxTTL < 0 {
 		return errors.New("engine: MaxTTL must not be negative")
+	}
+	if err := p.Answers.validate(); err != nil {
+		return err
 	}
 	if p.Namespaces == nil {
 		p.Namespaces, _ = NewNamespacer(nil, "")
@@ -54,6 +60,7 @@ func (e *Engine) SetPolicy(p Policy) error {
 	}
 	e.metrics.SetPrices(p.Prices)
 	e.metrics.watchRules(p.Rules)
-	e.pol.Store(&policy{ns: p.Namespaces, rag: p.Enricher, maxTTL: p.MaxTTL, auth: p.ClientAuth, keyHdrs: p.KeyHeaders, rules: p.Rules})
+	e.pol.Store(&policy{ns: p.Namespaces, rag: p.Enricher, maxTTL: p.MaxTTL, auth: p.ClientAuth, keyHdrs: p.KeyHeaders, rules: p.Rules,
+		answers: p.Answers})
 	return nil
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/semcache/semcache/wire/embeddings"
 )
 
-func ptr[T any](v T) *T { return &v }
 
 func TestNewRulesValidation(t *testing.T) {
 	good := []RuleConfig{

@@ -321,7 +321,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	plan := call.Plan(r.Context(), body, true)
 	if plan.Reply != nil {
 		call.End()
-		writeReply(w, plan.Reply)
+		writeHit(r.Context(), w, plan.Reply)
 		return
 	}
 	up := plan.Upstream

@@ -18,6 +18,8 @@
 // request's freshness (max-age, only-if-cached: 504), a raise-only
 // X-Semcache-Threshold, X-Semcache-Namespace sub-namespaces and the cache
 // rules (policy.go).
+// hit marker, zero usage on hits, replayed streams in the stored chunks
+// (or words), several answers per key in turn (answers.go).
 package fronttest
 
 import (
@@ -93,6 +95,11 @@ type Options struct {
 	Rules []engine.RuleConfig
 	// Now is the clock of the engine and the cache (nil: time.Now).
 	Now func() time.Time
+	// Answers say how hits present themselves (marker, usage, variants).
+	Answers engine.Answers
+	// Answerer writes the simulator's chat and responses answers (nil:
+	// its derived text).
+	Answerer upstream.Answerer
 }
 
 // Env is one scenario's front with what it runs on.
@@ -201,6 +208,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("ThresholdRaiseOnly", func(t *testing.T) { testThreshold(t, f) })
 	t.Run("SubNamespace", func(t *testing.T) { testSubNamespace(t, f) })
 	t.Run("CacheRules", func(t *testing.T) { testCacheRules(t, f) })
+	runAnswers(t, f)
 }
 
 // api is one cached API as the scenarios drive it.

@@ -31,7 +31,7 @@ type Stack struct {
 // NewStack builds a Stack for o; everything stops with the test.
 func NewStack(t testing.TB, o Options) *Stack {
 	t.Helper()
-	s := &Stack{Sim: upstream.New(upstream.Options{})}
+	s := &Stack{Sim: upstream.New(upstream.Options{Answerer: o.Answerer})}
 	s.Recorder = &Recorder{Next: Upstream(s.Sim)}
 	srv := httptest.NewServer(s.Recorder)
 	t.Cleanup(srv.Close)
@@ -58,7 +58,7 @@ func NewStack(t testing.TB, o Options) *Stack {
 		t.Fatal(err)
 	}
 	s.Engine, err = engine.New(engine.Options{Cache: c, Metrics: s.Metrics, Enricher: o.Enricher, SourcesField: o.SourcesField,
-		ClientAuth: auth, Rules: rules, Now: o.Now})
+		ClientAuth: auth, Rules: rules, Now: o.Now, Answers: o.Answers})
 	if err != nil {
 		t.Fatal(err)
 	}
