@@ -43,6 +43,9 @@ import (
 //	SEMCACHE_SCALE_DIR=/tmp/sc1m nice -n 10 \
 //	  go test -run '^$' -bench ScaleServe -benchtime 1x -timeout 1h ./vectorstore/memory/
 //
+// SEMCACHE_SCALE_EF_SWEEP=64,96,192,256 adds forced walks at those
+// EfSearch values to the serve phase; -v shows the build's progress as it
+// goes. vectorstore/memory/README.md has the figures they printed.
 // SEMCACHE_SCALE_EMBEDDER=use embeds with USE-lite instead (512-d too;
 // SEMCACHE_MODEL_DIR must point at the model). SEMCACHE_SCALE_SOURCES lists the text files (comma-separated; default
 // bench/testdata/{distractors.txt,questions.jsonl,pairs.jsonl} and
