@@ -480,3 +480,98 @@ func BenchmarkDecide(b *testing.B) {
 		l.Decide(c)
 	}
 }
+
+// TestSetBudgets: a reload's new budgets apply at once to what the
+// namespace has learned (a tighter budget admits less, from the same
+// counts), invalid ones are rejected whole, a namespace whose budget is
+// removed is not decided any more but keeps its counts for when it gets
+// one again, and decisions under way race with none of it.
+func TestSetBudgets(t *testing.T) {
+	l := newLearner(t, 1, 0.05, newMemStore())
+	w := logisticWorld(1, 1.8, 4)
+	simulate(t, l, w, 20000)
+	loose := l.Stats("ns")
+	if loose.Budget != 0.05 || loose.Allowance < 0 {
+		t.Fatalf("before the reload: %+v", loose)
+	}
+
+	if err := l.SetBudgets(0.01, map[string]float64{"other": 0.02}, 0.1); err != nil {
+		t.Fatal(err)
+	}
+	tight := l.Stats("ns")
+	if tight.Budget != 0.01 {
+		t.Errorf("budget after the reload: %v, want 0.01", tight.Budget)
+	}
+	if tight.Labelled != loose.Labelled {
+		t.Errorf("the reload lost labels: %v, had %v", tight.Labelled, loose.Labelled)
+	}
+	if tm, ok := tight.MinScore["request/fresh"]; (ok && tm <= loose.MinScore["request/fresh"]) || tight.Bound > 0.01 {
+		t.Errorf("a tighter budget admits as much: lowest score %v (was %v), bound %v", tight.MinScore, loose.MinScore, tight.Bound)
+	}
+	if b, ok := l.Budget("other"); !ok || b != 0.02 {
+		t.Errorf("Budget(other) = %v, %v; want 0.02", b, ok)
+	}
+	if got := l.Namespaces(); !slices.Equal(got, []string{"other"}) {
+		t.Errorf("Namespaces() = %v", got)
+	}
+	r := simulate(t, l, w, 20000)
+	if r.served == 0 || r.expectedRate() > 0.01 {
+		t.Errorf("under the new budget: served %d, expected wrong-hit rate %.4f", r.served, r.expectedRate())
+	}
+
+	for _, bad := range []struct {
+		def, explore float64
+		per          map[string]float64
+	}{
+		{def: -0.1},
+		{def: 1},
+		{per: map[string]float64{"x": 0}},
+		{explore: 1.5},
+	} {
+		if err := l.SetBudgets(bad.def, bad.per, bad.explore); err == nil {
+			t.Errorf("SetBudgets(%v, %v, %v) accepted", bad.def, bad.per, bad.explore)
+		}
+	}
+	if b, _ := l.Budget("ns"); b != 0.01 {
+		t.Errorf("a rejected reload changed the budget to %v", b)
+	}
+
+	// Removed, then given again.
+	if err := l.SetBudgets(0, map[string]float64{"other": 0.02}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := l.Budget("ns"); ok {
+		t.Error("ns still has a budget")
+	}
+	for _, st := range l.Snapshot() {
+		if st.Namespace == "ns" {
+			t.Error("a namespace without a budget is in the snapshot")
+		}
+	}
+	if err := l.SetBudgets(0.05, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if again := l.Stats("ns"); again.Labelled < tight.Labelled || again.Allowance < 0 || again.Budget != 0.05 {
+		t.Errorf("given its budget again: %+v", again)
+	}
+
+	// Concurrent decisions and reloads (run with -race).
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				c := Candidate{Namespace: "ns", Entry: entryKey(i % 50), Kind: "request", Score: 0.999}
+				d := l.Decide(c)
+				if d.Action != Serve {
+					l.Record(Observation{Candidate: c, Wrong: (i+g)%50 == 0, Source: SourceMiss, Weight: d.Weight()})
+				}
+			}
+		})
+	}
+	for i := range 50 {
+		if err := l.SetBudgets([]float64{0.01, 0.05}[i%2], nil, 0); err != nil {
+			t.Error(err)
+		}
+	}
+	wg.Wait()
+}
