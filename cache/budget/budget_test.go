@@ -275,21 +275,49 @@ func TestDriftingWorld(t *testing.T) {
 	}
 }
 
-// TestNoSafeThresholdStopsServing: when no cut-off is safe (a third of the
-// candidates are wrong at every score), the learner serves nothing rather
-// than spend the budget.
+// TestNoSafeThresholdStopsServing: when no cut-off is safe, the learner
+// serves nothing rather than spend the budget.
+//
+// "a third wrong": every score is wrong 30% of the time; nothing may be
+// served, ever. "just over" is the hard case: every score is wrong a
+// little more often than the budget allows (2 and 1.5 budgets), so no
+// cut-off is safe (at any cut-off the expected wrong-hit rate is over the
+// budget), yet a run of lucky labels looks safe now and then. The bound is
+// a confidence bound, re-tested at every refit, so a lucky run admits a
+// block once in a while (3 of these 18 runs of 20,000 candidates, measured)
+// until the next labels withdraw it: such a run may serve a little (at
+// most 1% of the candidates) and overspend by a little (at most 5 expected
+// wrong answers over the budget's share), and nothing more.
 func TestNoSafeThresholdStopsServing(t *testing.T) {
-	for _, eps := range []float64{0.01, 0.05} {
-		w := &world{rng: rand.New(rand.NewPCG(3, 4)), entries: 500,
-			score: func(r *rand.Rand) float32 { return float32(1 - math.Pow(10, -(0.3+r.Float64()*3.7))) },
-			wrong: func(int, float32) float64 { return 0.3 }}
-		l := newLearner(t, 9, eps, newMemStore())
-		r := simulate(t, l, w, 20000)
-		if r.served != 0 {
-			t.Errorf("budget %.2f: served %d candidates (%d wrong) where no cut-off is safe", eps, r.served, r.servedWrong)
-		}
-		if st := l.Stats("ns"); st.Allowance >= 0 || len(st.MinScore) != 0 {
-			t.Errorf("budget %.2f: allowance %v, admitted %v; want nothing admitted", eps, st.Allowance, st.MinScore)
+	for _, tc := range []struct {
+		name     string
+		wrong    func(eps float64) float64
+		maxShare float64
+	}{
+		{"a third wrong", func(float64) float64 { return 0.3 }, 0},
+		{"just over: 2 budgets", func(eps float64) float64 { return 2 * eps }, 0.01},
+		{"just over: 1.5 budgets", func(eps float64) float64 { return 1.5 * eps }, 0.01},
+	} {
+		for _, eps := range []float64{0.01, 0.02, 0.05} {
+			for seed := range uint64(3) {
+				p := tc.wrong(eps)
+				w := &world{rng: rand.New(rand.NewPCG(3+seed, 4)), entries: 500,
+					score: func(r *rand.Rand) float32 { return float32(1 - math.Pow(10, -(0.3+r.Float64()*3.7))) },
+					wrong: func(int, float32) float64 { return p }}
+				l := newLearner(t, 9+seed, eps, newMemStore())
+				r := simulate(t, l, w, 20000)
+				excess := r.risk - eps*float64(r.served)
+				if r.served > 0 {
+					t.Logf("%s, budget %.2f, seed %d: served %d (%d wrong), %.1f expected wrong answers over the budget", tc.name, eps, seed, r.served, r.servedWrong, excess)
+				}
+				if float64(r.served) > tc.maxShare*float64(r.candidates) || excess > 5 {
+					t.Errorf("%s, budget %.2f, seed %d: served %d of %d candidates (%d wrong, %.1f expected over the budget) where no cut-off is safe",
+						tc.name, eps, seed, r.served, r.candidates, r.servedWrong, excess)
+				}
+				if st := l.Stats("ns"); tc.maxShare == 0 && (st.Allowance >= 0 || len(st.MinScore) != 0) {
+					t.Errorf("%s, budget %.2f, seed %d: allowance %v, admitted %v; want nothing admitted", tc.name, eps, seed, st.Allowance, st.MinScore)
+				}
+			}
 		}
 	}
 }
