@@ -353,8 +353,10 @@ func (l *Learner) SetBudgets(def float64, per map[string]float64, maxExplore flo
 		maxExplore = DefaultMaxExploreFraction
 	}
 	l.maxExplore.Store(math.Float64bits(maxExplore))
-	l.budgets.Store(&budgets{def: def, per: maps.Clone(per)})
+	// Under l.mu, as ns creates a namespace: one created before is in
+	// states, one created after reads the new budgets.
 	l.mu.Lock()
+	l.budgets.Store(&budgets{def: def, per: maps.Clone(per)})
 	states := maps.Clone(l.nss)
 	l.mu.Unlock()
 	for name, s := range states {
