@@ -74,6 +74,8 @@ type Options struct {
 	// Budget, when set, decides the semantic hits of the namespaces that
 	// have an error budget (see budget.go).
 	Budget *budget.Learner
+	// Rules are the cache rules (nil: none); see NewRules.
+	Rules *Rules
 	// Answers say how hits present themselves: the marker, their usage,
 	// the pace of a replayed stream, answers per key (see answers.go).
 	Answers Answers
@@ -160,8 +162,9 @@ func New(o Options) (*Engine, error) {
 	o.Metrics.WatchCache(o.Cache)
 	e := &Engine{cache: o.Cache, metrics: o.Metrics, mode: o.Mode, endpoints: eps,
 		sources: o.SourcesField, log: o.Logger, now: o.Now, maxBody: o.MaxBodyBytes, budget: o.Budget, recent: newRecentHits()}
-	e.pol.Store(&policy{ns: o.Namespaces, rag: o.Enricher, maxTTL: o.MaxTTL, auth: o.ClientAuth, keyHdrs: o.KeyHeaders,
+	e.pol.Store(&policy{ns: o.Namespaces, rag: o.Enricher, maxTTL: o.MaxTTL, auth: o.ClientAuth, keyHdrs: o.KeyHeaders, rules: o.Rules,
 		answers: o.Answers})
+	o.Metrics.watchRules(o.Rules)
 	if o.Budget != nil {
 		o.Metrics.WatchBudget(o.Budget)
 	}

@@ -116,6 +116,8 @@ type fileConfig struct {
 
 	// ErrorBudgets are per-namespace error budgets (cache/budget).
 	ErrorBudgets map[string]float64 `yaml:"error_budgets"`
+	// CacheRules are the cache rules (see rules.go).
+	CacheRules cacheRules `yaml:"cache_rules"`
 	// Variants are the answers per key of given namespaces (--variants).
 	Variants map[string]int `yaml:"namespace_variants"`
 }
@@ -351,6 +353,7 @@ func (c *config) validate() error {
 	}
 	errs = append(errs, c.validateRAG()...)
 	errs = append(errs, c.validateHardening()...)
+	errs = append(errs, c.validateRules()...)
 	errs = append(errs, c.validateAnswers()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
