@@ -73,7 +73,6 @@ func TestParseAnswerControls(t *testing.T) {
 	}
 }
 
-
 // TestPaceAndPolicyReload: a stream hit carries the pace, a JSON hit does
 // not; a policy change applies to the calls that begin after it.
 func TestPaceAndPolicyReload(t *testing.T) {
