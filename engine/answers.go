@@ -164,16 +164,18 @@ func (c *Call) variants() int {
 }
 
 // filling reports whether an exact hit on e must still go upstream: its
-// key keeps more answers than e holds so far.
+// key keeps more answers than e holds so far. A request that must not
+// reach the upstream (only-if-cached) is served what the key has.
 func (c *Call) filling(e *cache.Entry) bool {
-	return !c.ctl.NoCache && e.AliasOf == "" && e.Answers() < c.variants()
+	return !c.ctl.NoCache && !c.ctl.OnlyIfCached && e.AliasOf == "" && e.Answers() < c.variants()
 }
 
 // put stores the fetched answer to item i: one more variant of its entry
-// when the key keeps several (a no-cache refresh replaces them all).
+// when the key keeps several (a no-cache refresh, or the answer to an
+// entry too old for the request's max-age, replaces them all).
 func (c *Call) put(i int, a cache.Answer, ttl time.Duration) {
 	l, vec, src := c.items[i], c.results[i].Vector, c.enrich.Sources
-	if n := c.variants(); n > 1 && !c.ctl.NoCache {
+	if n := c.variants(); n > 1 && !c.ctl.NoCache && !c.results[i].Stale {
 		c.e.cache.PutVariant(l, a, vec, ttl, src, n)
 		return
 	}

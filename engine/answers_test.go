@@ -73,8 +73,6 @@ func TestParseAnswerControls(t *testing.T) {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // TestPaceAndPolicyReload: a stream hit carries the pace, a JSON hit does
 // not; a policy change applies to the calls that begin after it.
 func TestPaceAndPolicyReload(t *testing.T) {

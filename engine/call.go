@@ -132,11 +132,11 @@ func (e *Engine) BeginRequest(f Front, t Target, h http.Header) *Call {
 	if ep, ok := e.Endpoint(method, path); ok {
 		c.ep, c.route = &ep, ep.Name
 		c.ctl, c.ctlErr = ParseControls(h, pol.maxTTL)
-		c.ns = subNamespace(c.ns, c.ctl.SubNamespace)
-		c.countIgnored()
 		var aerr error
 		c.actl, aerr = parseAnswerControls(h)
 		c.ctlErr = errors.Join(c.ctlErr, aerr)
+		c.ns = subNamespace(c.ns, c.ctl.SubNamespace)
+		c.countIgnored()
 		c.outcome = OutcomeMiss
 		c.routeID = routeIdentity(t.Authority, pol.keyHdrs, h)
 		c.encoding = strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding")))
@@ -536,10 +536,10 @@ func (c *Call) render() *Reply {
 		return nil
 	}
 	h := http.Header{"Content-Type": {ct}, "X-Request-Id": {c.rid}}
+	reply := &Reply{Status: http.StatusOK, Header: h}
 	if r := c.rp.rule; r != nil {
 		h.Set("X-Semcache-Rule", r.name)
 	}
-	reply := &Reply{Status: http.StatusOK, Header: h}
 	if ct == "text/event-stream" {
 		h.Set("Cache-Control", "no-cache")
 		reply.Pace = c.pol.answers.Pace

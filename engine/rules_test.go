@@ -11,6 +11,8 @@ import (
 	"github.com/semcache/semcache/wire/embeddings"
 )
 
+func ptr[T any](v T) *T { return &v }
+
 func TestNewRulesValidation(t *testing.T) {
 	good := []RuleConfig{
 		{Name: "hot", When: RuleWhen{TemperatureAbove: ptr(0.7)}, Action: RuleBypass},

@@ -184,7 +184,8 @@ func (s *service) applyReload(ctx context.Context, trigger string) error {
 		return fmt.Errorf("tenants: %w", err)
 	}
 	ep := engine.Policy{Namespaces: nsr, MaxTTL: next.maxTTL(), Prices: next.file.Prices,
-		ClientAuth: next.clientAuth, KeyHeaders: next.keyHeaders, Rules: next.file.CacheRules.rules, Answers: next.answers()}
+		ClientAuth: next.clientAuth, KeyHeaders: next.keyHeaders, Rules: next.file.CacheRules.rules,
+		Answers: next.answers()}
 	if s.rag != nil {
 		ep.Enricher = s.rag
 	}

@@ -309,6 +309,14 @@ func testVariants(t *testing.T, f Factory) {
 						t.Fatalf("call %d: X-Semcache %q, want miss while the key fills", i, r.Header.Get("X-Semcache"))
 					}
 					stored = append(stored, answer(t, a, r))
+					if i == 0 {
+						// only-if-cached never calls the upstream: it is
+						// served what the filling key has.
+						oc := env.Front.Do(ctx, post(a.path, "k", body, "Cache-Control", "only-if-cached"))
+						if oc.Header.Get("X-Semcache") != "hit-exact" || answer(t, a, oc) != stored[0] {
+							t.Fatalf("only-if-cached on a filling key: status %d, X-Semcache %q", oc.Status, oc.Header.Get("X-Semcache"))
+						}
+					}
 				}
 				if stored[0] == stored[1] || stored[1] == stored[2] {
 					t.Fatalf("the upstream repeated itself: %q", stored)

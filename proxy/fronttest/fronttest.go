@@ -17,8 +17,8 @@
 // request bodies decoded, zip bombs and unknown encodings refused; the
 // request's freshness (max-age, only-if-cached: 504), a raise-only
 // X-Semcache-Threshold, X-Semcache-Namespace sub-namespaces and the cache
-// rules (policy.go).
-// hit marker, zero usage on hits, replayed streams in the stored chunks
+// rules (policy.go);
+// the hit marker, zero usage on hits, replayed streams in the stored chunks
 // (or words), several answers per key in turn (answers.go).
 package fronttest
 
