@@ -103,8 +103,10 @@ type Call struct {
 	decided   bool // the write-back decision is made
 	finished  bool
 	firstByte bool
-	lastByte  time.Time
-	ended     bool
+	// firstToken: the first content of a stream was timed
+	firstToken bool
+	lastByte   time.Time
+	ended      bool
 }
 
 // Begin starts a call when a request's headers have arrived: it routes
@@ -575,7 +577,7 @@ func (c *Call) enrichBody(ctx context.Context) []byte {
 // Coalesced marks a call that shares another call's upstream request and
 // returns the header that says so.
 func (c *Call) Coalesced() http.Header {
-	c.e.metrics.Coalesced.Inc()
+	c.e.metrics.Coalesced.WithLabelValues(c.e.metrics.Namespace(c.ns)).Inc()
 	return http.Header{"X-Semcache-Coalesced": {"true"}}
 }
 
@@ -620,7 +622,7 @@ var ErrBodyTimeout = errors.New("the request body did not arrive in time")
 func (c *Call) Unreachable(cause string) Reply {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.e.metrics.UpstreamErrors.WithLabelValues("unreachable").Inc()
+	c.e.metrics.upstreamError(c.ns, "unreachable")
 	c.log.Warn("upstream call failed", "cause", cause)
 	if c.outcome != OutcomeBypass {
 		c.outcome = OutcomeError
@@ -652,6 +654,7 @@ func (c *Call) Upstream(status int, h http.Header) Response {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.status = status
+	c.e.metrics.observeUpstream(c.ns, status)
 	resp := Response{Header: c.header.Clone()}
 	if c.req == nil || c.outcome == OutcomeBypass || c.decided {
 		c.decided = true
@@ -708,7 +711,7 @@ func (c *Call) decide(result string, err error) {
 		return
 	}
 	c.decided = true
-	c.e.metrics.WriteBack.WithLabelValues(result).Inc()
+	c.e.metrics.WriteBackSkipped.WithLabelValues(result).Inc()
 	if err != nil {
 		c.log.Debug("answer not cached", "namespace", c.ns, "reason", err)
 	}
@@ -726,13 +729,19 @@ func (c *Call) Write(p []byte) (out []byte, replaced bool) {
 	m := c.e.metrics
 	if !c.firstByte {
 		c.firstByte = true
-		m.UpstreamTTFT.Observe(now.Sub(c.sentAt).Seconds())
+		if !c.stream {
+			m.UpstreamFirstByte.Observe(now.Sub(c.sentAt).Seconds())
+		}
 	} else if c.stream {
 		m.InterToken.Observe(now.Sub(c.lastByte).Seconds())
 	}
 	c.lastByte = now
 	if c.body != nil {
 		c.body.write(p)
+		if c.stream && !c.firstToken && c.body.contentStarted() {
+			c.firstToken = true
+			m.UpstreamFirstToken.Observe(now.Sub(c.sentAt).Seconds())
+		}
 	}
 	if c.hold {
 		if len(c.held)+len(p) <= wire.MaxAnswerBytes {
@@ -770,7 +779,7 @@ func (c *Call) Finish(clean bool) []byte {
 		m.UpstreamDuration.Observe(c.e.now().Sub(c.sentAt).Seconds())
 	}
 	if !clean {
-		m.UpstreamErrors.WithLabelValues("broken_stream").Inc()
+		m.upstreamError(c.ns, "broken_stream")
 		c.log.Warn("upstream body broken")
 	}
 	if !c.observe {
@@ -822,7 +831,6 @@ func (c *Call) writeBack(clean bool) []cache.Answer {
 		for n, i := range c.missing {
 			c.e.cache.Put(c.items[i], answers[n], c.results[i].Vector, ttl, c.enrich.Sources)
 		}
-		c.e.metrics.WriteBack.WithLabelValues("stored").Add(float64(len(c.missing)))
 	}
 	if len(c.results) == 1 && c.results[0].Shadow != nil && err == nil {
 		go c.e.compareShadow(c.ns, c.results[0].Shadow, c.results[0].Similarity, answers[0].Text)

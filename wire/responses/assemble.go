@@ -101,12 +101,21 @@ type Assembler struct {
 	final     []byte // the response of response.completed
 	completed bool
 	bad       error
+	started   bool // a delta of output text, a refusal or tool arguments
 }
 
 // NewAssembler returns an assembler for a streamed (SSE) or JSON body.
 func NewAssembler(stream bool) *Assembler { return &Assembler{stream: stream} }
 
-var _ wire.Assembler = (*Assembler)(nil)
+var (
+	_ wire.Assembler      = (*Assembler)(nil)
+	_ wire.ContentStarter = (*Assembler)(nil)
+)
+
+// ContentStarted reports whether a streamed event has carried content:
+// response.output_text.delta, response.refusal.delta or
+// response.function_call_arguments.delta (the first token).
+func (a *Assembler) ContentStarted() bool { return a.started }
 
 // Write feeds upstream body bytes.
 func (a *Assembler) Write(p []byte) (int, error) {
@@ -160,6 +169,8 @@ func (a *Assembler) event(ev sse.Event) error {
 		typ = ev.Event
 	}
 	switch typ {
+	case "response.output_text.delta", "response.refusal.delta", "response.function_call_arguments.delta":
+		a.started = true
 	case "error", "response.failed", "response.incomplete":
 		a.fail(notCacheable("upstream %s event", typ))
 	case "response.completed":
