@@ -416,12 +416,12 @@ func (c *Call) lookup(ctx context.Context) {
 	for i := range c.items {
 		c.budgetFloor(i)
 		res := c.e.cache.Get(ctx, c.items[i])
-		m.observeLookup(&res)
+		m.observeLookup(c.ns, &res)
 		c.budgetDecide(i, &res)
 		c.results[i] = res
 		if res.Shadow != nil {
 			m.ShadowHits.WithLabelValues(m.Namespace(c.ns)).Inc()
-			m.Similarity.WithLabelValues("shadow").Observe(float64(res.Similarity))
+			m.Similarity.WithLabelValues(m.Namespace(c.ns), "shadow").Observe(float64(res.Similarity))
 			c.log.Info("shadow semantic hit", "namespace", c.ns, "entry", res.Shadow.ID, "similarity", res.Similarity)
 		}
 		switch res.Tier {
@@ -430,7 +430,7 @@ func (c *Call) lookup(ctx context.Context) {
 		case cache.TierSemantic:
 			c.hits[i] = res.Entry
 			semantic = true
-			m.Similarity.WithLabelValues("served").Observe(float64(res.Similarity))
+			m.Similarity.WithLabelValues(m.Namespace(c.ns), "served").Observe(float64(res.Similarity))
 			c.log.Debug("semantic hit", "namespace", c.ns, "entry", res.Entry.ID, "similarity", res.Similarity,
 				"query", c.items[i].Prompt, "matched", res.Entry.Prompt)
 			c.e.cache.Alias(c.items[i], res)
@@ -730,17 +730,17 @@ func (c *Call) Write(p []byte) (out []byte, replaced bool) {
 	if !c.firstByte {
 		c.firstByte = true
 		if !c.stream {
-			m.UpstreamFirstByte.Observe(now.Sub(c.sentAt).Seconds())
+			m.UpstreamFirstByte.WithLabelValues(m.Namespace(c.ns)).Observe(now.Sub(c.sentAt).Seconds())
 		}
 	} else if c.stream {
-		m.InterToken.Observe(now.Sub(c.lastByte).Seconds())
+		m.InterToken.WithLabelValues(m.Namespace(c.ns)).Observe(now.Sub(c.lastByte).Seconds())
 	}
 	c.lastByte = now
 	if c.body != nil {
 		c.body.write(p)
 		if c.stream && !c.firstToken && c.body.contentStarted() {
 			c.firstToken = true
-			m.UpstreamFirstToken.Observe(now.Sub(c.sentAt).Seconds())
+			m.UpstreamFirstToken.WithLabelValues(m.Namespace(c.ns)).Observe(now.Sub(c.sentAt).Seconds())
 		}
 	}
 	if c.hold {
@@ -776,7 +776,7 @@ func (c *Call) Finish(clean bool) []byte {
 	c.finished = true
 	m := c.e.metrics
 	if !c.sentAt.IsZero() {
-		m.UpstreamDuration.Observe(c.e.now().Sub(c.sentAt).Seconds())
+		m.UpstreamDuration.WithLabelValues(m.Namespace(c.ns)).Observe(c.e.now().Sub(c.sentAt).Seconds())
 	}
 	if !clean {
 		m.upstreamError(c.ns, "broken_stream")

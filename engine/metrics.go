@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,10 +54,10 @@ type Metrics struct {
 	MissDuration       *prometheus.HistogramVec
 	PassDuration       *prometheus.HistogramVec
 	LookupDuration     *prometheus.HistogramVec
-	UpstreamDuration   prometheus.Histogram
-	UpstreamFirstToken prometheus.Histogram
-	UpstreamFirstByte  prometheus.Histogram
-	InterToken         prometheus.Histogram
+	UpstreamDuration   *prometheus.HistogramVec
+	UpstreamFirstToken *prometheus.HistogramVec
+	UpstreamFirstByte  *prometheus.HistogramVec
+	InterToken         *prometheus.HistogramVec
 	UpstreamResponses  *prometheus.CounterVec
 	Similarity         *prometheus.HistogramVec
 	VerifierRejects    *prometheus.CounterVec
@@ -109,32 +110,32 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 			Buckets: SlowBuckets,
 		}, []string{"route"}),
 		LookupDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "semcache_lookup_duration_seconds", Help: "Cache lookup time per step (exact, embed, search).",
+			Name: "semcache_lookup_duration_seconds", Help: "Cache lookup time by namespace and step (exact, embed, search).",
 			Buckets: FastBuckets,
-		}, []string{"step"}),
-		UpstreamDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "semcache_upstream_duration_seconds", Help: "Upstream call time, from sending the request to the end of the body.", Buckets: SlowBuckets,
-		}),
-		UpstreamFirstToken: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "semcache_upstream_first_token_seconds", Help: "Streamed (SSE) answers: upstream time to the first event carrying content (text, a refusal or a tool call).", Buckets: SlowBuckets,
-		}),
-		UpstreamFirstByte: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "semcache_upstream_first_byte_seconds", Help: "JSON answers: upstream time to the first body byte.", Buckets: SlowBuckets,
-		}),
-		InterToken: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "semcache_upstream_inter_chunk_seconds", Help: "Gap between upstream stream chunks.", Buckets: FastBuckets,
-		}),
+		}, []string{"namespace", "step"}),
+		UpstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "semcache_upstream_duration_seconds", Help: "Upstream call time of cached APIs, from sending the request to the end of the body, by namespace.", Buckets: SlowBuckets,
+		}, []string{"namespace"}),
+		UpstreamFirstToken: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "semcache_upstream_first_token_seconds", Help: "Streamed (SSE) answers of cached APIs: upstream time to the first event carrying content (text, a refusal or a tool call), by namespace.", Buckets: SlowBuckets,
+		}, []string{"namespace"}),
+		UpstreamFirstByte: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "semcache_upstream_first_byte_seconds", Help: "JSON answers of cached APIs: upstream time to the first body byte, by namespace.", Buckets: SlowBuckets,
+		}, []string{"namespace"}),
+		InterToken: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "semcache_upstream_inter_chunk_seconds", Help: "Gap between upstream stream chunks of cached APIs, by namespace.", Buckets: FastBuckets,
+		}, []string{"namespace"}),
 		UpstreamResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "semcache_upstream_responses_total", Help: "Upstream responses by namespace and status class (2xx, 3xx, 4xx, 5xx).",
 		}, []string{"namespace", "class"}),
 		Similarity: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "semcache_similarity_score",
-			Help:    "Similarity of semantic candidates: served hits, verifier rejections and shadow hits.",
+			Help:    "Similarity of semantic candidates by namespace and kind: served hits, verifier rejections (rejected) and shadow hits.",
 			Buckets: []float64{.5, .6, .7, .75, .8, .85, .875, .9, .925, .95, .975, .99, 1},
-		}, []string{"kind"}),
+		}, []string{"namespace", "kind"}),
 		VerifierRejects: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "semcache_verifier_rejections_total", Help: "Semantic candidates refused by the verifier, by reason.",
-		}, []string{"reason"}),
+			Name: "semcache_verifier_rejections_total", Help: "Semantic candidates refused by the verifier, by namespace and reason.",
+		}, []string{"namespace", "reason"}),
 		TokensSaved: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "semcache_saved_tokens_total", Help: "Tokens not sent upstream thanks to hits (from the stored usage), by namespace and kind (prompt, completion).",
 		}, []string{"namespace", "kind"}),
@@ -165,11 +166,11 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 			Name: "semcache_rag_passages_injected_total", Help: "Passages injected into prompts.",
 		}),
 		DegradedLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "semcache_degraded_lookups_total", Help: "Lookups that fell back to a miss because the embedder or store failed, by cause (embedder, store).",
-		}, []string{"cause"}),
+			Name: "semcache_degraded_lookups_total", Help: "Lookups that fell back to a miss because the embedder or store failed, by namespace and cause (embedder, store).",
+		}, []string{"namespace", "cause"}),
 		SemanticSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "semcache_semantic_skipped_total", Help: "Lookups kept to the exact tier although the similarity tier applies, by reason (too_long: the prompt is above the tier's bound).",
-		}, []string{"reason"}),
+			Name: "semcache_semantic_skipped_total", Help: "Lookups kept to the exact tier although the similarity tier applies, by namespace and reason (too_long: the prompt is above the tier's bound).",
+		}, []string{"namespace", "reason"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "semcache_refused_requests_total", Help: "Requests refused before any lookup, by reason (unauthorized, bad_path, not_allowed, overloaded).",
 		}, []string{"reason"}),
@@ -180,13 +181,19 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 		budget:     newBudgetMetrics(),
 	}
 	m.SetPrices(prices)
-	reg.MustRegister(m.Requests, m.Items, m.HitDuration, m.MissDuration, m.PassDuration, m.LookupDuration,
+	reg.MustRegister(m.collectors()...)
+	m.initSeries()
+	return m
+}
+
+// collectors are the metrics NewMetrics registers (WatchCache and
+// WatchBudget add theirs).
+func (m *Metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.Requests, m.Items, m.HitDuration, m.MissDuration, m.PassDuration, m.LookupDuration,
 		m.UpstreamDuration, m.UpstreamFirstToken, m.UpstreamFirstByte, m.InterToken, m.UpstreamResponses,
 		m.Similarity, m.VerifierRejects, m.TokensSaved, m.CostSaved, m.WriteBackSkipped, m.Coalesced, m.UpstreamErrors,
 		m.ShadowHits, m.ShadowAnswerSim, m.RAGRetrievals, m.RAGPassages, m.DegradedLookups, m.SemanticSkipped, m.Refused,
-		m.BuildInfo)
-	m.initSeries()
-	return m
+		m.BuildInfo}
 }
 
 // SetPrices replaces the model prices the saved cost is computed with;
@@ -195,10 +202,23 @@ func (m *Metrics) SetPrices(prices map[string]Price) {
 	m.prices.Store(&prices)
 }
 
-// PreRegisterReasons makes every verifier reason visible at zero.
+// HasPrices reports whether a price table is configured (without one the
+// money saved is unknown, not zero).
+func (m *Metrics) HasPrices() bool {
+	return len(*m.prices.Load()) > 0
+}
+
+// PreRegisterReasons makes every verifier reason visible at zero, in
+// every namespace label known now and later.
 func (m *Metrics) PreRegisterReasons(reasons []string) {
-	for _, r := range reasons {
-		m.VerifierRejects.WithLabelValues(r)
+	m.zero.mu.Lock()
+	m.zero.reasons = append(m.zero.reasons, reasons...)
+	nss := slices.Clone(m.zero.ns)
+	m.zero.mu.Unlock()
+	for _, ns := range nss {
+		for _, r := range reasons {
+			m.VerifierRejects.WithLabelValues(ns, r)
+		}
 	}
 }
 
@@ -242,26 +262,27 @@ func (m *Metrics) recordSaved(ns string, e *cache.Entry) {
 	}
 }
 
-func (m *Metrics) observeLookup(r *cache.Result) {
-	m.LookupDuration.WithLabelValues("exact").Observe(r.ExactTime.Seconds())
+func (m *Metrics) observeLookup(ns string, r *cache.Result) {
+	label := m.Namespace(ns)
+	m.LookupDuration.WithLabelValues(label, "exact").Observe(r.ExactTime.Seconds())
 	if r.EmbedTime > 0 {
-		m.LookupDuration.WithLabelValues("embed").Observe(r.EmbedTime.Seconds())
+		m.LookupDuration.WithLabelValues(label, "embed").Observe(r.EmbedTime.Seconds())
 	}
 	if r.SearchTime > 0 {
-		m.LookupDuration.WithLabelValues("search").Observe(r.SearchTime.Seconds())
+		m.LookupDuration.WithLabelValues(label, "search").Observe(r.SearchTime.Seconds())
 	}
 	for _, rej := range r.Rejections {
-		m.VerifierRejects.WithLabelValues(rej.Reason).Inc()
-		m.Similarity.WithLabelValues("rejected").Observe(float64(rej.Score))
+		m.VerifierRejects.WithLabelValues(label, rej.Reason).Inc()
+		m.Similarity.WithLabelValues(label, "rejected").Observe(float64(rej.Score))
 	}
 	if r.EmbedErr != nil {
-		m.DegradedLookups.WithLabelValues("embedder").Inc()
+		m.DegradedLookups.WithLabelValues(label, "embedder").Inc()
 	}
 	if r.SearchErr != nil {
-		m.DegradedLookups.WithLabelValues("store").Inc()
+		m.DegradedLookups.WithLabelValues(label, "store").Inc()
 	}
 	if r.Skipped != "" {
-		m.SemanticSkipped.WithLabelValues(r.Skipped).Inc()
+		m.SemanticSkipped.WithLabelValues(label, r.Skipped).Inc()
 	}
 }
 

@@ -33,26 +33,16 @@ type zeroSeries struct {
 	fronts []string
 	routes []string
 	ns     []string // namespace labels initialised, _other included
+	// reasons are the verifier's rejection reasons (PreRegisterReasons)
+	reasons []string
 }
 
 // initSeries creates the series whose label values are all known at
 // start: the unlabelled-by-traffic vectors, and the bounded "_other"
 // namespace.
 func (m *Metrics) initSeries() {
-	for _, s := range lookupSteps {
-		m.LookupDuration.WithLabelValues(s)
-	}
-	for _, k := range similarityKinds {
-		m.Similarity.WithLabelValues(k)
-	}
-	for _, c := range degradedCauses {
-		m.DegradedLookups.WithLabelValues(c)
-	}
 	for _, r := range skipReasons {
 		m.WriteBackSkipped.WithLabelValues(r)
-	}
-	for _, r := range semanticSkips {
-		m.SemanticSkipped.WithLabelValues(r)
 	}
 	for _, r := range refusedReasons {
 		m.Refused.WithLabelValues(r)
@@ -116,8 +106,27 @@ func (m *Metrics) initNamespace(ns string) {
 		return
 	}
 	m.zero.ns = append(m.zero.ns, ns)
-	fronts, routes := slices.Clone(m.zero.fronts), slices.Clone(m.zero.routes)
+	fronts, routes, reasons := slices.Clone(m.zero.fronts), slices.Clone(m.zero.routes), slices.Clone(m.zero.reasons)
 	m.zero.mu.Unlock()
+	for _, s := range lookupSteps {
+		m.LookupDuration.WithLabelValues(ns, s)
+	}
+	for _, k := range similarityKinds {
+		m.Similarity.WithLabelValues(ns, k)
+	}
+	for _, r := range reasons {
+		m.VerifierRejects.WithLabelValues(ns, r)
+	}
+	for _, c := range degradedCauses {
+		m.DegradedLookups.WithLabelValues(ns, c)
+	}
+	for _, r := range semanticSkips {
+		m.SemanticSkipped.WithLabelValues(ns, r)
+	}
+	m.UpstreamDuration.WithLabelValues(ns)
+	m.UpstreamFirstToken.WithLabelValues(ns)
+	m.UpstreamFirstByte.WithLabelValues(ns)
+	m.InterToken.WithLabelValues(ns)
 	for _, t := range hitTiers {
 		m.HitDuration.WithLabelValues(ns, t)
 	}
