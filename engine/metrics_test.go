@@ -264,4 +264,3 @@ func interpolatedQuantile(q float64, h *dto.Histogram) float64 {
 	}
 	return lower
 }
-
