@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/engine"
 )
 
@@ -196,5 +197,35 @@ func TestDownsampleKeepsTheLast(t *testing.T) {
 	got := downsample(pts, 360)
 	if len(got) > 360 || got[len(got)-1].at.Unix() != 999 {
 		t.Fatalf("%d points, last %d", len(got), got[len(got)-1].at.Unix())
+	}
+}
+
+// TestDashboardReadsRegisteredMetrics: every metric the dashboard reads is
+// one semcache registers (with its series created at 0 before traffic).
+func TestDashboardReadsRegisteredMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := engine.NewMetrics(reg, 10, nil)
+	c, err := cache.Open(cache.Options{MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m.WatchCache(c)
+	// Series known once an engine lists its APIs and the verifier its
+	// reasons (engine.New, semcache serve).
+	m.PassDuration.WithLabelValues("models")
+	m.PreRegisterReasons([]string{"numbers"})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, mf := range mfs {
+		have[mf.GetName()] = true
+	}
+	for _, name := range readMetrics {
+		if !have[name] {
+			t.Errorf("the dashboard reads %s, which the registry does not have", name)
+		}
 	}
 }
