@@ -214,6 +214,7 @@ func TestDashboardReadsRegisteredMetrics(t *testing.T) {
 	// Series known once an engine lists its APIs and the verifier its
 	// reasons (engine.New, semcache serve).
 	m.PassDuration.WithLabelValues("models")
+	m.Requests.WithLabelValues("http", "chat", "_other", engine.OutcomeMiss)
 	m.PreRegisterReasons([]string{"numbers"})
 	mfs, err := reg.Gather()
 	if err != nil {
