@@ -8,21 +8,25 @@ import (
 
 // cacheCollector reads the cache's own counters at scrape time.
 //
-// The write-back series partition what happens to an answer handed to the
-// cache, without overlap (entries unless said otherwise):
+// The write-back series do not overlap. An upstream answer the engine
+// does not hand to the cache is semcache_writeback_skipped_total{reason};
+// one it hands over is either
 //
-//	queued_total                 accepted by the write-back queue
-//	dropped_total{stage=queue}   found the queue full: hot tier only
-//	written_total                done: on disk and in the similarity tier, or parked for a retry
-//	dropped_total{stage=index}   past the vector-store backlog's bound: exact tier only
+//	dropped_total{stage=queue}   found the queue full: hot tier only, or
+//	queued_total                 accepted by the write-back queue, which is
+//	                             written_total once done (on disk and in the
+//	                             similarity tier, or parked for a retry) and
+//	                             counted in backlog{stage=queue} until then.
+//
+// Later, and apart from those:
+//
+//	dropped_total{stage=index}   parked records given up past the vector-store
+//	                             backlog's bound (the entry stays in the exact tier)
 //	errors_total{stage}          disk: entries not persisted; embed, index: failed calls (retried)
-//	backlog{stage}               queue: jobs (entries and aliases) queued or being written;
-//	                             index: entries waiting for the vector store (journal and memory)
+//	backlog{stage=index}         entries waiting for the vector store (journal and memory)
 //	replayed_total               entries indexed from the journal after a restart or an outage
 //	waited_total                 answers that waited for room in the queue (backpressure)
 //	aliases_total{result}        alias records written or dropped (best effort)
-//
-// Answers the engine does not hand over are semcache_writeback_skipped_total.
 type cacheCollector struct{ c *cache.Cache }
 
 var (
