@@ -186,3 +186,23 @@ func quantityOf(expr string) string {
 	}
 	return "level"
 }
+
+// TestReadmeNamesRegisteredMetrics: every metric the README names is one
+// semcache registers (semcache_config_reloads_total is cmd/semcache's).
+func TestReadmeNamesRegisteredMetrics(t *testing.T) {
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := registeredLabels(t)
+	reg["semcache_config_reloads_total"] = []string{"result"}
+	names := regexp.MustCompile("`(semcache_[a-z0-9_]+)[`{]").FindAllStringSubmatch(string(raw), -1)
+	if len(names) < 40 {
+		t.Fatalf("only %d metric names found in the README", len(names))
+	}
+	for _, n := range names {
+		if _, ok := reg[n[1]]; !ok {
+			t.Errorf("the README names %s, which semcache does not register", n[1])
+		}
+	}
+}
