@@ -212,6 +212,18 @@ func TestDashboardLayout(t *testing.T) {
 				t.Errorf("latency rows %v: no first byte of misses", f.LatencyRow)
 			}
 
+			// A line breaks at a point that follows an idle interval:
+			// two runs, two paths, no segment across the gap.
+			breaks := `(() => {
+			  const svg = document.getElementById("chart-hit-rate");
+			  lineChart(svg, [{name: "all hits", key: "all", points: [{t: 1000, v: .5}, {t: 2000, v: .6}, {t: 8000, v: .4, break: true}, {t: 9000, v: .5}]}],
+			    {from: 0, to: 10000}, {yMax: 1, yFormat: pctAxis});
+			  return svg.querySelectorAll("path.line").length;
+			})()`
+			if n, err := chromedp.Run(bctx, chromedp.Evaluate[int](breaks)); err != nil || n != 2 {
+				t.Errorf("a series with a break drew %d lines (%v), want 2", n, err)
+			}
+
 			// The range selector: 24 h of axis on every chart.
 			pick := `(() => { const r = document.getElementById("range"); r.value = "24h"; r.dispatchEvent(new Event("change")); return r.value; })()`
 			if v, err := chromedp.Run(bctx, chromedp.Evaluate[string](pick)); err != nil || v != "24h" {

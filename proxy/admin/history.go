@@ -9,8 +9,8 @@ import (
 // fine one (every SampleEvery, reaching back an hour) for the 5 m and 1 h
 // ranges, and a coarse one (every CoarseEvery, reaching back a day) for
 // 24 h. Both are bounded by points, so the memory a history holds is
-// (fine + coarse points) × (namespace labels × 80 B + 40 B): at the
-// defaults (720 + 720 points, 5 s and 2 min) about 12 MB with 101
+// (fine + coarse points) × (namespace labels × 88 B + 80 B): at the
+// defaults (721 + 721 points, 5 s and 2 min) about 13 MB with 101
 // namespace labels, 0.2 MB with one.
 const (
 	// MaxRange is the longest range the dashboard shows.
