@@ -298,7 +298,10 @@ func (c *Cache) deleteBefore(ctx context.Context, ns string, t time.Time) (int, 
 	if err := c.invalidate(ns, t); err != nil {
 		return 0, err
 	}
-	dead := func(e *Entry) bool { return e.Namespace == ns && !e.CreatedAt.After(t) }
+	// A namespace's sub-namespaces go with it.
+	dead := func(e *Entry) bool {
+		return (e.Namespace == ns || ParentNamespace(e.Namespace) == ns) && !e.CreatedAt.After(t)
+	}
 	keys := map[Key]struct{}{}
 	c.pendingMu.RLock()
 	for k, e := range c.pending {

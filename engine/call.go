@@ -88,6 +88,7 @@ type Call struct {
 	pol     *policy
 	header  http.Header // engine headers of the client's response
 	budget  budgetCall
+	rp      reqPolicy // freshness, raised cut-offs, cache rules (reqpolicy.go)
 
 	// response side
 	sentAt    time.Time
@@ -131,6 +132,8 @@ func (e *Engine) BeginRequest(f Front, t Target, h http.Header) *Call {
 	if ep, ok := e.Endpoint(method, path); ok {
 		c.ep, c.route = &ep, ep.Name
 		c.ctl, c.ctlErr = ParseControls(h, pol.maxTTL)
+		c.ns = subNamespace(c.ns, c.ctl.SubNamespace)
+		c.countIgnored()
 		c.outcome = OutcomeMiss
 		c.routeID = routeIdentity(t.Authority, pol.keyHdrs, h)
 		c.encoding = strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding")))
@@ -286,7 +289,7 @@ func (c *Call) Plan(ctx context.Context, body []byte, replaceable bool) Plan {
 	enrichable := false
 	if _, ok := req.(Enrichable); ok && c.pol.rag != nil && !c.ctl.NoRAG {
 		enrichable = true
-		c.salt = c.pol.rag.Version(c.ns)
+		c.salt = c.pol.rag.Version(cache.ParentNamespace(c.ns))
 	}
 	c.salt = joinSalt(c.salt, c.routeID)
 	for i := range c.items {
@@ -294,9 +297,16 @@ func (c *Call) Plan(ctx context.Context, body []byte, replaceable bool) Plan {
 	}
 	c.results = make([]cache.Result, len(c.items))
 	c.hits = make([]*cache.Entry, len(c.items))
-	if r := req.Bypass(); r != "" {
+	r := req.Bypass()
+	if r == "" {
+		r = c.applyRules(body)
+	}
+	if r != "" {
 		c.outcome, c.reason = OutcomeBypass, r
 		c.header.Set("X-Semcache", "bypass")
+		if c.ctl.OnlyIfCached {
+			return c.onlyIfCached()
+		}
 		up := &Upstream{Header: c.header.Clone()}
 		if replaceable {
 			up.Body = c.upstreamBody(nil)
@@ -305,12 +315,16 @@ func (c *Call) Plan(ctx context.Context, body []byte, replaceable bool) Plan {
 		c.sentAt = c.e.now()
 		return Plan{Upstream: up}
 	}
+	c.lookupPolicy()
 	c.lookup(ctx)
 	if len(c.missing) == 0 {
 		if reply := c.render(); reply != nil {
 			return Plan{Reply: reply}
 		}
 		c.missing = allItems(len(c.items)) // unrenderable: fetch afresh
+	}
+	if c.ctl.OnlyIfCached {
+		return c.onlyIfCached()
 	}
 	if len(c.missing) < len(c.items) && !replaceable {
 		c.missing = allItems(len(c.items)) // cannot ask for the rest only
@@ -416,6 +430,8 @@ func ErrorReply(err error) (status int, body []byte) {
 		return http.StatusBadRequest, httpapi.Error(ErrUnreadableBody.Error(), httpapi.TypeInvalidRequest, "", "body_read_error")
 	case errors.Is(err, ErrBadControl):
 		return http.StatusBadRequest, httpapi.Error(err.Error(), httpapi.TypeInvalidRequest, "", "invalid_header")
+	case errors.Is(err, errCacheMiss):
+		return cacheMissReply()
 	case errors.Is(err, errUnreachable):
 		return http.StatusBadGateway, httpapi.Error(err.Error(), httpapi.TypeAPI, "", "upstream_unavailable")
 	default:
@@ -478,6 +494,8 @@ func missReason(rs []cache.Result) string {
 			continue
 		case r.Shadow != nil:
 			return "shadow"
+		case r.Stale:
+			return "stale"
 		case len(r.Rejections) > 0:
 			return "rejected"
 		case r.EmbedErr != nil || r.SearchErr != nil:
@@ -504,6 +522,9 @@ func (c *Call) render() *Reply {
 		return nil
 	}
 	h := http.Header{"Content-Type": {ct}, "X-Request-Id": {c.rid}}
+	if r := c.rp.rule; r != nil {
+		h.Set("X-Semcache-Rule", r.name)
+	}
 	if ct == "text/event-stream" {
 		h.Set("Cache-Control", "no-cache")
 	}
@@ -581,7 +602,7 @@ func (c *Call) coalesceKey(body []byte) string {
 func (c *Call) enrichBody(ctx context.Context) []byte {
 	m := c.e.metrics
 	cr := c.req.(Enrichable).ChatRequest()
-	enr, err := c.pol.rag.Enrich(ctx, c.ns, cr, c.results[0].Vector)
+	enr, err := c.pol.rag.Enrich(ctx, cache.ParentNamespace(c.ns), cr, c.results[0].Vector)
 	switch {
 	case err != nil:
 		m.RAGRetrievals.WithLabelValues("error").Inc()
@@ -699,6 +720,8 @@ func (c *Call) Upstream(status int, h http.Header) Response {
 		c.decide("error_status", nil)
 	case c.ctl.NoStore:
 		c.decide("no_store", nil)
+	case c.rp.rule != nil && c.rp.rule.action == RuleNoStore:
+		c.decide("rule_no_store", nil)
 	case !storable:
 		c.decide("upstream_no_store", nil)
 	default:

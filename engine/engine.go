@@ -74,6 +74,8 @@ type Options struct {
 	// Budget, when set, decides the semantic hits of the namespaces that
 	// have an error budget (see budget.go).
 	Budget *budget.Learner
+	// Rules are the cache rules (nil: none); see NewRules.
+	Rules *Rules
 }
 
 // Engine owns the request lifecycle every front shares: the HTTP server
@@ -159,7 +161,8 @@ func New(o Options) (*Engine, error) {
 	o.Metrics.initRoutes(names)
 	e := &Engine{cache: o.Cache, metrics: o.Metrics, mode: o.Mode, endpoints: eps,
 		sources: o.SourcesField, log: o.Logger, now: o.Now, maxBody: o.MaxBodyBytes, budget: o.Budget, recent: newRecentHits()}
-	e.pol.Store(&policy{ns: o.Namespaces, rag: o.Enricher, maxTTL: o.MaxTTL, auth: o.ClientAuth, keyHdrs: o.KeyHeaders})
+	e.pol.Store(&policy{ns: o.Namespaces, rag: o.Enricher, maxTTL: o.MaxTTL, auth: o.ClientAuth, keyHdrs: o.KeyHeaders, rules: o.Rules})
+	o.Metrics.watchRules(o.Rules)
 	if o.Budget != nil {
 		o.Metrics.WatchBudget(o.Budget)
 	}

@@ -49,9 +49,9 @@ type grafanaDashboard struct {
 func registeredLabels(t *testing.T) map[string][]string {
 	t.Helper()
 	m := NewMetrics(prometheus.NewRegistry(), 0, nil)
-	b := m.budget
+	b, pol := m.budget, m.policy()
 	collectors := append(m.collectors(), &cacheCollector{}, b.decisions, b.labels, b.feedback, b.exploreCalls,
-		b.exploreTokens, b.exploreCost, &budgetCollector{})
+		b.exploreTokens, b.exploreCost, &budgetCollector{}, pol.ignored, pol.rules)
 	labels := regexp.MustCompile(`variableLabels: \{([^}]*)\}`)
 	out := map[string][]string{}
 	for _, c := range collectors {

@@ -82,6 +82,8 @@ type Metrics struct {
 	cacheCollectorReg  sync.Once
 	budget             *budgetMetrics
 	budgetReg          sync.Once
+	policyM            *policyMetrics // see policy_metrics.go
+	policyReg          sync.Once
 }
 
 // NewMetrics registers semcache's metrics on reg. maxNamespaces bounds the
@@ -143,7 +145,7 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 			Name: "semcache_saved_cost_usd_total", Help: "Estimated USD saved by hits, from the configured price table (prices:).",
 		}, []string{"namespace"}),
 		WriteBackSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "semcache_writeback_skipped_total", Help: "Upstream answers not handed to the write-back, by reason (not_cacheable, no_store: the request asked not to store, upstream_no_store: the upstream answer said no-store or private, error_status); the stored ones are semcache_writeback_queued_total and semcache_writeback_dropped_total{stage=\"queue\"}.",
+			Name: "semcache_writeback_skipped_total", Help: "Upstream answers not handed to the write-back, by reason (not_cacheable, no_store: the request asked not to store, upstream_no_store: the upstream answer said no-store or private, rule_no_store: a cache rule, error_status); the stored ones are semcache_writeback_queued_total and semcache_writeback_dropped_total{stage=\"queue\"}.",
 		}, []string{"reason"}),
 		Coalesced: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "semcache_coalesced_requests_total", Help: "Requests that joined an identical in-flight upstream call, by namespace.",
@@ -223,9 +225,11 @@ func (m *Metrics) PreRegisterReasons(reasons []string) {
 }
 
 // Namespace returns the bounded label value for ns; a namespace seen for
-// the first time gets its series created at 0.
+// the first time gets its series created at 0. A sub-namespace is counted
+// as its parent, so clients cannot crowd the label out with
+// X-Semcache-Namespace values.
 func (m *Metrics) Namespace(ns string) string {
-	label, first := m.namespaces.label(ns)
+	label, first := m.namespaces.label(cache.ParentNamespace(ns))
 	if first {
 		m.initNamespace(label)
 	}

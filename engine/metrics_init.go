@@ -16,7 +16,7 @@ var (
 	similarityKinds  = []string{"served", "rejected", "shadow"}
 	degradedCauses   = []string{"embedder", "store"}
 	upstreamErrKinds = []string{"unreachable", "broken_stream"}
-	skipReasons      = []string{"not_cacheable", "no_store", "upstream_no_store", "error_status"}
+	skipReasons      = []string{"not_cacheable", "no_store", "upstream_no_store", "rule_no_store", "error_status"}
 	semanticSkips    = []string{cache.SkipTooLong}
 	refusedReasons   = []string{RefusedUnauthorized, RefusedBadPath, RefusedNotAllowed, RefusedOverloaded}
 	ragOutcomes      = []string{"injected", "empty", "error"}

@@ -6,8 +6,8 @@ import (
 )
 
 // Policy is the part of an engine's options that may change while it
-// serves (semcache's config reload): tenants, RAG, the TTL cap and the
-// prices. A call keeps the policy it began with, so a reload never
+// serves (semcache's config reload): tenants, RAG, the TTL cap, the
+// prices and the cache rules. A call keeps the policy it began with, so a reload never
 // changes a request half-way.
 type Policy struct {
 	// Namespaces resolves tenants (nil: every key its own namespace).
@@ -23,6 +23,8 @@ type Policy struct {
 	// KeyHeaders join the key and the partition (nil: DefaultKeyHeaders;
 	// empty: none).
 	KeyHeaders []string
+	// Rules are the cache rules (nil: none); see NewRules.
+	Rules *Rules
 }
 
 // policy is what a call reads, swapped whole by SetPolicy.
@@ -32,6 +34,7 @@ type policy struct {
 	maxTTL  time.Duration
 	auth    *ClientAuth
 	keyHdrs []string
+	rules   *Rules
 }
 
 // SetPolicy applies p to calls that begin from now on; safe while
@@ -50,6 +53,7 @@ func (e *Engine) SetPolicy(p Policy) error {
 		p.KeyHeaders = DefaultKeyHeaders
 	}
 	e.metrics.SetPrices(p.Prices)
-	e.pol.Store(&policy{ns: p.Namespaces, rag: p.Enricher, maxTTL: p.MaxTTL, auth: p.ClientAuth, keyHdrs: p.KeyHeaders})
+	e.metrics.watchRules(p.Rules)
+	e.pol.Store(&policy{ns: p.Namespaces, rag: p.Enricher, maxTTL: p.MaxTTL, auth: p.ClientAuth, keyHdrs: p.KeyHeaders, rules: p.Rules})
 	return nil
 }

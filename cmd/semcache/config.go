@@ -115,6 +115,8 @@ type fileConfig struct {
 
 	// ErrorBudgets are per-namespace error budgets (cache/budget).
 	ErrorBudgets map[string]float64 `yaml:"error_budgets"`
+	// CacheRules are the cache rules (see rules.go).
+	CacheRules cacheRules `yaml:"cache_rules"`
 }
 
 func defaultDataDir() string {
@@ -347,6 +349,7 @@ func (c *config) validate() error {
 	}
 	errs = append(errs, c.validateRAG()...)
 	errs = append(errs, c.validateHardening()...)
+	errs = append(errs, c.validateRules()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
 	}

@@ -143,7 +143,7 @@ func fileHash(path string) ([sha256.Size]byte, error) {
 // verifier's cut-offs, shadow namespaces, TTL, max TTL, quotas, prices,
 // RAG collections, the upstream URL and key, the drain timeout, client
 // authentication and its keys, the key headers, the similarity tier's
-// bounds. Requests
+// bounds, the cache rules. Requests
 // under way keep the config they started with; no connection is touched.
 // A config that does not validate is rejected whole and logged, and the
 // running one stays.
@@ -185,7 +185,7 @@ func (s *service) applyReload(ctx context.Context, trigger string) error {
 		return fmt.Errorf("tenants: %w", err)
 	}
 	ep := engine.Policy{Namespaces: nsr, MaxTTL: next.maxTTL(), Prices: next.file.Prices,
-		ClientAuth: next.clientAuth, KeyHeaders: next.keyHeaders}
+		ClientAuth: next.clientAuth, KeyHeaders: next.keyHeaders, Rules: next.file.CacheRules.rules}
 	if s.rag != nil {
 		ep.Enricher = s.rag
 	}

@@ -14,7 +14,10 @@
 // and the partition; client authentication refusing unknown keys before
 // any work; the upstream's Cache-Control (no-store, private, max-age=0)
 // honoured; refusals, empty and filtered answers never cached; gzip
-// request bodies decoded, zip bombs and unknown encodings refused.
+// request bodies decoded, zip bombs and unknown encodings refused; the
+// request's freshness (max-age, only-if-cached: 504), a raise-only
+// X-Semcache-Threshold, X-Semcache-Namespace sub-namespaces and the cache
+// rules (policy.go).
 package fronttest
 
 import (
@@ -86,6 +89,10 @@ type Options struct {
 	SourcesField bool
 	// ClientKeys turns client authentication on with these keys.
 	ClientKeys []string
+	// Rules are the engine's cache rules.
+	Rules []engine.RuleConfig
+	// Now is the clock of the engine and the cache (nil: time.Now).
+	Now func() time.Time
 }
 
 // Env is one scenario's front with what it runs on.
@@ -189,6 +196,11 @@ func Run(t *testing.T, f Factory) {
 	t.Run("UpstreamCacheControl", func(t *testing.T) { testUpstreamCacheControl(t, f) })
 	t.Run("RefusalsNeverCached", func(t *testing.T) { testRefusals(t, f) })
 	t.Run("EncodedBody", func(t *testing.T) { testEncodedBody(t, f) })
+	t.Run("RequestFreshness", func(t *testing.T) { testFreshness(t, f) })
+	t.Run("OnlyIfCached", func(t *testing.T) { testOnlyIfCached(t, f) })
+	t.Run("ThresholdRaiseOnly", func(t *testing.T) { testThreshold(t, f) })
+	t.Run("SubNamespace", func(t *testing.T) { testSubNamespace(t, f) })
+	t.Run("CacheRules", func(t *testing.T) { testCacheRules(t, f) })
 }
 
 // api is one cached API as the scenarios drive it.

@@ -36,7 +36,7 @@ func NewStack(t testing.TB, o Options) *Stack {
 	srv := httptest.NewServer(s.Recorder)
 	t.Cleanup(srv.Close)
 	s.UpstreamURL, _ = url.Parse(srv.URL)
-	copts := cache.Options{}
+	copts := cache.Options{Now: o.Now}
 	if o.Semantic {
 		copts.Semantic = semanticOptions(t)
 	}
@@ -53,8 +53,12 @@ func NewStack(t testing.TB, o Options) *Stack {
 			t.Fatal(err)
 		}
 	}
+	rules, err := engine.NewRules(o.Rules)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.Engine, err = engine.New(engine.Options{Cache: c, Metrics: s.Metrics, Enricher: o.Enricher, SourcesField: o.SourcesField,
-		ClientAuth: auth})
+		ClientAuth: auth, Rules: rules, Now: o.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
