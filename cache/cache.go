@@ -276,6 +276,7 @@ type counters struct {
 	queued, dropped, waited, written, writeErrors atomic.Uint64
 	aliases, aliasesDropped                       atomic.Uint64
 	embedErrors, storeErrors                      atomic.Uint64
+	wbEmbedErrors, indexErrors, janitorErrors     atomic.Uint64
 	indexedN, replayed, indexDropped              atomic.Uint64
 	evicted, expired                              atomic.Uint64
 	backlog                                       atomic.Int64
@@ -285,12 +286,24 @@ type counters struct {
 type Stats struct {
 	Hot         HotStats
 	DiskEntries int
-	Queued      uint64
-	Dropped     uint64
-	Written     uint64
+	// Queued counts the entries the write-back queue accepted (aliases
+	// not included); Dropped those that found it full and stay in the
+	// hot tier only; Written those it is done with.
+	Queued  uint64
+	Dropped uint64
+	Written uint64
+	// WriteErrors counts the entries the disk tier failed to persist.
 	WriteErrors uint64
-	EmbedErrors uint64
-	StoreErrors uint64
+	// EmbedErrors and StoreErrors count every failed embedder and vector
+	// store call (lookups, write-back, janitor, admin search). Of those,
+	// WriteBackEmbedErrors are the write-back's embedding calls,
+	// IndexErrors the write-back's vector-store calls (retried from the
+	// backlog) and JanitorErrors the janitor's deletions.
+	EmbedErrors          uint64
+	StoreErrors          uint64
+	WriteBackEmbedErrors uint64
+	IndexErrors          uint64
+	JanitorErrors        uint64
 	// QueueLen counts the jobs queued or being written (entries and
 	// aliases): 0 once everything handed to the write-back has landed.
 	QueueLen int
@@ -914,24 +927,26 @@ func (c *Cache) deleteKeys(ctx context.Context, keys map[Key]struct{}) (int, err
 // Stats returns the cache's counters.
 func (c *Cache) Stats() Stats {
 	s := Stats{
-		Hot:         c.hot.stats(),
-		Queued:      c.stats.queued.Load(),
-		Dropped:     c.stats.dropped.Load(),
-		Written:     c.stats.written.Load(),
-		WriteErrors: c.stats.writeErrors.Load(),
-		EmbedErrors: c.stats.embedErrors.Load(),
-		StoreErrors: c.stats.storeErrors.Load(),
-		QueueLen:    int(c.stats.inflight.Load()),
-		Aliases:     c.stats.aliases.Load(),
-
-		AliasesDropped: c.stats.aliasesDropped.Load(),
-		Waited:         c.stats.waited.Load(),
-		Indexed:        c.stats.indexedN.Load(),
-		Replayed:       c.stats.replayed.Load(),
-		IndexBacklog:   c.stats.backlog.Load(),
-		IndexDropped:   c.stats.indexDropped.Load(),
-		Evicted:        c.stats.evicted.Load(),
-		Expired:        c.stats.expired.Load(),
+		Hot:                  c.hot.stats(),
+		Queued:               c.stats.queued.Load(),
+		Dropped:              c.stats.dropped.Load(),
+		Written:              c.stats.written.Load(),
+		WriteErrors:          c.stats.writeErrors.Load(),
+		EmbedErrors:          c.stats.embedErrors.Load(),
+		StoreErrors:          c.stats.storeErrors.Load(),
+		WriteBackEmbedErrors: c.stats.wbEmbedErrors.Load(),
+		IndexErrors:          c.stats.indexErrors.Load(),
+		JanitorErrors:        c.stats.janitorErrors.Load(),
+		QueueLen:             int(c.stats.inflight.Load()),
+		Aliases:              c.stats.aliases.Load(),
+		AliasesDropped:       c.stats.aliasesDropped.Load(),
+		Waited:               c.stats.waited.Load(),
+		Indexed:              c.stats.indexedN.Load(),
+		Replayed:             c.stats.replayed.Load(),
+		IndexBacklog:         c.stats.backlog.Load(),
+		IndexDropped:         c.stats.indexDropped.Load(),
+		Evicted:              c.stats.evicted.Load(),
+		Expired:              c.stats.expired.Load(),
 	}
 	if c.disk != nil {
 		s.DiskEntries = c.disk.count()

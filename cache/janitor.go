@@ -84,6 +84,7 @@ func (c *Cache) Sweep(ctx context.Context) (int, error) {
 			// delays the space; the next sweep does not see these again.
 			if err := sem.Index.Delete(ctx, ids); err != nil {
 				c.stats.storeErrors.Add(1)
+				c.stats.janitorErrors.Add(1)
 				c.log.Warn("cache: janitor: delete expired records from the vector store", "records", len(gone), "err", err)
 			}
 		}

@@ -172,7 +172,7 @@ func (c *Cache) enqueue(j writeJob, wait time.Duration) bool {
 	c.stats.inflight.Add(1)
 	select {
 	case c.queue <- j:
-		c.stats.queued.Add(1)
+		c.countQueued(j)
 		return true
 	default:
 	}
@@ -182,7 +182,7 @@ func (c *Cache) enqueue(j writeJob, wait time.Duration) bool {
 		defer t.Stop()
 		select {
 		case c.queue <- j:
-			c.stats.queued.Add(1)
+			c.countQueued(j)
 			return true
 		case <-t.C:
 		case <-c.closing:
@@ -190,6 +190,14 @@ func (c *Cache) enqueue(j writeJob, wait time.Duration) bool {
 	}
 	c.stats.inflight.Add(-1)
 	return false
+}
+
+// countQueued counts an entry the queue accepted (aliases are counted
+// when written or dropped).
+func (c *Cache) countQueued(j writeJob) {
+	if !j.alias {
+		c.stats.queued.Add(1)
+	}
 }
 
 // Alias records, after a semantic hit was served, the query's wording as
@@ -551,6 +559,7 @@ func (c *Cache) indexOrPark(ij indexJob) {
 // fail starts or lengthens the backoff after a failed store call.
 func (c *Cache) fail(err error) {
 	c.stats.storeErrors.Add(1)
+	c.stats.indexErrors.Add(1)
 	c.backoff = min(max(2*c.backoff, retryMin), retryMax)
 	c.retryAt = time.Now().Add(c.backoff)
 	if !c.backlogged {
@@ -696,6 +705,7 @@ func (c *Cache) indexBatch(ij indexJob) error {
 		vecs, err := sem.Embedder.Embed(ctx, texts)
 		if err != nil || len(vecs) != len(texts) {
 			c.stats.embedErrors.Add(1)
+			c.stats.wbEmbedErrors.Add(1)
 			c.log.Warn("cache: embedding for write-back failed", "err", err)
 		} else {
 			for n, i := range missing {

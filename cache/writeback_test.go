@@ -155,8 +155,11 @@ func TestIndexRetriesAfterStoreOutage(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := c.Stats()
-			if idx.len() != 0 || s.StoreErrors == 0 || s.IndexBacklog != 100 {
-				t.Fatalf("store down: index %d, store errors %d, backlog %d", idx.len(), s.StoreErrors, s.IndexBacklog)
+			if idx.len() != 0 || s.StoreErrors == 0 || s.IndexErrors == 0 || s.IndexErrors > s.StoreErrors || s.IndexBacklog != 100 {
+				t.Fatalf("store down: index %d, store errors %d (write-back's %d), backlog %d", idx.len(), s.StoreErrors, s.IndexErrors, s.IndexBacklog)
+			}
+			if s.Queued != 100 || s.JanitorErrors != 0 || s.WriteBackEmbedErrors != 0 {
+				t.Fatalf("store down: queued %d, want 100; janitor errors %d, write-back embed errors %d", s.Queued, s.JanitorErrors, s.WriteBackEmbedErrors)
 			}
 			idx.down.Store(false)
 			eventually(t, "the backlog to reach the store", func() bool { return idx.len() == 100 })

@@ -242,3 +242,14 @@ func (c *Call) Refused() *Reply {
 func (e *Engine) Refuse(reason string) {
 	e.metrics.Refused.WithLabelValues(reason).Inc()
 }
+
+// Serve announces a front that sends its requests to e (proxy.NewServer,
+// extproc.NewServer): its request series are created at 0 for every
+// cached API and namespace known, so alerts see 0 before any traffic.
+func (e *Engine) Serve(f Front) {
+	e.metrics.InitFront(f.Name)
+}
+
+// HasPrices reports whether a price table is configured (the dashboard
+// says so instead of showing $0 saved).
+func (e *Engine) HasPrices() bool { return e.metrics.HasPrices() }

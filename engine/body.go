@@ -48,6 +48,14 @@ func (o *observedBody) write(p []byte) {
 	o.raw.Write(p)
 }
 
+// contentStarted reports whether the assembler has seen the first event
+// carrying content (false for assemblers that cannot tell, and for a gzip
+// body, read only at the end).
+func (o *observedBody) contentStarted() bool {
+	cs, ok := o.asm.(wire.ContentStarter)
+	return ok && cs.ContentStarted()
+}
+
 // answers returns the assembled answers; clean tells whether the body
 // ended normally.
 func (o *observedBody) answers(clean bool) ([]cache.Answer, error) {

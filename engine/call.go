@@ -106,8 +106,10 @@ type Call struct {
 	decided   bool // the write-back decision is made
 	finished  bool
 	firstByte bool
-	lastByte  time.Time
-	ended     bool
+	// firstToken: the first content of a stream was timed
+	firstToken bool
+	lastByte   time.Time
+	ended      bool
 }
 
 // Begin starts a call when a request's headers have arrived: it routes
@@ -462,12 +464,12 @@ func (c *Call) lookup(ctx context.Context) {
 	for i := range c.items {
 		c.budgetFloor(i)
 		res := c.e.cache.Get(ctx, c.items[i])
-		m.observeLookup(&res)
+		m.observeLookup(c.ns, &res)
 		c.budgetDecide(i, &res)
 		c.results[i] = res
 		if res.Shadow != nil {
 			m.ShadowHits.WithLabelValues(m.Namespace(c.ns)).Inc()
-			m.Similarity.WithLabelValues("shadow").Observe(float64(res.Similarity))
+			m.Similarity.WithLabelValues(m.Namespace(c.ns), "shadow").Observe(float64(res.Similarity))
 			c.log.Info("shadow semantic hit", "namespace", c.ns, "entry", res.Shadow.ID, "similarity", res.Similarity)
 		}
 		switch {
@@ -479,7 +481,7 @@ func (c *Call) lookup(ctx context.Context) {
 		case res.Tier == cache.TierSemantic:
 			c.hits[i] = res.Entry
 			semantic = true
-			m.Similarity.WithLabelValues("served").Observe(float64(res.Similarity))
+			m.Similarity.WithLabelValues(m.Namespace(c.ns), "served").Observe(float64(res.Similarity))
 			c.log.Debug("semantic hit", "namespace", c.ns, "entry", res.Entry.ID, "similarity", res.Similarity,
 				"query", c.items[i].Prompt, "matched", res.Entry.Prompt)
 			c.e.cache.Alias(c.items[i], res)
@@ -639,7 +641,7 @@ func (c *Call) enrichBody(ctx context.Context) []byte {
 // Coalesced marks a call that shares another call's upstream request and
 // returns the header that says so.
 func (c *Call) Coalesced() http.Header {
-	c.e.metrics.Coalesced.Inc()
+	c.e.metrics.Coalesced.WithLabelValues(c.e.metrics.Namespace(c.ns)).Inc()
 	return http.Header{"X-Semcache-Coalesced": {"true"}}
 }
 
@@ -684,7 +686,7 @@ var ErrBodyTimeout = errors.New("the request body did not arrive in time")
 func (c *Call) Unreachable(cause string) Reply {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.e.metrics.UpstreamErrors.WithLabelValues("unreachable").Inc()
+	c.e.metrics.upstreamError(c.ns, "unreachable")
 	c.log.Warn("upstream call failed", "cause", cause)
 	if c.outcome != OutcomeBypass {
 		c.outcome = OutcomeError
@@ -716,6 +718,7 @@ func (c *Call) Upstream(status int, h http.Header) Response {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.status = status
+	c.e.metrics.observeUpstream(c.ns, status)
 	resp := Response{Header: c.header.Clone()}
 	if c.req == nil || c.outcome == OutcomeBypass || c.decided {
 		c.decided = true
@@ -774,7 +777,7 @@ func (c *Call) decide(result string, err error) {
 		return
 	}
 	c.decided = true
-	c.e.metrics.WriteBack.WithLabelValues(result).Inc()
+	c.e.metrics.WriteBackSkipped.WithLabelValues(result).Inc()
 	if err != nil {
 		c.log.Debug("answer not cached", "namespace", c.ns, "reason", err)
 	}
@@ -792,13 +795,19 @@ func (c *Call) Write(p []byte) (out []byte, replaced bool) {
 	m := c.e.metrics
 	if !c.firstByte {
 		c.firstByte = true
-		m.UpstreamTTFT.Observe(now.Sub(c.sentAt).Seconds())
+		if !c.stream {
+			m.UpstreamFirstByte.WithLabelValues(m.Namespace(c.ns)).Observe(now.Sub(c.sentAt).Seconds())
+		}
 	} else if c.stream {
-		m.InterToken.Observe(now.Sub(c.lastByte).Seconds())
+		m.InterToken.WithLabelValues(m.Namespace(c.ns)).Observe(now.Sub(c.lastByte).Seconds())
 	}
 	c.lastByte = now
 	if c.body != nil {
 		c.body.write(p)
+		if c.stream && !c.firstToken && c.body.contentStarted() {
+			c.firstToken = true
+			m.UpstreamFirstToken.WithLabelValues(m.Namespace(c.ns)).Observe(now.Sub(c.sentAt).Seconds())
+		}
 	}
 	if c.hold {
 		if len(c.held)+len(p) <= wire.MaxAnswerBytes {
@@ -833,10 +842,10 @@ func (c *Call) Finish(clean bool) []byte {
 	c.finished = true
 	m := c.e.metrics
 	if !c.sentAt.IsZero() {
-		m.UpstreamDuration.Observe(c.e.now().Sub(c.sentAt).Seconds())
+		m.UpstreamDuration.WithLabelValues(m.Namespace(c.ns)).Observe(c.e.now().Sub(c.sentAt).Seconds())
 	}
 	if !clean {
-		m.UpstreamErrors.WithLabelValues("broken_stream").Inc()
+		m.upstreamError(c.ns, "broken_stream")
 		c.log.Warn("upstream body broken")
 	}
 	if !c.observe {
@@ -888,7 +897,6 @@ func (c *Call) writeBack(clean bool) []cache.Answer {
 		for n, i := range c.missing {
 			c.put(i, answers[n], ttl)
 		}
-		c.e.metrics.WriteBack.WithLabelValues("stored").Add(float64(len(c.missing)))
 	}
 	if len(c.results) == 1 && c.results[0].Shadow != nil && err == nil {
 		go c.e.compareShadow(c.ns, c.results[0].Shadow, c.results[0].Similarity, answers[0].Text)

@@ -160,6 +160,11 @@ func New(o Options) (*Engine, error) {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	o.Metrics.WatchCache(o.Cache)
+	names := make([]string, 0, len(o.Endpoints))
+	for _, ep := range o.Endpoints {
+		names = append(names, ep.Name)
+	}
+	o.Metrics.initRoutes(names)
 	e := &Engine{cache: o.Cache, metrics: o.Metrics, mode: o.Mode, endpoints: eps,
 		sources: o.SourcesField, log: o.Logger, now: o.Now, maxBody: o.MaxBodyBytes, budget: o.Budget, recent: newRecentHits()}
 	e.pol.Store(&policy{ns: o.Namespaces, rag: o.Enricher, maxTTL: o.MaxTTL, auth: o.ClientAuth, keyHdrs: o.KeyHeaders, rules: o.Rules,

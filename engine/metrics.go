@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,8 +25,14 @@ const (
 	OutcomeError  = "error"
 )
 
+// Outcomes lists every outcome, in the order the dashboard shows them.
+var Outcomes = []string{OutcomeHitExact, OutcomeHitSemantic, OutcomeHitPartial, OutcomeMiss, OutcomeBypass, OutcomeError}
+
 // DefaultMaxNamespaces bounds the namespace label (--metrics-max-namespaces).
 const DefaultMaxNamespaces = 100
+
+// OtherLabel is the label value bounded labels fold into.
+const OtherLabel = "_other"
 
 // Price is what a model costs, in USD per million tokens.
 type Price struct {
@@ -34,42 +41,49 @@ type Price struct {
 }
 
 // Metrics are semcache's Prometheus metrics, registered on a registry the
-// caller owns (never the global one).
+// caller owns (never the global one). Every labelled series whose label
+// values are known is created at 0 (see metrics_init.go), so alerts see 0
+// rather than no data; the README's metrics table lists them all.
 type Metrics struct {
-	Requests          *prometheus.CounterVec
-	Items             *prometheus.CounterVec
-	RequestDuration   *prometheus.HistogramVec
-	LookupDuration    *prometheus.HistogramVec
-	UpstreamDuration  prometheus.Histogram
-	UpstreamTTFT      prometheus.Histogram
-	InterToken        prometheus.Histogram
-	Similarity        *prometheus.HistogramVec
-	VerifierRejects   *prometheus.CounterVec
-	TokensSaved       *prometheus.CounterVec
-	CostSaved         *prometheus.CounterVec
-	WriteBack         *prometheus.CounterVec
-	Coalesced         prometheus.Counter
-	UpstreamErrors    *prometheus.CounterVec
-	ShadowHits        *prometheus.CounterVec
-	ShadowAnswerSim   prometheus.Histogram
-	RAGRetrievals     *prometheus.CounterVec
-	RAGPassages       prometheus.Counter
-	DegradedLookups   *prometheus.CounterVec
-	SemanticSkipped   *prometheus.CounterVec
-	Refused           *prometheus.CounterVec
-	namespaces        *labelBound
-	routes            *labelBound
-	prices            atomic.Pointer[map[string]Price] // reloadable: see SetPrices
-	registry          prometheus.Registerer
-	cacheCollectorReg sync.Once
-	budget            *budgetMetrics
-	budgetReg         sync.Once
-	policyM           *policyMetrics // see policy_metrics.go
-	policyReg         sync.Once
-}
-
-var latencyBuckets = []float64{
-	.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60,
+	Requests *prometheus.CounterVec
+	Items    *prometheus.CounterVec
+	// HitDuration is the server-side time of a full hit (fine buckets);
+	// MissDuration that of a request that asked upstream or failed
+	// (coarse buckets); PassDuration that of a passed-through request.
+	HitDuration        *prometheus.HistogramVec
+	MissDuration       *prometheus.HistogramVec
+	PassDuration       *prometheus.HistogramVec
+	LookupDuration     *prometheus.HistogramVec
+	UpstreamDuration   *prometheus.HistogramVec
+	UpstreamFirstToken *prometheus.HistogramVec
+	UpstreamFirstByte  *prometheus.HistogramVec
+	InterToken         *prometheus.HistogramVec
+	UpstreamResponses  *prometheus.CounterVec
+	Similarity         *prometheus.HistogramVec
+	VerifierRejects    *prometheus.CounterVec
+	TokensSaved        *prometheus.CounterVec
+	CostSaved          *prometheus.CounterVec
+	WriteBackSkipped   *prometheus.CounterVec
+	Coalesced          *prometheus.CounterVec
+	UpstreamErrors     *prometheus.CounterVec
+	ShadowHits         *prometheus.CounterVec
+	ShadowAnswerSim    prometheus.Histogram
+	RAGRetrievals      *prometheus.CounterVec
+	RAGPassages        prometheus.Counter
+	DegradedLookups    *prometheus.CounterVec
+	SemanticSkipped    *prometheus.CounterVec
+	Refused            *prometheus.CounterVec
+	BuildInfo          *prometheus.GaugeVec
+	namespaces         *labelBound
+	routes             *labelBound
+	zero               zeroSeries
+	prices             atomic.Pointer[map[string]Price] // reloadable: see SetPrices
+	registry           prometheus.Registerer
+	cacheCollectorReg  sync.Once
+	budget             *budgetMetrics
+	budgetReg          sync.Once
+	policyM            *policyMetrics // see policy_metrics.go
+	policyReg          sync.Once
 }
 
 // NewMetrics registers semcache's metrics on reg. maxNamespaces bounds the
@@ -85,46 +99,60 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 		Items: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "semcache_items_total", Help: "Items of batch requests (embeddings inputs) by route and outcome (hit, miss).",
 		}, []string{"route", "outcome"}),
-		RequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "semcache_request_duration_seconds", Help: "Server-side time to the end of the response, by outcome.",
-			Buckets: latencyBuckets,
-		}, []string{"outcome"}),
+		HitDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "semcache_hit_duration_seconds", Help: "Server-side time of requests served from the cache, by namespace and tier (exact, semantic).",
+			Buckets: FastBuckets,
+		}, []string{"namespace", "tier"}),
+		MissDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "semcache_miss_duration_seconds", Help: "Server-side time of cached-API requests that asked upstream (miss, hit_partial) or failed (error), by namespace and outcome.",
+			Buckets: SlowBuckets,
+		}, []string{"namespace", "outcome"}),
+		PassDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "semcache_passthrough_duration_seconds", Help: "Server-side time of requests passed through uncached (outcome bypass), by route.",
+			Buckets: SlowBuckets,
+		}, []string{"route"}),
 		LookupDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "semcache_lookup_duration_seconds", Help: "Cache lookup time per step (exact, embed, search).",
-			Buckets: latencyBuckets,
-		}, []string{"step"}),
-		UpstreamDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "semcache_upstream_duration_seconds", Help: "Upstream call time to the end of the body.", Buckets: latencyBuckets,
-		}),
-		UpstreamTTFT: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "semcache_upstream_ttft_seconds", Help: "Upstream time to the first body byte.", Buckets: latencyBuckets,
-		}),
-		InterToken: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "semcache_upstream_inter_chunk_seconds", Help: "Gap between upstream stream chunks.", Buckets: latencyBuckets,
-		}),
+			Name: "semcache_lookup_duration_seconds", Help: "Cache lookup time by namespace and step (exact, embed, search).",
+			Buckets: FastBuckets,
+		}, []string{"namespace", "step"}),
+		UpstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "semcache_upstream_duration_seconds", Help: "Upstream call time of cached APIs, from sending the request to the end of the body, by namespace.", Buckets: SlowBuckets,
+		}, []string{"namespace"}),
+		UpstreamFirstToken: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "semcache_upstream_first_token_seconds", Help: "Streamed (SSE) answers of cached APIs: upstream time to the first event carrying content (text, a refusal or a tool call), by namespace.", Buckets: SlowBuckets,
+		}, []string{"namespace"}),
+		UpstreamFirstByte: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "semcache_upstream_first_byte_seconds", Help: "JSON answers of cached APIs: upstream time to the first body byte, by namespace.", Buckets: SlowBuckets,
+		}, []string{"namespace"}),
+		InterToken: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "semcache_upstream_inter_chunk_seconds", Help: "Gap between upstream stream chunks of cached APIs, by namespace.", Buckets: FastBuckets,
+		}, []string{"namespace"}),
+		UpstreamResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "semcache_upstream_responses_total", Help: "Upstream responses by namespace and status class (2xx, 3xx, 4xx, 5xx).",
+		}, []string{"namespace", "class"}),
 		Similarity: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "semcache_similarity_score",
-			Help:    "Similarity of semantic candidates: served hits, verifier rejections and shadow hits.",
+			Help:    "Similarity of semantic candidates by namespace and kind: served hits, verifier rejections (rejected) and shadow hits.",
 			Buckets: []float64{.5, .6, .7, .75, .8, .85, .875, .9, .925, .95, .975, .99, 1},
-		}, []string{"kind"}),
+		}, []string{"namespace", "kind"}),
 		VerifierRejects: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "semcache_verifier_rejections_total", Help: "Semantic candidates refused by the verifier, by reason.",
-		}, []string{"reason"}),
+			Name: "semcache_verifier_rejections_total", Help: "Semantic candidates refused by the verifier, by namespace and reason.",
+		}, []string{"namespace", "reason"}),
 		TokensSaved: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "semcache_tokens_saved_total", Help: "Tokens not sent upstream thanks to hits (from the stored usage).",
+			Name: "semcache_saved_tokens_total", Help: "Tokens not sent upstream thanks to hits (from the stored usage), by namespace and kind (prompt, completion).",
 		}, []string{"namespace", "kind"}),
 		CostSaved: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "semcache_cost_saved_usd_total", Help: "Estimated USD saved by hits, from the configured price table.",
+			Name: "semcache_saved_cost_usd_total", Help: "Estimated USD saved by hits, from the configured price table (prices:).",
 		}, []string{"namespace"}),
-		WriteBack: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "semcache_writeback_total", Help: "Upstream answers by write-back decision (stored, not_cacheable, no_store, upstream_no_store, error_status).",
-		}, []string{"result"}),
-		Coalesced: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "semcache_coalesced_requests_total", Help: "Requests that joined an identical in-flight upstream call.",
-		}),
+		WriteBackSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "semcache_writeback_skipped_total", Help: "Upstream answers not handed to the write-back, by reason (not_cacheable, no_store: the request asked not to store, upstream_no_store: the upstream answer said no-store or private, rule_no_store: a cache rule, error_status); the stored ones are semcache_writeback_queued_total and semcache_writeback_dropped_total{stage=\"queue\"}.",
+		}, []string{"reason"}),
+		Coalesced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "semcache_coalesced_requests_total", Help: "Requests that joined an identical in-flight upstream call, by namespace.",
+		}, []string{"namespace"}),
 		UpstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "semcache_upstream_errors_total", Help: "Upstream failures (unreachable, broken stream).",
-		}, []string{"kind"}),
+			Name: "semcache_upstream_errors_total", Help: "Upstream failures by namespace and kind (unreachable, broken_stream).",
+		}, []string{"namespace", "kind"}),
 		ShadowHits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "semcache_shadow_hits_total", Help: "Would-be semantic hits in shadow-mode namespaces.",
 		}, []string{"namespace"}),
@@ -134,30 +162,40 @@ func NewMetrics(reg prometheus.Registerer, maxNamespaces int, prices map[string]
 			Buckets: []float64{.1, .2, .3, .4, .5, .6, .7, .8, .9, .95, 1},
 		}),
 		RAGRetrievals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "semcache_rag_retrievals_total", Help: "RAG retrievals by outcome (injected, empty, error, off).",
+			Name: "semcache_rag_retrievals_total", Help: "RAG retrievals by outcome (injected, empty, error).",
 		}, []string{"outcome"}),
 		RAGPassages: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "semcache_rag_passages_injected_total", Help: "Passages injected into prompts.",
 		}),
 		DegradedLookups: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "semcache_degraded_lookups_total", Help: "Lookups that fell back to a miss because the embedder or store failed.",
-		}, []string{"cause"}),
+			Name: "semcache_degraded_lookups_total", Help: "Lookups that fell back to a miss because the embedder or store failed, by namespace and cause (embedder, store).",
+		}, []string{"namespace", "cause"}),
 		SemanticSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "semcache_semantic_skipped_total", Help: "Lookups kept to the exact tier although the similarity tier applies, by reason (too_long: the prompt is above the tier's bound).",
-		}, []string{"reason"}),
+			Name: "semcache_semantic_skipped_total", Help: "Lookups kept to the exact tier although the similarity tier applies, by namespace and reason (too_long: the prompt is above the tier's bound).",
+		}, []string{"namespace", "reason"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "semcache_refused_requests_total", Help: "Requests refused before any lookup, by reason (unauthorized, bad_path, not_allowed, overloaded).",
 		}, []string{"reason"}),
+		BuildInfo:  newBuildInfo(),
 		namespaces: &labelBound{max: maxNamespaces, seen: map[string]bool{}},
 		routes:     &labelBound{max: maxRoutes, seen: map[string]bool{}},
 		registry:   reg,
 		budget:     newBudgetMetrics(),
 	}
 	m.SetPrices(prices)
-	reg.MustRegister(m.Requests, m.Items, m.RequestDuration, m.LookupDuration, m.UpstreamDuration, m.UpstreamTTFT, m.InterToken,
-		m.Similarity, m.VerifierRejects, m.TokensSaved, m.CostSaved, m.WriteBack, m.Coalesced, m.UpstreamErrors,
-		m.ShadowHits, m.ShadowAnswerSim, m.RAGRetrievals, m.RAGPassages, m.DegradedLookups, m.SemanticSkipped, m.Refused)
+	reg.MustRegister(m.collectors()...)
+	m.initSeries()
 	return m
+}
+
+// collectors are the metrics NewMetrics registers (WatchCache and
+// WatchBudget add theirs).
+func (m *Metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.Requests, m.Items, m.HitDuration, m.MissDuration, m.PassDuration, m.LookupDuration,
+		m.UpstreamDuration, m.UpstreamFirstToken, m.UpstreamFirstByte, m.InterToken, m.UpstreamResponses,
+		m.Similarity, m.VerifierRejects, m.TokensSaved, m.CostSaved, m.WriteBackSkipped, m.Coalesced, m.UpstreamErrors,
+		m.ShadowHits, m.ShadowAnswerSim, m.RAGRetrievals, m.RAGPassages, m.DegradedLookups, m.SemanticSkipped, m.Refused,
+		m.BuildInfo}
 }
 
 // SetPrices replaces the model prices the saved cost is computed with;
@@ -166,17 +204,37 @@ func (m *Metrics) SetPrices(prices map[string]Price) {
 	m.prices.Store(&prices)
 }
 
-// PreRegisterReasons makes every verifier reason visible at zero.
+// HasPrices reports whether a price table is configured (without one the
+// money saved is unknown, not zero).
+func (m *Metrics) HasPrices() bool {
+	return len(*m.prices.Load()) > 0
+}
+
+// PreRegisterReasons makes every verifier reason visible at zero, in
+// every namespace label known now and later.
 func (m *Metrics) PreRegisterReasons(reasons []string) {
-	for _, r := range reasons {
-		m.VerifierRejects.WithLabelValues(r)
+	m.zero.mu.Lock()
+	m.zero.reasons = append(m.zero.reasons, reasons...)
+	nss := slices.Clone(m.zero.ns)
+	m.zero.mu.Unlock()
+	for _, ns := range nss {
+		for _, r := range reasons {
+			m.VerifierRejects.WithLabelValues(ns, r)
+		}
 	}
 }
 
-// Namespace returns the bounded label value for ns.
-// A sub-namespace is counted as its parent, so clients cannot crowd the
-// label out with X-Semcache-Namespace values.
-func (m *Metrics) Namespace(ns string) string { return m.namespaces.label(cache.ParentNamespace(ns)) }
+// Namespace returns the bounded label value for ns; a namespace seen for
+// the first time gets its series created at 0. A sub-namespace is counted
+// as its parent, so clients cannot crowd the label out with
+// X-Semcache-Namespace values.
+func (m *Metrics) Namespace(ns string) string {
+	label, first := m.namespaces.label(cache.ParentNamespace(ns))
+	if first {
+		m.initNamespace(label)
+	}
+	return label
+}
 
 // WatchCache exports the cache's tier gauges and counters.
 func (m *Metrics) WatchCache(c *cache.Cache) {
@@ -208,32 +266,78 @@ func (m *Metrics) recordSaved(ns string, e *cache.Entry) {
 	}
 }
 
-func (m *Metrics) observeLookup(r *cache.Result) {
-	m.LookupDuration.WithLabelValues("exact").Observe(r.ExactTime.Seconds())
+func (m *Metrics) observeLookup(ns string, r *cache.Result) {
+	label := m.Namespace(ns)
+	m.LookupDuration.WithLabelValues(label, "exact").Observe(r.ExactTime.Seconds())
 	if r.EmbedTime > 0 {
-		m.LookupDuration.WithLabelValues("embed").Observe(r.EmbedTime.Seconds())
+		m.LookupDuration.WithLabelValues(label, "embed").Observe(r.EmbedTime.Seconds())
 	}
 	if r.SearchTime > 0 {
-		m.LookupDuration.WithLabelValues("search").Observe(r.SearchTime.Seconds())
+		m.LookupDuration.WithLabelValues(label, "search").Observe(r.SearchTime.Seconds())
 	}
 	for _, rej := range r.Rejections {
-		m.VerifierRejects.WithLabelValues(rej.Reason).Inc()
-		m.Similarity.WithLabelValues("rejected").Observe(float64(rej.Score))
+		m.VerifierRejects.WithLabelValues(label, rej.Reason).Inc()
+		m.Similarity.WithLabelValues(label, "rejected").Observe(float64(rej.Score))
 	}
 	if r.EmbedErr != nil {
-		m.DegradedLookups.WithLabelValues("embedder").Inc()
+		m.DegradedLookups.WithLabelValues(label, "embedder").Inc()
 	}
 	if r.SearchErr != nil {
-		m.DegradedLookups.WithLabelValues("store").Inc()
+		m.DegradedLookups.WithLabelValues(label, "store").Inc()
 	}
 	if r.Skipped != "" {
-		m.SemanticSkipped.WithLabelValues(r.Skipped).Inc()
+		m.SemanticSkipped.WithLabelValues(label, r.Skipped).Inc()
 	}
 }
 
+// observeRequest counts a finished request and records its duration in
+// the histogram sized for its outcome.
 func (m *Metrics) observeRequest(front, route, ns, outcome string, d time.Duration) {
-	m.Requests.WithLabelValues(front, m.routes.label(route), m.Namespace(ns), outcome).Inc()
-	m.RequestDuration.WithLabelValues(outcome).Observe(d.Seconds())
+	route = m.route(route)
+	label := m.Namespace(ns)
+	m.Requests.WithLabelValues(front, route, label, outcome).Inc()
+	switch outcome {
+	case OutcomeHitExact:
+		m.HitDuration.WithLabelValues(label, "exact").Observe(d.Seconds())
+	case OutcomeHitSemantic:
+		m.HitDuration.WithLabelValues(label, "semantic").Observe(d.Seconds())
+	case OutcomeBypass:
+		m.PassDuration.WithLabelValues(route).Observe(d.Seconds())
+	default:
+		m.MissDuration.WithLabelValues(label, outcome).Observe(d.Seconds())
+	}
+}
+
+// observeUpstream counts an upstream response by status class.
+func (m *Metrics) observeUpstream(ns string, status int) {
+	m.UpstreamResponses.WithLabelValues(m.Namespace(ns), statusClass(status)).Inc()
+}
+
+// upstreamError counts an upstream failure (kind: unreachable,
+// broken_stream).
+func (m *Metrics) upstreamError(ns, kind string) {
+	m.UpstreamErrors.WithLabelValues(m.Namespace(ns), kind).Inc()
+}
+
+// statusClasses are the values of the class label.
+var statusClasses = []string{"2xx", "3xx", "4xx", "5xx"}
+
+func statusClass(status int) string {
+	switch {
+	case status >= 500:
+		return "5xx"
+	case status >= 400:
+		return "4xx"
+	case status >= 300:
+		return "3xx"
+	}
+	return "2xx"
+}
+
+// route returns the bounded label value of a route.
+func (m *Metrics) route(r string) string {
+	label, _ := m.routes.label(r)
+	return label
 }
 
 // maxRoutes bounds the route label: the cached APIs plus the first path
@@ -249,69 +353,29 @@ type labelBound struct {
 	seen map[string]bool
 }
 
-func (b *labelBound) label(v string) string {
+// label returns the label value of v, and whether v was admitted just now.
+func (b *labelBound) label(v string) (string, bool) {
+	if v == OtherLabel {
+		return v, false
+	}
 	b.mu.RLock()
 	ok := b.seen[v]
 	n := len(b.seen)
 	b.mu.RUnlock()
 	if ok {
-		return v
+		return v, false
 	}
 	if n >= b.max {
-		return "_other"
+		return OtherLabel, false
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.seen) >= b.max && !b.seen[v] {
-		return "_other"
+	if b.seen[v] {
+		return v, false
+	}
+	if len(b.seen) >= b.max {
+		return OtherLabel, false
 	}
 	b.seen[v] = true
-	return v
-}
-
-// cacheCollector reads the cache's own counters at scrape time.
-type cacheCollector struct{ c *cache.Cache }
-
-var (
-	descEntries   = prometheus.NewDesc("semcache_cache_entries", "Entries per tier.", []string{"tier"}, nil)
-	descBytes     = prometheus.NewDesc("semcache_cache_bytes", "Bytes held by the hot tier.", []string{"tier"}, nil)
-	descEvictions = prometheus.NewDesc("semcache_cache_evictions_total", "Entries evicted per tier.", []string{"tier"}, nil)
-	descQueue     = prometheus.NewDesc("semcache_writeback_queue_length", "Jobs (entries and aliases) waiting in the write-back queue or being written.", nil, nil)
-	descDropped   = prometheus.NewDesc("semcache_writeback_dropped_total", "Entries kept only in memory because the write-back queue was full.", nil, nil)
-	descEmbedErr  = prometheus.NewDesc("semcache_embedder_errors_total", "Embedder failures (lookups and write-backs).", nil, nil)
-	descStoreErr  = prometheus.NewDesc("semcache_store_errors_total", "Vector store failures (lookups and write-backs).", nil, nil)
-	descDiskErr   = prometheus.NewDesc("semcache_disk_write_errors_total", "Entries the disk tier failed to persist.", nil, nil)
-	descWritten   = prometheus.NewDesc("semcache_writeback_written_total", "Entries the write-back queue finished writing (disk and similarity tier).", nil, nil)
-	descWaited    = prometheus.NewDesc("semcache_writeback_waited_total", "Answers that found the write-back queue full and waited for room (backpressure).", nil, nil)
-	descBacklog   = prometheus.NewDesc("semcache_index_backlog", "Entries waiting for a failing vector store (journal and memory).", nil, nil)
-	descReplayed  = prometheus.NewDesc("semcache_index_replayed_total", "Entries indexed from the journal after a restart or a store outage.", nil, nil)
-	descIdxDrop   = prometheus.NewDesc("semcache_index_dropped_total", "Entries past the vector-store backlog's bound (served by the exact tier only).", nil, nil)
-	descExpired   = prometheus.NewDesc("semcache_janitor_expired_total", "Expired entries the janitor purged from disk and the vector store.", nil, nil)
-)
-
-func (cc *cacheCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descEntries, descBytes, descEvictions, descQueue, descDropped, descEmbedErr, descStoreErr, descDiskErr, descWritten,
-		descWaited, descBacklog, descReplayed, descIdxDrop, descExpired} {
-		ch <- d
-	}
-}
-
-func (cc *cacheCollector) Collect(ch chan<- prometheus.Metric) {
-	s := cc.c.Stats()
-	ch <- prometheus.MustNewConstMetric(descEntries, prometheus.GaugeValue, float64(s.Hot.Entries), "hot")
-	ch <- prometheus.MustNewConstMetric(descEntries, prometheus.GaugeValue, float64(s.DiskEntries), "disk")
-	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(s.Hot.Bytes), "hot")
-	ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(s.Hot.Evictions), "hot")
-	ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(s.QueueLen))
-	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.Dropped))
-	ch <- prometheus.MustNewConstMetric(descEmbedErr, prometheus.CounterValue, float64(s.EmbedErrors))
-	ch <- prometheus.MustNewConstMetric(descStoreErr, prometheus.CounterValue, float64(s.StoreErrors))
-	ch <- prometheus.MustNewConstMetric(descDiskErr, prometheus.CounterValue, float64(s.WriteErrors))
-	ch <- prometheus.MustNewConstMetric(descWritten, prometheus.CounterValue, float64(s.Written))
-	ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(s.Evicted), "quota")
-	ch <- prometheus.MustNewConstMetric(descWaited, prometheus.CounterValue, float64(s.Waited))
-	ch <- prometheus.MustNewConstMetric(descBacklog, prometheus.GaugeValue, float64(s.IndexBacklog))
-	ch <- prometheus.MustNewConstMetric(descReplayed, prometheus.CounterValue, float64(s.Replayed))
-	ch <- prometheus.MustNewConstMetric(descIdxDrop, prometheus.CounterValue, float64(s.IndexDropped))
-	ch <- prometheus.MustNewConstMetric(descExpired, prometheus.CounterValue, float64(s.Expired))
+	return v, true
 }

@@ -203,7 +203,7 @@ func TestRuleActions(t *testing.T) {
 		if r := p.do(t, nil, other, "x"); !r.upstream {
 			t.Fatal("no_store stored an answer")
 		}
-		if n, _ := counter(t, p.reg, "semcache_writeback_total", map[string]string{"result": "rule_no_store"}); n != 2 {
+		if n, _ := counter(t, p.reg, "semcache_writeback_skipped_total", map[string]string{"reason": "rule_no_store"}); n != 2 {
 			t.Fatalf("rule_no_store write-backs %v, want 2", n)
 		}
 	})

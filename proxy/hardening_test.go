@@ -113,12 +113,20 @@ func newGated(t *testing.T, opts ...func(*ServerOptions)) *gated {
 	return g
 }
 
+// counter sums the counters c collects (every series of a vector).
 func counter(c prometheus.Collector) float64 {
-	ch := make(chan prometheus.Metric, 1)
-	c.Collect(ch)
-	var pb dto.Metric
-	_ = (<-ch).Write(&pb)
-	return pb.GetCounter().GetValue()
+	ch := make(chan prometheus.Metric)
+	go func() {
+		c.Collect(ch)
+		close(ch)
+	}()
+	var sum float64
+	for m := range ch {
+		var pb dto.Metric
+		_ = m.Write(&pb)
+		sum += pb.GetCounter().GetValue()
+	}
+	return sum
 }
 
 func (g *gated) send(ctx context.Context, body string) (*http.Response, error) {

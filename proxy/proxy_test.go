@@ -663,12 +663,12 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	}
 	// Each hit saves the stored usage; the sim's price is 1 USD per prompt
 	// token and 2 per completion token.
-	prompt := got["semcache_tokens_saved_total,kind=prompt,namespace="+ns]
-	completion := got["semcache_tokens_saved_total,kind=completion,namespace="+ns]
+	prompt := got["semcache_saved_tokens_total,kind=prompt,namespace="+ns]
+	completion := got["semcache_saved_tokens_total,kind=completion,namespace="+ns]
 	if prompt <= 0 || completion <= 0 {
 		t.Fatalf("tokens saved: %v / %v", prompt, completion)
 	}
-	if cost := got["semcache_cost_saved_usd_total,namespace="+ns]; cost != prompt+2*completion {
+	if cost := got["semcache_saved_cost_usd_total,namespace="+ns]; cost != prompt+2*completion {
 		t.Fatalf("cost saved = %v, want %v", cost, prompt+2*completion)
 	}
 }

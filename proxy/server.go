@@ -149,6 +149,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 		bodyBudget:  newBudget(o.MaxBodyBytesInFlight),
 		log:         o.Logger,
 	}
+	o.Engine.Serve(engine.FrontHTTP)
 	s.up.Store(&upstreamTarget{url: o.Upstream, key: o.UpstreamKey})
 	s.passthrough = &httputil.ReverseProxy{
 		Rewrite:        s.rewritePassthrough,

@@ -204,7 +204,9 @@ func (h *HTTPBackend) settle(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if c.written+c.dropped >= c.stored && c.queue == 0 {
+		// An entry parked for the vector store counts as written, and
+		// may be dropped from the backlog later: written alone settles.
+		if c.written >= c.stored && c.queue == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -240,9 +242,11 @@ func (h *HTTPBackend) counters(ctx context.Context) (writeBackCounters, error) {
 	return parseWriteBack(resp.Body)
 }
 
-// parseWriteBack reads semcache_writeback_total{result="stored"},
-// semcache_writeback_written_total and semcache_writeback_dropped_total
-// from a Prometheus text exposition.
+// parseWriteBack reads semcache_writeback_queued_total (stored),
+// semcache_writeback_written_total, semcache_writeback_dropped_total
+// {stage="index"} (queued entries given up on: the queue's drops were never
+// queued) and semcache_writeback_backlog{stage="queue"} from a Prometheus
+// text exposition.
 func parseWriteBack(r io.Reader) (writeBackCounters, error) {
 	var c writeBackCounters
 	found := 0
@@ -255,13 +259,13 @@ func parseWriteBack(r io.Reader) (writeBackCounters, error) {
 		}
 		var dst *float64
 		switch name {
-		case `semcache_writeback_total{result="stored"}`:
+		case "semcache_writeback_queued_total":
 			dst = &c.stored
 		case "semcache_writeback_written_total":
 			dst = &c.written
-		case "semcache_writeback_dropped_total":
+		case `semcache_writeback_dropped_total{stage="index"}`:
 			dst = &c.dropped
-		case "semcache_writeback_queue_length":
+		case `semcache_writeback_backlog{stage="queue"}`:
 			dst = &c.queue
 		default:
 			continue
@@ -276,7 +280,6 @@ func parseWriteBack(r io.Reader) (writeBackCounters, error) {
 	if err := sc.Err(); err != nil {
 		return c, fmt.Errorf("eval: reading metrics: %w", err)
 	}
-	// The stored counter appears only after the first write-back.
 	if found == 0 {
 		return c, errors.New("eval: the admin /metrics have no semcache_writeback_* counters: is the admin URL a semcache's?")
 	}

@@ -11,13 +11,15 @@ func TestParseWriteBack(t *testing.T) {
 		want     writeBackCounters
 		err      string
 	}{
-		{"all three", `# HELP semcache_writeback_total Upstream answers by write-back decision.
-# TYPE semcache_writeback_total counter
-semcache_writeback_total{result="no_store"} 2
-semcache_writeback_total{result="stored"} 17
+		{"all four", `# HELP semcache_writeback_skipped_total Upstream answers not handed to the write-back.
+# TYPE semcache_writeback_skipped_total counter
+semcache_writeback_skipped_total{reason="no_store"} 2
+semcache_writeback_queued_total 17
 semcache_writeback_written_total 15
-semcache_writeback_dropped_total 1
-semcache_writeback_queue_length 1
+semcache_writeback_dropped_total{stage="index"} 1
+semcache_writeback_dropped_total{stage="queue"} 4
+semcache_writeback_backlog{stage="index"} 3
+semcache_writeback_backlog{stage="queue"} 1
 `, writeBackCounters{stored: 17, written: 15, dropped: 1, queue: 1}, ""},
 		{"nothing stored yet", "semcache_writeback_written_total 0\nsemcache_writeback_dropped_total 0\n", writeBackCounters{}, ""},
 		{"not semcache", "go_goroutines 12\n", writeBackCounters{}, "no semcache_writeback_"},

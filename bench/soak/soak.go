@@ -264,27 +264,24 @@ func (r *runner) sample(start time.Time) (Sample, error) {
 		return Sample{}, err
 	}
 	s := Sample{At: time.Since(start).Round(time.Second), Sent: r.sent.Load(), Errors: r.errs.Load()}
-	s.RSS = int64(value(mfs, "process_resident_memory_bytes", ""))
-	s.DiskEntries = value(mfs, "semcache_cache_entries", "disk")
-	s.Dropped = value(mfs, "semcache_writeback_dropped_total", "")
-	s.Waited = value(mfs, "semcache_writeback_waited_total", "")
-	s.QuotaEvicted = value(mfs, "semcache_cache_evictions_total", "quota")
-	s.QueueLen = value(mfs, "semcache_writeback_queue_length", "")
+	s.RSS = int64(value(mfs, "process_resident_memory_bytes", "", ""))
+	s.DiskEntries = value(mfs, "semcache_cache_entries", "tier", "disk")
+	s.Dropped = value(mfs, "semcache_writeback_dropped_total", "", "")
+	s.Waited = value(mfs, "semcache_writeback_waited_total", "", "")
+	s.QuotaEvicted = value(mfs, "semcache_cache_evictions_total", "cause", "quota")
+	s.QueueLen = value(mfs, "semcache_writeback_backlog", "stage", "queue")
 	return s, nil
 }
 
-// value reads a gauge or counter; tier, when set, picks the series with
-// that tier label.
-func value(mfs map[string]*dto.MetricFamily, name, tier string) float64 {
-	mf := mfs[name]
-	if mf == nil {
-		return 0
-	}
-	for _, m := range mf.GetMetric() {
-		if tier != "" {
+// value sums the gauges or counters of a family; label, when set, picks
+// the series whose label has value want.
+func value(mfs map[string]*dto.MetricFamily, name, label, want string) float64 {
+	var sum float64
+	for _, m := range mfs[name].GetMetric() {
+		if label != "" {
 			match := false
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "tier" && l.GetValue() == tier {
+				if l.GetName() == label && l.GetValue() == want {
 					match = true
 				}
 			}
@@ -292,16 +289,9 @@ func value(mfs map[string]*dto.MetricFamily, name, tier string) float64 {
 				continue
 			}
 		}
-		switch {
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue()
-		case m.Counter != nil:
-			return m.GetCounter().GetValue()
-		case m.Untyped != nil:
-			return m.GetUntyped().GetValue()
-		}
+		sum += m.GetGauge().GetValue() + m.GetCounter().GetValue() + m.GetUntyped().GetValue()
 	}
-	return 0
+	return sum
 }
 
 // Print writes the samples as a table and the summary: the RSS curve's

@@ -18,13 +18,14 @@ func (s *service) registerAdmin(mux *http.ServeMux, reg *prometheus.Registry) {
 		return
 	}
 	a, err := admin.New(admin.Options{
-		Cache:    s.cache,
-		Gatherer: reg,
-		Tracker:  tracker,
-		Token:    s.cfg.AdminToken,
-		Warmer:   s.engine,
-		Budgets:  s.engine,
-		Logger:   s.log,
+		Cache:     s.cache,
+		Gatherer:  reg,
+		Tracker:   tracker,
+		Token:     s.cfg.AdminToken,
+		Warmer:    s.engine,
+		Budgets:   s.engine,
+		HasPrices: s.engine.HasPrices,
+		Logger:    s.log,
 	})
 	if err != nil {
 		s.log.Error("admin API disabled", "err", err)

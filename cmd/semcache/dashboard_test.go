@@ -203,7 +203,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		{"tokens saved", num(t, "tokens", st.Tokens), 2 * (pt + ct)},
 		{"USD saved", num(t, "cost", st.Cost), wantCost},
 		{"served semantic hits in the similarity chart", num(t, "served", st.Served), 1},
-		{"latency rows (exact, semantic, miss)", num(t, "latency rows", st.LatencyRows), 3},
+		{"latency rows (exact, semantic, miss, the miss's first byte)", num(t, "latency rows", st.LatencyRows), 4},
 		{"recent misses", float64(st.MissRows), 2},
 		{"namespaces", float64(st.NamespaceRows), 2},
 		{"top entries", float64(len(st.TopEntries)), 1},

@@ -54,7 +54,7 @@ var (
 	promRange    = regexp.MustCompile(`\[[^\]]*\]`)
 	promGrouping = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`)
 	promToken    = regexp.MustCompile(`[0-9][0-9A-Za-z_.]*(?:[eE][+-][0-9]+)?|[A-Za-z_:][A-Za-z0-9_:]*`)
-	labelValues  = regexp.MustCompile(`^label_values\(\s*([A-Za-z_:][A-Za-z0-9_:]*)\s*,\s*[A-Za-z_][A-Za-z0-9_]*\s*\)$`)
+	labelValues  = regexp.MustCompile(`^label_values\(\s*([A-Za-z_:][A-Za-z0-9_:]*)\s*(?:\{[^}]*\})?\s*,\s*[A-Za-z_][A-Za-z0-9_]*\s*\)$`)
 	promKeywords = map[string]bool{"by": true, "without": true, "on": true, "ignoring": true, "group_left": true,
 		"group_right": true, "bool": true, "offset": true, "and": true, "or": true, "unless": true, "inf": true, "nan": true}
 )

@@ -349,7 +349,7 @@ func TestPgvectorDownAtStartup(t *testing.T) {
 	if up.ChatCalls() != 2 {
 		t.Fatalf("upstream calls %d, want 2", up.ChatCalls())
 	}
-	waitMetric(t, s.admin, `semcache_degraded_lookups_total{cause="store"} 2`)
+	waitMetric(t, s.admin, `semcache_degraded_lookups_total{cause="store",namespace="`+namespaceOf("tenant")+`"} 2`)
 	if e := ask(t, s.api, "tenant", userMsg("How do I reverse a list in Python?")); e.cache != "hit-exact" {
 		t.Fatalf("the exact tier does not need the store: %+v", e)
 	}

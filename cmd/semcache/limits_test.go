@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -155,7 +156,7 @@ func TestMemoryBoundedPerRequest(t *testing.T) {
 	t.Logf("USE-lite: RSS before %d MiB; peak after 8×8 MiB with an invalid key %d MiB (%v); peak after 8×8 MiB with a valid key %d MiB (%v)",
 		before>>10, afterInvalid>>10, invalid, peak>>10, valid)
 	if !strings.Contains(string(metrics), `semcache_refused_requests_total{reason="unauthorized"} 8`) ||
-		!strings.Contains(string(metrics), `semcache_semantic_skipped_total{reason="too_long"} 8`) {
+		!regexp.MustCompile(`\nsemcache_semantic_skipped_total\{namespace="key:[0-9a-f]+",reason="too_long"\} 8\n`).Match(metrics) {
 		t.Fatalf("refusals or skips not counted:\n%s\n%s", grepLines(string(metrics), "semcache_refused"), grepLines(string(metrics), "semcache_semantic_skipped"))
 	}
 	if afterInvalid>>10 >= limitMiB || peak>>10 >= validLimitMiB {

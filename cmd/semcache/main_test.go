@@ -246,7 +246,7 @@ func TestEmbedderFailureDegradesToMiss(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(b), `semcache_degraded_lookups_total{cause="embedder"} 1`) {
+	if !strings.Contains(string(b), `semcache_degraded_lookups_total{cause="embedder",namespace="`+namespaceOf("k")+`"} 1`) {
 		t.Fatalf("degraded lookup not counted:\n%s", grepLines(string(b), "degraded"))
 	}
 }

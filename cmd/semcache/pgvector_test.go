@@ -136,7 +136,7 @@ func TestPgvectorSharedAndOutage(t *testing.T) {
 	if up.ChatCalls()-calls != 2 {
 		t.Fatalf("during the outage the answers did not come from upstream")
 	}
-	waitMetric(t, b.admin, `semcache_degraded_lookups_total{cause="store"} 2`)
+	waitMetric(t, b.admin, `semcache_degraded_lookups_total{cause="store",namespace="`+namespaceOf("tenant")+`"} 2`)
 
 	pg.start()
 	deadline := time.Now().Add(30 * time.Second)

@@ -99,6 +99,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		Name: "semcache_config_reloads_total", Help: "Config reloads (SIGHUP or a changed --config file), by result: ok or rejected.",
 	}, []string{"result"})
 	reg.MustRegister(s.reloads)
+	s.reloads.WithLabelValues("ok") // at 0 before the first reload
+	s.reloads.WithLabelValues("rejected")
 
 	sem, err := s.openSemantic(ctx)
 	if err != nil {

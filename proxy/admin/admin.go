@@ -15,7 +15,7 @@
 // prompts only to a request authenticated with the token.
 //
 //	GET    /admin/api/stats
-//	GET    /admin/api/dashboard[?namespace=NS]  (prompts: authenticated only)
+//	GET    /admin/api/dashboard[?namespace=NS&range=5m|1h|24h]  (prompts: authenticated only)
 //	GET    /admin/api/namespaces/{ns}/entries[?q=TEXT&limit=N]
 //	GET    /admin/api/namespaces/{ns}/entries/{id}
 //	DELETE /admin/api/namespaces/{ns}/entries/{id}
@@ -62,12 +62,16 @@ type Options struct {
 	Budgets Budgets
 	// MaxWarmBytes bounds a warm upload (default 64 MiB).
 	MaxWarmBytes int64
-	// SampleEvery is the resolution of the dashboard's time series
-	// (default 5 s); History is how far back they reach (default 15 min).
+	// SampleEvery is the resolution of the dashboard's 5 m and 1 h
+	// ranges (default 5 s), CoarseEvery that of its 24 h range (default
+	// 2 min); see history.go for the memory they bound.
 	SampleEvery time.Duration
-	History     time.Duration
-	Logger      *slog.Logger
-	Now         func() time.Time
+	CoarseEvery time.Duration
+	// HasPrices reports whether a price table is configured (the engine's
+	// Metrics.HasPrices); nil: none.
+	HasPrices func() bool
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 func (o *Options) validate() error {
@@ -78,11 +82,11 @@ func (o *Options) validate() error {
 	if o.Gatherer == nil {
 		errs = append(errs, errors.New("admin: needs a metrics gatherer"))
 	}
-	if o.MaxWarmBytes < 0 || o.SampleEvery < 0 || o.History < 0 {
+	if o.MaxWarmBytes < 0 || o.SampleEvery < 0 || o.CoarseEvery < 0 {
 		errs = append(errs, errors.New("admin: limits and durations must not be negative"))
 	}
-	if o.SampleEvery > 0 && o.History > 0 && o.History < o.SampleEvery {
-		errs = append(errs, errors.New("admin: History must be at least SampleEvery"))
+	if o.SampleEvery > FineRange || o.CoarseEvery > MaxRange {
+		errs = append(errs, errors.New("admin: SampleEvery must be at most an hour, CoarseEvery at most a day"))
 	}
 	return errors.Join(errs...)
 }
@@ -95,17 +99,19 @@ type Warmer interface {
 
 // Admin serves the admin API and the dashboard. Close stops its sampler.
 type Admin struct {
-	cache    *cache.Cache
-	gatherer prometheus.Gatherer
-	tracker  *Tracker
-	wrap     *httpapi.Admin
-	warmer   Warmer
-	budgets  Budgets
-	maxWarm  int64
-	every    time.Duration
-	history  *history
-	log      *slog.Logger
-	now      func() time.Time
+	cache       *cache.Cache
+	gatherer    prometheus.Gatherer
+	tracker     *Tracker
+	wrap        *httpapi.Admin
+	warmer      Warmer
+	budgets     Budgets
+	maxWarm     int64
+	every       time.Duration
+	coarseEvery time.Duration
+	history     *history
+	hasPrices   func() bool
+	log         *slog.Logger
+	now         func() time.Time
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -123,8 +129,11 @@ func New(o Options) (*Admin, error) {
 	if o.SampleEvery == 0 {
 		o.SampleEvery = 5 * time.Second
 	}
-	if o.History == 0 {
-		o.History = 15 * time.Minute
+	if o.CoarseEvery == 0 {
+		o.CoarseEvery = 2 * time.Minute
+	}
+	if o.HasPrices == nil {
+		o.HasPrices = func() bool { return false }
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -133,18 +142,20 @@ func New(o Options) (*Admin, error) {
 		o.Now = time.Now
 	}
 	a := &Admin{
-		cache:    o.Cache,
-		gatherer: o.Gatherer,
-		tracker:  o.Tracker,
-		warmer:   o.Warmer,
-		budgets:  o.Budgets,
-		maxWarm:  o.MaxWarmBytes,
-		every:    o.SampleEvery,
-		history:  newHistory(int(o.History/o.SampleEvery) + 1),
-		log:      o.Logger,
-		now:      o.Now,
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		cache:       o.Cache,
+		gatherer:    o.Gatherer,
+		tracker:     o.Tracker,
+		warmer:      o.Warmer,
+		budgets:     o.Budgets,
+		maxWarm:     o.MaxWarmBytes,
+		every:       o.SampleEvery,
+		coarseEvery: o.CoarseEvery,
+		history:     newHistory(o.SampleEvery, o.CoarseEvery),
+		hasPrices:   o.HasPrices,
+		log:         o.Logger,
+		now:         o.Now,
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	a.wrap = httpapi.NewAdmin(httpapi.AdminOptions{Token: o.Token, StatusOf: statusOf, Logger: o.Logger, Now: o.Now})
 	a.sample()
@@ -182,7 +193,7 @@ func (a *Admin) sample() {
 		a.log.Warn("admin: reading metrics failed", "err", err)
 		return
 	}
-	a.history.add(snap.point(a.now()))
+	a.history.add(snap, a.now())
 }
 
 // Register adds the admin API and the dashboard to mux.

@@ -57,7 +57,7 @@ func newStack(t *testing.T, dir, token string) *stack {
 	}
 	s := &stack{cache: c, tracker: tr, clk: clk, engines: map[string]*engine.Engine{},
 		metrics: engine.NewMetrics(reg, 10, map[string]engine.Price{"m": {PromptPerMillion: 1e6, CompletionPerMillion: 2e6}})}
-	a, err := New(Options{Cache: c, Gatherer: reg, Tracker: tr, Token: token, Now: clk.now, SampleEvery: time.Hour, Warmer: s.engine(t, "")})
+	a, err := New(Options{Cache: c, Gatherer: reg, Tracker: tr, Token: token, Now: clk.now, SampleEvery: time.Hour, Warmer: s.engine(t, ""), HasPrices: s.metrics.HasPrices})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,11 +131,11 @@ func (s *stack) do(t *testing.T, method, path, token, body string) (int, http.He
 }
 
 func TestOptionsValidation(t *testing.T) {
-	_, err := New(Options{MaxWarmBytes: -1, SampleEvery: time.Minute, History: time.Second})
+	_, err := New(Options{MaxWarmBytes: -1, SampleEvery: 2 * time.Hour})
 	if err == nil {
 		t.Fatal("invalid options accepted")
 	}
-	for _, want := range []string{"cache", "gatherer", "negative", "History"} {
+	for _, want := range []string{"cache", "gatherer", "negative", "SampleEvery"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q: %v", want, err)
 		}
@@ -204,11 +204,26 @@ func TestDashboardData(t *testing.T) {
 	if len(d.Namespaces) != 2 || d.Namespaces[0].Namespace != "a" || d.Namespaces[0].Requests != 3 || d.Namespaces[0].HitRate != 2.0/3 {
 		t.Errorf("namespaces %+v", d.Namespaces)
 	}
-	if len(d.HitRate) != 3 || len(d.HitRate[0].Points) != 1 || d.HitRate[0].Points[0].V != 0.5 || d.HitRate[1].Points[0].V != 0.5 || d.HitRate[2].Points[0].V != 0 {
-		t.Errorf("hit-rate series %+v", d.HitRate)
+	c := d.Charts
+	if len(c.HitRate) != 3 || len(c.HitRate[0].Points) != 1 || c.HitRate[0].Points[0].V != 0.5 || c.HitRate[1].Points[0].V != 0.5 || c.HitRate[2].Points[0].V != 0 {
+		t.Errorf("hit-rate series %+v", c.HitRate)
 	}
-	if len(d.Savings) != 2 || d.Savings[0].Points[len(d.Savings[0].Points)-1].V != 40 {
-		t.Errorf("savings series %+v", d.Savings)
+	if len(c.Savings) != 2 || c.Savings[0].Points[len(c.Savings[0].Points)-1].V != 40 {
+		t.Errorf("savings series %+v", c.Savings)
+	}
+	// Every chart shares the same "now" and the range's start.
+	if now := d.GeneratedAt.UnixMilli(); c.To != now || c.From != now-(5*time.Minute).Milliseconds() || d.Range != "5m" {
+		t.Errorf("chart axis [%d, %d], range %q, now %d", c.From, c.To, d.Range, now)
+	}
+	for _, set := range [][]Series{c.HitRate, c.Savings, c.Traffic, c.UpstreamErrors, c.HotTier, c.Evictions} {
+		for _, sr := range set {
+			if n := len(sr.Points); n > 0 && sr.Points[n-1].T > c.To {
+				t.Errorf("%s ends after now", sr.Name)
+			}
+		}
+	}
+	if !d.PricesConfigured {
+		t.Error("prices configured, the dashboard says none")
 	}
 	if len(d.TopEntries) != 1 || d.TopEntries[0].Hits != 2 || d.TopEntries[0].ExactHits != 2 || d.TopEntries[0].TokensSaved != 30 {
 		t.Errorf("top entries %+v", d.TopEntries)
@@ -223,7 +238,7 @@ func TestDashboardData(t *testing.T) {
 			t.Errorf("latency %+v", l)
 		}
 	}
-	if strings.Join(outcomes, ",") != "hit_exact,miss" {
+	if strings.Join(outcomes, ",") != "hit_exact,miss,first_byte" {
 		t.Errorf("latency outcomes %v", outcomes)
 	}
 
@@ -233,6 +248,20 @@ func TestDashboardData(t *testing.T) {
 	_ = json.Unmarshal([]byte(body), &d)
 	if d.Namespace != "b" || d.Totals.Requests != 1 || d.Totals.HitRate != 0 || len(d.TopEntries) != 0 || len(d.Misses) != 1 {
 		t.Errorf("namespace b: %+v", d)
+	}
+	// Latency is per namespace too: b had one miss and no hit.
+	if len(d.Latency) < 1 || d.Latency[0].Outcome != engine.OutcomeMiss || d.Latency[0].Count != 1 {
+		t.Errorf("namespace b latency %+v", d.Latency)
+	}
+	for _, rng := range []string{"1h", "24h"} {
+		status, _, body = s.do(t, "GET", "/admin/api/dashboard?range="+rng, "tok", "")
+		d = Dashboard{}
+		if err := json.Unmarshal([]byte(body), &d); status != 200 || err != nil || d.Range != rng || d.Charts.To-d.Charts.From != Ranges[rng].Milliseconds() {
+			t.Errorf("range %s: %d %v %+v", rng, status, err, d.Charts)
+		}
+	}
+	if status, _, body = s.do(t, "GET", "/admin/api/dashboard?range=7d", "tok", ""); status != 400 || !strings.Contains(body, "range") {
+		t.Errorf("range 7d: %d %s", status, body)
 	}
 }
 

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"embed"
+	"fmt"
 	"io/fs"
 	"math"
 	"net/http"
@@ -16,12 +17,17 @@ import (
 )
 
 // Dashboard is GET /admin/api/dashboard: everything the dashboard page
-// draws, for one namespace label or all of them.
+// draws, for one namespace label or all of them, over one time range.
 type Dashboard struct {
 	GeneratedAt time.Time `json:"generated_at"`
 	// Namespace is the selected namespace label ("" for all).
-	Namespace   string  `json:"namespace"`
+	Namespace string `json:"namespace"`
+	// Range is the selected time range (5m, 1h, 24h).
+	Range       string  `json:"range"`
 	SampleEvery float64 `json:"sample_every_seconds"`
+	// PricesConfigured is false when no price table is configured: the
+	// money saved is then unknown, not zero.
+	PricesConfigured bool `json:"prices_configured"`
 	// Totals are the counters since the process started.
 	Totals Summary `json:"totals"`
 	// Namespaces summarises every namespace label, busiest first.
@@ -29,15 +35,13 @@ type Dashboard struct {
 	// Routes are the totals per API (chat, responses, embeddings, …) and
 	// per passed-through path family, over all namespaces.
 	Routes []RouteSummary `json:"routes"`
-	// HitRate is the hit rate per sampling interval: all hits, the exact
-	// tier and the semantic tier.
-	HitRate []Series `json:"hit_rate"`
-	// Savings are the cumulative USD and tokens saved.
-	Savings []Series `json:"savings"`
-	// Latency is the server-side duration per outcome (all namespaces).
+	// Charts are the time series of the range, on one time axis.
+	Charts Charts `json:"charts"`
+	// Latency is the server-side duration per outcome, and the upstream's
+	// time to the first token (SSE) and first byte (JSON) of misses, since
+	// the process started.
 	Latency []Latency `json:"latency"`
-	// Similarity is the histogram of semantic candidates' scores (all
-	// namespaces).
+	// Similarity is the histogram of semantic candidates' scores.
 	Similarity Similarity    `json:"similarity"`
 	Rejections []ReasonCount `json:"rejections"`
 	Cache      CacheGauges   `json:"cache"`
@@ -48,7 +52,9 @@ type Dashboard struct {
 	Redacted bool `json:"prompts_redacted"`
 }
 
-// Latency summarises the request durations of one outcome, in seconds.
+// Latency summarises the durations of one outcome, in seconds: hit_exact,
+// hit_semantic, hit_partial, miss, bypass (requests), first_token and
+// first_byte (the upstream's, of misses).
 type Latency struct {
 	Outcome string  `json:"outcome"`
 	Count   uint64  `json:"count"`
@@ -80,11 +86,19 @@ const (
 )
 
 func (a *Admin) handleDashboard(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	rng := q.Get("range")
+	if rng == "" {
+		rng = "5m"
+	}
+	if _, ok := Ranges[rng]; !ok {
+		return apiError(http.StatusBadRequest, "invalid_argument", fmt.Sprintf("range %q: want 5m, 1h or 24h", rng))
+	}
 	snap, err := readSnapshot(a.gatherer)
 	if err != nil {
 		return err
 	}
-	d := a.dashboard(snap, r.URL.Query().Get("namespace"))
+	d := a.dashboard(snap, q.Get("namespace"), rng)
 	if !httpapi.Authenticated(r) {
 		d.redact()
 	}
@@ -105,25 +119,35 @@ func (d *Dashboard) redact() {
 }
 
 // dashboard assembles the page's data. The time series end with a live
-// point (the history plus snap), so traffic shows at once.
-func (a *Admin) dashboard(snap snapshot, scope string) Dashboard {
+// point (the history plus snap), so traffic shows at once, and share one
+// "now".
+func (a *Admin) dashboard(snap snapshot, scope, rng string) Dashboard {
 	now := a.now()
-	pts := append(a.history.points(), snap.point(now))
+	span := Ranges[rng]
+	pts, names := a.history.window(span, now, snap)
+	step := a.every
+	if span > FineRange {
+		step = a.coarseEvery
+	}
+	if len(pts) > 1 {
+		step = max(step, pts[len(pts)-1].at.Sub(pts[len(pts)-2].at))
+	}
 	d := Dashboard{
-		GeneratedAt: now,
-		Namespace:   scope,
-		SampleEvery: a.every.Seconds(),
-		Totals:      snap.summary(scope),
-		Namespaces:  snap.namespaceSummaries(),
-		Routes:      snap.routeSummaries(),
-		HitRate:     hitRateSeries(pts, scope),
-		Savings:     savingsSeries(pts, scope),
-		Latency:     latencies(snap.durations),
-		Similarity:  similarity(snap.similarity),
-		Rejections:  rejections(snap.rejections),
-		Cache:       snap.gauges,
-		TopEntries:  []TopEntry{},
-		Misses:      []Miss{},
+		GeneratedAt:      now,
+		Namespace:        scope,
+		Range:            rng,
+		SampleEvery:      a.every.Seconds(),
+		PricesConfigured: a.hasPrices(),
+		Totals:           snap.summary(scope),
+		Namespaces:       snap.namespaceSummaries(),
+		Routes:           snap.routeSummaries(),
+		Charts:           charts(pts, names, scope, now.Add(-span), now, step),
+		Latency:          latencies(snap.durations, scope),
+		Similarity:       similarity(snap.similarity, scope),
+		Rejections:       rejections(snap.rejections),
+		Cache:            snap.gauges,
+		TopEntries:       []TopEntry{},
+		Misses:           []Miss{},
 	}
 	if a.tracker != nil {
 		d.TopEntries = a.tracker.Top(scope, dashboardTop)
@@ -132,24 +156,84 @@ func (a *Admin) dashboard(snap snapshot, scope string) Dashboard {
 	return d
 }
 
-func latencies(h map[string]*dto.Histogram) []Latency {
+// latencyRows are the rows of the latency chart, in order.
+var latencyRows = []string{"hit_exact", "hit_semantic", engine.OutcomeHitPartial, engine.OutcomeMiss, "first_token", "first_byte", engine.OutcomeBypass}
+
+// latencies summarises the histograms of scope ("": all namespaces).
+// Pass-through durations are by route, not namespace: they show for all
+// namespaces only.
+func latencies(h map[histKey]*dto.Histogram, scope string) []Latency {
 	out := []Latency{}
-	for _, outcome := range []string{engine.OutcomeHitExact, engine.OutcomeHitSemantic, engine.OutcomeHitPartial, engine.OutcomeMiss, engine.OutcomeBypass} {
-		hist := h[outcome]
+	for _, row := range latencyRows {
+		what := row
+		if what == "hit_exact" || what == "hit_semantic" {
+			what = "hit_" + strings.TrimPrefix(row, "hit_")
+		}
+		var parts []*dto.Histogram
+		for k, hist := range h {
+			if k.what != what {
+				continue
+			}
+			if row == engine.OutcomeBypass {
+				if scope == "" {
+					parts = append(parts, hist)
+				}
+			} else if inScope(scope, k.ns) {
+				parts = append(parts, hist)
+			}
+		}
+		hist := mergeHistograms(parts)
 		n := hist.GetSampleCount()
 		if n == 0 {
 			continue
 		}
 		out = append(out, Latency{
-			Outcome: outcome, Count: n, Mean: hist.GetSampleSum() / float64(n),
+			Outcome: row, Count: n, Mean: hist.GetSampleSum() / float64(n),
 			P50: quantile(0.5, hist), P95: quantile(0.95, hist), P99: quantile(0.99, hist),
 		})
 	}
 	return out
 }
 
-func similarity(h map[string]*dto.Histogram) Similarity {
+// mergeHistograms adds histograms with the same buckets.
+func mergeHistograms(hs []*dto.Histogram) *dto.Histogram {
+	if len(hs) == 0 {
+		return nil
+	}
+	var count uint64
+	var sum float64
+	buckets := make([]*dto.Bucket, len(hs[0].GetBucket()))
+	for i, b := range hs[0].GetBucket() {
+		buckets[i] = &dto.Bucket{UpperBound: proto(b.GetUpperBound()), CumulativeCount: proto(uint64(0))}
+	}
+	for _, h := range hs {
+		count += h.GetSampleCount()
+		sum += h.GetSampleSum()
+		for i, b := range h.GetBucket() {
+			if i < len(buckets) {
+				*buckets[i].CumulativeCount += b.GetCumulativeCount()
+			}
+		}
+	}
+	return &dto.Histogram{SampleCount: &count, SampleSum: &sum, Bucket: buckets}
+}
+
+func proto[T any](v T) *T { return &v }
+
+func similarity(hs map[histKey]*dto.Histogram, scope string) Similarity {
 	var s Similarity
+	h := map[string]*dto.Histogram{}
+	for _, kind := range []string{"served", "rejected", "shadow"} {
+		var parts []*dto.Histogram
+		for k, hist := range hs {
+			if k.what == kind && inScope(scope, k.ns) {
+				parts = append(parts, hist)
+			}
+		}
+		if m := mergeHistograms(parts); m != nil {
+			h[kind] = m
+		}
+	}
 	for _, hist := range h {
 		if len(hist.GetBucket()) > len(s.Bounds) {
 			s.Bounds = s.Bounds[:0]

@@ -12,47 +12,64 @@ import (
 	"github.com/semcache/semcache/engine"
 )
 
-// Metric names the dashboard reads (defined in engine/metrics.go).
+// Metric names the dashboard reads (defined in engine/metrics.go and
+// engine/cache_metrics.go; TestDashboardReadsRegisteredMetrics checks
+// them against the registry).
 const (
 	mRequests   = "semcache_requests_total"
-	mDuration   = "semcache_request_duration_seconds"
+	mHit        = "semcache_hit_duration_seconds"
+	mMiss       = "semcache_miss_duration_seconds"
+	mPass       = "semcache_passthrough_duration_seconds"
+	mFirstToken = "semcache_upstream_first_token_seconds"
+	mFirstByte  = "semcache_upstream_first_byte_seconds"
+	mResponses  = "semcache_upstream_responses_total"
+	mUpErrors   = "semcache_upstream_errors_total"
 	mSimilarity = "semcache_similarity_score"
 	mRejections = "semcache_verifier_rejections_total"
-	mTokens     = "semcache_tokens_saved_total"
-	mCost       = "semcache_cost_saved_usd_total"
+	mTokens     = "semcache_saved_tokens_total"
+	mCost       = "semcache_saved_cost_usd_total"
 	mEntries    = "semcache_cache_entries"
 	mBytes      = "semcache_cache_bytes"
+	mMaxBytes   = "semcache_cache_max_bytes"
 	mEvictions  = "semcache_cache_evictions_total"
-	mQueue      = "semcache_writeback_queue_length"
+	mBacklog    = "semcache_writeback_backlog"
 	mCoalesced  = "semcache_coalesced_requests_total"
 	mShadow     = "semcache_shadow_hits_total"
 	mDegraded   = "semcache_degraded_lookups_total"
 )
 
+// readMetrics are the metric names the dashboard reads.
+var readMetrics = []string{mRequests, mHit, mMiss, mPass, mFirstToken, mFirstByte, mResponses, mUpErrors, mSimilarity,
+	mRejections, mTokens, mCost, mEntries, mBytes, mMaxBytes, mEvictions, mBacklog, mCoalesced, mShadow, mDegraded}
+
 type nsOutcome struct{ ns, outcome string }
 
-// savings are what hits saved in one namespace.
-type savings struct {
-	prompt, completion, usd float64
-}
+// histKey names a histogram series: a namespace label (or a route, for
+// pass-through) and what it measures (a tier, an outcome, ttft, ttfb).
+type histKey struct{ ns, what string }
 
 // snapshot is one reading of semcache's metrics.
 type snapshot struct {
-	requests   map[nsOutcome]float64 // summed over fronts and routes
-	routes     map[string]*Summary   // by route, over namespaces
-	saved      map[string]savings
-	durations  map[string]*dto.Histogram // by outcome
-	similarity map[string]*dto.Histogram // by kind
+	counts     map[string]nsCounts // by namespace label
+	routes     map[string]*Summary // by route, over namespaces
+	durations  map[histKey]*dto.Histogram
+	similarity map[histKey]*dto.Histogram // by namespace and kind
 	rejections map[string]float64
 	gauges     CacheGauges
 }
 
 // CacheGauges are the cache's size and health at the time of reading.
 type CacheGauges struct {
-	HotEntries    float64 `json:"hot_entries"`
-	DiskEntries   float64 `json:"disk_entries"`
-	HotBytes      float64 `json:"hot_bytes"`
-	Evictions     float64 `json:"evictions"`
+	HotEntries  float64 `json:"hot_entries"`
+	DiskEntries float64 `json:"disk_entries"`
+	HotBytes    float64 `json:"hot_bytes"`
+	// HotMaxBytes is the hot tier's budget (--cache-max-bytes).
+	HotMaxBytes float64 `json:"hot_max_bytes"`
+	// Evictions are the entries the hot tier's budget pushed out (they
+	// stay on disk); QuotaEvictions those a namespace quota removed.
+	Evictions      float64 `json:"evictions"`
+	QuotaEvictions float64 `json:"quota_evictions"`
+	// QueueLength is the write-back's backlog of jobs.
 	QueueLength   float64 `json:"writeback_queue_length"`
 	Coalesced     float64 `json:"coalesced_requests"`
 	ShadowHits    float64 `json:"shadow_hits"`
@@ -75,20 +92,35 @@ func readSnapshot(g prometheus.Gatherer) (snapshot, error) {
 		return snapshot{}, fmt.Errorf("admin: gather metrics: %w", err)
 	}
 	s := snapshot{
-		requests:   map[nsOutcome]float64{},
+		counts:     map[string]nsCounts{},
 		routes:     map[string]*Summary{},
-		saved:      map[string]savings{},
-		durations:  map[string]*dto.Histogram{},
-		similarity: map[string]*dto.Histogram{},
+		durations:  map[histKey]*dto.Histogram{},
+		similarity: map[histKey]*dto.Histogram{},
 		rejections: map[string]float64{},
 	}
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
 			counter := m.GetCounter().GetValue()
 			gauge := m.GetGauge().GetValue()
+			ns := label(m, "namespace")
+			c := s.counts[ns]
+			touched := true
 			switch mf.GetName() {
 			case mRequests:
-				s.requests[nsOutcome{label(m, "namespace"), label(m, "outcome")}] += counter
+				switch label(m, "outcome") {
+				case engine.OutcomeHitExact:
+					c.exact += counter
+				case engine.OutcomeHitSemantic:
+					c.semantic += counter
+				case engine.OutcomeHitPartial:
+					c.partial += counter
+				case engine.OutcomeMiss:
+					c.miss += counter
+				case engine.OutcomeBypass:
+					c.bypass += counter
+				case engine.OutcomeError:
+					c.errors += counter
+				}
 				r := s.routes[label(m, "route")]
 				if r == nil {
 					r = &Summary{}
@@ -96,24 +128,43 @@ func readSnapshot(g prometheus.Gatherer) (snapshot, error) {
 				}
 				r.add(label(m, "outcome"), counter)
 			case mTokens:
-				ns := label(m, "namespace")
-				v := s.saved[ns]
 				switch label(m, "kind") {
 				case "prompt":
-					v.prompt += counter
+					c.promptTokens += counter
 				case "completion":
-					v.completion += counter
+					c.completionTokens += counter
 				}
-				s.saved[ns] = v
 			case mCost:
-				ns := label(m, "namespace")
-				v := s.saved[ns]
-				v.usd += counter
-				s.saved[ns] = v
-			case mDuration:
-				s.durations[label(m, "outcome")] = m.GetHistogram()
+				c.usd += counter
+			case mResponses:
+				c.upstream += counter
+				if label(m, "class") == "5xx" {
+					c.upstreamFailed += counter
+				}
+			case mUpErrors:
+				c.upstreamFailed += counter
+				if label(m, "kind") == "unreachable" {
+					c.upstream += counter // no response to count it
+				}
+			default:
+				touched = false
+			}
+			if touched {
+				s.counts[ns] = c
+			}
+			switch mf.GetName() {
+			case mHit:
+				s.durations[histKey{ns, "hit_" + label(m, "tier")}] = m.GetHistogram()
+			case mMiss:
+				s.durations[histKey{ns, label(m, "outcome")}] = m.GetHistogram()
+			case mPass:
+				s.durations[histKey{label(m, "route"), engine.OutcomeBypass}] = m.GetHistogram()
+			case mFirstToken:
+				s.durations[histKey{ns, "first_token"}] = m.GetHistogram()
+			case mFirstByte:
+				s.durations[histKey{ns, "first_byte"}] = m.GetHistogram()
 			case mSimilarity:
-				s.similarity[label(m, "kind")] = m.GetHistogram()
+				s.similarity[histKey{ns, label(m, "kind")}] = m.GetHistogram()
 			case mRejections:
 				s.rejections[label(m, "reason")] += counter
 			case mEntries:
@@ -125,10 +176,18 @@ func readSnapshot(g prometheus.Gatherer) (snapshot, error) {
 				}
 			case mBytes:
 				s.gauges.HotBytes += gauge
+			case mMaxBytes:
+				s.gauges.HotMaxBytes += gauge
 			case mEvictions:
-				s.gauges.Evictions += counter
-			case mQueue:
-				s.gauges.QueueLength = gauge
+				if label(m, "cause") == "quota" {
+					s.gauges.QuotaEvictions += counter
+				} else {
+					s.gauges.Evictions += counter
+				}
+			case mBacklog:
+				if label(m, "stage") == "queue" {
+					s.gauges.QueueLength = gauge
+				}
 			case mCoalesced:
 				s.gauges.Coalesced += counter
 			case mShadow:
@@ -157,6 +216,9 @@ type Summary struct {
 	TokensSavedPrompt     float64 `json:"tokens_saved_prompt"`
 	TokensSavedCompletion float64 `json:"tokens_saved_completion"`
 	CostSavedUSD          float64 `json:"cost_saved_usd"`
+	// UpstreamErrorRate is the share of upstream calls that failed (5xx,
+	// unreachable, broken stream).
+	UpstreamErrorRate float64 `json:"upstream_error_rate"`
 }
 
 // NamespaceSummary is a Summary of one namespace label.
@@ -194,18 +256,20 @@ func inScope(scope, ns string) bool { return scope == "" || scope == ns }
 
 // summary totals one namespace ("" for all).
 func (s snapshot) summary(scope string) Summary {
-	var sum Summary
-	for k, v := range s.requests {
-		if inScope(scope, k.ns) {
-			sum.add(k.outcome, v)
+	var c nsCounts
+	for ns, v := range s.counts {
+		if inScope(scope, ns) {
+			c.addTo(v)
 		}
 	}
-	for ns, v := range s.saved {
-		if inScope(scope, ns) {
-			sum.TokensSavedPrompt += v.prompt
-			sum.TokensSavedCompletion += v.completion
-			sum.CostSavedUSD += v.usd
-		}
+	sum := Summary{
+		Requests:  c.exact + c.semantic + c.partial + c.miss + c.bypass + c.errors,
+		HitsExact: c.exact, HitsSemantic: c.semantic, HitsPartial: c.partial,
+		Misses: c.miss, Bypassed: c.bypass, Errors: c.errors,
+		TokensSavedPrompt: c.promptTokens, TokensSavedCompletion: c.completionTokens, CostSavedUSD: c.usd,
+	}
+	if c.upstream > 0 {
+		sum.UpstreamErrorRate = c.upstreamFailed / c.upstream
 	}
 	sum.finish()
 	return sum
@@ -222,6 +286,9 @@ type RouteSummary struct {
 func (s snapshot) routeSummaries() []RouteSummary {
 	out := make([]RouteSummary, 0, len(s.routes))
 	for r, sum := range s.routes {
+		if sum.Requests == 0 {
+			continue // initialised at 0, no traffic yet
+		}
 		v := *sum
 		v.finish()
 		out = append(out, RouteSummary{Route: r, Summary: v})
@@ -235,18 +302,16 @@ func (s snapshot) routeSummaries() []RouteSummary {
 	return out
 }
 
-// namespaceSummaries lists every namespace label, busiest first.
+// namespaceSummaries lists every namespace label that has seen traffic,
+// busiest first.
 func (s snapshot) namespaceSummaries() []NamespaceSummary {
-	seen := map[string]bool{}
-	for k := range s.requests {
-		seen[k.ns] = true
-	}
-	for ns := range s.saved {
-		seen[ns] = true
-	}
-	out := make([]NamespaceSummary, 0, len(seen))
-	for ns := range seen {
-		out = append(out, NamespaceSummary{Namespace: ns, Summary: s.summary(ns)})
+	out := make([]NamespaceSummary, 0, len(s.counts))
+	for ns := range s.counts {
+		sum := s.summary(ns)
+		if ns == "" || sum.Requests == 0 {
+			continue // initialised at 0, no traffic yet
+		}
+		out = append(out, NamespaceSummary{Namespace: ns, Summary: sum})
 	}
 	slices.SortFunc(out, func(a, b NamespaceSummary) int {
 		if a.Requests != b.Requests {

@@ -189,9 +189,16 @@ func content(t *testing.T, resp *envoydriver.Response) string {
 	return ans.Content
 }
 
+// writeBack counts the answers by write-back decision: "stored" (handed
+// to the cache: queued, or dropped by a full queue) or a reason of
+// semcache_writeback_skipped_total.
 func (h *harness) writeBack(result string) float64 {
+	if result == "stored" {
+		s := h.cache.Stats()
+		return float64(s.Queued + s.Dropped)
+	}
 	var pb dto.Metric
-	if err := h.metrics.WriteBack.WithLabelValues(result).Write(&pb); err != nil {
+	if err := h.metrics.WriteBackSkipped.WithLabelValues(result).Write(&pb); err != nil {
 		return -1
 	}
 	return pb.GetCounter().GetValue()

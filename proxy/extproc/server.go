@@ -87,6 +87,8 @@ func NewServer(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.Engine.Serve(engine.FrontExtProc)
+	o.Engine.Serve(engine.FrontExtAuthz)
 	return &Server{engine: o.Engine, lookupTimeout: o.LookupTimeout, maxBody: o.MaxBodyBytes, tls: o.TLS, token: o.Token,
 		log: o.Logger}, nil
 }

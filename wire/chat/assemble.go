@@ -80,7 +80,14 @@ type Assembler struct {
 	finish  string
 	bad     error
 	size    int
+	started bool // a chunk carried content, a refusal or a tool call
 }
+
+var _ wire.ContentStarter = (*Assembler)(nil)
+
+// ContentStarted reports whether a streamed chunk has carried content, a
+// refusal or a tool call (the first token).
+func (a *Assembler) ContentStarted() bool { return a.started }
 
 // NewAssembler returns an assembler for a streamed (SSE) or JSON body.
 func NewAssembler(stream bool) *Assembler {
@@ -184,8 +191,12 @@ func (a *Assembler) event(ev sse.Event) error {
 			a.fail(notCacheable("more than one choice"))
 			return nil
 		}
+		if ch.Delta.Content != nil && *ch.Delta.Content != "" || ch.Delta.Refusal != nil && *ch.Delta.Refusal != "" {
+			a.started = true
+		}
 		if len(ch.Delta.ToolCalls) > 0 && !canon.IsNull(ch.Delta.ToolCalls) ||
 			len(ch.Delta.FunctionCall) > 0 && !canon.IsNull(ch.Delta.FunctionCall) {
+			a.started = true
 			a.fail(notCacheable("tool call answer"))
 			return nil
 		}

@@ -199,9 +199,17 @@ type Assembler struct {
 	sawDone bool
 	bad     error
 	size    int
+	started bool // a streamed chunk carried text
 }
 
-var _ wire.Assembler = (*Assembler)(nil)
+var (
+	_ wire.Assembler      = (*Assembler)(nil)
+	_ wire.ContentStarter = (*Assembler)(nil)
+)
+
+// ContentStarted reports whether a streamed chunk has carried text (the
+// first token).
+func (a *Assembler) ContentStarted() bool { return a.started }
 
 // Assembler observes the upstream answer.
 func (r *Request) Assembler(stream bool, missing []int) wire.Assembler {
@@ -293,6 +301,7 @@ func (a *Assembler) absorb(c *completion) {
 			if a.stream {
 				a.chunks = a.chunks.Append(len(*ch.Text))
 			}
+			a.started = a.started || a.stream && *ch.Text != ""
 		}
 		if ch.FinishReason != nil && *ch.FinishReason != "" {
 			a.finish = *ch.FinishReason

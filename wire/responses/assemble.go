@@ -102,12 +102,21 @@ type Assembler struct {
 	chunks    cache.Chunks
 	completed bool
 	bad       error
+	started   bool // a delta of output text, a refusal or tool arguments
 }
 
 // NewAssembler returns an assembler for a streamed (SSE) or JSON body.
 func NewAssembler(stream bool) *Assembler { return &Assembler{stream: stream} }
 
-var _ wire.Assembler = (*Assembler)(nil)
+var (
+	_ wire.Assembler      = (*Assembler)(nil)
+	_ wire.ContentStarter = (*Assembler)(nil)
+)
+
+// ContentStarted reports whether a streamed event has carried content:
+// response.output_text.delta, response.refusal.delta or
+// response.function_call_arguments.delta (the first token).
+func (a *Assembler) ContentStarted() bool { return a.started }
 
 // Write feeds upstream body bytes.
 func (a *Assembler) Write(p []byte) (int, error) {
@@ -163,9 +172,12 @@ func (a *Assembler) event(ev sse.Event) error {
 	}
 	switch typ {
 	case "response.output_text.delta":
+		a.started = true
 		if e.Delta != nil {
 			a.chunks = a.chunks.Append(len(*e.Delta))
 		}
+	case "response.refusal.delta", "response.function_call_arguments.delta":
+		a.started = true
 	case "error", "response.failed", "response.incomplete":
 		a.fail(notCacheable("upstream %s event", typ))
 	case "response.completed":

@@ -9,6 +9,8 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   namespace: sessionStorage.getItem("semcache.namespace") || "",
+  range: sessionStorage.getItem("semcache.range") || "5m",
+  last: null,
   token: "",
   timer: 0,
 };
@@ -68,6 +70,11 @@ function setValue(id, value, text) {
 }
 
 // ---------- SVG helpers ----------
+//
+// Every chart is drawn in CSS pixels: its viewBox is the size the page
+// gives it, redrawn when the window is resized, so text keeps its size
+// whatever the width, and labels are laid out (and dropped when they would
+// collide) with their measured widths.
 
 function el(name, attrs, parent, text) {
   const n = document.createElementNS(SVG, name);
@@ -79,8 +86,12 @@ function el(name, attrs, parent, text) {
 
 function clear(svg) {
   while (svg.firstChild) svg.removeChild(svg.firstChild);
-  const vb = svg.viewBox.baseVal;
-  return { w: vb.width, h: vb.height };
+  const w = Math.max(200, Math.floor(svg.parentNode.clientWidth - 32));
+  const h = Number(svg.dataset.height || 220);
+  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  svg.setAttribute("width", w);
+  svg.setAttribute("height", h);
+  return { w, h };
 }
 
 function empty(svg, msg) {
@@ -88,61 +99,125 @@ function empty(svg, msg) {
   el("text", { x: w / 2, y: h / 2, "text-anchor": "middle", class: "empty" }, svg, msg);
 }
 
-// lineChart draws series of {t, v} points. opts: yMax, yFormat, area.
-function lineChart(svg, series, opts) {
+// box is a text element's extent in the chart's coordinates.
+function box(t) {
+  const b = t.getBBox();
+  return { l: b.x, r: b.x + b.width, t: b.y, b: b.y + b.height };
+}
+function overlaps(a, b, pad) {
+  return a.l < b.r + pad && b.l < a.r + pad && a.t < b.b && b.t < a.b;
+}
+
+// keepApart removes the labels (in order of priority) that would overlap
+// a label kept before them, or stick out of the chart.
+function keepApart(labels, w) {
+  const kept = [];
+  for (const t of labels) {
+    const b = box(t);
+    if (b.l < 0 || b.r > w || kept.some((k) => overlaps(k, b, 6))) {
+      t.remove();
+      continue;
+    }
+    kept.push(b);
+  }
+}
+
+// legend lays out coloured keys left to right from x, wrapping below when
+// the row is full; it returns the y under the last row.
+function legend(svg, items, x0, w) {
+  let x = x0, y = 6;
+  for (const [name, cls] of items) {
+    const g = el("g", {}, svg);
+    el("rect", { x: 0, y: 0, width: 10, height: 10, rx: 2, class: cls }, g);
+    const t = el("text", { x: 14, y: 9, class: "label" }, g, name);
+    const width = 14 + t.getComputedTextLength();
+    if (x > x0 && x + width > w - 8) {
+      x = x0;
+      y += 16;
+    }
+    g.setAttribute("transform", `translate(${x} ${y})`);
+    x += width + 14;
+  }
+  return y + 20;
+}
+
+// lineChart draws series of {t, v, break} points on the shared time axis
+// [axis.from, axis.to]. A point with break starts a new line: the chart
+// does not draw across an interval without data. opts: yMax, yFormat,
+// area, emptyText, dashed (series keys drawn dashed).
+function lineChart(svg, series, axis, opts) {
   const { w, h } = clear(svg);
-  const m = { l: 40, r: 14, t: 26, b: 24 };
   const pts = series.flatMap((s) => s.points);
   let maxV = 0;
   for (const p of pts) maxV = Math.max(maxV, p.v);
   svg.dataset.points = String(pts.length);
   svg.dataset.max = String(maxV);
-  if (pts.length === 0) {
-    empty(svg, opts.emptyText || "no traffic yet");
+  svg.dataset.from = String(axis.from);
+  svg.dataset.to = String(axis.to);
+  const visible = series.filter((s) => s.points.length > 0);
+  svg.dataset.segments = String(visible.reduce((n, s) => n + s.points.filter((p, i) => i === 0 || p.break).length, 0));
+  if (pts.length === 0 || (opts.skipZero && maxV === 0)) {
+    empty(svg, opts.emptyText || "no traffic in this range");
     return;
   }
-  let t0 = Math.min(...pts.map((p) => p.t));
-  let t1 = Math.max(...pts.map((p) => p.t));
-  if (t1 - t0 < 10000) {
-    t0 -= 5000;
-    t1 += 5000;
-  }
+  const m = { l: 40, r: 14, t: 0, b: 22 };
   const yMax = opts.yMax || niceMax(maxV);
   const ticks = [0, 1, 2, 3, 4].map((i) => (yMax * i) / 4);
-  const labels = ticks.map(opts.yFormat);
-  m.l = Math.max(40, 12 + 6.5 * Math.max(...labels.map((l) => l.length)));
-  const x = (t) => m.l + ((t - t0) / (t1 - t0)) * (w - m.l - m.r);
+  // The y labels' widths set the left margin, the legend's rows the top.
+  const ylabels = ticks.map((v) => el("text", { x: 0, y: 0, "text-anchor": "end" }, svg, opts.yFormat(v)));
+  m.l = Math.max(m.l, 10 + Math.max(...ylabels.map((t) => t.getComputedTextLength())));
+  m.t = legend(svg, visible.map((s) => [s.name, "s-" + s.key]), m.l, w) + 4;
   const y = (v) => h - m.b - (v / yMax) * (h - m.t - m.b);
-
+  ylabels.forEach((t, i) => {
+    t.setAttribute("x", m.l - 6);
+    t.setAttribute("y", y(ticks[i]) + 4);
+  });
+  // Keep labels at least a line apart: drop every other one if not.
+  if (y(ticks[0]) - y(ticks[1]) < 14) ylabels.forEach((t, i) => i % 2 && t.remove());
+  const t0 = axis.from, t1 = axis.to;
+  const x = (t) => m.l + ((t - t0) / (t1 - t0)) * (w - m.l - m.r);
   ticks.forEach((v, i) => {
     el("line", { x1: m.l, x2: w - m.r, y1: y(v), y2: y(v), class: i ? "grid-line" : "axis" }, svg);
-    el("text", { x: m.l - 6, y: y(v) + 4, "text-anchor": "end" }, svg, labels[i]);
   });
-  for (let i = 0; i <= 3; i++) {
-    const t = t0 + ((t1 - t0) * i) / 3;
-    el("text", { x: x(t), y: h - 6, "text-anchor": i === 0 ? "start" : i === 3 ? "end" : "middle" }, svg, clock(t));
+  // Time labels: as many as fit, the newest ("now") first in priority.
+  const span = t1 - t0;
+  const n = Math.max(1, Math.min(6, Math.floor((w - m.l - m.r) / 90)));
+  const xl = [];
+  for (let i = n; i >= 0; i--) {
+    const t = t0 + (span * i) / n;
+    const anchor = i === 0 ? "start" : i === n ? "end" : "middle";
+    xl.push(el("text", { x: x(t), y: h - 6, "text-anchor": anchor }, svg, i === n ? "now" : clockFor(t, span)));
   }
-  let lx = m.l;
-  series.forEach((s, n) => {
+  keepApart(xl, w);
+  series.forEach((s, k) => {
     if (s.points.length === 0) return;
-    const cls = "s-" + s.tier;
-    const d = s.points.map((p, i) => (i ? "L" : "M") + x(p.t).toFixed(1) + " " + y(p.v).toFixed(1)).join(" ");
-    if (opts.area) {
-      const first = s.points[0];
-      const last = s.points[s.points.length - 1];
-      el("path", { d: d + ` L${x(last.t).toFixed(1)} ${y(0)} L${x(first.t).toFixed(1)} ${y(0)} Z`, class: "area-" + s.tier }, svg);
+    const cls = "s-" + s.key;
+    const runs = [];
+    for (const p of s.points) {
+      if (runs.length === 0 || p.break) runs.push([]);
+      runs[runs.length - 1].push(p);
     }
-    el("path", { d, class: "line " + cls, "data-series": s.tier }, svg);
-    if (s.points.length <= 90) {
-      // later series get smaller dots, so equal values stay visible
-      const r = Math.max(1.6, 3.4 - 0.7 * n);
-      for (const p of s.points) el("circle", { cx: x(p.t), cy: y(p.v), r, class: cls }, svg);
+    for (const run of runs) {
+      const d = run.map((p, i) => (i ? "L" : "M") + x(p.t).toFixed(1) + " " + y(p.v).toFixed(1)).join(" ");
+      if (opts.area) {
+        const first = run[0], last = run[run.length - 1];
+        el("path", { d: d + ` L${x(last.t).toFixed(1)} ${y(0)} L${x(first.t).toFixed(1)} ${y(0)} Z`, class: "area-" + s.key }, svg);
+      }
+      el("path", { d, class: "line " + cls, "data-series": s.key }, svg);
+      if (run.length === 1 || s.points.length <= 90) {
+        // later series get smaller dots, so equal values stay visible;
+        // a lone point (a run of one) shows as a dot
+        const r = Math.max(1.6, 3.4 - 0.7 * k);
+        for (const p of run) el("circle", { cx: x(p.t), cy: y(p.v), r, class: cls }, svg);
+      }
     }
-    // legend
-    el("rect", { x: lx, y: 6, width: 10, height: 10, rx: 2, class: cls }, svg);
-    const label = el("text", { x: lx + 14, y: 15, class: "label" }, svg, s.name);
-    lx += 24 + label.getComputedTextLength();
   });
+}
+
+// clockFor formats a time label for a range of span milliseconds.
+function clockFor(ms, span) {
+  const d = new Date(ms);
+  return span > 6 * 3600e3 ? d.toTimeString().slice(0, 5) : d.toTimeString().slice(0, 8);
 }
 
 function niceMax(v) {
@@ -154,38 +229,47 @@ function niceMax(v) {
 
 // latencyChart: horizontal p50 / p95 bars per outcome on a log scale.
 function latencyChart(svg, rows) {
+  const names = {
+    hit_exact: "exact hit", hit_semantic: "semantic hit", hit_partial: "partial hit", miss: "miss",
+    first_token: "miss: first token", first_byte: "miss: first byte", bypass: "pass-through",
+  };
+  svg.dataset.height = String(44 + 30 * Math.max(3, rows.length));
   const { w, h } = clear(svg);
-  const names = { hit_exact: "exact hit", hit_semantic: "semantic hit", miss: "miss", bypass: "bypass" };
   if (rows.length === 0) {
     svg.dataset.rows = "0";
     empty(svg, "no requests yet");
     return;
   }
   svg.dataset.rows = String(rows.length);
+  const m = { l: 0, r: 0, t: 0, b: 22 };
+  const rowLabels = rows.map((r) => el("text", { x: 0, y: 0, "text-anchor": "end", class: "label" }, svg, names[r.outcome] || r.outcome));
+  m.l = 12 + Math.max(...rowLabels.map((t) => t.getComputedTextLength()));
   // The right margin holds the "p50 / p95" label of the longest bar.
-  const m = { l: 96, r: 128, t: 24, b: 22 };
+  const values = rows.map((r) => el("text", { x: 0, y: 0 }, svg, secs(r.p50) + " / " + secs(r.p95)));
+  m.r = 8 + Math.max(...values.map((t) => t.getComputedTextLength()));
+  m.t = legend(svg, [["p50", "b-p50"], ["p95", "b-p95"]], m.l, w) + 2;
   const vals = rows.flatMap((r) => [r.p50, r.p95]).filter((v) => v > 0);
   const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...vals, 1e-4))));
   const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...vals, 1e-3))));
   const x = (v) => m.l + (Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo)) * (w - m.l - m.r);
+  const xl = [];
   for (let e = Math.log10(lo); e <= Math.log10(hi) + 1e-9; e++) {
     const v = Math.pow(10, e);
     el("line", { x1: x(v), x2: x(v), y1: m.t, y2: h - m.b, class: "grid-line" }, svg);
-    el("text", { x: x(v), y: h - 6, "text-anchor": "middle" }, svg, secs(v));
+    xl.push(el("text", { x: x(v), y: h - 6, "text-anchor": "middle" }, svg, secs(v)));
   }
-  el("rect", { x: m.l, y: 6, width: 10, height: 10, rx: 2, class: "b-p50" }, svg);
-  el("text", { x: m.l + 14, y: 15, class: "label" }, svg, "p50");
-  el("rect", { x: m.l + 50, y: 6, width: 10, height: 10, rx: 2, class: "b-p95" }, svg);
-  el("text", { x: m.l + 64, y: 15, class: "label" }, svg, "p95");
+  keepApart(xl, w);
   const band = (h - m.t - m.b) / rows.length;
-  const bar = Math.min(14, band / 2.6);
+  const bar = Math.min(11, band / 2.6);
   rows.forEach((r, i) => {
     const y0 = m.t + i * band + band / 2 - bar;
-    el("text", { x: m.l - 8, y: y0 + bar + 4, "text-anchor": "end", class: "label" }, svg, names[r.outcome] || r.outcome);
+    rowLabels[i].setAttribute("x", m.l - 8);
+    rowLabels[i].setAttribute("y", y0 + bar + 4);
     const g = el("g", { "data-outcome": r.outcome, "data-p50": r.p50, "data-p95": r.p95 }, svg);
     el("rect", { x: m.l, y: y0, width: Math.max(1, x(r.p50) - m.l), height: bar - 1, class: "b-p50" }, g);
     el("rect", { x: m.l, y: y0 + bar, width: Math.max(1, x(r.p95) - m.l), height: bar - 1, class: "b-p95" }, g);
-    el("text", { x: x(r.p95) + 4, y: y0 + bar + 4 }, g, secs(r.p50) + " / " + secs(r.p95));
+    values[i].setAttribute("x", x(r.p95) + 4);
+    values[i].setAttribute("y", y0 + bar + 4);
   });
 }
 
@@ -201,9 +285,10 @@ function similarityChart(svg, sim) {
     empty(svg, "no semantic candidates yet");
     return;
   }
-  const m = { l: 36, r: 8, t: 26, b: 30 };
   const kinds = [["served", sim.served], ["rejected", sim.rejected]];
   if (shadow > 0) kinds.push(["shadow", sim.shadow]);
+  const m = { l: 36, r: 8, t: 0, b: 34 };
+  m.t = legend(svg, kinds.map(([k]) => [k, "b-" + k]), m.l, w) + 4;
   const n = sim.bounds.length;
   const maxC = Math.max(1, ...kinds.flatMap(([, a]) => a));
   const yMax = niceMax(maxC);
@@ -215,6 +300,7 @@ function similarityChart(svg, sim) {
     el("line", { x1: m.l, x2: w - m.r, y1: y(v), y2: y(v), class: i ? "grid-line" : "axis" }, svg);
     el("text", { x: m.l - 4, y: y(v) + 4, "text-anchor": "end" }, svg, Number.isInteger(v) ? String(v) : v.toFixed(1));
   }
+  const xl = [];
   for (let i = 0; i < n; i++) {
     const lo = i === 0 ? "" : String(sim.bounds[i - 1]).replace(/^0/, "");
     const hi = String(sim.bounds[i]).replace(/^0/, "");
@@ -222,17 +308,11 @@ function similarityChart(svg, sim) {
     kinds.forEach(([kind, a], k) => {
       if (a[i] > 0) el("rect", { x: x0 + k * bw, y: y(a[i]), width: bw - 1, height: y(0) - y(a[i]), class: "b-" + kind }, svg);
     });
-    if (i % 2 === 0 || n <= 8) {
-      el("text", { x: x0 + slot / 2 - 2, y: h - 16, "text-anchor": "middle" }, svg, i === 0 ? "≤" + hi : lo + "–" + hi);
-    }
+    xl.push(el("text", { x: x0 + slot / 2 - 2, y: h - 18, "text-anchor": "middle" }, svg, i === 0 ? "≤" + hi : lo + "–" + hi));
   }
+  // Bucket labels: the high ones first (where hits are), then those that fit.
+  keepApart(xl.reverse(), w);
   el("text", { x: w / 2, y: h - 3, "text-anchor": "middle" }, svg, "cosine similarity");
-  let lx = m.l;
-  for (const [kind] of kinds) {
-    el("rect", { x: lx, y: 6, width: 10, height: 10, rx: 2, class: "b-" + kind }, svg);
-    const t = el("text", { x: lx + 14, y: 15, class: "label" }, svg, kind);
-    lx += 24 + t.getComputedTextLength();
-  }
 }
 
 // ---------- tables ----------
@@ -257,7 +337,7 @@ function fillTable(id, rows, cols, emptyText) {
   return body;
 }
 
-function renderNamespaces(list) {
+function renderNamespaces(list, prices) {
   const body = fillTable("namespaces", list, 6, "no traffic yet");
   for (const n of list) {
     const tr = document.createElement("tr");
@@ -267,7 +347,7 @@ function renderNamespaces(list) {
     cell(tr, pct(n.hit_rate), "num");
     cell(tr, int(n.hits_exact), "num");
     cell(tr, int(n.hits_semantic), "num");
-    cell(tr, usd(n.cost_saved_usd), "num");
+    cell(tr, prices ? usd(n.cost_saved_usd) : "–", "num").title = prices ? "" : "no price table configured";
     body.appendChild(tr);
   }
   // keep the namespace selector in sync
@@ -359,30 +439,75 @@ function renderMisses(list, redacted) {
 
 // ---------- page ----------
 
+function pctAxis(v) {
+  return +(v * 100).toFixed(1) + "%";
+}
+function plain(v) {
+  return v < 10 ? String(+v.toFixed(2)) : compact(v);
+}
+function rate(v) {
+  if (v === 0) return "0";
+  if (v < 10) return +v.toFixed(v < 0.1 ? 3 : 2) + "/s";
+  return compact(v) + "/s";
+}
+// niceBytes is a round axis maximum in binary units.
+function niceBytes(v) {
+  let unit = 1;
+  while (v / unit >= 1024) unit *= 1024;
+  return niceMax(v / unit) * unit;
+}
+function bytes(v) {
+  if (v >= 1 << 30) return +(v / (1 << 30)).toFixed(1) + " GiB";
+  if (v >= 1 << 20) return +(v / (1 << 20)).toFixed(1) + " MiB";
+  if (v >= 1 << 10) return +(v / (1 << 10)).toFixed(1) + " KiB";
+  return int(v) + " B";
+}
+
 function render(d) {
+  state.last = d;
   const t = d.totals;
   setValue("hit-rate", t.hit_rate, pct(t.hit_rate));
   $("hit-split").textContent = `${int(t.hits_exact)} exact · ${int(t.hits_semantic)} semantic · ${int(t.misses)} misses`;
   setValue("requests", t.requests, int(t.requests));
-  $("requests-split").textContent = `${int(t.bypassed)} bypassed · ${int(t.errors)} errors`;
-  setValue("cost-saved", t.cost_saved_usd, usd(t.cost_saved_usd));
+  $("requests-split").textContent = `${int(t.bypassed)} passed through · ${int(t.errors)} errors`;
+  if (d.prices_configured) {
+    setValue("cost-saved", t.cost_saved_usd, usd(t.cost_saved_usd));
+    $("cost-note").textContent = "from the configured price table";
+  } else {
+    setValue("cost-saved", "", "–");
+    $("cost-note").textContent = "no price table configured";
+  }
   const tokens = t.tokens_saved_prompt + t.tokens_saved_completion;
   setValue("tokens-saved", tokens, compact(tokens));
   $("tokens-split").textContent = `${compact(t.tokens_saved_prompt)} prompt · ${compact(t.tokens_saved_completion)} completion`;
+  setValue("upstream-errors", t.upstream_error_rate, pct(t.upstream_error_rate));
   setValue("entries", d.cache.disk_entries || d.cache.hot_entries, int(d.cache.disk_entries || d.cache.hot_entries));
   $("entries-split").textContent = `${int(d.cache.hot_entries)} in memory · ${int(d.cache.disk_entries)} on disk`;
 
-  $("hit-rate-scope").textContent = (d.namespace || "all namespaces") + ` · per ${d.sample_every_seconds} s`;
-  lineChart($("chart-hit-rate"), d.hit_rate, { yMax: 1, yFormat: (v) => Math.round(v * 100) + "%" });
-  lineChart($("chart-savings"), d.savings.filter((s) => s.tier === "usd"), {
-    yFormat: usd, area: true, emptyText: "no savings yet",
-  });
+  const c = d.charts;
+  const scope = d.namespace || "all namespaces";
+  document.querySelectorAll(".scope").forEach((e) => (e.textContent = scope));
+  $("hit-rate-scope").textContent = `${scope} · per ${Math.round(c.step / 1000)} s`;
+  lineChart($("chart-hit-rate"), c.hit_rate, c, { yMax: 1, yFormat: pctAxis, emptyText: "no lookups in this range" });
+  if (d.prices_configured) {
+    $("savings-title").textContent = "Money saved";
+    lineChart($("chart-savings"), c.savings.filter((s) => s.key === "usd"), c, { yFormat: usd, area: true, emptyText: "no savings in this range" });
+  } else {
+    $("savings-title").textContent = "Tokens saved (no price table configured)";
+    lineChart($("chart-savings"), c.savings.filter((s) => s.key === "tokens"), c, { yFormat: compact, area: true, emptyText: "no savings in this range" });
+  }
+  lineChart($("chart-traffic"), c.traffic, c, { yFormat: rate });
+  lineChart($("chart-upstream-errors"), c.upstream_errors, c, { yMax: niceMax(Math.max(0.01, ...c.upstream_errors[0].points.map((p) => p.v))), yFormat: pctAxis, emptyText: "no upstream calls in this range" });
+  const maxBytes = Math.max(0, ...c.hot_tier.flatMap((s) => s.points.map((p) => p.v)));
+  lineChart($("chart-hot-tier"), c.hot_tier, c, { yMax: niceBytes(maxBytes), yFormat: bytes, skipZero: true, emptyText: "hot tier empty" });
+  lineChart($("chart-evictions"), c.evictions, c, { yFormat: plain });
+  $("hot-split").textContent = `${bytes(d.cache.hot_bytes)} of ${bytes(d.cache.hot_max_bytes)} · ${int(d.cache.evictions)} evicted since start`;
   latencyChart($("chart-latency"), d.latency);
   similarityChart($("chart-similarity"), d.similarity);
   $("rejections").textContent = d.rejections.some((r) => r.count > 0)
     ? "Verifier rejections: " + d.rejections.filter((r) => r.count > 0).map((r) => `${r.reason} ${int(r.count)}`).join(" · ")
     : "The verifier has not rejected any candidate.";
-  renderNamespaces(d.namespaces);
+  renderNamespaces(d.namespaces, d.prices_configured);
   renderRoutes(d.routes || []);
   renderTop(d.top_entries, d.prompts_redacted);
   renderMisses(d.recent_misses, d.prompts_redacted);
@@ -398,7 +523,8 @@ async function refresh() {
   clearTimeout(state.timer);
   try {
     const headers = state.token ? { Authorization: "Bearer " + state.token } : {};
-    const res = await fetch("/admin/api/dashboard?namespace=" + encodeURIComponent(state.namespace), { headers, cache: "no-store" });
+    const q = "namespace=" + encodeURIComponent(state.namespace) + "&range=" + encodeURIComponent(state.range);
+    const res = await fetch("/admin/api/dashboard?" + q, { headers, cache: "no-store" });
     if (res.status === 401) {
       $("login").hidden = false;
       $("main").hidden = true;
@@ -423,6 +549,20 @@ $("namespace").addEventListener("change", (e) => {
   state.namespace = e.target.value;
   sessionStorage.setItem("semcache.namespace", state.namespace);
   refresh();
+});
+
+$("range").value = state.range;
+$("range").addEventListener("change", (e) => {
+  state.range = e.target.value;
+  sessionStorage.setItem("semcache.range", state.range);
+  refresh();
+});
+
+// Charts are drawn at the size the page gives them: redraw on resize.
+let resizeTimer = 0;
+window.addEventListener("resize", () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => state.last && render(state.last), 100);
 });
 
 $("login").addEventListener("submit", (e) => {
