@@ -108,6 +108,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	if sem != nil && sem.reasons != nil {
 		metrics.PreRegisterReasons(sem.reasons)
 	}
+	if sem != nil {
+		reg.MustRegister(embedStackCollector{sem.stack})
+	}
 	copts := cache.Options{
 		MaxBytes:        cfg.cacheMaxBytes,
 		TTL:             cfg.TTL,
