@@ -150,6 +150,29 @@ func (e *Engine) BeginRequest(f Front, t Target, h http.Header) *Call {
 // must then deliver its body to Plan.
 func (c *Call) Cached() bool { return c.ep != nil }
 
+// UpstreamPath is the path (with its query, if any) a passed-through
+// request goes upstream with: an API may translate ids semcache minted
+// (GET /v1/responses/{id} of a replayed hit names the response the
+// upstream stored). Cached requests keep theirs.
+func (c *Call) UpstreamPath(path string) string {
+	if c.ep != nil {
+		return path
+	}
+	p, query, hasQuery := strings.Cut(path, "?")
+	for _, ep := range c.e.endpoints {
+		if ep.UpstreamPath == nil {
+			continue
+		}
+		if np, ok := ep.UpstreamPath(p); ok {
+			if hasQuery {
+				np += "?" + query
+			}
+			return np
+		}
+	}
+	return path
+}
+
 // RequestID is the call's request id (the client's X-Request-Id when it
 // sent a usable one).
 func (c *Call) RequestID() string { return c.rid }

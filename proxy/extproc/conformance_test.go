@@ -31,7 +31,7 @@ func (f envoyFront) Do(ctx context.Context, r *fronttest.Request) *fronttest.Res
 		out.Header = http.Header{}
 	}
 	if u := resp.Upstream; u != nil {
-		out.Upstream = &fronttest.Forwarded{Header: u.Header, Body: u.Body}
+		out.Upstream = &fronttest.Forwarded{Path: u.Path, Header: u.Header, Body: u.Body}
 	}
 	return out
 }

@@ -37,12 +37,13 @@ func ObserveMode() *filterv3.ProcessingMode {
 }
 
 // PassMode is the mode_override sent with the request headers of any
-// request that is not a chat completion: Envoy then neither buffers its
-// body nor sends its response. With allowed_override_modes configured,
-// list it there.
+// request semcache does not cache: Envoy neither buffers its body nor
+// sends the response body, only the response headers, which get
+// X-Semcache: bypass and count the call with its status, as on the HTTP
+// front. With allowed_override_modes configured, list it there.
 func PassMode() *filterv3.ProcessingMode {
 	return &filterv3.ProcessingMode{
-		ResponseHeaderMode: filterv3.ProcessingMode_SKIP,
+		ResponseHeaderMode: filterv3.ProcessingMode_SEND,
 		RequestBodyMode:    filterv3.ProcessingMode_NONE,
 		ResponseBodyMode:   filterv3.ProcessingMode_NONE,
 	}
@@ -154,7 +155,14 @@ func (x *exchange) requestHeaders(m *extprocv3.HttpHeaders) (*extprocv3.Processi
 		return immediate(reply), nil
 	}
 	common := &extprocv3.CommonResponse{}
-	if mut := mutation(x.call.UpstreamHeader(h)); mut != nil {
+	um := x.call.UpstreamHeader(h)
+	if p := x.call.UpstreamPath(pseudo[":path"]); p != pseudo[":path"] {
+		if um.Set == nil {
+			um.Set = http.Header{}
+		}
+		um.Set[":path"] = []string{p}
+	}
+	if mut := mutation(um); mut != nil {
 		common.HeaderMutation = mut
 	}
 	out := &extprocv3.ProcessingResponse{Response: &extprocv3.ProcessingResponse_RequestHeaders{

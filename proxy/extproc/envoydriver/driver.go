@@ -424,6 +424,7 @@ func (x *exchange) run(ctx context.Context, r *Request) error {
 		authority = x.d.Upstream.Host
 	}
 	pseudo := []string{":method", method, ":path", r.Path, ":authority", authority, ":scheme", "http"}
+	path := r.Path
 
 	// Request headers.
 	if x.mode.GetRequestHeaderMode() != filterv3.ProcessingMode_SKIP {
@@ -436,8 +437,12 @@ func (x *exchange) run(ctx context.Context, r *Request) error {
 			return err
 		}
 		x.override(resp)
-		if err := applyHeaders(reqHdr, resp.GetRequestHeaders().GetResponse().GetHeaderMutation()); err != nil {
+		m := resp.GetRequestHeaders().GetResponse().GetHeaderMutation()
+		if err := applyHeaders(reqHdr, m); err != nil {
 			return err
+		}
+		if p, ok := pathMutation(m); ok {
+			path = p
 		}
 	}
 
@@ -460,9 +465,9 @@ func (x *exchange) run(ctx context.Context, r *Request) error {
 	}
 
 	// Upstream.
-	x.resp.Upstream = &Forwarded{Method: method, Path: r.Path, Header: reqHdr.Clone(), Body: body}
+	x.resp.Upstream = &Forwarded{Method: method, Path: path, Header: reqHdr.Clone(), Body: body}
 	u := *x.d.Upstream
-	target, err := url.Parse(strings.TrimSuffix(u.String(), "/") + r.Path)
+	target, err := url.Parse(strings.TrimSuffix(u.String(), "/") + path)
 	if err != nil {
 		return fmt.Errorf("envoydriver: upstream URL: %w", err)
 	}
@@ -771,6 +776,18 @@ func protectedHeader(k string) bool {
 
 // applyHeaders applies a header mutation to h the way Envoy does (with
 // send_header_raw_value, its default).
+// pathMutation is the :path a request-headers mutation sets: the default
+// mutation rules let a processor change it (not host, :authority,
+// :scheme or :method), and Envoy routes the request by the new path.
+func pathMutation(m *extprocv3.HeaderMutation) (string, bool) {
+	for _, o := range m.GetSetHeaders() {
+		if hv := o.GetHeader(); hv != nil && strings.ToLower(hv.GetKey()) == ":path" && len(hv.GetRawValue()) > 0 {
+			return string(hv.GetRawValue()), true
+		}
+	}
+	return "", false
+}
+
 func applyHeaders(h http.Header, m *extprocv3.HeaderMutation) error {
 	if m == nil {
 		return nil
