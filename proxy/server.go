@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -362,9 +363,89 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		}
 		fallthrough
 	default:
-		go s.fetch(fctx, f, call, r.URL.Path, upBody, hdr)
+		s.fetchAndServe(w, r, fctx, f, call, upBody, hdr, own)
+		return
 	}
 	s.serveFlight(w, r, f, own, call.End)
+}
+
+// fetchAndServe makes a flight's upstream call on the leader's own
+// goroutine and writes the answer to the leader's client as it arrives
+// (no hand-off to another goroutine on the miss path); followers replay
+// the flight as usual. The call still belongs to the flight: when the
+// leader's client goes away it is cancelled only if no follower is left
+// (and not with --complete-on-disconnect), and it goes on otherwise.
+func (s *Server) fetchAndServe(w http.ResponseWriter, r *http.Request, fctx context.Context, f *flight, call *engine.Call,
+	body []byte, hdr http.Header, own http.Header) {
+	leave := sync.OnceFunc(func() { s.flights.leave(f) })
+	stop := context.AfterFunc(r.Context(), leave)
+	lead := &leadWriter{w: w, rc: http.NewResponseController(w), own: own, end: call.End, length: -1}
+	f.lead = lead
+	s.fetch(fctx, f, call, r.URL.Path, body, hdr)
+	stop()
+	leave()
+	if lead.broken && !lead.gone {
+		// Like httputil.ReverseProxy: abort so the client sees a broken
+		// stream, not a silently truncated one.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// leadWriter writes a flight to its leader's client, on the goroutine
+// that fetches it. With a declared length, the bytes that complete the
+// body wait until the call has ended, so its metrics and dashboard entry
+// are recorded by the time the client has the answer (as in serveFlight).
+type leadWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	own     http.Header
+	end     func()
+	length  int64 // declared Content-Length, -1 when none
+	off     int64
+	pending []byte
+	gone    bool // the client went away: nothing more is written
+	broken  bool
+}
+
+func (l *leadWriter) header(status int, h http.Header) {
+	copyHeader(l.w.Header(), h)
+	copyHeader(l.w.Header(), l.own)
+	if v := h.Get("Content-Length"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			l.length = n
+		}
+	}
+	l.w.WriteHeader(status)
+}
+
+func (l *leadWriter) write(p []byte) {
+	if l.gone || len(p) == 0 {
+		return
+	}
+	if l.length >= 0 && l.off+int64(len(p)) >= l.length {
+		l.pending = append(l.pending, p...)
+		l.off += int64(len(p))
+		return
+	}
+	l.off += int64(len(p))
+	l.send(p)
+}
+
+func (l *leadWriter) send(p []byte) {
+	if _, err := l.w.Write(p); err != nil {
+		l.gone = true // client gone
+		return
+	}
+	_ = l.rc.Flush()
+}
+
+func (l *leadWriter) finish(broken bool) {
+	l.end()
+	l.broken = broken
+	if !l.gone && len(l.pending) > 0 {
+		l.send(l.pending)
+	}
+	l.pending = nil
 }
 
 func randBytes(n int) []byte {
@@ -447,6 +528,9 @@ var hopHeaders = []string{
 	"Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
+// readBuffers hold the 32 KiB buffers upstream bodies are read with.
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // fetch performs the upstream call of a flight, passing the answer through
 // the engine.
 func (s *Server) fetch(ctx context.Context, f *flight, call *engine.Call, path string, body []byte, hdr http.Header) {
@@ -481,7 +565,9 @@ func (s *Server) fetch(ctx context.Context, f *flight, call *engine.Call, path s
 		out.Del("Content-Length") // relayed event by event
 	}
 	f.setHeader(resp.StatusCode, out, false)
-	buf := make([]byte, 32<<10)
+	bp := readBuffers.Get().(*[]byte)
+	defer readBuffers.Put(bp)
+	buf := *bp
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
@@ -490,7 +576,7 @@ func (s *Server) fetch(ctx context.Context, f *flight, call *engine.Call, path s
 				chunk, _ = call.Write(chunk)
 			}
 			if len(chunk) > 0 {
-				f.append(bytes.Clone(chunk))
+				f.append(chunk) // copied into the flight
 			}
 		}
 		if rerr == nil {
