@@ -61,6 +61,7 @@ type Metrics struct {
 	routes            *labelBound
 	prices            atomic.Pointer[map[string]Price] // reloadable: see SetPrices
 	registry          prometheus.Registerer
+	spec              speculationMetrics // see speculative.go
 	cacheCollectorReg sync.Once
 	budget            *budgetMetrics
 	budgetReg         sync.Once

@@ -157,6 +157,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		UpstreamKey:          cfg.UpstreamKey,
 		MaxBodyBytes:         cfg.maxBodyBytes,
 		UpstreamTimeout:      cfg.UpstreamTimeout,
+		SpeculativeUpstream:  cfg.SpeculativeUpstream,
 		CompleteOnDisconnect: cfg.CompleteOnDisconnect,
 		BodyReadTimeout:      cfg.BodyTimeout,
 		MaxConnections:       cfg.MaxConnections,
