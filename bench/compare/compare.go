@@ -97,6 +97,9 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("compare: mode %q: want one of %v", m, Modes))
 		}
 	}
+	if slices.Contains(o.Modes, "use") && o.ModelDir == "" {
+		errs = append(errs, errors.New("compare: mode use needs the USE-lite model directory (--model-dir or $SEMCACHE_MODEL_DIR; bash .ci/use-model.sh prints it)"))
+	}
 	if o.Rounds < 0 || o.LatencyRequests < 0 || o.Warmup < 0 || o.Concurrency < 0 || o.ThroughputDuration < 0 {
 		errs = append(errs, errors.New("compare: rounds, requests, warm-up, concurrency and duration must not be negative"))
 	}
