@@ -573,11 +573,11 @@ func (s *Server) fetch(ctx context.Context, f *flight, call *engine.Call, path s
 		return
 	}
 	defer resp.Body.Close()
-	out := resp.Header.Clone()
+	out := resp.Header // ours: changed in place
 	for _, k := range hopHeaders {
 		out.Del(k)
 	}
-	r := call.Upstream(resp.StatusCode, resp.Header)
+	r := call.Upstream(resp.StatusCode, out)
 	for _, k := range r.Remove {
 		out.Del(k)
 	}

@@ -131,6 +131,9 @@ type WriteBack struct {
 	Stored, Written, Waited, Dropped float64
 	// IndexDropped is semcache_index_dropped_total.
 	IndexDropped float64
+	// Batches and BatchedTexts are the USE-lite micro-batcher's
+	// (semcache_embed_batches_total, semcache_embed_batched_texts_total).
+	Batches, BatchedTexts float64
 }
 
 // Row is one setting measured over every round.

@@ -61,6 +61,8 @@ func (r Report) Summaries() []Summary {
 			s.WriteBack.Waited += m.WriteBack.Waited
 			s.WriteBack.Dropped += m.WriteBack.Dropped
 			s.WriteBack.IndexDropped += m.WriteBack.IndexDropped
+			s.WriteBack.Batches += m.WriteBack.Batches
+			s.WriteBack.BatchedTexts += m.WriteBack.BatchedTexts
 		}
 		s.DirectP50, s.DirectP99, s.DirectThroughput = median(dp50), median(dp99), median(dtp)
 		s.AddedP50, s.AddedP99 = median(ap50), median(ap99)
@@ -102,11 +104,15 @@ func (r Report) Print(w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "mode\tdirect p50\tdirect p99\tdirect req/s\terrors\tX-Semcache\twrite-back stored\twritten\twaited\tdropped\tindex dropped")
+	fmt.Fprintln(tw, "mode\tdirect p50\tdirect p99\tdirect req/s\terrors\tX-Semcache\twrite-back stored\twritten\twaited\tdropped\tindex dropped\tembed batches (mean size)")
 	for _, s := range sums {
-		fmt.Fprintf(tw, "%s\t%s ms\t%s ms\t%.0f\t%d\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\n", s.Mode, ms(s.DirectP50), ms(s.DirectP99),
+		batches := "-"
+		if s.WriteBack.Batches > 0 {
+			batches = fmt.Sprintf("%.0f (%.1f)", s.WriteBack.Batches, s.WriteBack.BatchedTexts/s.WriteBack.Batches)
+		}
+		fmt.Fprintf(tw, "%s\t%s ms\t%s ms\t%.0f\t%d\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%s\n", s.Mode, ms(s.DirectP50), ms(s.DirectP99),
 			s.DirectThroughput, s.Errors, verdicts(s.Verdicts), s.WriteBack.Stored, s.WriteBack.Written, s.WriteBack.Waited,
-			s.WriteBack.Dropped, s.WriteBack.IndexDropped)
+			s.WriteBack.Dropped, s.WriteBack.IndexDropped, batches)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("compare: print: %w", err)

@@ -251,6 +251,8 @@ func (p *process) writeBack(ctx context.Context) (WriteBack, error) {
 		Waited:       sum(mfs, "semcache_writeback_waited_total"),
 		Dropped:      sum(mfs, "semcache_writeback_dropped_total"),
 		IndexDropped: sum(mfs, "semcache_index_dropped_total"),
+		Batches:      sum(mfs, "semcache_embed_batches_total"),
+		BatchedTexts: sum(mfs, "semcache_embed_batched_texts_total"),
 	}, nil
 }
 
