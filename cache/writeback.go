@@ -295,9 +295,32 @@ func (c *Cache) collect(first writeJob) []writeJob {
 	return batch
 }
 
+// skipDeleted drops the jobs whose entry was deleted (or replaced) since
+// it was queued: the delete found it pending, and writing it now would
+// bring it back. They count as finished.
+func (c *Cache) skipDeleted(batch []writeJob) []writeJob {
+	var gone []writeJob
+	c.pendingMu.Lock()
+	live := batch[:0]
+	for _, j := range batch {
+		if j.alias || c.pending[j.key] == j.entry {
+			live = append(live, j)
+		} else {
+			gone = append(gone, j)
+		}
+	}
+	c.dropPendingVecs(gone)
+	c.pendingMu.Unlock()
+	for _, j := range gone {
+		c.finished(j)
+	}
+	return live
+}
+
 // persist commits a batch to disk (with the journal rows the indexer
 // acknowledged and the quota evictions) and hands it to the indexer.
 func (c *Cache) persist(batch []writeJob) {
+	batch = c.skipDeleted(batch)
 	pol := c.pol.Load()
 	c.ackMu.Lock()
 	acked := c.acked
