@@ -298,7 +298,10 @@ func (c *Cache) deleteBefore(ctx context.Context, ns string, t time.Time) (int, 
 	if err := c.invalidate(ns, t); err != nil {
 		return 0, err
 	}
-	dead := func(e *Entry) bool { return e.Namespace == ns && !e.CreatedAt.After(t) }
+	// A namespace's sub-namespaces go with it.
+	dead := func(e *Entry) bool {
+		return (e.Namespace == ns || ParentNamespace(e.Namespace) == ns) && !e.CreatedAt.After(t)
+	}
 	keys := map[Key]struct{}{}
 	c.pendingMu.RLock()
 	for k, e := range c.pending {
@@ -520,7 +523,6 @@ func (c *Cache) warmBatch(ctx context.Context, items []WarmItem) error {
 	for i, it := range items {
 		ttl := pol.lifetime(it.TTL)
 		k := it.Lookup.key()
-		it.Answer.remember()
 		e := &Entry{
 			ID:           k.EntryID(),
 			Key:          k.String(),
@@ -530,6 +532,7 @@ func (c *Cache) warmBatch(ctx context.Context, items []WarmItem) error {
 			CreatedAt:    now,
 			ExpiresAt:    now.Add(ttl),
 		}
+		e.remember()
 		if it.Lookup.Prompt != "" {
 			e.Prompt, e.Context = it.Lookup.Prompt, it.Lookup.Context
 			e.Partition = it.Lookup.partition()

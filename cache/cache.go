@@ -210,6 +210,8 @@ type Cache struct {
 	// (namespace and partition), so a paraphrase sent right after a miss's
 	// answer finds it before the write-back reaches the vector store.
 	pendingVecs map[string][]pendingVec
+	// variantMu makes PutVariant's read-modify-write of an entry atomic.
+	variantMu sync.Mutex
 
 	invalMu sync.RWMutex
 	inval   map[string]time.Time
@@ -473,6 +475,15 @@ type Lookup struct {
 	// Vector, when set, is the prompt's embedding computed by the caller
 	// (the lookup then does not embed again).
 	Vector []float32
+	// MaxAge, when positive, serves only entries younger than it (a
+	// request's Cache-Control: max-age): older ones are a miss, in both
+	// tiers.
+	MaxAge time.Duration
+	// MinSimilarity and MinScore, when positive, raise the namespace's
+	// cut-offs for this lookup (see Cutoffs): candidate search starts at
+	// the higher similarity, and an accepted candidate scoring below
+	// MinScore is rejected (ReasonThreshold). They never lower them.
+	MinSimilarity, MinScore float32
 }
 
 // Result is the outcome of a lookup.
@@ -506,6 +517,9 @@ type Result struct {
 	// Skipped says why the similarity tier was not asked although it
 	// applies (SkipTooLong), "" otherwise.
 	Skipped string
+	// Stale is set when an entry (the exact one, or a semantic candidate)
+	// was passed over for being older than Lookup.MaxAge.
+	Stale bool
 	// Latencies of each step.
 	ExactTime, EmbedTime, SearchTime, JudgeTime time.Duration
 }
@@ -516,6 +530,9 @@ func (c *Cache) Get(ctx context.Context, l Lookup) Result {
 	start := c.now()
 	e := c.getExact(res.Key, l.Namespace)
 	res.ExactTime = c.now().Sub(start)
+	if e != nil && l.tooOld(e, c.now()) {
+		e, res.Stale = nil, true
+	}
 	if e != nil {
 		res.Tier, res.Entry = TierExact, e
 		c.usage.touch(l.Namespace, res.Key, c.now().UnixNano())
@@ -572,12 +589,16 @@ func (c *Cache) live(e *Entry, now time.Time) bool {
 	}
 	c.invalMu.RLock()
 	before, ok := c.inval[e.Namespace]
+	parent, pok := c.inval[ParentNamespace(e.Namespace)]
 	c.invalMu.RUnlock()
-	return !ok || e.CreatedAt.After(before)
+	return (!ok || e.CreatedAt.After(before)) && (!pok || e.CreatedAt.After(parent))
 }
 
 func (s *SemanticOptions) threshold(ns string) float32 {
 	if t, ok := s.Thresholds[ns]; ok {
+		return t
+	}
+	if t, ok := s.Thresholds[ParentNamespace(ns)]; ok {
 		return t
 	}
 	return s.Threshold
@@ -588,6 +609,7 @@ func (c *Cache) getSemantic(ctx context.Context, sem *SemanticOptions, l Lookup,
 	if threshold > 1 {
 		return
 	}
+	threshold = max(threshold, l.MinSimilarity)
 	if res.Vector == nil {
 		start := c.now()
 		ectx, cancel := context.WithTimeout(ctx, sem.EmbedTimeout)
@@ -637,6 +659,15 @@ func (c *Cache) getSemantic(ctx context.Context, sem *SemanticOptions, l Lookup,
 			continue
 		}
 		cand.served = e
+		if e.AliasOf == "" && len(e.Variants) > 0 {
+			// The entry itself holds the turn counter its hits rotate
+			// with (and maybe more variants than this record).
+			if k, err := parseKey(e.Key); err == nil {
+				if cur := c.getExact(k, l.Namespace); cur != nil {
+					cand.served = cur
+				}
+			}
+		}
 		if e.AliasOf != "" {
 			// An alias carries the wording it was created for (judged
 			// below) and a copy of its entry; the entry itself, when this
@@ -648,6 +679,10 @@ func (c *Cache) getSemantic(ctx context.Context, sem *SemanticOptions, l Lookup,
 				}
 			}
 		}
+		if l.tooOld(cand.served, now) {
+			res.Stale = true
+			continue
+		}
 		live = append(live, cand)
 	}
 	if len(live) == 0 {
@@ -655,6 +690,10 @@ func (c *Cache) getSemantic(ctx context.Context, sem *SemanticOptions, l Lookup,
 	}
 	best := -1
 	if sem.Verify == nil {
+		if l.MinScore > 0 && live[0].score < l.MinScore {
+			res.Rejections = append(res.Rejections, Rejection{EntryID: live[0].served.ID, Score: live[0].score, Reason: ReasonThreshold})
+			return
+		}
 		best = 0
 		res.Score = live[0].score
 	} else {
@@ -684,6 +723,9 @@ func (c *Cache) getSemantic(ctx context.Context, sem *SemanticOptions, l Lookup,
 			if i >= len(live) {
 				break
 			}
+			if j.OK && l.MinScore > 0 && j.Score < l.MinScore {
+				j = Judgement{Reason: ReasonThreshold, Score: j.Score}
+			}
 			if !j.OK {
 				res.Rejections = append(res.Rejections, Rejection{EntryID: live[i].served.ID, Score: live[i].score, Reason: j.Reason})
 				continue
@@ -701,7 +743,7 @@ func (c *Cache) getSemantic(ctx context.Context, sem *SemanticOptions, l Lookup,
 	if res.ViaAlias {
 		res.AliasID = aliasID(cand.entry.AliasOf, EmbedText(cand.entry.Prompt, cand.entry.Context))
 	}
-	if sem.ShadowAll || sem.Shadow[l.Namespace] {
+	if sem.ShadowAll || sem.Shadow[l.Namespace] || sem.Shadow[ParentNamespace(l.Namespace)] {
 		res.Shadow, res.Similarity = cand.served, cand.score
 		return
 	}

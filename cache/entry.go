@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,6 +37,8 @@ type Answer struct {
 	// Payload is the endpoint's encoding of everything it needs to replay
 	// the answer.
 	Payload json.RawMessage `json:"payload,omitempty"`
+	// Chunks are the boundaries Text was streamed in (nil: unknown).
+	Chunks Chunks `json:"chunks,omitempty"`
 
 	// memo keeps the endpoint's decoded payload of a stored answer (see
 	// Decoded); copies of the answer share it.
@@ -117,6 +120,45 @@ type Entry struct {
 	// the entry whose answer a served semantic hit for Prompt came from.
 	// The record's other fields are that entry's.
 	AliasOf string `json:"alias_of,omitempty"`
+	// Variants are more answers to the same request, stored by the misses
+	// that followed the first while the namespace keeps several answers
+	// per key (see PutVariant); hits take turns among Answer and these.
+	Variants []Answer `json:"variants,omitempty"`
+
+	// turn counts the hits served from this entry, shared by its copies
+	// (round-robin among the variants); nil on an entry not from the
+	// cache.
+	turn *atomic.Uint64
+}
+
+// Answers counts the entry's stored answers: Answer and its variants.
+func (e *Entry) Answers() int { return 1 + len(e.Variants) }
+
+// Pick returns the answer the next hit serves and its index (0: Answer,
+// i: Variants[i-1]): the entry's answers in turn, the first n of them
+// when n is positive and below their number.
+func (e *Entry) Pick(n int) (*Answer, int) {
+	total := e.Answers()
+	if n <= 0 || n > total {
+		n = total
+	}
+	if n == 1 || e.turn == nil {
+		return &e.Answer, 0
+	}
+	i := int((e.turn.Add(1) - 1) % uint64(n))
+	if i == 0 {
+		return &e.Answer, 0
+	}
+	return &e.Variants[i-1], i
+}
+
+// remember gives an entry from the cache its memos and its turn counter.
+func (e *Entry) remember() {
+	e.Answer.remember()
+	for i := range e.Variants {
+		e.Variants[i].remember()
+	}
+	e.turn = &atomic.Uint64{}
 }
 
 // aliasTarget returns the entry an alias record stands for: a copy with
@@ -136,11 +178,19 @@ func (e *Entry) Expired(now time.Time) bool {
 // Size approximates the bytes e holds in memory (the exact tier's cost).
 func (e *Entry) Size() int64 {
 	n := 200 + len(e.ID) + len(e.Key) + len(e.Namespace) + len(e.Partition) + len(e.Prompt) + len(e.Context) +
-		len(e.RequestModel) + len(e.Answer.Endpoint) + len(e.Answer.Model) + len(e.Answer.Text) + len(e.Answer.Payload)
+		len(e.RequestModel)
+	n += answerSize(&e.Answer)
+	for i := range e.Variants {
+		n += 64 + answerSize(&e.Variants[i])
+	}
 	for _, s := range e.Sources {
 		n += len(s) + 16
 	}
 	return int64(n)
+}
+
+func answerSize(a *Answer) int {
+	return len(a.Endpoint) + len(a.Model) + len(a.Text) + len(a.Payload) + len(a.Chunks)
 }
 
 // MarshalEntry encodes e for disk and vector-store payloads.
@@ -162,6 +212,6 @@ func UnmarshalEntry(b []byte) (*Entry, error) {
 	if e.Key == "" || e.Namespace == "" {
 		return nil, fmt.Errorf("cache: decode entry: missing key or namespace")
 	}
-	e.Answer.remember()
+	e.remember()
 	return &e, nil
 }

@@ -53,6 +53,7 @@ func newUsage() *usage {
 }
 
 func (u *usage) nsOf(ns string) *nsUsage {
+	ns = ParentNamespace(ns) // a sub-namespace counts against its parent
 	n := u.ns[ns]
 	if n == nil {
 		n = &nsUsage{recs: map[Key]useRec{}}
@@ -79,7 +80,7 @@ func (u *usage) add(ns string, k Key, r useRec) {
 func (u *usage) touch(ns string, k Key, now int64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	n := u.ns[ns]
+	n := u.ns[ParentNamespace(ns)]
 	if n == nil {
 		return
 	}
@@ -116,7 +117,7 @@ func (u *usage) remove(keys []Key) {
 func (u *usage) over(ns string, q Quota) []Key {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	n := u.ns[ns]
+	n := u.ns[ParentNamespace(ns)]
 	if n == nil || ((q.Entries <= 0 || n.entries <= q.Entries) && (q.Bytes <= 0 || n.bytes <= q.Bytes)) {
 		return nil
 	}
@@ -194,11 +195,12 @@ type NamespaceUsage struct {
 	Bytes   int64
 }
 
-// Usage returns what ns holds as quotas count it.
+// Usage returns what ns holds as quotas count it (a sub-namespace's
+// entries count against its parent: both report the parent's usage).
 func (c *Cache) Usage(ns string) NamespaceUsage {
 	c.usage.mu.Lock()
 	defer c.usage.mu.Unlock()
-	n := c.usage.ns[ns]
+	n := c.usage.ns[ParentNamespace(ns)]
 	if n == nil {
 		return NamespaceUsage{}
 	}

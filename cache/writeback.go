@@ -83,7 +83,6 @@ func (c *Cache) Put(l Lookup, ans Answer, vector []float32, ttl time.Duration, s
 	ttl = pol.lifetime(ttl)
 	now := c.now()
 	k := l.key()
-	ans.remember()
 	e := &Entry{
 		ID:           k.EntryID(),
 		Key:          k.String(),
@@ -94,6 +93,7 @@ func (c *Cache) Put(l Lookup, ans Answer, vector []float32, ttl time.Duration, s
 		ExpiresAt:    now.Add(ttl),
 		Sources:      sources,
 	}
+	e.remember()
 	switch {
 	case l.Prompt == "":
 	case tooLong(pol.sem, l.Prompt, l.Context):
@@ -104,10 +104,50 @@ func (c *Cache) Put(l Lookup, ans Answer, vector []float32, ttl time.Duration, s
 		e.Prompt, e.Context = l.Prompt, l.Context
 		e.Partition = l.partition()
 	}
+	c.store(pol, k, e, vector, ttl)
+	return e
+}
+
+// PutVariant stores ans as one more answer of the entry for l, when that
+// entry has fewer than max answers; without a live entry it is Put. The
+// entry keeps its creation and expiry times (its first answer's); the
+// variant joins it in every tier. An entry that already has max answers
+// (a concurrent miss filled it) is returned unchanged.
+func (c *Cache) PutVariant(l Lookup, ans Answer, vector []float32, ttl time.Duration, sources []string, max int) *Entry {
+	k := l.key()
+	c.variantMu.Lock()
+	defer c.variantMu.Unlock()
+	cur := c.getExact(k, l.Namespace)
+	if cur == nil || cur.AliasOf != "" {
+		return c.Put(l, ans, vector, ttl, sources)
+	}
+	if cur.Answers() >= max {
+		return cur
+	}
+	now := c.now()
+	e := *cur // shares cur's turn counter: the rotation goes on
+	ans.remember()
+	e.Variants = append(slices.Clip(cur.Variants), ans)
+	for _, s := range sources {
+		if !slices.Contains(e.Sources, s) {
+			e.Sources = append(slices.Clip(e.Sources), s)
+		}
+	}
+	left := e.ExpiresAt.Sub(now)
+	if e.ExpiresAt.IsZero() {
+		left = c.pol.Load().lifetime(0)
+	}
+	c.store(c.pol.Load(), k, &e, vector, left)
+	return &e
+}
+
+// store writes e synchronously to the hot tier and hands it to the
+// write-back (disk and similarity tier).
+func (c *Cache) store(pol *policy, k Key, e *Entry, vector []float32, ttl time.Duration) {
 	c.hot.set(k, e, ttl)
-	if len(sources) > 0 {
+	if len(e.Sources) > 0 {
 		c.sourcesMu.Lock()
-		for _, src := range sources {
+		for _, src := range e.Sources {
 			if c.sources[src] == nil {
 				c.sources[src] = map[Key]struct{}{}
 			}
@@ -117,7 +157,7 @@ func (c *Cache) Put(l Lookup, ans Answer, vector []float32, ttl time.Duration, s
 	}
 	select {
 	case <-c.closing:
-		return e
+		return
 	default:
 	}
 	c.pendingMu.Lock()
@@ -134,7 +174,6 @@ func (c *Cache) Put(l Lookup, ans Answer, vector []float32, ttl time.Duration, s
 		c.dropPendingVec(e)
 		c.pendingMu.Unlock()
 	}
-	return e
 }
 
 // enqueue hands j to the disk writer, waiting up to wait for room.

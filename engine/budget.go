@@ -38,12 +38,16 @@ type budgetPending struct {
 	source budget.Source
 }
 
+// budgetNS is the namespace whose budget governs the call: a
+// sub-namespace shares its parent's.
+func (c *Call) budgetNS() string { return cache.ParentNamespace(c.ns) }
+
 // budgeted reports whether the call's namespace has an error budget.
 func (c *Call) budgeted() bool {
 	if c.e.budget == nil {
 		return false
 	}
-	_, ok := c.e.budget.Budget(c.ns)
+	_, ok := c.e.budget.Budget(c.budgetNS())
 	return ok
 }
 
@@ -66,13 +70,13 @@ func (c *Call) budgetDecide(i int, res *cache.Result) {
 	m := c.e.metrics
 	if res.Shadow != nil {
 		c.budget.pending = append(c.budget.pending, budgetPending{item: i, entry: res.Shadow, weight: 1, source: budget.SourceShadow,
-			cand: budget.Candidate{Namespace: c.ns, Entry: res.Shadow.Key, Kind: res.ScoreKind, Score: res.Score, Alias: res.ViaAlias}})
+			cand: budget.Candidate{Namespace: c.budgetNS(), Entry: res.Shadow.Key, Kind: res.ScoreKind, Score: res.Score, Alias: res.ViaAlias}})
 		return
 	}
 	if res.Tier != cache.TierSemantic {
 		return
 	}
-	cand := budget.Candidate{Namespace: c.ns, Entry: res.Entry.Key, Kind: res.ScoreKind, Score: res.Score, Alias: res.ViaAlias}
+	cand := budget.Candidate{Namespace: c.budgetNS(), Entry: res.Entry.Key, Kind: res.ScoreKind, Score: res.Score, Alias: res.ViaAlias}
 	d := c.e.budget.Decide(cand)
 	m.budget.decisions.WithLabelValues(m.Namespace(c.ns), d.Action.String()).Inc()
 	if d.Action == budget.Serve {
@@ -262,7 +266,7 @@ func (c *Call) feedbackHeader(h http.Header) {
 		}
 		return
 	}
-	f.Namespace = c.ns
+	f.Namespace = c.budgetNS()
 	c.e.bwg.Add(1)
 	go func() {
 		defer c.e.bwg.Done()

@@ -66,6 +66,7 @@ type Call struct {
 	route string
 	ep    *Endpoint // nil: an API semcache passes through
 	ctl   Controls
+	actl  answerControls // see answers.go
 	// ctlErr is a malformed control header, reported by Plan.
 	ctlErr error
 	// routeID is the route identity (authority, key headers) that salts
@@ -88,6 +89,7 @@ type Call struct {
 	pol     *policy
 	header  http.Header // engine headers of the client's response
 	budget  budgetCall
+	rp      reqPolicy // freshness, raised cut-offs, cache rules (reqpolicy.go)
 
 	// response side
 	sentAt    time.Time
@@ -100,6 +102,7 @@ type Call struct {
 	held      []byte
 	sources   bool // add the sources member to the held JSON
 	merge     bool // rebuild a batch reply from hits and fetched answers
+	fill      bool // the key keeps more answers than it has: fetch one more
 	decided   bool // the write-back decision is made
 	finished  bool
 	firstByte bool
@@ -129,6 +132,11 @@ func (e *Engine) BeginRequest(f Front, t Target, h http.Header) *Call {
 	if ep, ok := e.Endpoint(method, path); ok {
 		c.ep, c.route = &ep, ep.Name
 		c.ctl, c.ctlErr = ParseControls(h, pol.maxTTL)
+		c.ns = subNamespace(c.ns, c.ctl.SubNamespace)
+		c.countIgnored()
+		var aerr error
+		c.actl, aerr = parseAnswerControls(h)
+		c.ctlErr = errors.Join(c.ctlErr, aerr)
 		c.outcome = OutcomeMiss
 		c.routeID = routeIdentity(t.Authority, pol.keyHdrs, h)
 		c.encoding = strings.ToLower(strings.TrimSpace(h.Get("Content-Encoding")))
@@ -202,9 +210,9 @@ func (m HeaderMutation) Apply(h http.Header) {
 // back in a form that can be assembled.
 func (c *Call) UpstreamHeader(h http.Header) HeaderMutation {
 	m := HeaderMutation{}
-	drop := controlHeaders
+	drop := append(controlHeaders[:len(controlHeaders):len(controlHeaders)], answerHeaders...)
 	if c.ep != nil {
-		drop = append([]string{"Accept-Encoding"}, controlHeaders...)
+		drop = append([]string{"Accept-Encoding"}, drop...)
 	}
 	for _, k := range drop {
 		if _, ok := h[http.CanonicalHeaderKey(k)]; ok {
@@ -234,6 +242,10 @@ type Reply struct {
 	Status int
 	Header http.Header
 	Body   []byte
+	// Pace, for a text/event-stream body, is how long a front that can
+	// stream a reply waits between its events (0: send it at once; see
+	// Answers.Pace).
+	Pace time.Duration
 }
 
 // Upstream is a request to send upstream.
@@ -284,7 +296,7 @@ func (c *Call) Plan(ctx context.Context, body []byte, replaceable bool) Plan {
 	enrichable := false
 	if _, ok := req.(Enrichable); ok && c.pol.rag != nil && !c.ctl.NoRAG {
 		enrichable = true
-		c.salt = c.pol.rag.Version(c.ns)
+		c.salt = c.pol.rag.Version(cache.ParentNamespace(c.ns))
 	}
 	c.salt = joinSalt(c.salt, c.routeID)
 	for i := range c.items {
@@ -292,9 +304,16 @@ func (c *Call) Plan(ctx context.Context, body []byte, replaceable bool) Plan {
 	}
 	c.results = make([]cache.Result, len(c.items))
 	c.hits = make([]*cache.Entry, len(c.items))
-	if r := req.Bypass(); r != "" {
+	r := req.Bypass()
+	if r == "" {
+		r = c.applyRules(body)
+	}
+	if r != "" {
 		c.outcome, c.reason = OutcomeBypass, r
 		c.header.Set("X-Semcache", "bypass")
+		if c.ctl.OnlyIfCached {
+			return c.onlyIfCached()
+		}
 		up := &Upstream{Header: c.header.Clone()}
 		if replaceable {
 			up.Body = c.upstreamBody(nil)
@@ -303,12 +322,16 @@ func (c *Call) Plan(ctx context.Context, body []byte, replaceable bool) Plan {
 		c.sentAt = c.e.now()
 		return Plan{Upstream: up}
 	}
+	c.lookupPolicy()
 	c.lookup(ctx)
 	if len(c.missing) == 0 {
 		if reply := c.render(); reply != nil {
 			return Plan{Reply: reply}
 		}
 		c.missing = allItems(len(c.items)) // unrenderable: fetch afresh
+	}
+	if c.ctl.OnlyIfCached {
+		return c.onlyIfCached()
 	}
 	if len(c.missing) < len(c.items) && !replaceable {
 		c.missing = allItems(len(c.items)) // cannot ask for the rest only
@@ -414,6 +437,8 @@ func ErrorReply(err error) (status int, body []byte) {
 		return http.StatusBadRequest, httpapi.Error(ErrUnreadableBody.Error(), httpapi.TypeInvalidRequest, "", "body_read_error")
 	case errors.Is(err, ErrBadControl):
 		return http.StatusBadRequest, httpapi.Error(err.Error(), httpapi.TypeInvalidRequest, "", "invalid_header")
+	case errors.Is(err, errCacheMiss):
+		return cacheMissReply()
 	case errors.Is(err, errUnreachable):
 		return http.StatusBadGateway, httpapi.Error(err.Error(), httpapi.TypeAPI, "", "upstream_unavailable")
 	default:
@@ -445,10 +470,13 @@ func (c *Call) lookup(ctx context.Context) {
 			m.Similarity.WithLabelValues("shadow").Observe(float64(res.Similarity))
 			c.log.Info("shadow semantic hit", "namespace", c.ns, "entry", res.Shadow.ID, "similarity", res.Similarity)
 		}
-		switch res.Tier {
-		case cache.TierExact:
+		switch {
+		case res.Tier == cache.TierExact && c.filling(res.Entry):
+			c.missing = append(c.missing, i) // one more answer for the key
+			c.fill = true
+		case res.Tier == cache.TierExact:
 			c.hits[i] = res.Entry
-		case cache.TierSemantic:
+		case res.Tier == cache.TierSemantic:
 			c.hits[i] = res.Entry
 			semantic = true
 			m.Similarity.WithLabelValues("served").Observe(float64(res.Similarity))
@@ -465,6 +493,9 @@ func (c *Call) lookup(ctx context.Context) {
 		c.outcome = OutcomeHitExact
 	}
 	c.reason = missReason(c.results)
+	if c.fill {
+		c.reason = "variant"
+	}
 	c.budgetReason()
 }
 
@@ -476,6 +507,8 @@ func missReason(rs []cache.Result) string {
 			continue
 		case r.Shadow != nil:
 			return "shadow"
+		case r.Stale:
+			return "stale"
 		case len(r.Rejections) > 0:
 			return "rejected"
 		case r.EmbedErr != nil || r.SearchErr != nil:
@@ -491,26 +524,30 @@ func missReason(rs []cache.Result) string {
 // render replays the hits as the reply; nil when a stored answer cannot
 // be rendered (the call then fetches afresh).
 func (c *Call) render() *Reply {
-	answers := make([]*cache.Answer, len(c.hits))
-	for i, e := range c.hits {
-		answers[i] = &e.Answer
-	}
 	now := c.e.now()
-	ct, body, err := c.req.Render(answers, now)
+	var sources []string
+	for _, e := range c.hits {
+		sources = append(sources, e.Sources...)
+	}
+	p := c.pick(now, sources)
+	ct, body, err := c.req.Render(p.answers, p.opts)
 	if err != nil {
 		c.log.Warn("engine: stored answer cannot be rendered, fetching afresh", "err", err)
 		return nil
 	}
 	h := http.Header{"Content-Type": {ct}, "X-Request-Id": {c.rid}}
+	if r := c.rp.rule; r != nil {
+		h.Set("X-Semcache-Rule", r.name)
+	}
+	reply := &Reply{Status: http.StatusOK, Header: h}
 	if ct == "text/event-stream" {
 		h.Set("Cache-Control", "no-cache")
+		reply.Pace = c.pol.answers.Pace
 	}
 	h.Set("X-Semcache", outcomeHeader(c.outcome))
-	var sources []string
 	age := time.Duration(0)
 	for _, e := range c.hits {
 		c.e.metrics.recordSaved(c.ns, e)
-		sources = append(sources, e.Sources...)
 		age = max(age, now.Sub(e.CreatedAt))
 	}
 	h.Set("Age", strconv.FormatInt(int64(max(0, age.Seconds())), 10))
@@ -520,17 +557,21 @@ func (c *Call) render() *Reply {
 			h.Set("X-Semcache-Similarity", strconv.FormatFloat(float64(c.results[0].Similarity), 'f', 4, 32))
 			h.Set("X-Semcache-Score", strconv.FormatFloat(float64(c.results[0].Score), 'f', 6, 32))
 		}
+		if p.variant != "" {
+			h.Set("X-Semcache-Variant", p.variant)
+		}
 	} else {
 		h.Set("X-Semcache-Hits", fmt.Sprintf("%d/%d", len(c.hits), len(c.hits)))
 	}
 	if len(sources) > 0 {
 		h.Set("X-Semcache-Sources", strings.Join(sources, ","))
-		if ct == "application/json" {
+		if ct == "application/json" && p.opts.Marker == nil {
 			body = c.e.withSources(body, sources)
 		}
 	}
 	c.header = h
-	return &Reply{Status: http.StatusOK, Header: h, Body: body}
+	reply.Body = body
+	return reply
 }
 
 // missHeaders sets the headers of a miss, a partial hit or a bypass.
@@ -579,7 +620,7 @@ func (c *Call) coalesceKey(body []byte) string {
 func (c *Call) enrichBody(ctx context.Context) []byte {
 	m := c.e.metrics
 	cr := c.req.(Enrichable).ChatRequest()
-	enr, err := c.pol.rag.Enrich(ctx, c.ns, cr, c.results[0].Vector)
+	enr, err := c.pol.rag.Enrich(ctx, cache.ParentNamespace(c.ns), cr, c.results[0].Vector)
 	switch {
 	case err != nil:
 		m.RAGRetrievals.WithLabelValues("error").Inc()
@@ -615,7 +656,7 @@ func (c *Call) Recheck(ctx context.Context) *Reply {
 		l := c.items[i]
 		l.SkipSemantic = true
 		res := c.e.cache.Get(ctx, l)
-		if res.Tier != cache.TierExact {
+		if res.Tier != cache.TierExact || c.filling(res.Entry) {
 			return nil
 		}
 		c.hits[i] = res.Entry
@@ -696,6 +737,8 @@ func (c *Call) Upstream(status int, h http.Header) Response {
 		c.decide("error_status", nil)
 	case c.ctl.NoStore:
 		c.decide("no_store", nil)
+	case c.rp.rule != nil && c.rp.rule.action == RuleNoStore:
+		c.decide("rule_no_store", nil)
 	case !storable:
 		c.decide("upstream_no_store", nil)
 	default:
@@ -843,7 +886,7 @@ func (c *Call) writeBack(clean bool) []cache.Answer {
 			ttl = min(ttl, c.ttlCap)
 		}
 		for n, i := range c.missing {
-			c.e.cache.Put(c.items[i], answers[n], c.results[i].Vector, ttl, c.enrich.Sources)
+			c.put(i, answers[n], ttl)
 		}
 		c.e.metrics.WriteBack.WithLabelValues("stored").Add(float64(len(c.missing)))
 	}
@@ -876,7 +919,7 @@ func (c *Call) merged(fresh []cache.Answer) []byte {
 	for n, i := range c.missing {
 		answers[i] = &fresh[n]
 	}
-	_, body, err := c.req.Render(answers, c.e.now())
+	_, body, err := c.req.Render(answers, c.mergedOptions(c.e.now()))
 	if err != nil {
 		c.log.Warn("engine: merged reply cannot be rendered", "err", err)
 		return httpapi.Error("semcache: the cached items could not be rendered", httpapi.TypeServer, "", "")

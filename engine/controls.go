@@ -23,11 +23,28 @@ type Controls struct {
 	TTL time.Duration
 	// NoRAG (X-Semcache-RAG: off) skips context injection.
 	NoRAG bool
+	// MaxAge (Cache-Control: s-maxage=N, else max-age=N) serves only
+	// entries younger than N seconds; HasMaxAge tells max-age=0 (serve
+	// nothing, refresh) from none.
+	MaxAge    time.Duration
+	HasMaxAge bool
+	// OnlyIfCached (Cache-Control: only-if-cached) answers a miss with 504
+	// instead of calling upstream.
+	OnlyIfCached bool
+	// Threshold (X-Semcache-Threshold) raises the namespace's semantic
+	// cut-offs for this request; see reqpolicy.go.
+	Threshold Threshold
+	// SubNamespace (X-Semcache-Namespace) narrows the request's namespace
+	// to a sub-namespace of it.
+	SubNamespace string
+	// ignored records malformed optional headers (ignored, counted).
+	ignored ignoredSet
 }
 
 // controlHeaders are semcache's own request headers: read here and never
 // sent upstream.
-var controlHeaders = []string{"X-Semcache-Cache-Control", "X-Semcache-Ttl", "X-Semcache-Rag", "X-Semcache-Feedback"}
+var controlHeaders = []string{"X-Semcache-Cache-Control", "X-Semcache-Ttl", "X-Semcache-Rag", "X-Semcache-Feedback",
+	"X-Semcache-Threshold", "X-Semcache-Namespace"}
 
 // ParseControls reads the cache controls from request headers.
 func ParseControls(h http.Header, maxTTL time.Duration) (Controls, error) {
@@ -42,16 +59,39 @@ func ParseControls(h http.Header, maxTTL time.Duration) (Controls, error) {
 		values = h.Values("Cache-Control")
 	}
 	sseBoilerplate := !explicit && strings.Contains(h.Get("Accept"), "text/event-stream")
+	sharedAge := false
 	for _, v := range values {
 		for _, d := range strings.Split(v, ",") {
-			switch strings.ToLower(strings.TrimSpace(d)) {
+			name, arg, _ := strings.Cut(d, "=")
+			switch strings.ToLower(strings.TrimSpace(name)) {
 			case "no-cache":
 				c.NoCache = c.NoCache || !sseBoilerplate
 			case "no-store":
 				c.NoStore = true
+			case "only-if-cached":
+				c.OnlyIfCached = true
+			case "s-maxage", "max-age":
+				shared := strings.EqualFold(strings.TrimSpace(name), "s-maxage")
+				age, ok := parseAge(arg)
+				switch {
+				case !ok:
+					c.ignored |= ignoredMaxAge
+				case shared || !sharedAge:
+					// semcache is a shared cache: s-maxage wins.
+					c.MaxAge, c.HasMaxAge, sharedAge = age, true, shared
+				}
 			}
 		}
 	}
+	if c.HasMaxAge && c.MaxAge == 0 {
+		c.NoCache = true // no entry is younger than 0 s: refresh it
+	}
+	c.Threshold, c.ignored = parseThresholdHeader(h, c.ignored)
+	sub, err := parseSubNamespace(h)
+	if err != nil {
+		return c, err
+	}
+	c.SubNamespace = sub
 	if v := h.Get("X-Semcache-TTL"); v != "" {
 		secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 		if err != nil || secs <= 0 {

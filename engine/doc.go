@@ -14,9 +14,15 @@
 // the route identity (the :authority and key headers that join the key
 // and the partition), the request body's Content-Encoding (decoded within
 // the body limit), the cache controls (no-cache, no-store, TTL, RAG off;
-// the upstream's Cache-Control on its answer), bypass rules, the
+// the upstream's Cache-Control on its answer), the request's own policy
+// (freshness: max-age, s-maxage, only-if-cached; a raise-only
+// X-Semcache-Threshold; X-Semcache-Namespace sub-namespaces; see
+// reqpolicy.go), the operator's cache rules (rules.go, with the PII
+// detector of pii.go), bypass rules, the
 // lookup (exact, then semantic; one lookup per input for batch APIs), hit
-// rendering and the X-Semcache response headers, RAG enrichment and its
+// rendering and the X-Semcache response headers, what a hit says about
+// itself (the marker, its usage, the pace of a replay, several answers per
+// key: answers.go), RAG enrichment and its
 // salt, what is observed and stored (write-back), the request id,
 // coalescing keys, shadow mode, metrics and the dashboard's observer.
 //

@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"time"
-
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/wire"
 	"github.com/semcache/semcache/wire/chat"
@@ -34,8 +32,9 @@ type Request interface {
 	UpstreamBody(missing []int) ([]byte, error)
 	// Assembler observes the upstream answer to the items at missing.
 	Assembler(stream bool, missing []int) wire.Assembler
-	// Render replays one answer per item as the reply, with fresh ids.
-	Render(answers []*cache.Answer, now time.Time) (contentType string, body []byte, err error)
+	// Render replays one answer per item as the reply, with fresh ids,
+	// the usage and the marker o asks for.
+	Render(answers []*cache.Answer, o wire.RenderOptions) (contentType string, body []byte, err error)
 }
 
 // Enrichable is a Request whose prompt RAG can enrich: a chat request.

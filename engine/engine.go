@@ -74,6 +74,11 @@ type Options struct {
 	// Budget, when set, decides the semantic hits of the namespaces that
 	// have an error budget (see budget.go).
 	Budget *budget.Learner
+	// Rules are the cache rules (nil: none); see NewRules.
+	Rules *Rules
+	// Answers say how hits present themselves: the marker, their usage,
+	// the pace of a replayed stream, answers per key (see answers.go).
+	Answers Answers
 }
 
 // Engine owns the request lifecycle every front shares: the HTTP server
@@ -130,6 +135,9 @@ func New(o Options) (*Engine, error) {
 	if o.MaxTTL < 0 || o.MaxBodyBytes < 0 {
 		errs = append(errs, errors.New("engine: MaxTTL and MaxBodyBytes must not be negative"))
 	}
+	if err := o.Answers.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -154,7 +162,9 @@ func New(o Options) (*Engine, error) {
 	o.Metrics.WatchCache(o.Cache)
 	e := &Engine{cache: o.Cache, metrics: o.Metrics, mode: o.Mode, endpoints: eps,
 		sources: o.SourcesField, log: o.Logger, now: o.Now, maxBody: o.MaxBodyBytes, budget: o.Budget, recent: newRecentHits()}
-	e.pol.Store(&policy{ns: o.Namespaces, rag: o.Enricher, maxTTL: o.MaxTTL, auth: o.ClientAuth, keyHdrs: o.KeyHeaders})
+	e.pol.Store(&policy{ns: o.Namespaces, rag: o.Enricher, maxTTL: o.MaxTTL, auth: o.ClientAuth, keyHdrs: o.KeyHeaders, rules: o.Rules,
+		answers: o.Answers})
+	o.Metrics.watchRules(o.Rules)
 	if o.Budget != nil {
 		o.Metrics.WatchBudget(o.Budget)
 	}

@@ -65,6 +65,8 @@ type Metrics struct {
 	cacheCollectorReg sync.Once
 	budget            *budgetMetrics
 	budgetReg         sync.Once
+	policyM           *policyMetrics // see policy_metrics.go
+	policyReg         sync.Once
 }
 
 var latencyBuckets = []float64{
@@ -173,7 +175,9 @@ func (m *Metrics) PreRegisterReasons(reasons []string) {
 }
 
 // Namespace returns the bounded label value for ns.
-func (m *Metrics) Namespace(ns string) string { return m.namespaces.label(ns) }
+// A sub-namespace is counted as its parent, so clients cannot crowd the
+// label out with X-Semcache-Namespace values.
+func (m *Metrics) Namespace(ns string) string { return m.namespaces.label(cache.ParentNamespace(ns)) }
 
 // WatchCache exports the cache's tier gauges and counters.
 func (m *Metrics) WatchCache(c *cache.Cache) {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/semcache/semcache/cache"
 )
 
 // Tenant maps API keys to a named namespace.
@@ -31,6 +33,10 @@ type Namespacer struct {
 func NewNamespacer(tenants []Tenant, shared string) (*Namespacer, error) {
 	n := &Namespacer{byHash: map[string]string{}, shared: shared}
 	var errs []error
+	if strings.Contains(shared, cache.SubNamespaceSep) {
+		// The part after a slash is a sub-namespace (X-Semcache-Namespace).
+		errs = append(errs, fmt.Errorf("shared namespace %q must not contain %q", shared, cache.SubNamespaceSep))
+	}
 	for i, t := range tenants {
 		if t.Name == "" || strings.ContainsAny(t.Name, " \t\n/") {
 			errs = append(errs, fmt.Errorf("tenants[%d]: name %q must be non-empty without spaces or slashes", i, t.Name))

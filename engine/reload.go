@@ -6,8 +6,8 @@ import (
 )
 
 // Policy is the part of an engine's options that may change while it
-// serves (semcache's config reload): tenants, RAG, the TTL cap and the
-// prices. A call keeps the policy it began with, so a reload never
+// serves (semcache's config reload): tenants, RAG, the TTL cap, the
+// prices and the cache rules. A call keeps the policy it began with, so a reload never
 // changes a request half-way.
 type Policy struct {
 	// Namespaces resolves tenants (nil: every key its own namespace).
@@ -23,6 +23,10 @@ type Policy struct {
 	// KeyHeaders join the key and the partition (nil: DefaultKeyHeaders;
 	// empty: none).
 	KeyHeaders []string
+	// Rules are the cache rules (nil: none); see NewRules.
+	Rules *Rules
+	// Answers say how hits present themselves (see answers.go).
+	Answers Answers
 }
 
 // policy is what a call reads, swapped whole by SetPolicy.
@@ -32,6 +36,8 @@ type policy struct {
 	maxTTL  time.Duration
 	auth    *ClientAuth
 	keyHdrs []string
+	rules   *Rules
+	answers Answers
 }
 
 // SetPolicy applies p to calls that begin from now on; safe while
@@ -39,6 +45,9 @@ type policy struct {
 func (e *Engine) SetPolicy(p Policy) error {
 	if p.MaxTTL < 0 {
 		return errors.New("engine: MaxTTL must not be negative")
+	}
+	if err := p.Answers.validate(); err != nil {
+		return err
 	}
 	if p.Namespaces == nil {
 		p.Namespaces, _ = NewNamespacer(nil, "")
@@ -50,6 +59,8 @@ func (e *Engine) SetPolicy(p Policy) error {
 		p.KeyHeaders = DefaultKeyHeaders
 	}
 	e.metrics.SetPrices(p.Prices)
-	e.pol.Store(&policy{ns: p.Namespaces, rag: p.Enricher, maxTTL: p.MaxTTL, auth: p.ClientAuth, keyHdrs: p.KeyHeaders})
+	e.metrics.watchRules(p.Rules)
+	e.pol.Store(&policy{ns: p.Namespaces, rag: p.Enricher, maxTTL: p.MaxTTL, auth: p.ClientAuth, keyHdrs: p.KeyHeaders, rules: p.Rules,
+		answers: p.Answers})
 	return nil
 }

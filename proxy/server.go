@@ -338,7 +338,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	if plan.Reply != nil {
 		spec.abandon(call, body)
 		call.End()
-		writeReply(w, plan.Reply)
+		writeHit(r.Context(), w, plan.Reply)
 		return
 	}
 	up := plan.Upstream

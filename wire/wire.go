@@ -3,7 +3,9 @@
 // wire/embeddings, wire/completions) that parses and canonicalises its
 // requests, assembles upstream answers (JSON or SSE) into endpoint-neutral
 // cache answers, decides what may be stored, and renders stored answers
-// back as JSON or SSE with fresh ids. wire/sse is the shared event-stream
+// back as JSON or SSE with fresh ids (RenderOptions: the usage and the
+// marker a hit reports; Pieces: the chunks a replayed stream comes in).
+// wire/sse is the shared event-stream
 // parser and wire/canon the canonical JSON the keys are built from.
 //
 // This package defines the two verdicts those packages return: a request

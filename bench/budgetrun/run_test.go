@@ -2,6 +2,8 @@ package budgetrun
 
 import (
 	"fmt"
+	"image"
+	"image/color"
 	"testing"
 	"time"
 
@@ -110,5 +112,29 @@ func TestRestartMidStream(t *testing.T) {
 	}
 	if st.Labelled <= float64(labels) || labels == 0 {
 		t.Errorf("after the restart the learner holds %v labels, %d of them from the second part: the first part's were lost", st.Labelled, labels)
+	}
+}
+
+// TestLineEnds: every segment the plot draws ends at its end point, on
+// every slope (a short stream spreads its points over several pixels).
+func TestLineEnds(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 40, 40))
+	for x0 := range 8 {
+		for y0 := range 8 {
+			for x1 := range 8 {
+				for y1 := range 8 {
+					done := make(chan struct{})
+					go func() {
+						line(img, x0, y0, x1, y1, color.Black)
+						close(done)
+					}()
+					select {
+					case <-done:
+					case <-time.After(5 * time.Second):
+						t.Fatalf("line (%d,%d)-(%d,%d) does not end", x0, y0, x1, y1)
+					}
+				}
+			}
+		}
 	}
 }

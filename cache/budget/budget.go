@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -184,6 +185,10 @@ type Observation struct {
 // Learner decides and learns. It is safe for concurrent use.
 type Learner struct {
 	opts Options
+	// budgets are the error budgets in force (SetBudgets replaces them).
+	budgets atomic.Pointer[budgets]
+	// maxExplore is the cap on explorations (float64 bits).
+	maxExplore atomic.Uint64
 	// z and zAdmit are the normal quantiles of the bound that keeps a
 	// bucket admitted and of the one that admits it (see curve.fit).
 	z, zAdmit float64
@@ -198,6 +203,12 @@ type Learner struct {
 	emu sync.Mutex
 
 	lookups, explores atomic.Uint64
+}
+
+// budgets are a Learner's error budgets: the default and per namespace.
+type budgets struct {
+	def float64
+	per map[string]float64
 }
 
 // nsState is a namespace's counts and counters.
@@ -273,15 +284,16 @@ func New(opts Options) (*Learner, error) {
 	}
 	l := &Learner{opts: opts, z: quantile(opts.Confidence), zAdmit: quantile(1 - (1-opts.Confidence)/admitStricter), rand: opts.Rand, log: opts.Logger,
 		nss: map[string]*nsState{}}
+	l.budgets.Store(&budgets{def: opts.Default, per: maps.Clone(opts.Budgets)})
+	l.maxExplore.Store(math.Float64bits(opts.MaxExploreFraction))
 	saved, err := opts.Store.LoadNamespaces()
 	if err != nil {
 		return nil, fmt.Errorf("budget: load namespace state: %w", err)
 	}
 	for ns, b := range saved {
-		budget, ok := l.Budget(ns)
-		if !ok {
-			continue
-		}
+		// A namespace without a budget now keeps its counts for a reload
+		// that gives it one (budget 0 admits nothing).
+		budget, _ := l.Budget(ns)
 		s := &nsState{budget: budget}
 		if err := s.c.UnmarshalBinary(b); err != nil {
 			l.log.Warn("budget: namespace state unreadable, starting afresh", "namespace", ns, "err", err)
@@ -298,20 +310,76 @@ func New(opts Options) (*Learner, error) {
 
 // Namespaces lists the namespaces given a budget by name.
 func (l *Learner) Namespaces() []string {
-	out := make([]string, 0, len(l.opts.Budgets))
-	for ns := range l.opts.Budgets {
-		out = append(out, ns)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(l.budgets.Load().per))
 }
 
 // Budget is the error budget of ns, and whether it has one.
 func (l *Learner) Budget(ns string) (float64, bool) {
-	if b, ok := l.opts.Budgets[ns]; ok {
+	bs := l.budgets.Load()
+	if b, ok := bs.per[ns]; ok {
 		return b, true
 	}
-	return l.opts.Default, l.opts.Default > 0
+	return bs.def, bs.def > 0
+}
+
+// CheckBudgets validates what SetBudgets would be given.
+func CheckBudgets(def float64, per map[string]float64, maxExplore float64) error {
+	o := Options{Default: def, Budgets: per, MaxExploreFraction: maxExplore, Store: nopStore{}}
+	return o.validate()
+}
+
+// nopStore lets CheckBudgets validate Options without a store.
+type nopStore struct{}
+
+func (nopStore) LoadEntry(string) ([]byte, error)           { return nil, nil }
+func (nopStore) SaveEntry(string, []byte) error             { return nil }
+func (nopStore) LoadNamespaces() (map[string][]byte, error) { return nil, nil }
+func (nopStore) SaveNamespace(string, []byte) error         { return nil }
+
+// SetBudgets replaces the error budgets (a config reload): def is the
+// budget of namespaces not in per (0: none), maxExplore the cap on
+// explorations (0: DefaultMaxExploreFraction). Invalid values are
+// rejected whole and the budgets in force stay. What each namespace has
+// learned stays: its counts do not depend on the budget, only what they
+// admit does, so every namespace is refitted to its new budget at once.
+// A namespace whose budget is removed keeps its counts (in memory and in
+// the store) and goes back to the static cut-off; given a budget again,
+// it starts from them.
+func (l *Learner) SetBudgets(def float64, per map[string]float64, maxExplore float64) error {
+	if err := CheckBudgets(def, per, maxExplore); err != nil {
+		return err
+	}
+	if maxExplore == 0 {
+		maxExplore = DefaultMaxExploreFraction
+	}
+	l.maxExplore.Store(math.Float64bits(maxExplore))
+	// Under l.mu, as ns creates a namespace: one created before is in
+	// states, one created after reads the new budgets.
+	l.mu.Lock()
+	l.budgets.Store(&budgets{def: def, per: maps.Clone(per)})
+	states := maps.Clone(l.nss)
+	l.mu.Unlock()
+	for name, s := range states {
+		b, ok := l.Budget(name)
+		if !ok {
+			continue // not decided any more; refitted when given one again
+		}
+		s.mu.Lock()
+		if s.budget != b {
+			s.budget = b
+			// The set admitted must fit the new budget at once; what
+			// was admitted before stays admitted only if it does (the
+			// stay bound), and what the new budget would add must pass
+			// the admission bound, as at any refit.
+			s.fit.Store(s.c.fit(b, l.z, l.zAdmit, s.fit.Load()))
+			s.sinceFit = 0
+		}
+		s.mu.Unlock()
+	}
+	for ns := range per {
+		l.ns(ns)
+	}
+	return nil
 }
 
 // ScoreFloor is the lowest calibrated score a budgeted lookup considers.
@@ -338,7 +406,7 @@ func (l *Learner) Seen() { l.lookups.Add(1) }
 func (l *Learner) mayExplore() bool {
 	for {
 		n := l.explores.Load()
-		if float64(n) >= l.opts.MaxExploreFraction*float64(l.lookups.Load()) {
+		if float64(n) >= math.Float64frombits(l.maxExplore.Load())*float64(l.lookups.Load()) {
 			return false
 		}
 		if l.explores.CompareAndSwap(n, n+1) {
@@ -578,12 +646,15 @@ type NamespaceStats struct {
 	Labelled float64
 }
 
-// Snapshot returns every namespace's stats, sorted by name.
+// Snapshot returns the stats of every namespace with a budget, sorted by
+// name.
 func (l *Learner) Snapshot() []NamespaceStats {
 	l.mu.Lock()
 	names := make([]string, 0, len(l.nss))
 	for n := range l.nss {
-		names = append(names, n)
+		if _, ok := l.Budget(n); ok {
+			names = append(names, n)
+		}
 	}
 	l.mu.Unlock()
 	slices.Sort(names)

@@ -275,21 +275,49 @@ func TestDriftingWorld(t *testing.T) {
 	}
 }
 
-// TestNoSafeThresholdStopsServing: when no cut-off is safe (a third of the
-// candidates are wrong at every score), the learner serves nothing rather
-// than spend the budget.
+// TestNoSafeThresholdStopsServing: when no cut-off is safe, the learner
+// serves nothing rather than spend the budget.
+//
+// "a third wrong": every score is wrong 30% of the time; nothing may be
+// served, ever. "just over" is the hard case: every score is wrong a
+// little more often than the budget allows (2 and 1.5 budgets), so no
+// cut-off is safe (at any cut-off the expected wrong-hit rate is over the
+// budget), yet a run of lucky labels looks safe now and then. The bound is
+// a confidence bound, re-tested at every refit, so a lucky run admits a
+// block once in a while (3 of these 18 runs of 20,000 candidates, measured)
+// until the next labels withdraw it: such a run may serve a little (at
+// most 1% of the candidates) and overspend by a little (at most 5 expected
+// wrong answers over the budget's share), and nothing more.
 func TestNoSafeThresholdStopsServing(t *testing.T) {
-	for _, eps := range []float64{0.01, 0.05} {
-		w := &world{rng: rand.New(rand.NewPCG(3, 4)), entries: 500,
-			score: func(r *rand.Rand) float32 { return float32(1 - math.Pow(10, -(0.3+r.Float64()*3.7))) },
-			wrong: func(int, float32) float64 { return 0.3 }}
-		l := newLearner(t, 9, eps, newMemStore())
-		r := simulate(t, l, w, 20000)
-		if r.served != 0 {
-			t.Errorf("budget %.2f: served %d candidates (%d wrong) where no cut-off is safe", eps, r.served, r.servedWrong)
-		}
-		if st := l.Stats("ns"); st.Allowance >= 0 || len(st.MinScore) != 0 {
-			t.Errorf("budget %.2f: allowance %v, admitted %v; want nothing admitted", eps, st.Allowance, st.MinScore)
+	for _, tc := range []struct {
+		name     string
+		wrong    func(eps float64) float64
+		maxShare float64
+	}{
+		{"a third wrong", func(float64) float64 { return 0.3 }, 0},
+		{"just over: 2 budgets", func(eps float64) float64 { return 2 * eps }, 0.01},
+		{"just over: 1.5 budgets", func(eps float64) float64 { return 1.5 * eps }, 0.01},
+	} {
+		for _, eps := range []float64{0.01, 0.02, 0.05} {
+			for seed := range uint64(3) {
+				p := tc.wrong(eps)
+				w := &world{rng: rand.New(rand.NewPCG(3+seed, 4)), entries: 500,
+					score: func(r *rand.Rand) float32 { return float32(1 - math.Pow(10, -(0.3+r.Float64()*3.7))) },
+					wrong: func(int, float32) float64 { return p }}
+				l := newLearner(t, 9+seed, eps, newMemStore())
+				r := simulate(t, l, w, 20000)
+				excess := r.risk - eps*float64(r.served)
+				if r.served > 0 {
+					t.Logf("%s, budget %.2f, seed %d: served %d (%d wrong), %.1f expected wrong answers over the budget", tc.name, eps, seed, r.served, r.servedWrong, excess)
+				}
+				if float64(r.served) > tc.maxShare*float64(r.candidates) || excess > 5 {
+					t.Errorf("%s, budget %.2f, seed %d: served %d of %d candidates (%d wrong, %.1f expected over the budget) where no cut-off is safe",
+						tc.name, eps, seed, r.served, r.candidates, r.servedWrong, excess)
+				}
+				if st := l.Stats("ns"); tc.maxShare == 0 && (st.Allowance >= 0 || len(st.MinScore) != 0) {
+					t.Errorf("%s, budget %.2f, seed %d: allowance %v, admitted %v; want nothing admitted", tc.name, eps, seed, st.Allowance, st.MinScore)
+				}
+			}
 		}
 	}
 }
@@ -479,4 +507,99 @@ func BenchmarkDecide(b *testing.B) {
 	for b.Loop() {
 		l.Decide(c)
 	}
+}
+
+// TestSetBudgets: a reload's new budgets apply at once to what the
+// namespace has learned (a tighter budget admits less, from the same
+// counts), invalid ones are rejected whole, a namespace whose budget is
+// removed is not decided any more but keeps its counts for when it gets
+// one again, and decisions under way race with none of it.
+func TestSetBudgets(t *testing.T) {
+	l := newLearner(t, 1, 0.05, newMemStore())
+	w := logisticWorld(1, 1.8, 4)
+	simulate(t, l, w, 20000)
+	loose := l.Stats("ns")
+	if loose.Budget != 0.05 || loose.Allowance < 0 {
+		t.Fatalf("before the reload: %+v", loose)
+	}
+
+	if err := l.SetBudgets(0.01, map[string]float64{"other": 0.02}, 0.1); err != nil {
+		t.Fatal(err)
+	}
+	tight := l.Stats("ns")
+	if tight.Budget != 0.01 {
+		t.Errorf("budget after the reload: %v, want 0.01", tight.Budget)
+	}
+	if tight.Labelled != loose.Labelled {
+		t.Errorf("the reload lost labels: %v, had %v", tight.Labelled, loose.Labelled)
+	}
+	if tm, ok := tight.MinScore["request/fresh"]; (ok && tm <= loose.MinScore["request/fresh"]) || tight.Bound > 0.01 {
+		t.Errorf("a tighter budget admits as much: lowest score %v (was %v), bound %v", tight.MinScore, loose.MinScore, tight.Bound)
+	}
+	if b, ok := l.Budget("other"); !ok || b != 0.02 {
+		t.Errorf("Budget(other) = %v, %v; want 0.02", b, ok)
+	}
+	if got := l.Namespaces(); !slices.Equal(got, []string{"other"}) {
+		t.Errorf("Namespaces() = %v", got)
+	}
+	r := simulate(t, l, w, 20000)
+	if r.served == 0 || r.expectedRate() > 0.01 {
+		t.Errorf("under the new budget: served %d, expected wrong-hit rate %.4f", r.served, r.expectedRate())
+	}
+
+	for _, bad := range []struct {
+		def, explore float64
+		per          map[string]float64
+	}{
+		{def: -0.1},
+		{def: 1},
+		{per: map[string]float64{"x": 0}},
+		{explore: 1.5},
+	} {
+		if err := l.SetBudgets(bad.def, bad.per, bad.explore); err == nil {
+			t.Errorf("SetBudgets(%v, %v, %v) accepted", bad.def, bad.per, bad.explore)
+		}
+	}
+	if b, _ := l.Budget("ns"); b != 0.01 {
+		t.Errorf("a rejected reload changed the budget to %v", b)
+	}
+
+	// Removed, then given again.
+	if err := l.SetBudgets(0, map[string]float64{"other": 0.02}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := l.Budget("ns"); ok {
+		t.Error("ns still has a budget")
+	}
+	for _, st := range l.Snapshot() {
+		if st.Namespace == "ns" {
+			t.Error("a namespace without a budget is in the snapshot")
+		}
+	}
+	if err := l.SetBudgets(0.05, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if again := l.Stats("ns"); again.Labelled < tight.Labelled || again.Allowance < 0 || again.Budget != 0.05 {
+		t.Errorf("given its budget again: %+v", again)
+	}
+
+	// Concurrent decisions and reloads (run with -race).
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				c := Candidate{Namespace: "ns", Entry: entryKey(i % 50), Kind: "request", Score: 0.999}
+				d := l.Decide(c)
+				if d.Action != Serve {
+					l.Record(Observation{Candidate: c, Wrong: (i+g)%50 == 0, Source: SourceMiss, Weight: d.Weight()})
+				}
+			}
+		})
+	}
+	for i := range 50 {
+		if err := l.SetBudgets([]float64{0.01, 0.05}[i%2], nil, 0); err != nil {
+			t.Error(err)
+		}
+	}
+	wg.Wait()
 }

@@ -164,7 +164,18 @@ func modelFor(cfg Config) *verify.Model {
 // are checked in one call (one batch of deletion-test embeddings).
 type Judge struct{ V *verify.Verifier }
 
-var _ cache.Judge = Judge{}
+var (
+	_ cache.Judge         = Judge{}
+	_ cache.ScoreCutoffer = Judge{}
+)
+
+// ScoreCutoff is the verifier's lower cut-off (of requests and
+// descriptions): a request's X-Semcache-Threshold below it raises
+// nothing.
+func (j Judge) ScoreCutoff() float32 {
+	c := j.V.Cutoff()
+	return min(c.Request, c.Description)
+}
 
 // Judge checks cands against query: their prompts, and in context mode
 // their contexts (the earlier user turns), each with the verifier. A

@@ -317,6 +317,10 @@ func (v *Verifier) CheckContext(ctx context.Context, query, candidate string, si
 	return v.CheckAll(ctx, query, []Candidate{{Text: candidate, Similarity: sim}})[0]
 }
 
+// Cutoff returns the score cut-offs the verifier applies (per candidate,
+// Candidate.MinScore replaces them).
+func (v *Verifier) Cutoff() Cutoff { return v.cutoff }
+
 // Candidate is one cached prompt to check against a query.
 type Candidate struct {
 	Text       string

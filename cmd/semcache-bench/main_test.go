@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -181,5 +183,26 @@ func TestLoadAgainstInProcessUpstream(t *testing.T) {
 			}
 			tt.check(t, stdout.String())
 		})
+	}
+}
+
+// TestBudgetCommand: semcache-bench budget runs a short stream through the
+// static cut-off, a fixed cut-off and a budget, prints every row and both
+// comparison columns, and draws the curves.
+func TestBudgetCommand(t *testing.T) {
+	png := filepath.Join(t.TempDir(), "budget.png")
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"budget", "--pairs", "../../bench/testdata/questions.jsonl", "--split", "all", "--n", "300",
+		"--cutoffs", "0.99", "--budgets", "0.05", "--png", png}, &out, &errb)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	for _, want := range []string{"| static cut-off |", "| fixed cut-off 0.99 |", "| budget 5% |", "| 5% |", "within the budget with 95% confidence"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if fi, err := os.Stat(png); err != nil || fi.Size() < 1000 {
+		t.Errorf("curves: %v %v", fi, err)
 	}
 }

@@ -5,12 +5,14 @@ import (
 	"github.com/semcache/semcache/cache/budget"
 )
 
-// openBudget builds the error-budget learner when a budget is configured
-// (nil otherwise: the static cut-off), on the cache's store; its state is
-// saved before the cache closes.
+// openBudget builds the error-budget learner whenever the similarity tier
+// is on (nil otherwise), on the cache's store; its state is saved before
+// the cache closes. Namespaces without a budget keep the static cut-off;
+// a reload can give them one (Learner.SetBudgets), so the learner is there
+// even when none is configured at start.
 func (s *service) openBudget(c *cache.Cache) (*budget.Learner, error) {
 	cfg := s.cfg
-	if cfg.Semantic == "off" || (cfg.ErrorBudget == 0 && len(cfg.file.ErrorBudgets) == 0) {
+	if cfg.Semantic == "off" {
 		return nil, nil
 	}
 	l, err := budget.New(budget.Options{

@@ -85,6 +85,7 @@ type config struct {
 	JanitorInterval time.Duration
 
 	hardening
+	answersConfig
 	file fileConfig
 	// args are the serve arguments, parsed again on reload.
 	args []string
@@ -118,6 +119,10 @@ type fileConfig struct {
 
 	// ErrorBudgets are per-namespace error budgets (cache/budget).
 	ErrorBudgets map[string]float64 `yaml:"error_budgets"`
+	// CacheRules are the cache rules (see rules.go).
+	CacheRules cacheRules `yaml:"cache_rules"`
+	// Variants are the answers per key of given namespaces (--variants).
+	Variants map[string]int `yaml:"namespace_variants"`
 }
 
 func defaultDataDir() string {
@@ -182,6 +187,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.QuotaBytes, "quota-bytes", humanize.IBytes(cache.DefaultQuotaBytes), "bytes one namespace keeps; past it the least recently hit are evicted (0: unbounded)")
 	fs.DurationVar(&c.JanitorInterval, "janitor-interval", cache.DefaultJanitorInterval, "how often expired entries are purged from disk and the vector store")
 	c.hardening.flags(fs)
+	c.answersConfig.flags(fs)
 }
 
 // parseConfig parses args, env and the config file into a validated config.
@@ -354,6 +360,8 @@ func (c *config) validate() error {
 	}
 	errs = append(errs, c.validateRAG()...)
 	errs = append(errs, c.validateHardening()...)
+	errs = append(errs, c.validateRules()...)
+	errs = append(errs, c.validateAnswers()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
 	}

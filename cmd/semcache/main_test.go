@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -351,19 +352,29 @@ func TestOfficialNodeClient(t *testing.T) {
 	if err != nil {
 		t.Fatal("node not found")
 	}
-	_, upURL := simUpstream(t)
-	s := start(t, upURL, t.TempDir())
-	cmd := exec.Command(node, script)
-	cmd.Env = append(os.Environ(), "SEMCACHE_BASE_URL="+s.api+"/v1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("node client: %v\n%s", err, out)
-	}
-	var res struct {
-		OK bool `json:"ok"`
-	}
-	if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil || !res.OK {
-		t.Fatalf("node client result: %s", out)
+	for _, marker := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hit-marker=%v", marker), func(t *testing.T) {
+			_, upURL := simUpstream(t)
+			var extra []string
+			env := append(os.Environ(), "SEMCACHE_EXPECT_MARKER=0")
+			if marker {
+				extra = append(extra, "--hit-marker")
+				env = append(os.Environ(), "SEMCACHE_EXPECT_MARKER=1")
+			}
+			s := start(t, upURL, t.TempDir(), extra...)
+			cmd := exec.Command(node, script)
+			cmd.Env = append(env, "SEMCACHE_BASE_URL="+s.api+"/v1")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("node client: %v\n%s", err, out)
+			}
+			var res struct {
+				OK bool `json:"ok"`
+			}
+			if err := json.Unmarshal(bytes.TrimSpace(out), &res); err != nil || !res.OK {
+				t.Fatalf("node client result: %s", out)
+			}
+		})
 	}
 }
 

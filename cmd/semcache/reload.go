@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/cache/budget"
 	"github.com/semcache/semcache/engine"
 )
 
@@ -74,9 +75,6 @@ var restartOnly = []struct {
 			return "default"
 		}
 		return strings.Join(*c.file.Passthrough, ",")
-	}},
-	{"error-budget/error_budgets/verify-max-fraction", func(c *config) string {
-		return fmt.Sprint(c.ErrorBudget, c.VerifyMaxFraction, c.file.ErrorBudgets)
 	}},
 	{"extproc-tls-cert/extproc-tls-key/extproc-client-ca/extproc-token", func(c *config) string {
 		return c.ExtProcTLSCert + "\x00" + c.ExtProcTLSKey + "\x00" + c.ExtProcClientCA + "\x00" + c.ExtProcToken
@@ -144,7 +142,8 @@ func fileHash(path string) ([sha256.Size]byte, error) {
 // verifier's cut-offs, shadow namespaces, TTL, max TTL, quotas, prices,
 // RAG collections, the upstream URL and key, the drain timeout, client
 // authentication and its keys, the key headers, the similarity tier's
-// bounds. Requests
+// bounds, the cache rules, the error budgets and the cap on their
+// explorations. Requests
 // under way keep the config they started with; no connection is touched.
 // A config that does not validate is rejected whole and logged, and the
 // running one stays.
@@ -186,9 +185,15 @@ func (s *service) applyReload(ctx context.Context, trigger string) error {
 		return fmt.Errorf("tenants: %w", err)
 	}
 	ep := engine.Policy{Namespaces: nsr, MaxTTL: next.maxTTL(), Prices: next.file.Prices,
-		ClientAuth: next.clientAuth, KeyHeaders: next.keyHeaders}
+		ClientAuth: next.clientAuth, KeyHeaders: next.keyHeaders, Rules: next.file.CacheRules.rules, Answers: next.answers()}
 	if s.rag != nil {
 		ep.Enricher = s.rag
+	}
+	learner := s.engine.Budget()
+	if learner != nil {
+		if err := budget.CheckBudgets(next.ErrorBudget, next.file.ErrorBudgets, next.VerifyMaxFraction); err != nil {
+			return err
+		}
 	}
 	if err := s.cache.Reconfigure(pol); err != nil {
 		return err
@@ -207,6 +212,11 @@ func (s *service) applyReload(ctx context.Context, trigger string) error {
 	}
 	if err := s.api.SetUpstream(next.upstreamURL, next.UpstreamKey); err != nil {
 		return err
+	}
+	if learner != nil {
+		if err := learner.SetBudgets(next.ErrorBudget, next.file.ErrorBudgets, next.VerifyMaxFraction); err != nil {
+			return err
+		}
 	}
 	s.live.Store(next)
 	s.log.Info("config reloaded", "trigger", trigger, "upstream", next.upstreamURL.Redacted(), "tenants", len(next.file.Tenants),

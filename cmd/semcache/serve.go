@@ -145,7 +145,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	eng, err := engine.New(engine.Options{
 		Cache: c, Namespaces: nsr, Metrics: metrics, Mode: wire.PromptMode(cfg.SemanticMode), Logger: log, Enricher: enricher,
 		SourcesField: cfg.SourcesField, MaxTTL: cfg.maxTTL(), ClientAuth: cfg.clientAuth, KeyHeaders: cfg.keyHeaders,
-		MaxBodyBytes: cfg.maxBodyBytes, Budget: learner,
+		MaxBodyBytes: cfg.maxBodyBytes, Budget: learner, Rules: cfg.file.CacheRules.rules, Answers: cfg.answers(),
 	})
 	if err != nil {
 		return err

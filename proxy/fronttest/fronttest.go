@@ -14,7 +14,12 @@
 // and the partition; client authentication refusing unknown keys before
 // any work; the upstream's Cache-Control (no-store, private, max-age=0)
 // honoured; refusals, empty and filtered answers never cached; gzip
-// request bodies decoded, zip bombs and unknown encodings refused.
+// request bodies decoded, zip bombs and unknown encodings refused; the
+// request's freshness (max-age, only-if-cached: 504), a raise-only
+// X-Semcache-Threshold, X-Semcache-Namespace sub-namespaces and the cache
+// rules (policy.go).
+// hit marker, zero usage on hits, replayed streams in the stored chunks
+// (or words), several answers per key in turn (answers.go).
 package fronttest
 
 import (
@@ -28,6 +33,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -85,6 +91,15 @@ type Options struct {
 	SourcesField bool
 	// ClientKeys turns client authentication on with these keys.
 	ClientKeys []string
+	// Rules are the engine's cache rules.
+	Rules []engine.RuleConfig
+	// Now is the clock of the engine and the cache (nil: time.Now).
+	Now func() time.Time
+	// Answers say how hits present themselves (marker, usage, variants).
+	Answers engine.Answers
+	// Answerer writes the simulator's chat and responses answers (nil:
+	// its derived text).
+	Answerer upstream.Answerer
 }
 
 // Env is one scenario's front with what it runs on.
@@ -188,6 +203,12 @@ func Run(t *testing.T, f Factory) {
 	t.Run("UpstreamCacheControl", func(t *testing.T) { testUpstreamCacheControl(t, f) })
 	t.Run("RefusalsNeverCached", func(t *testing.T) { testRefusals(t, f) })
 	t.Run("EncodedBody", func(t *testing.T) { testEncodedBody(t, f) })
+	t.Run("RequestFreshness", func(t *testing.T) { testFreshness(t, f) })
+	t.Run("OnlyIfCached", func(t *testing.T) { testOnlyIfCached(t, f) })
+	t.Run("ThresholdRaiseOnly", func(t *testing.T) { testThreshold(t, f) })
+	t.Run("SubNamespace", func(t *testing.T) { testSubNamespace(t, f) })
+	t.Run("CacheRules", func(t *testing.T) { testCacheRules(t, f) })
+	runAnswers(t, f)
 }
 
 // api is one cached API as the scenarios drive it.

@@ -31,12 +31,12 @@ type Stack struct {
 // NewStack builds a Stack for o; everything stops with the test.
 func NewStack(t testing.TB, o Options) *Stack {
 	t.Helper()
-	s := &Stack{Sim: upstream.New(upstream.Options{})}
+	s := &Stack{Sim: upstream.New(upstream.Options{Answerer: o.Answerer})}
 	s.Recorder = &Recorder{Next: Upstream(s.Sim)}
 	srv := httptest.NewServer(s.Recorder)
 	t.Cleanup(srv.Close)
 	s.UpstreamURL, _ = url.Parse(srv.URL)
-	copts := cache.Options{}
+	copts := cache.Options{Now: o.Now}
 	if o.Semantic {
 		copts.Semantic = semanticOptions(t)
 	}
@@ -53,8 +53,12 @@ func NewStack(t testing.TB, o Options) *Stack {
 			t.Fatal(err)
 		}
 	}
+	rules, err := engine.NewRules(o.Rules)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.Engine, err = engine.New(engine.Options{Cache: c, Metrics: s.Metrics, Enricher: o.Enricher, SourcesField: o.SourcesField,
-		ClientAuth: auth})
+		ClientAuth: auth, Rules: rules, Now: o.Now, Answers: o.Answers})
 	if err != nil {
 		t.Fatal(err)
 	}

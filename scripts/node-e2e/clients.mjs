@@ -16,10 +16,14 @@
 //   ai-tools <baseURL> <prompt>                       generateText with one tool, up to 3 steps
 //   ai-embed <baseURL> <json-array>                   embedMany, openai.embedding(model)
 //   langchain-responses <baseURL> <prompt> [--stream] ChatOpenAI({useResponsesApi: true})
+//   langchain-chat <baseURL> <prompt> [--stream]      ChatOpenAI on chat completions
 //   langchain-embeddings <baseURL> <json-array>       OpenAIEmbeddings.embedDocuments
 //
 // Each prints one JSON line: {ok:true, text, usage, deltas?, ...} with usage
-// as the client reports it, or {ok:false, error, httpStatus?} and exits 1.
+// as the client reports it (and, from the AI SDK and LangChain,
+// callbackUsage: what their onFinish / handleLLMEnd callbacks saw — what
+// cost trackers count; from openai-responses, semcache: the hit marker as
+// the client hands it back), or {ok:false, error, httpStatus?} and exits 1.
 // Embedding subcommands print {ok:true, data:[{index, dims, head:[first 3
 // components]}]}. bench/upstream's TestNodeClients runs every subcommand.
 //
@@ -80,11 +84,11 @@ async function openaiResponses({ baseURL, arg, stream, helper, model = 'sim-gpt'
     }
     const final = await rs.finalResponse();
     if (final.output_text !== text) throw new Error(`helper: deltas ${JSON.stringify(text)} differ from the final response ${JSON.stringify(final.output_text)}`);
-    return { id: final.id, status: final.status, text, usage: final.usage, deltas };
+    return { id: final.id, status: final.status, text, usage: final.usage, deltas, semcache: final.semcache };
   }
   if (!stream) {
     const resp = await client.responses.create({ model, input: arg });
-    return { id: resp.id, status: resp.status, text: resp.output_text, usage: resp.usage };
+    return { id: resp.id, status: resp.status, text: resp.output_text, usage: resp.usage, semcache: resp.semcache };
   }
   const events = await client.responses.create({ model, input: arg, stream: true });
   let text = '';
@@ -110,7 +114,7 @@ async function openaiResponses({ baseURL, arg, stream, helper, model = 'sim-gpt'
     .flatMap((o) => o.content.filter((c) => c.type === 'output_text').map((c) => c.text))
     .join('');
   if (doneText !== text) throw new Error(`deltas ${JSON.stringify(text)} differ from the completed response ${JSON.stringify(doneText)}`);
-  return { id: final.id, status: final.status, text, usage: final.usage, deltas, events: types };
+  return { id: final.id, status: final.status, text, usage: final.usage, deltas, events: types, semcache: final.semcache };
 }
 
 // openai npm client, embeddings (the client asks for base64 unless told).
@@ -135,20 +139,32 @@ async function aiProvider(baseURL) {
 async function aiGenerate({ baseURL, arg, model = 'sim-gpt' }, chat = false) {
   const { generateText } = await import('ai');
   const openai = await aiProvider(baseURL);
-  const res = await generateText({ model: chat ? openai.chat(model) : openai(model), prompt: arg, maxRetries: 0 });
-  return { text: res.text, usage: res.usage, finishReason: res.finishReason, responseId: res.response?.id };
+  let callbackUsage = null;
+  const res = await generateText({
+    model: chat ? openai.chat(model) : openai(model),
+    prompt: arg,
+    maxRetries: 0,
+    onFinish: ({ totalUsage }) => {
+      callbackUsage = totalUsage;
+    },
+  });
+  return { text: res.text, usage: res.usage, callbackUsage, finishReason: res.finishReason, responseId: res.response?.id };
 }
 
 async function aiStream({ baseURL, arg, model = 'sim-gpt' }, chat = false) {
   const { streamText } = await import('ai');
   const openai = await aiProvider(baseURL);
   let streamError = null;
+  let callbackUsage = null;
   const res = streamText({
     model: chat ? openai.chat(model) : openai(model),
     prompt: arg,
     maxRetries: 0,
     onError: ({ error }) => {
       streamError = error;
+    },
+    onFinish: ({ totalUsage }) => {
+      callbackUsage = totalUsage;
     },
   });
   let text = '';
@@ -158,7 +174,9 @@ async function aiStream({ baseURL, arg, model = 'sim-gpt' }, chat = false) {
     deltas++;
   }
   if (streamError) throw streamError;
-  return { text, usage: await res.usage, finishReason: await res.finishReason, deltas };
+  const usage = await res.usage;
+  const finishReason = await res.finishReason;
+  return { text, usage, callbackUsage, finishReason, deltas };
 }
 
 async function aiTools({ baseURL, arg, model = 'sim-gpt' }) {
@@ -193,20 +211,31 @@ async function aiEmbed({ baseURL, arg, model = 'sim-embedding' }) {
   return { data: res.embeddings.map((e, index) => ({ index, dims: e.length, head: head(e) })), usage: res.usage };
 }
 
-// LangChain.js ChatOpenAI on the Responses API.
-async function langchainModel({ baseURL, model = 'sim-gpt' }, streaming) {
+// LangChain.js ChatOpenAI on the Responses API (or chat completions). Its
+// handleLLMEnd callback records the usage a cost tracker would count.
+async function langchainModel({ baseURL, model = 'sim-gpt' }, streaming, seen, responses = true) {
   const { ChatOpenAI } = await import('@langchain/openai');
-  return new ChatOpenAI({ model, apiKey, useResponsesApi: true, maxRetries: 0, streaming, configuration: { baseURL } });
+  const callbacks = [
+    {
+      handleLLMEnd(output) {
+        const gen = output.generations?.[0];
+        const first = Array.isArray(gen) ? gen[0] : gen;
+        seen.usage = output.llmOutput?.tokenUsage ?? first?.message?.usage_metadata ?? output.llmOutput?.estimatedTokenUsage ?? null;
+      },
+    },
+  ];
+  return new ChatOpenAI({ model, apiKey, useResponsesApi: responses, maxRetries: 0, streaming, callbacks, configuration: { baseURL } });
 }
 
 const contentText = (content) =>
   typeof content === 'string' ? content : content.map((c) => (typeof c === 'string' ? c : c.text ?? '')).join('');
 
-async function langchainResponses(opts) {
-  const llm = await langchainModel(opts, opts.stream);
+async function langchainResponses(opts, responses = true) {
+  const seen = { usage: null };
+  const llm = await langchainModel(opts, opts.stream, seen, responses);
   if (!opts.stream) {
     const msg = await llm.invoke(opts.arg);
-    return { text: contentText(msg.content), usage: msg.usage_metadata, id: msg.id };
+    return { text: contentText(msg.content), usage: msg.usage_metadata, callbackUsage: seen.usage, id: msg.id };
   }
   let text = '';
   let deltas = 0;
@@ -219,7 +248,7 @@ async function langchainResponses(opts) {
     }
     if (chunk.usage_metadata) usage = chunk.usage_metadata;
   }
-  return { text, usage, deltas };
+  return { text, usage, callbackUsage: seen.usage, deltas };
 }
 
 async function langchainEmbeddings({ baseURL, arg, model = 'sim-embedding' }) {
@@ -237,7 +266,8 @@ const commands = {
   'ai-chat': (o) => (o.stream ? aiStream(o, true) : aiGenerate(o, true)),
   'ai-tools': aiTools,
   'ai-embed': aiEmbed,
-  'langchain-responses': langchainResponses,
+  'langchain-responses': (o) => langchainResponses(o),
+  'langchain-chat': (o) => langchainResponses(o, false),
   'langchain-embeddings': langchainEmbeddings,
 };
 

@@ -43,6 +43,9 @@ import (
 //	SEMCACHE_SCALE_DIR=/tmp/sc1m nice -n 10 \
 //	  go test -run '^$' -bench ScaleServe -benchtime 1x -timeout 1h ./vectorstore/memory/
 //
+// SEMCACHE_SCALE_EF_SWEEP=64,96,192,256 adds forced walks at those
+// EfSearch values to the serve phase; -v shows the build's progress as it
+// goes. vectorstore/memory/README.md has the figures they printed.
 // SEMCACHE_SCALE_EMBEDDER=use embeds with USE-lite instead (512-d too;
 // SEMCACHE_MODEL_DIR must point at the model). SEMCACHE_SCALE_SOURCES lists the text files (comma-separated; default
 // bench/testdata/{distractors.txt,questions.jsonl,pairs.jsonl} and
@@ -333,6 +336,7 @@ func BenchmarkScaleServe(b *testing.B) {
 	}
 	for b.Loop() {
 		rss0, _, _ := rss()
+		cpu0 := processCPU()
 		start := time.Now()
 		o := scaleOptions(dir)
 		o.LoadInBackground = true
@@ -345,6 +349,7 @@ func BenchmarkScaleServe(b *testing.B) {
 			b.Fatal(err)
 		}
 		ready := time.Since(start)
+		readyCPU := processCPU() - cpu0
 		if err := s.WaitIndexed(context.Background()); err != nil {
 			b.Fatal(err)
 		}
@@ -355,7 +360,8 @@ func BenchmarkScaleServe(b *testing.B) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		n := s.loadInfo.records
-		b.Logf("Open returned in %v, Ready after %v, indexed after %v; %+v", opened.Round(time.Microsecond), ready.Round(time.Millisecond), indexed.Round(time.Millisecond), s.loadInfo)
+		b.Logf("Open returned in %v, Ready after %v (process CPU %v), indexed after %v; %+v", opened.Round(time.Microsecond), ready.Round(time.Millisecond),
+			readyCPU.Round(time.Millisecond), indexed.Round(time.Millisecond), s.loadInfo)
 		b.Logf("RSS %.0f MiB (anon %.0f, file %.0f; %.0f before Open), Go heap %.0f MiB: %.0f bytes resident per record",
 			mib(total), mib(anon), mib(file), mib(rss0), mib(ms.HeapAlloc), float64(total-rss0)/float64(n))
 
@@ -403,6 +409,18 @@ func BenchmarkScaleServe(b *testing.B) {
 			gr.walkCost.Load(), 100*float64(gr.walkCost.Load())/float64(gr.slots()), gr.slots(), gr.walkRecall.Load())
 		s.path = pathGraph
 		measure("forced graph walk", 1)
+		// SEMCACHE_SCALE_EF_SWEEP=64,128,256: the walk at other beam
+		// widths (same graph).
+		if sweep := os.Getenv("SEMCACHE_SCALE_EF_SWEEP"); sweep != "" {
+			def := s.opts.EfSearch
+			for _, f := range strings.Split(sweep, ",") {
+				if ef, err := strconv.Atoi(f); err == nil && ef > 0 {
+					s.opts.EfSearch = ef
+					measure(fmt.Sprintf("forced graph walk, EfSearch %d", ef), 1)
+				}
+			}
+			s.opts.EfSearch = def
+		}
 		s.path = pathAuto
 		if os.Getenv("SEMCACHE_SCALE_SCAN") == "1" {
 			s.path = pathScan
@@ -410,12 +428,22 @@ func BenchmarkScaleServe(b *testing.B) {
 			s.path = pathAuto
 		}
 		b.ReportMetric(ready.Seconds(), "ready-s")
+		b.ReportMetric(readyCPU.Seconds(), "ready-cpu-s")
 		b.ReportMetric(mib(total), "rss-MiB")
 		b.ReportMetric(float64(total-rss0)/float64(n), "B/record")
 		if err := s.Close(); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// processCPU is the process's CPU time (user and system, all threads).
+func processCPU() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
 }
 
 // threadCPU is the calling thread's CPU time (user and system).

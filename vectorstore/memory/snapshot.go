@@ -464,6 +464,11 @@ func (s *Store) readSnapshot(ctx context.Context, path string) (seq uint64, err 
 			return 0, errSnapCorrupt
 		}
 		parts[gr.part] = gr
+		if len(s.byID) == 0 {
+			// Sized once: a map grown to a million IDs rehashes
+			// repeatedly.
+			s.byID = make(map[string]loc, gr.live)
+		}
 		for slot, id := range gr.ids {
 			if id == "" {
 				continue

@@ -30,18 +30,21 @@ type Payload struct {
 type Answer struct {
 	Model string
 	Usage *cache.Usage
+	// Chunks are the boundaries the content was streamed in (nil for a
+	// JSON answer).
+	Chunks cache.Chunks
 	Payload
 }
 
 // Cache returns a as an endpoint-neutral cache answer.
 func (a *Answer) Cache() cache.Answer {
 	p, _ := json.Marshal(a.Payload) // cannot fail: plain strings
-	return cache.Answer{Endpoint: Name, Model: a.Model, Usage: a.Usage, Text: a.Content, Payload: p}
+	return cache.Answer{Endpoint: Name, Model: a.Model, Usage: a.Usage, Text: a.Content, Payload: p, Chunks: a.Chunks}
 }
 
 // FromCache decodes a stored chat answer.
 func FromCache(ca *cache.Answer) (Answer, error) {
-	a := Answer{Model: ca.Model, Usage: ca.Usage}
+	a := Answer{Model: ca.Model, Usage: ca.Usage, Chunks: ca.Chunks}
 	if ca.Endpoint != Name {
 		return a, fmt.Errorf("chat: answer of endpoint %q", ca.Endpoint)
 	}
@@ -70,6 +73,7 @@ type Assembler struct {
 	parser  sse.Parser
 	body    bytes.Buffer
 	content strings.Builder
+	chunks  cache.Chunks
 	refusal strings.Builder
 	ans     Answer
 	sawDone bool
@@ -198,6 +202,7 @@ func (a *Assembler) event(ev sse.Event) error {
 		}
 		if ch.Delta.Content != nil {
 			a.content.WriteString(*ch.Delta.Content)
+			a.chunks = a.chunks.Append(len(*ch.Delta.Content))
 		}
 		if ch.Delta.Refusal != nil {
 			a.refusal.WriteString(*ch.Delta.Refusal)
@@ -271,6 +276,7 @@ func (a *Assembler) Result(cleanEOF bool) (Answer, error) {
 		ans.Role = "assistant"
 	}
 	ans.Content = a.content.String()
+	ans.Chunks = a.chunks
 	ans.Refusal = a.refusal.String()
 	ans.FinishReason = a.finish
 	if err := storable(&ans); err != nil {

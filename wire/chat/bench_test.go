@@ -47,3 +47,45 @@ func BenchmarkRenderSSE(b *testing.B) {
 		_ = RenderSSE(&a, "chatcmpl-x", 1, true)
 	}
 }
+
+// BenchmarkRenderHit renders a stored ~1 KB answer as a hit, the way the
+// engine does (the decoded answer and its pieces kept with the entry):
+// JSON, a stream in the upstream's ~4-byte chunks, and a stream with the
+// marker and zeroed usage.
+func BenchmarkRenderHit(b *testing.B) {
+	content := strings.Repeat("word ", 200)
+	var chunks cache.Chunks
+	for range 250 {
+		chunks = chunks.Append(4)
+	}
+	a := Answer{Model: "m", Usage: &cache.Usage{PromptTokens: 10, CompletionTokens: 200, TotalTokens: 210}, Chunks: chunks,
+		Payload: Payload{Role: "assistant", Content: content, FinishReason: "stop"}}
+	raw, _ := cache.MarshalEntry(&cache.Entry{Key: "k", Namespace: "ns", Answer: a.Cache()})
+	e, err := cache.UnmarshalEntry(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		body string
+		o    wire.RenderOptions
+	}{
+		{"json", `{"model":"m","messages":[{"role":"user","content":"q"}]}`, wire.RenderOptions{}},
+		{"sse", `{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"q"}]}`, wire.RenderOptions{}},
+		{"sse-marker-zero", `{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"q"}]}`,
+			wire.RenderOptions{ZeroUsage: true, Marker: &wire.Marker{Hit: "exact", Entry: "e", Age: 3}}},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			r, err := ParseRequest([]byte(tt.body), wire.PromptLastMessage)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := r.Render([]*cache.Answer{&e.Answer}, tt.o); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

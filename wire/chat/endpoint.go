@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/wire"
@@ -49,21 +48,35 @@ func (r *Request) UpstreamBody(missing []int) ([]byte, error) { return nil, nil 
 // Assembler observes the upstream answer.
 func (r *Request) Assembler(stream bool, missing []int) wire.Assembler { return NewAssembler(stream) }
 
+// decoded is a stored chat answer ready to replay (kept with the cache
+// entry, see cache.Answer.Decoded).
+type decoded struct {
+	Answer
+	pieces []string
+}
+
 // Render replays a stored answer as a chat.completion (or a whole SSE
-// transcript when the request streams), with a fresh id and created time.
-func (r *Request) Render(answers []*cache.Answer, now time.Time) (contentType string, body []byte, err error) {
+// transcript when the request streams, in the stored answer's chunks),
+// with a fresh id and created time.
+func (r *Request) Render(answers []*cache.Answer, o wire.RenderOptions) (contentType string, body []byte, err error) {
 	if len(answers) != 1 {
 		return "", nil, fmt.Errorf("chat: render %d answers, want 1", len(answers))
 	}
-	v, err := answers[0].Decoded(func() (any, error) { return FromCache(answers[0]) })
+	v, err := answers[0].Decoded(func() (any, error) {
+		a, err := FromCache(answers[0])
+		if err != nil {
+			return nil, err
+		}
+		return &decoded{Answer: a, pieces: wire.Pieces(a.Content, a.Chunks)}, nil
+	})
 	if err != nil {
 		return "", nil, err
 	}
-	a := v.(Answer)
+	d := v.(*decoded)
 	if r.Stream {
-		return "text/event-stream", RenderSSE(&a, NewResponseID(), now.Unix(), r.IncludeUsage), nil
+		return "text/event-stream", renderSSE(&d.Answer, d.pieces, NewResponseID(), o.Now.Unix(), r.IncludeUsage, &o), nil
 	}
-	return "application/json", RenderJSON(&a, NewResponseID(), now.Unix()), nil
+	return "application/json", renderJSON(&d.Answer, NewResponseID(), o.Now.Unix(), &o), nil
 }
 
 // ChatRequest lets the engine enrich the request with RAG context.

@@ -1,10 +1,12 @@
 package chat
 
 import (
+	"bytes"
 	"encoding/json"
 
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/wire"
+	"github.com/semcache/semcache/wire/canon"
 	"github.com/semcache/semcache/wire/sse"
 )
 
@@ -37,6 +39,25 @@ type renderedCompletion struct {
 
 // RenderJSON renders a as a chat.completion body.
 func RenderJSON(a *Answer, id string, created int64) []byte {
+	return renderJSON(a, id, created, &wire.RenderOptions{})
+}
+
+// usageOf returns the usage a reply reports for a stored answer and, when
+// it is zeroed, the usage it had (for the marker's saved_usage).
+func usageOf(a *Answer, o *wire.RenderOptions) (reported cache.Usage, saved json.RawMessage) {
+	if a.Usage != nil {
+		reported = *a.Usage
+	}
+	if o.Counted(0) {
+		return reported, nil
+	}
+	if a.Usage != nil {
+		saved, _ = json.Marshal(a.Usage)
+	}
+	return cache.Usage{}, saved
+}
+
+func renderJSON(a *Answer, id string, created int64, o *wire.RenderOptions) []byte {
 	c := renderedCompletion{
 		ID:                id,
 		Object:            "chat.completion",
@@ -56,11 +77,10 @@ func RenderJSON(a *Answer, id string, created int64) []byte {
 			c.Choices[0].Message.Content = nil
 		}
 	}
-	if a.Usage != nil {
-		c.Usage = *a.Usage
-	}
+	var saved json.RawMessage
+	c.Usage, saved = usageOf(a, o)
 	b, _ := json.Marshal(c) // cannot fail: plain structs
-	return b
+	return wire.AppendMember(b, o.MarkerJSON(saved))
 }
 
 type renderedDelta struct {
@@ -86,19 +106,28 @@ type renderedChunk struct {
 	Usage             *cache.Usage           `json:"usage,omitempty"`
 }
 
-// SSEChunkSize is how many bytes of content one replayed chunk carries.
-const SSEChunkSize = 256
-
 // RenderSSE renders a as a complete chat.completion.chunk event stream:
 // the role chunk, content chunks, the finish chunk, the usage chunk when
 // includeUsage is set, and "data: [DONE]".
 func RenderSSE(a *Answer, id string, created int64, includeUsage bool) []byte {
-	out := make([]byte, 0, len(a.Content)*2+1024)
+	return renderSSE(a, wire.Pieces(a.Content, a.Chunks), id, created, includeUsage, &wire.RenderOptions{})
+}
+
+// renderSSE renders the stream with the content in pieces (see
+// wire.Pieces): one content chunk each. The marker goes on the last chunk
+// before [DONE] (the usage chunk, else the finish chunk).
+func renderSSE(a *Answer, pieces []string, id string, created int64, includeUsage bool, o *wire.RenderOptions) []byte {
+	out := make([]byte, 0, len(a.Content)+len(pieces)*(200+len(id)+len(a.Model)+len(a.SystemFingerprint))+1024)
 	base := renderedChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: a.Model, SystemFingerprint: a.SystemFingerprint}
-	emit := func(ch renderedStreamChoice) {
+	reported, saved := usageOf(a, o)
+	marker := o.MarkerJSON(saved)
+	emit := func(ch renderedStreamChoice, last bool) {
 		c := base
 		c.Choices = []renderedStreamChoice{ch}
 		b, _ := json.Marshal(c)
+		if last {
+			b = wire.AppendMember(b, marker)
+		}
 		out = sse.AppendEvent(out, "", b)
 	}
 	empty := ""
@@ -106,26 +135,28 @@ func RenderSSE(a *Answer, id string, created int64, includeUsage bool) []byte {
 	if a.Refusal != "" && a.Content == "" {
 		first.Content = nil
 	}
-	emit(renderedStreamChoice{Delta: first})
-	for _, piece := range splitUTF8(a.Content, SSEChunkSize) {
-		emit(renderedStreamChoice{Delta: renderedDelta{Content: &piece}})
+	emit(renderedStreamChoice{Delta: first}, false)
+	// Content chunks are the bulk of a replay: their constant head and
+	// tail are marshalled once.
+	head, _ := json.Marshal(base) // ends in "choices":null}
+	head = append(bytes.TrimSuffix(head, []byte(`null}`)), `[{"index":0,"delta":{"content":`...)
+	const tail = "},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+	for _, piece := range pieces {
+		out = append(append(out, "data: "...), head...)
+		out = append(canon.AppendString(out, piece), tail...)
 	}
 	if a.Refusal != "" {
 		r := a.Refusal
-		emit(renderedStreamChoice{Delta: renderedDelta{Refusal: &r}})
+		emit(renderedStreamChoice{Delta: renderedDelta{Refusal: &r}}, false)
 	}
 	finish := a.FinishReason
-	emit(renderedStreamChoice{FinishReason: &finish})
+	emit(renderedStreamChoice{FinishReason: &finish}, !includeUsage)
 	if includeUsage {
 		c := base
 		c.Choices = []renderedStreamChoice{}
-		u := cache.Usage{}
-		if a.Usage != nil {
-			u = *a.Usage
-		}
-		c.Usage = &u
+		c.Usage = &reported
 		b, _ := json.Marshal(c)
-		out = sse.AppendEvent(out, "", b)
+		out = sse.AppendEvent(out, "", wire.AppendMember(b, marker))
 	}
 	return append(out, "data: [DONE]\n\n"...)
 }

@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/wire"
@@ -192,6 +191,7 @@ type Assembler struct {
 	parser  sse.Parser
 	body    bytes.Buffer
 	text    strings.Builder
+	chunks  cache.Chunks
 	model   string
 	fp      string
 	usage   *cache.Usage
@@ -290,6 +290,9 @@ func (a *Assembler) absorb(c *completion) {
 		}
 		if ch.Text != nil {
 			a.text.WriteString(*ch.Text)
+			if a.stream {
+				a.chunks = a.chunks.Append(len(*ch.Text))
+			}
 		}
 		if ch.FinishReason != nil && *ch.FinishReason != "" {
 			a.finish = *ch.FinishReason
@@ -334,7 +337,7 @@ func (a *Assembler) Answers(clean bool) ([]cache.Answer, error) {
 		return nil, wire.NotCacheable("empty answer")
 	}
 	p, _ := json.Marshal(payload{Text: a.text.String(), FinishReason: a.finish, SystemFingerprint: a.fp})
-	return []cache.Answer{{Endpoint: Name, Model: a.model, Usage: a.usage, Text: a.text.String(), Payload: p}}, nil
+	return []cache.Answer{{Endpoint: Name, Model: a.model, Usage: a.usage, Text: a.text.String(), Payload: p, Chunks: a.chunks}}, nil
 }
 
 type renderedChoice struct {
@@ -354,12 +357,10 @@ type rendered struct {
 	Usage             *cache.Usage     `json:"usage,omitempty"`
 }
 
-// ChunkBytes is how many bytes of text one replayed chunk carries.
-const ChunkBytes = 256
-
 // Render replays a stored answer as a text_completion object or a
-// complete event stream, with a fresh id.
-func (r *Request) Render(answers []*cache.Answer, now time.Time) (contentType string, body []byte, err error) {
+// complete event stream (in the stored answer's chunks, see wire.Pieces),
+// with a fresh id.
+func (r *Request) Render(answers []*cache.Answer, o wire.RenderOptions) (contentType string, body []byte, err error) {
 	if len(answers) != 1 || answers[0].Endpoint != Name {
 		return "", nil, fmt.Errorf("completions: cannot render %d answers", len(answers))
 	}
@@ -368,46 +369,48 @@ func (r *Request) Render(answers []*cache.Answer, now time.Time) (contentType st
 	if err := json.Unmarshal(a.Payload, &p); err != nil {
 		return "", nil, fmt.Errorf("completions: decode stored answer: %w", err)
 	}
-	base := rendered{ID: wire.NewID("cmpl-sc"), Object: "text_completion", Created: now.Unix(), Model: a.Model,
+	base := rendered{ID: wire.NewID("cmpl-sc"), Object: "text_completion", Created: o.Now.Unix(), Model: a.Model,
 		SystemFingerprint: p.SystemFingerprint}
 	usage := cache.Usage{}
 	if a.Usage != nil {
 		usage = *a.Usage
 	}
+	var saved json.RawMessage
+	if !o.Counted(0) {
+		if a.Usage != nil {
+			saved, _ = json.Marshal(a.Usage)
+		}
+		usage = cache.Usage{}
+	}
+	marker := o.MarkerJSON(saved)
 	if !r.Stream {
 		c := base
 		c.Choices = []renderedChoice{{Text: p.Text, FinishReason: &p.FinishReason}}
 		c.Usage = &usage
 		b, _ := json.Marshal(c)
-		return "application/json", b, nil
+		return "application/json", wire.AppendMember(b, marker), nil
 	}
 	var out []byte
-	emit := func(c rendered) {
+	emit := func(c rendered, last bool) {
 		b, _ := json.Marshal(c)
+		if last {
+			b = wire.AppendMember(b, marker)
+		}
 		out = sse.AppendEvent(out, "", b)
 	}
-	text := p.Text
-	for len(text) > 0 || out == nil {
-		n := min(len(text), ChunkBytes)
-		for n < len(text) && n > 0 && text[n]&0xC0 == 0x80 {
-			n--
-		}
-		if n == 0 && len(text) > 0 {
-			n = min(len(text), ChunkBytes)
-		}
+	for _, piece := range wire.Pieces(p.Text, a.Chunks) {
 		c := base
-		c.Choices = []renderedChoice{{Text: text[:n]}}
-		emit(c)
-		text = text[n:]
+		c.Choices = []renderedChoice{{Text: piece}}
+		emit(c, false)
 	}
 	c := base
 	c.Choices = []renderedChoice{{FinishReason: &p.FinishReason}}
-	emit(c)
+	emit(c, !r.IncludeUsage)
 	if r.IncludeUsage {
 		c := base
 		c.Choices = []renderedChoice{}
 		c.Usage = &usage
-		emit(c)
+		emit(c, true)
 	}
 	return "text/event-stream", append(out, "data: [DONE]\n\n"...), nil
 }

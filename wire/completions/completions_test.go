@@ -87,7 +87,7 @@ func TestAssembleRenderRoundTrip(t *testing.T) {
 		}
 		for _, stream := range []bool{false, true} {
 			q := mustParse(t, `{"model":"m","prompt":"Once upon","stream":`+map[bool]string{true: "true", false: "false"}[stream]+`,"stream_options":{"include_usage":true}}`)
-			_, out, err := q.Render([]*cache.Answer{&ans[0]}, time.Now())
+			_, out, err := q.Render([]*cache.Answer{&ans[0]}, wire.RenderOptions{Now: time.Now()})
 			if err != nil {
 				t.Fatal(err)
 			}

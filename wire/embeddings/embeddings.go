@@ -31,7 +31,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/semcache/semcache/cache"
@@ -418,8 +417,9 @@ func float32Bytes(v []float32) []byte {
 
 // Render renders one stored answer per input as an embeddings list in the
 // requested encoding. usage adds up the answers' tokens (see the package
-// comment).
-func (r *Request) Render(answers []*cache.Answer, now time.Time) (contentType string, body []byte, err error) {
+// comment): with o.ZeroUsage only those of the answers fetched for this
+// reply, the stored answers' tokens going into the marker's saved_usage.
+func (r *Request) Render(answers []*cache.Answer, o wire.RenderOptions) (contentType string, body []byte, err error) {
 	if len(answers) != len(r.Inputs) {
 		return "", nil, fmt.Errorf("embeddings: render %d answers for %d inputs", len(answers), len(r.Inputs))
 	}
@@ -436,14 +436,18 @@ func (r *Request) Render(answers []*cache.Answer, now time.Time) (contentType st
 	}
 	out := make([]byte, 0, size)
 	out = append(out, `{"object":"list","data":[`...)
-	tokens := 0
+	tokens, saved := 0, 0
 	for i, a := range answers {
 		vec := vecs[i]
 		if i == 0 && a.Model != "" {
 			model = a.Model
 		}
 		if a.Usage != nil {
-			tokens += a.Usage.PromptTokens
+			if o.Counted(i) {
+				tokens += a.Usage.PromptTokens
+			} else {
+				saved += a.Usage.PromptTokens
+			}
 		}
 		if i > 0 {
 			out = append(out, ',')
@@ -465,7 +469,11 @@ func (r *Request) Render(answers []*cache.Answer, now time.Time) (contentType st
 	out = append(out, `,"total_tokens":`...)
 	out = strconv.AppendInt(out, int64(tokens), 10)
 	out = append(out, "}}"...)
-	return "application/json", out, nil
+	var savedJSON json.RawMessage
+	if o.ZeroUsage {
+		savedJSON = fmt.Appendf(nil, `{"prompt_tokens":%d,"total_tokens":%d}`, saved, saved)
+	}
+	return "application/json", wire.AppendMember(out, o.MarkerJSON(savedJSON)), nil
 }
 
 // renderedVector is a stored vector in both encodings, ready to append

@@ -117,7 +117,7 @@ func TestAssembleAndRender(t *testing.T) {
 		{"base64", `"embedding":"AAAAPwAAgL4="},{"object":"embedding","index":1,"embedding":"AACAPwAAAEA="}`},
 	} {
 		q := mustParse(t, `{"model":"e","input":["a longer first input","b"],"encoding_format":"`+tc.format+`"}`)
-		ct, body, err := q.Render([]*cache.Answer{&ans[0], &ans[1]}, time.Now())
+		ct, body, err := q.Render([]*cache.Answer{&ans[0], &ans[1]}, wire.RenderOptions{Now: time.Now()})
 		if err != nil || ct != "application/json" || !strings.Contains(string(body), tc.want) ||
 			!strings.HasSuffix(string(body), `"model":"e-1","usage":{"prompt_tokens":10,"total_tokens":10}}`) {
 			t.Fatalf("%s: %s %v", tc.format, body, err)

@@ -99,6 +99,7 @@ type Assembler struct {
 	body      bytes.Buffer
 	size      int
 	final     []byte // the response of response.completed
+	chunks    cache.Chunks
 	completed bool
 	bad       error
 }
@@ -140,6 +141,7 @@ func (a *Assembler) fail(err error) {
 type streamEvent struct {
 	Type     string          `json:"type"`
 	Response json.RawMessage `json:"response"`
+	Delta    *string         `json:"delta"`
 }
 
 func (a *Assembler) event(ev sse.Event) error {
@@ -160,6 +162,10 @@ func (a *Assembler) event(ev sse.Event) error {
 		typ = ev.Event
 	}
 	switch typ {
+	case "response.output_text.delta":
+		if e.Delta != nil {
+			a.chunks = a.chunks.Append(len(*e.Delta))
+		}
 	case "error", "response.failed", "response.incomplete":
 		a.fail(notCacheable("upstream %s event", typ))
 	case "response.completed":
@@ -199,6 +205,9 @@ func (a *Assembler) Answers(cleanEOF bool) ([]cache.Answer, error) {
 	ans, err := judge(raw)
 	if err != nil {
 		return nil, err
+	}
+	if a.stream {
+		ans.Chunks = a.chunks
 	}
 	return []cache.Answer{ans}, nil
 }

@@ -3,7 +3,6 @@ package responses
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/wire"
@@ -49,7 +48,7 @@ func (r *Request) Assembler(stream bool, missing []int) wire.Assembler { return 
 
 // Render replays a stored response with fresh ids, as a response object
 // or, when the request streams, as the whole event stream.
-func (r *Request) Render(answers []*cache.Answer, now time.Time) (contentType string, body []byte, err error) {
+func (r *Request) Render(answers []*cache.Answer, o wire.RenderOptions) (contentType string, body []byte, err error) {
 	if len(answers) != 1 {
 		return "", nil, fmt.Errorf("responses: render %d answers, want 1", len(answers))
 	}
@@ -58,7 +57,7 @@ func (r *Request) Render(answers []*cache.Answer, now time.Time) (contentType st
 	if err != nil {
 		return "", nil, err
 	}
-	rp := r.replay(v.(*template), now)
+	rp := r.replay(v.(*template), &o)
 	if r.Stream {
 		return "text/event-stream", rp.RenderSSE(), nil
 	}

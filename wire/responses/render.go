@@ -5,16 +5,13 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
-	"time"
-	"unicode/utf8"
+	"strings"
 
 	"github.com/semcache/semcache/cache"
+	"github.com/semcache/semcache/wire"
 	"github.com/semcache/semcache/wire/canon"
 	"github.com/semcache/semcache/wire/sse"
 )
-
-// DeltaBytes is how many bytes of text one replayed delta event carries.
-const DeltaBytes = 64
 
 // echoed are the request fields a response object repeats that are not in
 // the key: a replay repeats the new request's values, not the stored ones
@@ -35,8 +32,10 @@ type template struct {
 	stored         bool
 	id             string
 	hasCompletedAt bool
-	rest           []byte // the object without the dynamic fields: `"k":v,…` (no braces), maybe empty
-	pendingRest    []byte // the same, status in_progress and usage null, for response.created
+	rest           []byte          // the object without the dynamic fields: `"k":v,…` (no braces), maybe empty
+	zeroRest       []byte          // the same with every usage count 0
+	pendingRest    []byte          // the same, status in_progress and usage null, for response.created
+	usage          json.RawMessage // the stored usage (nil when absent or null)
 	items          []itemTemplate
 }
 
@@ -80,9 +79,16 @@ func newTemplate(a *cache.Answer) (*template, error) {
 		delete(obj, k)
 	}
 	t.rest = inner(obj)
+	t.zeroRest = t.rest
+	if u := obj["usage"]; canon.Present(u) {
+		t.usage = u
+		obj["usage"] = wire.ZeroNumbers(u)
+		t.zeroRest = inner(obj)
+	}
 	obj["status"] = json.RawMessage(`"in_progress"`)
 	obj["usage"] = json.RawMessage(`null`)
 	t.pendingRest = inner(obj)
+	var texts []string // of every part, in order
 	for _, item := range output {
 		it := itemTemplate{}
 		_ = json.Unmarshal(item["id"], &it.id)
@@ -97,16 +103,34 @@ func newTemplate(a *cache.Answer) (*template, error) {
 		for _, part := range parts {
 			var text string
 			_ = json.Unmarshal(part["text"], &text)
+			texts = append(texts, text)
 			p := partTemplate{text: canon.AppendString(nil, text)}
 			p.whole, _ = json.Marshal(part)
 			part["text"] = json.RawMessage(`""`)
 			p.empty, _ = json.Marshal(part)
-			for _, piece := range splitUTF8(text, DeltaBytes) {
-				p.deltas = append(p.deltas, canon.AppendString(nil, piece))
-			}
 			it.parts = append(it.parts, p)
 		}
 		t.items = append(t.items, it)
+	}
+	// The deltas: the stored stream's pieces (or word-sized ones) of all
+	// the text, cut again where one part ends and the next begins.
+	pieces := wire.Pieces(strings.Join(texts, ""), a.Chunks)
+	n := 0
+	for i := range t.items {
+		for j := range t.items[i].parts {
+			p := &t.items[i].parts[j]
+			for left := len(texts[n]); left > 0 && len(pieces) > 0; {
+				piece := pieces[0]
+				if len(piece) > left {
+					piece, pieces[0] = piece[:left], piece[left:]
+				} else {
+					pieces = pieces[1:]
+				}
+				p.deltas = append(p.deltas, canon.AppendString(nil, piece))
+				left -= len(piece)
+			}
+			n++
+		}
 	}
 	return t, nil
 }
@@ -118,10 +142,17 @@ type replay struct {
 	id      string
 	itemIDs []string
 	now     []byte
+	zero    bool
+	marker  []byte // the "semcache" member's value (nil: none)
 }
 
-func (r *Request) replay(t *template, now time.Time) *replay {
-	rp := &replay{t: t, r: r, id: mint(t.id, t.stored), now: strconv.AppendInt(nil, now.Unix(), 10)}
+func (r *Request) replay(t *template, o *wire.RenderOptions) *replay {
+	rp := &replay{t: t, r: r, id: mint(t.id, t.stored), now: strconv.AppendInt(nil, o.Now.Unix(), 10), zero: !o.Counted(0)}
+	var saved json.RawMessage
+	if rp.zero {
+		saved = t.usage
+	}
+	rp.marker = o.MarkerJSON(saved)
 	for _, it := range t.items {
 		rp.itemIDs = append(rp.itemIDs, mint(it.id, t.stored))
 	}
@@ -166,12 +197,19 @@ func (rp *replay) object(dst []byte, pending bool) []byte {
 		}
 	}
 	rest := rp.t.rest
-	if pending {
+	switch {
+	case pending:
 		rest = rp.t.pendingRest
+	case rp.zero:
+		rest = rp.t.zeroRest
 	}
 	if len(rest) > 0 {
 		dst = append(dst, ',')
 		dst = append(dst, rest...)
+	}
+	if !pending && rp.marker != nil {
+		dst = append(dst, `,"semcache":`...)
+		dst = append(dst, rp.marker...)
 	}
 	return append(dst, '}')
 }
@@ -276,24 +314,4 @@ func (rp *replay) RenderSSE() []byte {
 	}
 	s.event("response.completed", withResponse(rp.object(nil, false)))
 	return s.out
-}
-
-// splitUTF8 cuts s into pieces of at most n bytes without splitting a rune.
-func splitUTF8(s string, n int) []string {
-	var out []string
-	for len(s) > n {
-		cut := n
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		if cut == 0 {
-			cut = n
-		}
-		out = append(out, s[:cut])
-		s = s[cut:]
-	}
-	if s != "" {
-		out = append(out, s)
-	}
-	return out
 }

@@ -223,7 +223,7 @@ func TestRenderRoundTrip(t *testing.T) {
 				body += `,"store":false`
 			}
 			req := mustParse(t, body+`}`)
-			ct, out, err := req.Render([]*cache.Answer{&ans[0]}, time.Unix(1_800_000_000, 0))
+			ct, out, err := req.Render([]*cache.Answer{&ans[0]}, wire.RenderOptions{Now: time.Unix(1_800_000_000, 0)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -292,7 +292,7 @@ func TestAssembleStreamFailures(t *testing.T) {
 	a := NewAssembler(false)
 	_, _ = a.Write([]byte(completedObject("resp_1", "msg_1", "Hello world", false)))
 	ans, _ := a.Answers(true)
-	_, full, _ := mustParse(t, `{"model":"m","input":"x","stream":true,"store":false}`).Render([]*cache.Answer{&ans[0]}, time.Now())
+	_, full, _ := mustParse(t, `{"model":"m","input":"x","stream":true,"store":false}`).Render([]*cache.Answer{&ans[0]}, wire.RenderOptions{Now: time.Now()})
 	cut := string(full[:strings.Index(string(full), "event: response.completed")])
 	tests := []struct{ name, body, want string }{
 		{"cut before completed", cut, "incomplete"},
