@@ -11,7 +11,6 @@ import (
 	"github.com/semcache/semcache/wire/embeddings"
 )
 
-
 func TestNewRulesValidation(t *testing.T) {
 	good := []RuleConfig{
 		{Name: "hot", When: RuleWhen{TemperatureAbove: ptr(0.7)}, Action: RuleBypass},
