@@ -118,9 +118,10 @@ func TestWriteBackDropsAfterQueueWait(t *testing.T) {
 	}
 	defer c.Close()
 	defer g.open()
-	// The indexer blocks in the gated upsert, the index channel and the
-	// queue fill: later Puts give up after QueueWait.
-	for i := range 200 {
+	// The indexer blocks in the gated upsert, the index channel (16
+	// batches of up to lingerBatch answers) and the queue fill: later Puts
+	// give up after QueueWait.
+	for i := range 18*lingerBatch + 200 {
 		c.Put(lookup(t, "a", fmt.Sprintf("question %d", i)), answer, vec(t, emb, "q"), 0, nil)
 	}
 	if c.Stats().Dropped == 0 {

@@ -49,9 +49,9 @@ type grafanaDashboard struct {
 func registeredLabels(t *testing.T) map[string][]string {
 	t.Helper()
 	m := NewMetrics(prometheus.NewRegistry(), 0, nil)
-	b, pol := m.budget, m.policy()
+	b, pol, spec := m.budget, m.policy(), m.speculation()
 	collectors := append(m.collectors(), &cacheCollector{}, b.decisions, b.labels, b.feedback, b.exploreCalls,
-		b.exploreTokens, b.exploreCost, &budgetCollector{}, pol.ignored, pol.rules)
+		b.exploreTokens, b.exploreCost, &budgetCollector{}, pol.ignored, pol.rules, spec.calls, spec.tokens)
 	labels := regexp.MustCompile(`variableLabels: \{([^}]*)\}`)
 	out := map[string][]string{}
 	for _, c := range collectors {
@@ -188,7 +188,9 @@ func quantityOf(expr string) string {
 }
 
 // TestReadmeNamesRegisteredMetrics: every metric the README names is one
-// semcache registers (semcache_config_reloads_total is cmd/semcache's).
+// semcache registers (semcache_config_reloads_total and the embedder
+// stack's semcache_embed_* are cmd/semcache's: cmd/semcache's tests read
+// those from a running server).
 func TestReadmeNamesRegisteredMetrics(t *testing.T) {
 	raw, err := os.ReadFile("../README.md")
 	if err != nil {
@@ -196,6 +198,9 @@ func TestReadmeNamesRegisteredMetrics(t *testing.T) {
 	}
 	reg := registeredLabels(t)
 	reg["semcache_config_reloads_total"] = []string{"result"}
+	for _, n := range []string{"clipped", "cache", "batches", "batched_texts", "refused", "waited"} {
+		reg["semcache_embed_"+n+"_total"] = nil
+	}
 	names := regexp.MustCompile("`(semcache_[a-z0-9_]+)[`{]").FindAllStringSubmatch(string(raw), -1)
 	if len(names) < 40 {
 		t.Fatalf("only %d metric names found in the README", len(names))

@@ -78,6 +78,7 @@ type Metrics struct {
 	routes             *labelBound
 	zero               zeroSeries
 	prices             atomic.Pointer[map[string]Price] // reloadable: see SetPrices
+	spec               speculationMetrics               // see speculative.go
 	registry           prometheus.Registerer
 	cacheCollectorReg  sync.Once
 	budget             *budgetMetrics

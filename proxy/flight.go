@@ -26,6 +26,9 @@ type flight struct {
 	subscribers int
 	abandoned   bool
 	cancel      context.CancelFunc
+	// lead, when set, is the leader's client, written to on the fetching
+	// goroutine (the leader's own) as the flight progresses.
+	lead *leadWriter
 }
 
 func newFlight(key string, cancel context.CancelFunc) *flight {
@@ -37,6 +40,9 @@ func (f *flight) setHeader(status int, h http.Header, fromCache bool) {
 	f.status, f.header, f.fromCache = status, h, fromCache
 	f.mu.Unlock()
 	close(f.headerReady)
+	if f.lead != nil {
+		f.lead.header(status, h)
+	}
 }
 
 func (f *flight) append(p []byte) {
@@ -45,6 +51,9 @@ func (f *flight) append(p []byte) {
 	close(f.changed)
 	f.changed = make(chan struct{})
 	f.mu.Unlock()
+	if f.lead != nil {
+		f.lead.write(p)
+	}
 }
 
 func (f *flight) finish(broken bool) {
@@ -53,6 +62,9 @@ func (f *flight) finish(broken bool) {
 	close(f.changed)
 	f.changed = make(chan struct{})
 	f.mu.Unlock()
+	if f.lead != nil {
+		f.lead.finish(broken)
+	}
 }
 
 // next returns the body bytes after off, whether the flight is over, and a

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,6 +67,13 @@ type ServerOptions struct {
 	// Passthrough is the allow-list of paths relayed uncached (default
 	// engine.DefaultPassthrough); others get 404.
 	Passthrough *engine.Passthrough
+	// SpeculativeUpstream, when positive, starts the upstream call of a
+	// request whose lookup has not decided within it, in parallel with the
+	// lookup; a hit that arrives first cancels it (a cancelled call may
+	// still be billed for its prompt tokens: they are counted). Off (0) by
+	// default. The HTTP front only: behind Envoy, the upstream call is
+	// Envoy's, made after ext_proc answers.
+	SpeculativeUpstream time.Duration
 	// Transport talks to the upstream (default: a tuned http.Transport).
 	Transport http.RoundTripper
 	Logger    *slog.Logger
@@ -78,15 +86,17 @@ type Server struct {
 	maxBody     int64
 	bodyTimeout time.Duration
 	upTimeout   time.Duration
-	client      *http.Client
-	flights     *flights
-	passthrough *httputil.ReverseProxy
-	pass        *engine.Passthrough
-	maxConns    int
-	slots       chan struct{}
-	bodyBudget  *byteBudget
-	log         *slog.Logger
-	mux         *http.ServeMux
+	// speculateAfter is ServerOptions.SpeculativeUpstream.
+	speculateAfter time.Duration
+	client         *http.Client
+	flights        *flights
+	passthrough    *httputil.ReverseProxy
+	pass           *engine.Passthrough
+	maxConns       int
+	slots          chan struct{}
+	bodyBudget     *byteBudget
+	log            *slog.Logger
+	mux            *http.ServeMux
 }
 
 // NewServer validates its options and builds the handler.
@@ -101,7 +111,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 		errs = append(errs, fmt.Errorf("proxy: upstream scheme %q must be http or https", o.Upstream.Scheme))
 	}
 	if o.MaxBodyBytes < 0 || o.BodyReadTimeout < 0 || o.UpstreamTimeout < 0 || o.MaxConnections < 0 || o.MaxInFlight < 0 ||
-		o.MaxBodyBytesInFlight < 0 {
+		o.MaxBodyBytesInFlight < 0 || o.SpeculativeUpstream < 0 {
 		errs = append(errs, errors.New("proxy: limits and timeouts must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -137,20 +147,24 @@ func NewServer(o ServerOptions) (*Server, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		engine:      o.Engine,
-		maxBody:     o.MaxBodyBytes,
-		bodyTimeout: o.BodyReadTimeout,
-		upTimeout:   o.UpstreamTimeout,
-		client:      &http.Client{Transport: o.Transport},
-		flights:     &flights{m: map[string]*flight{}, keepOnDisconnect: o.CompleteOnDisconnect},
-		pass:        o.Passthrough,
-		maxConns:    o.MaxConnections,
-		slots:       make(chan struct{}, o.MaxInFlight),
-		bodyBudget:  newBudget(o.MaxBodyBytesInFlight),
-		log:         o.Logger,
+		engine:         o.Engine,
+		maxBody:        o.MaxBodyBytes,
+		bodyTimeout:    o.BodyReadTimeout,
+		upTimeout:      o.UpstreamTimeout,
+		speculateAfter: o.SpeculativeUpstream,
+		client:         &http.Client{Transport: o.Transport},
+		flights:        &flights{m: map[string]*flight{}, keepOnDisconnect: o.CompleteOnDisconnect},
+		pass:           o.Passthrough,
+		maxConns:       o.MaxConnections,
+		slots:          make(chan struct{}, o.MaxInFlight),
+		bodyBudget:     newBudget(o.MaxBodyBytesInFlight),
+		log:            o.Logger,
 	}
 	o.Engine.Serve(engine.FrontHTTP)
 	s.up.Store(&upstreamTarget{url: o.Upstream, key: o.UpstreamKey})
+	if o.SpeculativeUpstream > 0 {
+		o.Engine.EnableSpeculation()
+	}
 	s.passthrough = &httputil.ReverseProxy{
 		Rewrite:        s.rewritePassthrough,
 		FlushInterval:  -1,
@@ -319,8 +333,11 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	plan := call.Plan(r.Context(), body, true)
+	hdr := r.Header.Clone()
+	call.UpstreamHeader(r.Header).Apply(hdr)
+	plan, spec := s.plan(r, call, body, hdr)
 	if plan.Reply != nil {
+		spec.abandon(call, body)
 		call.End()
 		writeHit(r.Context(), w, plan.Reply)
 		return
@@ -328,11 +345,11 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	up := plan.Upstream
 	upBody := body
 	if up.Body != nil {
+		if !bytes.Equal(up.Body, body) {
+			spec.abandon(call, body) // it sent another body
+			spec = nil
+		}
 		upBody = up.Body
-	}
-	hdr := r.Header.Clone()
-	call.UpstreamHeader(r.Header).Apply(hdr)
-	if up.Body != nil {
 		hdr.Del("Content-Encoding") // the engine's body is plain
 	}
 
@@ -344,15 +361,20 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	// started it: it runs until it is done, or its time is up, or the
 	// last of its clients has left (flights.leave).
 	f, fctx, leader := s.flights.join(fkey, func() (context.Context, context.CancelFunc) {
+		if spec != nil {
+			return spec.ctx, spec.cancel
+		}
 		return context.WithTimeout(context.Background(), s.upTimeout)
 	})
 	own := up.Header
 	switch {
 	case !leader:
+		spec.abandon(call, body) // an identical call is in flight
 		copyHeader(own, call.Coalesced())
 	case plan.CoalesceKey != "":
 		if reply := call.Recheck(r.Context()); reply != nil {
 			// Stored since the lookup: serve it, and so do the followers.
+			spec.abandon(call, body)
 			own = reply.Header
 			f.setHeader(reply.Status, reply.Header, true)
 			f.append(reply.Body)
@@ -363,9 +385,89 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		}
 		fallthrough
 	default:
-		go s.fetch(fctx, f, call, r.URL.Path, upBody, hdr)
+		s.fetchAndServe(w, r, fctx, f, call, upBody, hdr, own, spec)
+		return
 	}
 	s.serveFlight(w, r, f, own, call.End)
+}
+
+// fetchAndServe makes a flight's upstream call on the leader's own
+// goroutine and writes the answer to the leader's client as it arrives
+// (no hand-off to another goroutine on the miss path); followers replay
+// the flight as usual. The call still belongs to the flight: when the
+// leader's client goes away it is cancelled only if no follower is left
+// (and not with --complete-on-disconnect), and it goes on otherwise.
+func (s *Server) fetchAndServe(w http.ResponseWriter, r *http.Request, fctx context.Context, f *flight, call *engine.Call,
+	body []byte, hdr http.Header, own http.Header, spec *speculation) {
+	leave := sync.OnceFunc(func() { s.flights.leave(f) })
+	stop := context.AfterFunc(r.Context(), leave)
+	lead := &leadWriter{w: w, rc: http.NewResponseController(w), own: own, end: call.End, length: -1}
+	f.lead = lead
+	s.fetch(fctx, f, call, r.URL.Path, body, hdr, spec)
+	stop()
+	leave()
+	if lead.broken && !lead.gone {
+		// Like httputil.ReverseProxy: abort so the client sees a broken
+		// stream, not a silently truncated one.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// leadWriter writes a flight to its leader's client, on the goroutine
+// that fetches it. With a declared length, the bytes that complete the
+// body wait until the call has ended, so its metrics and dashboard entry
+// are recorded by the time the client has the answer (as in serveFlight).
+type leadWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	own     http.Header
+	end     func()
+	length  int64 // declared Content-Length, -1 when none
+	off     int64
+	pending []byte
+	gone    bool // the client went away: nothing more is written
+	broken  bool
+}
+
+func (l *leadWriter) header(status int, h http.Header) {
+	copyHeader(l.w.Header(), h)
+	copyHeader(l.w.Header(), l.own)
+	if v := h.Get("Content-Length"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			l.length = n
+		}
+	}
+	l.w.WriteHeader(status)
+}
+
+func (l *leadWriter) write(p []byte) {
+	if l.gone || len(p) == 0 {
+		return
+	}
+	if l.length >= 0 && l.off+int64(len(p)) >= l.length {
+		l.pending = append(l.pending, p...)
+		l.off += int64(len(p))
+		return
+	}
+	l.off += int64(len(p))
+	l.send(p)
+}
+
+func (l *leadWriter) send(p []byte) {
+	if _, err := l.w.Write(p); err != nil {
+		l.gone = true // client gone
+		return
+	}
+	_ = l.rc.Flush()
+}
+
+func (l *leadWriter) finish(broken bool) {
+	l.end()
+	l.broken = broken
+	if !l.gone && len(l.pending) > 0 {
+		l.send(l.pending)
+	}
+	l.pending = nil
 }
 
 func randBytes(n int) []byte {
@@ -448,33 +550,35 @@ var hopHeaders = []string{
 	"Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 }
 
+// readBuffers hold the 32 KiB buffers upstream bodies are read with.
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // fetch performs the upstream call of a flight, passing the answer through
 // the engine.
-func (s *Server) fetch(ctx context.Context, f *flight, call *engine.Call, path string, body []byte, hdr http.Header) {
+func (s *Server) fetch(ctx context.Context, f *flight, call *engine.Call, path string, body []byte, hdr http.Header, spec *speculation) {
 	defer s.flights.remove(f)
 	defer f.cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.upstreamURL(path).String(), bytes.NewReader(body))
-	if err != nil {
-		s.failFlight(f, call, "could not build upstream request")
-		return
+	var resp *http.Response
+	var err error
+	if spec != nil {
+		// Started while the lookup was deciding; its context is the
+		// flight's.
+		<-spec.done
+		resp, err = spec.resp, spec.err
+		call.Speculated(engine.SpeculationUsed, body)
+	} else {
+		resp, err = s.roundTrip(ctx, path, body, hdr)
 	}
-	req.Header = hdr
-	for _, k := range append(hopHeaders, "Content-Length", "Host") {
-		req.Header.Del(k)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	s.setAuth(req.Header)
-	resp, err := s.client.Do(req)
 	if err != nil {
 		s.failFlight(f, call, errorCause(err))
 		return
 	}
 	defer resp.Body.Close()
-	out := resp.Header.Clone()
+	out := resp.Header // ours: changed in place
 	for _, k := range hopHeaders {
 		out.Del(k)
 	}
-	r := call.Upstream(resp.StatusCode, resp.Header)
+	r := call.Upstream(resp.StatusCode, out)
 	for _, k := range r.Remove {
 		out.Del(k)
 	}
@@ -482,7 +586,9 @@ func (s *Server) fetch(ctx context.Context, f *flight, call *engine.Call, path s
 		out.Del("Content-Length") // relayed event by event
 	}
 	f.setHeader(resp.StatusCode, out, false)
-	buf := make([]byte, 32<<10)
+	bp := readBuffers.Get().(*[]byte)
+	defer readBuffers.Put(bp)
+	buf := *bp
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
@@ -491,7 +597,7 @@ func (s *Server) fetch(ctx context.Context, f *flight, call *engine.Call, path s
 				chunk, _ = call.Write(chunk)
 			}
 			if len(chunk) > 0 {
-				f.append(bytes.Clone(chunk))
+				f.append(chunk) // copied into the flight
 			}
 		}
 		if rerr == nil {
@@ -509,6 +615,24 @@ func (s *Server) fetch(ctx context.Context, f *flight, call *engine.Call, path s
 		f.finish(!clean)
 		return
 	}
+}
+
+// roundTrip sends a request body upstream with the headers hdr (which it
+// changes: hop-by-hop headers out, the upstream key in).
+func (s *Server) roundTrip(ctx context.Context, path string, body []byte, hdr http.Header) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.upstreamURL(path).String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("proxy: could not build the upstream request: %w", err)
+	}
+	req.Header = hdr
+	for _, k := range hopHeaders {
+		req.Header.Del(k)
+	}
+	req.Header.Del("Content-Length")
+	req.Header.Del("Host")
+	req.Header.Set("Content-Type", "application/json")
+	s.setAuth(req.Header)
+	return s.client.Do(req)
 }
 
 func errorCause(err error) string {

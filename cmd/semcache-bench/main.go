@@ -4,6 +4,8 @@
 //
 //	semcache-bench upstream [flags]   serve the simulated LLM API
 //	semcache-bench load [flags]       send a prompt mix and report latencies and X-Semcache verdicts
+//	semcache-bench compare [flags]    start the simulated upstream and semcache, measure misses direct and
+//	                                  through semcache (added latency, throughput, RSS, write-back)
 //	semcache-bench eval [flags]       measure the similarity tier on labelled pairs: replay them through
 //	                                  the real lookup path (--mode cache, default), over HTTP against a
 //	                                  running semcache (--mode e2e) or score each pair (--mode pairwise)
@@ -40,6 +42,7 @@ func subcommands() []subcommand {
 	return []subcommand{
 		{"upstream", "serve a simulated OpenAI-compatible LLM API", runUpstream},
 		{"load", "send a mix of repeated and paraphrased prompts and report latencies", runLoad},
+		{"compare", "measure semcache's miss path side by side with direct upstream calls: added latency, throughput, RSS (semantic off, lexical, USE-lite)", runCompare},
 		{"soak", "drive a running semcache at a steady mixed rate for long and sample its RSS and write-back counters", runSoak},
 		{"eval", "measure the similarity tier on labelled pairs (modes cache, e2e, pairwise)", runEval},
 		{"budget", "measure error budgets end to end: served wrong-hit rate, hit rate, the hindsight cut-off, explorations; draws the curves", runBudget},

@@ -43,6 +43,9 @@ type config struct {
 	SharedNamespace      string
 	CompleteOnDisconnect bool
 	UpstreamTimeout      time.Duration
+	// SpeculativeUpstream starts the upstream call of a lookup that has not
+	// decided within it (0: off; HTTP front only).
+	SpeculativeUpstream time.Duration
 
 	Semantic     string // on | off | shadow
 	SemanticMode string // context | last | conversation
@@ -146,6 +149,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SharedNamespace, "shared-namespace", "", "put every client in this one namespace (only behind your own auth)")
 	fs.BoolVar(&c.CompleteOnDisconnect, "complete-on-disconnect", false, "finish reading (and cache) an upstream answer after the client left")
 	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", proxy.DefaultUpstreamTimeout, "limit for one upstream call")
+	fs.DurationVar(&c.SpeculativeUpstream, "speculative-upstream", 0, "start the upstream call of a request whose lookup has not decided within this time, cancelled if a hit arrives first (may be billed for the prompt tokens of cancelled calls; counted in semcache_speculative_*); HTTP front only (0: off)")
 	fs.StringVar(&c.Semantic, "semantic", "on", "similarity tier: on, off, or shadow (record would-be hits, serve from upstream)")
 	fs.StringVar(&c.SemanticMode, "semantic-mode", "context", "what the similarity tier compares: context (the last user message, and the earlier user turns as its context, each verified), last (the last user message within the exact same conversation prefix) or conversation (every turn as one text)")
 	fs.Float64Var(&c.Threshold, "similarity-threshold", 0, "minimum cosine of a semantic candidate; the verifier's calibrated score decides (0: the floor semcache-bench train chose for the embedder)")
@@ -271,6 +275,9 @@ func (c *config) validate() error {
 	}
 	if c.UpstreamTimeout <= 0 {
 		bad("--upstream-timeout must be positive")
+	}
+	if c.SpeculativeUpstream < 0 {
+		bad("--speculative-upstream must not be negative")
 	}
 	switch c.Semantic {
 	case "on", "off", "shadow":

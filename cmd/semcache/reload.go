@@ -58,6 +58,7 @@ var restartOnly = []struct {
 	{"cache-max-bytes", func(c *config) string { return c.CacheMaxBytes }},
 	{"max-body-bytes", func(c *config) string { return c.MaxBodyBytes }},
 	{"upstream-timeout", func(c *config) string { return c.UpstreamTimeout.String() }},
+	{"speculative-upstream", func(c *config) string { return c.SpeculativeUpstream.String() }},
 	{"complete-on-disconnect", func(c *config) string { return strconv.FormatBool(c.CompleteOnDisconnect) }},
 	{"extproc-listen", func(c *config) string { return c.ExtProc + c.ExtProcBudget.String() }},
 	{"rag (on/off)", func(c *config) string { return strconv.FormatBool(c.RAG == "on" && len(c.file.RAG.Collections) > 0) }},

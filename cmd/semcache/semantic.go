@@ -27,9 +27,11 @@ import (
 type semantic struct {
 	opts     cache.SemanticOptions
 	embedder embed.Embedder
-	kind     string
-	store    vectorstore.Store
-	reasons  []string
+	// stack is the composition behind embedder (its counters are metrics).
+	stack   *embedStack
+	kind    string
+	store   vectorstore.Store
+	reasons []string
 	// verifier is the verifier's word knowledge, loaded once (a reload
 	// rebuilds the verifier's cut-offs with it).
 	verifier verify.Options
@@ -216,7 +218,11 @@ func (s *service) openSemantic(ctx context.Context) (*semantic, error) {
 	if err != nil {
 		return nil, err
 	}
-	cached := embed.NewCached(emb, embed.CacheOptions{})
+	stack, err := newEmbedStack(kind, emb)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, stack.close)
 	st, err := s.openStore(ctx, collectionName("semcache_entries", emb.ModelID()), emb.Dimension(), true)
 	if err != nil {
 		return nil, err
@@ -227,7 +233,8 @@ func (s *service) openSemantic(ctx context.Context) (*semantic, error) {
 		return nil, err
 	}
 	sem := &semantic{
-		embedder: cached,
+		embedder: stack.top,
+		stack:    stack,
 		kind:     kind,
 		store:    st,
 		reasons:  simtier.Reasons(),

@@ -110,6 +110,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 	if sem != nil && sem.reasons != nil {
 		metrics.PreRegisterReasons(sem.reasons)
 	}
+	if sem != nil {
+		reg.MustRegister(embedStackCollector{sem.stack})
+	}
 	copts := cache.Options{
 		MaxBytes:        cfg.cacheMaxBytes,
 		TTL:             cfg.TTL,
@@ -156,6 +159,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer)
 		UpstreamKey:          cfg.UpstreamKey,
 		MaxBodyBytes:         cfg.maxBodyBytes,
 		UpstreamTimeout:      cfg.UpstreamTimeout,
+		SpeculativeUpstream:  cfg.SpeculativeUpstream,
 		CompleteOnDisconnect: cfg.CompleteOnDisconnect,
 		BodyReadTimeout:      cfg.BodyTimeout,
 		MaxConnections:       cfg.MaxConnections,
