@@ -404,6 +404,13 @@ func BenchmarkScaleServe(b *testing.B) {
 		}
 		measure("warm-up", 1)
 		measure("auto", 3)
+		// bbolt's memory map: the file pages the searches touched count
+		// in RSS (RssFile) until the kernel reclaims them.
+		total2, anon2, file2 := rss()
+		var ms2 runtime.MemStats
+		runtime.ReadMemStats(&ms2)
+		b.Logf("RSS after %d searches: %.0f MiB (anon %.0f, file %.0f); Go heap %.0f MiB in use, next GC at %.0f MiB",
+			4*len(qs), mib(total2), mib(anon2), mib(file2), mib(ms2.HeapInuse), mib(ms2.NextGC))
 		gr := s.spaces[scaleNS][scalePart]
 		b.Logf("walk touches %d rows per search (%.2f%% of %d); walk recall estimate %d per mille",
 			gr.walkCost.Load(), 100*float64(gr.walkCost.Load())/float64(gr.slots()), gr.slots(), gr.walkRecall.Load())
