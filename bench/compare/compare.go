@@ -129,7 +129,7 @@ type Phase struct {
 // WriteBack are semcache's semcache_writeback_* counters.
 type WriteBack struct {
 	Stored, Written, Waited, Dropped float64
-	// IndexDropped is semcache_index_dropped_total.
+	// IndexDropped is semcache_writeback_dropped_total{stage="index"}.
 	IndexDropped float64
 	// Batches and BatchedTexts are the USE-lite micro-batcher's
 	// (semcache_embed_batches_total, semcache_embed_batched_texts_total).

@@ -229,7 +229,10 @@ func (p *process) flush(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if sum(mfs, "semcache_writeback_queue_length") == 0 {
+		if mfs["semcache_writeback_backlog"] == nil {
+			return errors.New("compare: semcache exports no semcache_writeback_backlog")
+		}
+		if sum(mfs, "semcache_writeback_backlog", "stage", "queue") == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -246,11 +249,11 @@ func (p *process) writeBack(ctx context.Context) (WriteBack, error) {
 		return WriteBack{}, err
 	}
 	return WriteBack{
-		Stored:       sum(mfs, "semcache_writeback_total", "result", "stored"),
+		Stored:       sum(mfs, "semcache_writeback_queued_total"),
 		Written:      sum(mfs, "semcache_writeback_written_total"),
 		Waited:       sum(mfs, "semcache_writeback_waited_total"),
-		Dropped:      sum(mfs, "semcache_writeback_dropped_total"),
-		IndexDropped: sum(mfs, "semcache_index_dropped_total"),
+		Dropped:      sum(mfs, "semcache_writeback_dropped_total", "stage", "queue"),
+		IndexDropped: sum(mfs, "semcache_writeback_dropped_total", "stage", "index"),
 		Batches:      sum(mfs, "semcache_embed_batches_total"),
 		BatchedTexts: sum(mfs, "semcache_embed_batched_texts_total"),
 	}, nil
