@@ -117,21 +117,7 @@ func TestDashboardLayout(t *testing.T) {
 		t.Run(fmt.Sprintf("width=%d", width), func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-				chromedp.ExecPath(chrome),
-				chromedp.Headless,
-				chromedp.NoSandbox,
-				chromedp.DisableGPU,
-				chromedp.NoFirstRun,
-				chromedp.NoDefaultBrowserCheck,
-				chromedp.Flag("disable-quic", true),
-				chromedp.Flag("disable-background-networking", true),
-				chromedp.Flag("disable-component-update", true),
-				chromedp.Flag("disable-sync", true),
-				chromedp.Flag("disable-dev-shm-usage", true),
-				chromedp.UserDataDir(t.TempDir()),
-				chromedp.WindowSize(width, 1000),
-			)
+			actx, cancelAlloc := chromedp.NewExecAllocator(ctx, headlessChrome(chrome, t.TempDir(), width, 1000)...)
 			defer cancelAlloc()
 			bctx, cancelBrowser := chromedp.NewContext(actx)
 			defer cancelBrowser()
