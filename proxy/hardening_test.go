@@ -379,6 +379,9 @@ func TestInFlightLimit(t *testing.T) {
 	if s := <-first; s != 200 {
 		t.Fatalf("first request: %d", s)
 	}
+	// The client can read the whole answer a moment before the handler
+	// returns and gives its slot back.
+	waitFor(t, "the first request's slot back", func() bool { return len(g.srv.slots) == 0 })
 	resp, err := g.send(context.Background(), chatBody("second", false))
 	if err != nil {
 		t.Fatal(err)
