@@ -580,7 +580,10 @@ func (c *Cache) getExact(k Key, ns string) *Entry {
 	if e != nil && c.live(e, now) {
 		return e
 	}
-	if c.disk == nil {
+	if c.disk == nil || !c.usage.has(ns, k) {
+		// Not on disk: the usage records list every entry there (loaded
+		// at Open, added before each write-back commit, removed with
+		// deletes), so a miss costs no bbolt read transaction.
 		return nil
 	}
 	e, err := c.disk.get(k)

@@ -205,6 +205,52 @@ func TestPersistenceAcrossReopen(t *testing.T) {
 	}
 }
 
+// TestExactTierFromDiskAfterHotEviction reads entries the hot tier no
+// longer holds from disk, in their namespace and sub-namespace (a miss
+// skips the disk when the usage records lack the key), and never across
+// namespaces or after a delete.
+func TestExactTierFromDiskAfterHotEviction(t *testing.T) {
+	c, err := Open(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	top, sub := lookup(t, "team", "top"), lookup(t, "team/alice", "sub")
+	for _, l := range []Lookup{top, sub} {
+		c.Put(l, answer, nil, 0, nil)
+	}
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []Lookup{top, sub} {
+		c.hot.del(l.key())
+	}
+	c.hot.rc.Wait()
+	for _, tc := range []struct {
+		name string
+		l    Lookup
+		want Tier
+	}{
+		{"namespace", top, TierExact},
+		{"sub-namespace", sub, TierExact},
+		{"other namespace", lookup(t, "other", "top"), ""},
+		{"never written", lookup(t, "team", "never"), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if r := c.Get(ctx, tc.l); r.Tier != tc.want {
+				t.Fatalf("tier %q, want %q", r.Tier, tc.want)
+			}
+		})
+	}
+	if ok, err := c.DeleteEntry(ctx, "team", top.key().EntryID()); !ok || err != nil {
+		t.Fatalf("delete: %v %v", ok, err)
+	}
+	if r := c.Get(ctx, top); r.Tier != "" {
+		t.Fatalf("deleted entry served from tier %q", r.Tier)
+	}
+}
+
 func semanticCache(t *testing.T, emb *bagEmbedder, idx *bruteIndex, verify VerifyFunc) *Cache {
 	t.Helper()
 	var j Judge

@@ -76,6 +76,20 @@ func (u *usage) add(ns string, k Key, r useRec) {
 	n.entries++
 }
 
+// has reports whether an entry under k is accounted in namespace ns (or
+// its parent): every entry on disk is, from before its transaction
+// commits until it is deleted, so a key it lacks is not on disk.
+func (u *usage) has(ns string, k Key) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := u.ns[ParentNamespace(ns)]
+	if n == nil {
+		return false
+	}
+	_, ok := n.recs[k]
+	return ok
+}
+
 // touch records a hit on the entry under k.
 func (u *usage) touch(ns string, k Key, now int64) {
 	u.mu.Lock()
