@@ -227,7 +227,7 @@ func (c *Call) refuse() {
 		Body: httpapi.Error("missing or unknown API key: this semcache serves only its configured client keys "+
 			"(Authorization: Bearer <key>)", httpapi.TypeInvalidRequest, "", "invalid_api_key"),
 	}
-	c.log.Info("engine: request refused", "reason", RefusedUnauthorized)
+	c.logger().Info("engine: request refused", "reason", RefusedUnauthorized)
 }
 
 // Refused is the reply to a request the engine refused in Begin (its

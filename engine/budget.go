@@ -273,7 +273,7 @@ func (c *Call) feedbackHeader(h http.Header) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := c.e.Feedback(ctx, f); err != nil && !errors.Is(err, ErrUnknownHit) && !errors.Is(err, ErrNoBudget) {
-			c.log.Warn("budget: feedback failed", "err", err)
+			c.logger().Warn("budget: feedback failed", "err", err)
 		}
 	}()
 }

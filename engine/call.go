@@ -4,16 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/semcache/semcache/cache"
@@ -61,7 +62,9 @@ type Call struct {
 	front Front
 	start time.Time
 	rid   string
-	log   *slog.Logger
+	// log is the call's logger, made at its first use (most calls log
+	// nothing): see logger.
+	log   atomic.Pointer[slog.Logger]
 	ns    string
 	route string
 	ep    *Endpoint // nil: an API semcache passes through
@@ -130,7 +133,6 @@ func (e *Engine) BeginRequest(f Front, t Target, h http.Header) *Call {
 	method, path := t.Method, t.Path
 	pol := e.pol.Load() // the whole call keeps the policy it began with
 	c := &Call{e: e, pol: pol, front: f, start: e.now(), rid: httpapi.RequestID(h), ns: pol.ns.Resolve(h)}
-	c.log = e.log.With("request_id", c.rid)
 	if ep, ok := e.Endpoint(method, path); ok {
 		c.ep, c.route = &ep, ep.Name
 		c.ctl, c.ctlErr = ParseControls(h, pol.maxTTL)
@@ -188,7 +190,19 @@ func (c *Call) UpstreamPath(path string) string {
 func (c *Call) RequestID() string { return c.rid }
 
 // Logger is the call's logger, with its request id.
-func (c *Call) Logger() *slog.Logger { return c.log }
+func (c *Call) Logger() *slog.Logger { return c.logger() }
+
+// logger returns the call's logger, making it at the first use.
+func (c *Call) logger() *slog.Logger {
+	if l := c.log.Load(); l != nil {
+		return l
+	}
+	l := c.e.log.With("request_id", c.rid)
+	if c.log.CompareAndSwap(nil, l) {
+		return l
+	}
+	return c.log.Load()
+}
 
 // HeaderMutation changes a set of headers.
 type HeaderMutation struct {
@@ -206,18 +220,32 @@ func (m HeaderMutation) Apply(h http.Header) {
 	}
 }
 
+// dropPassed and dropCached are the request headers that stay here, in
+// canonical form: of a passed-through call and of a cached API's.
+var (
+	dropPassed = canonicalKeys(slices.Concat(controlHeaders, answerHeaders))
+	dropCached = canonicalKeys(slices.Concat([]string{"Accept-Encoding"}, controlHeaders, answerHeaders))
+)
+
+func canonicalKeys(keys []string) []string {
+	for i, k := range keys {
+		keys[i] = http.CanonicalHeaderKey(k)
+	}
+	return keys
+}
+
 // UpstreamHeader says how the request headers h change on their way
 // upstream: semcache's control headers stay here, the request id goes
 // along, and a cached API's Accept-Encoding is dropped so the answer comes
 // back in a form that can be assembled.
 func (c *Call) UpstreamHeader(h http.Header) HeaderMutation {
 	m := HeaderMutation{}
-	drop := append(controlHeaders[:len(controlHeaders):len(controlHeaders)], answerHeaders...)
+	drop := dropPassed
 	if c.ep != nil {
-		drop = append([]string{"Accept-Encoding"}, drop...)
+		drop = dropCached
 	}
 	for _, k := range drop {
-		if _, ok := h[http.CanonicalHeaderKey(k)]; ok {
+		if _, ok := h[k]; ok {
 			m.Remove = append(m.Remove, k)
 		}
 	}
@@ -235,7 +263,7 @@ type Plan struct {
 	// Upstream, when Reply is nil, is the request to send upstream.
 	Upstream *Upstream
 	// CoalesceKey names identical upstream calls that may be shared; ""
-	// when this one must not be.
+	// when this one must not be. It is binary (a map key, not for show).
 	CoalesceKey string
 }
 
@@ -376,7 +404,7 @@ func (c *Call) upstreamBody(missing []int) []byte {
 	}
 	b, err := c.req.UpstreamBody(missing)
 	if err != nil {
-		c.log.Warn("engine: could not build the upstream body, sending the request whole", "err", err)
+		c.logger().Warn("engine: could not build the upstream body, sending the request whole", "err", err)
 		return nil
 	}
 	return b
@@ -387,11 +415,11 @@ func (c *Call) upstreamBody(missing []int) []byte {
 func (c *Call) invalid(err error) Plan {
 	c.outcome, c.reason = OutcomeError, err.Error()
 	if c.front.Filter {
-		c.log.Info("engine: request not understood, passing it through", "route", c.route, "err", err)
+		c.logger().Info("engine: request not understood, passing it through", "route", c.route, "err", err)
 		return Plan{Upstream: &Upstream{Header: http.Header{"X-Request-Id": {c.rid}}}}
 	}
 	reply := c.errorReply(err)
-	c.log.Info("engine: bad request", "route", c.route, "status", reply.Status, "err", err)
+	c.logger().Info("engine: bad request", "route", c.route, "status", reply.Status, "err", err)
 	return Plan{Reply: &reply}
 }
 
@@ -403,7 +431,7 @@ func (c *Call) Reject(err error) *Reply {
 	defer c.mu.Unlock()
 	if c.front.Filter {
 		c.outcome, c.reason = OutcomeBypass, "body not looked up: "+err.Error()
-		c.log.Info("engine: request body not looked up, passing it through", "route", c.route, "err", err)
+		c.logger().Info("engine: request body not looked up, passing it through", "route", c.route, "err", err)
 		return nil
 	}
 	c.outcome, c.reason = OutcomeError, err.Error()
@@ -470,7 +498,7 @@ func (c *Call) lookup(ctx context.Context) {
 		if res.Shadow != nil {
 			m.ShadowHits.WithLabelValues(m.Namespace(c.ns)).Inc()
 			m.Similarity.WithLabelValues(m.Namespace(c.ns), "shadow").Observe(float64(res.Similarity))
-			c.log.Info("shadow semantic hit", "namespace", c.ns, "entry", res.Shadow.ID, "similarity", res.Similarity)
+			c.logger().Info("shadow semantic hit", "namespace", c.ns, "entry", res.Shadow.ID, "similarity", res.Similarity)
 		}
 		switch {
 		case res.Tier == cache.TierExact && c.filling(res.Entry):
@@ -482,7 +510,7 @@ func (c *Call) lookup(ctx context.Context) {
 			c.hits[i] = res.Entry
 			semantic = true
 			m.Similarity.WithLabelValues(m.Namespace(c.ns), "served").Observe(float64(res.Similarity))
-			c.log.Debug("semantic hit", "namespace", c.ns, "entry", res.Entry.ID, "similarity", res.Similarity,
+			c.logger().Debug("semantic hit", "namespace", c.ns, "entry", res.Entry.ID, "similarity", res.Similarity,
 				"query", c.items[i].Prompt, "matched", res.Entry.Prompt)
 			c.e.cache.Alias(c.items[i], res)
 		default:
@@ -534,7 +562,7 @@ func (c *Call) render() *Reply {
 	p := c.pick(now, sources)
 	ct, body, err := c.req.Render(p.answers, p.opts)
 	if err != nil {
-		c.log.Warn("engine: stored answer cannot be rendered, fetching afresh", "err", err)
+		c.logger().Warn("engine: stored answer cannot be rendered, fetching afresh", "err", err)
 		return nil
 	}
 	h := http.Header{"Content-Type": {ct}, "X-Request-Id": {c.rid}}
@@ -592,10 +620,11 @@ func (c *Call) missHeaders() {
 }
 
 // coalesceKey names the upstream call: the same items asked the same
-// way, in the same bytes. The body is in it so that requests that differ
-// only in fields outside the cache key that still reach the upstream
-// (user, metadata, store, safety_identifier, …) never share a call: each
-// such request makes its own, and the upstream sees every one.
+// way, in the same bytes (a binary string: a map key, never shown). The
+// body is in it so that requests that differ only in fields outside the
+// cache key that still reach the upstream (user, metadata, store,
+// safety_identifier, …) never share a call: each such request makes its
+// own, and the upstream sees every one.
 func (c *Call) coalesceKey(body []byte) string {
 	if c.ctl.NoStore {
 		return ""
@@ -614,7 +643,9 @@ func (c *Call) coalesceKey(body []byte) string {
 		h.Write(k[:])
 	}
 	h.Write([]byte(c.req.Variant()))
-	return hex.EncodeToString(h.Sum(nil))
+	var sum [sha256.Size]byte
+	return string(h.Sum(sum[:0])) // a map key, never shown: raw bytes
+
 }
 
 // enrichBody applies RAG to a missed chat call; nil keeps the body. A
@@ -626,7 +657,7 @@ func (c *Call) enrichBody(ctx context.Context) []byte {
 	switch {
 	case err != nil:
 		m.RAGRetrievals.WithLabelValues("error").Inc()
-		c.log.Warn("rag: retrieval failed, sending the request unchanged", "namespace", c.ns, "err", err)
+		c.logger().Warn("rag: retrieval failed, sending the request unchanged", "namespace", c.ns, "err", err)
 		return nil
 	case enr.Body == nil:
 		m.RAGRetrievals.WithLabelValues("empty").Inc()
@@ -687,7 +718,7 @@ func (c *Call) Unreachable(cause string) Reply {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.e.metrics.upstreamError(c.ns, "unreachable")
-	c.log.Warn("upstream call failed", "cause", cause)
+	c.logger().Warn("upstream call failed", "cause", cause)
 	if c.outcome != OutcomeBypass {
 		c.outcome = OutcomeError
 	}
@@ -779,7 +810,7 @@ func (c *Call) decide(result string, err error) {
 	c.decided = true
 	c.e.metrics.WriteBackSkipped.WithLabelValues(result).Inc()
 	if err != nil {
-		c.log.Debug("answer not cached", "namespace", c.ns, "reason", err)
+		c.logger().Debug("answer not cached", "namespace", c.ns, "reason", err)
 	}
 }
 
@@ -819,7 +850,7 @@ func (c *Call) Write(p []byte) (out []byte, replaced bool) {
 		c.held, c.hold, c.sources = nil, false, false
 		if c.merge {
 			c.merge = false
-			c.log.Warn("engine: batch answer too large to merge, passing it through")
+			c.logger().Warn("engine: batch answer too large to merge, passing it through")
 		}
 		return out, true
 	}
@@ -846,7 +877,7 @@ func (c *Call) Finish(clean bool) []byte {
 	}
 	if !clean {
 		m.upstreamError(c.ns, "broken_stream")
-		c.log.Warn("upstream body broken")
+		c.logger().Warn("upstream body broken")
 	}
 	if !c.observe {
 		c.decide("not_cacheable", wire.NotCacheable("body ended before the answer did"))
@@ -914,7 +945,7 @@ func okAnswers(a []cache.Answer, err error) []cache.Answer {
 // merged renders a batch reply from the hits and the fetched answers.
 func (c *Call) merged(fresh []cache.Answer) []byte {
 	if fresh == nil {
-		c.log.Warn("engine: the upstream answer to a partial hit could not be read")
+		c.logger().Warn("engine: the upstream answer to a partial hit could not be read")
 		return httpapi.Error("semcache: the upstream answer could not be merged with the cached items", httpapi.TypeAPI, "", "upstream_mismatch")
 	}
 	answers := make([]*cache.Answer, len(c.items))
@@ -929,7 +960,7 @@ func (c *Call) merged(fresh []cache.Answer) []byte {
 	}
 	_, body, err := c.req.Render(answers, c.mergedOptions(c.e.now()))
 	if err != nil {
-		c.log.Warn("engine: merged reply cannot be rendered", "err", err)
+		c.logger().Warn("engine: merged reply cannot be rendered", "err", err)
 		return httpapi.Error("semcache: the cached items could not be rendered", httpapi.TypeServer, "", "")
 	}
 	return body

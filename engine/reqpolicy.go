@@ -192,7 +192,7 @@ func (c *Call) raiseThreshold() {
 	}
 	if lower {
 		c.e.metrics.policyIgnored(ignoredHeaderThreshold, ignoredLower)
-		c.log.Debug("X-Semcache-Threshold below the namespace's cut-off ignored", "namespace", c.ns,
+		c.logger().Debug("X-Semcache-Threshold below the namespace's cut-off ignored", "namespace", c.ns,
 			"similarity", cut.Similarity, "score", cut.Score)
 	}
 }

@@ -59,6 +59,6 @@ func (c *Call) Speculated(result string, body []byte) {
 	s.calls.WithLabelValues(result).Inc()
 	if result == SpeculationCancelled {
 		s.tokens.Add(float64(EstimatePromptTokens(body)))
-		c.log.Debug("speculative upstream call cancelled", "estimated_prompt_tokens", EstimatePromptTokens(body))
+		c.logger().Debug("speculative upstream call cancelled", "estimated_prompt_tokens", EstimatePromptTokens(body))
 	}
 }
