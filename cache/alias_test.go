@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -199,5 +200,75 @@ func TestAliasKeepsOriginalRules(t *testing.T) {
 	}
 	if len(r.Rejections) == 0 || r.Rejections[0].Reason != "difference" {
 		t.Errorf("rejections %+v, want the original's veto", r.Rejections)
+	}
+}
+
+// TestPendingCandidatesMerge: pending vectors at or above the threshold
+// join the store's candidates best first, without repeating an entry the
+// store returned, cut to topK.
+func TestPendingCandidatesMerge(t *testing.T) {
+	unit := func(x float32) []float32 { return []float32{x, 0} }
+	entry := func(key string) *Entry { return &Entry{Key: key, Prompt: "p " + key} }
+	stored := entry("s")
+	dupOfStored := *stored // the same entry, another pointer
+	pv := []pendingVec{
+		{entry: entry("low"), vector: unit(0.5)},
+		{entry: &dupOfStored, vector: unit(0.95)},
+		{entry: entry("a"), vector: unit(0.9)},
+		{entry: entry("b"), vector: unit(0.99)},
+		{entry: entry("c"), vector: unit(0.8)},
+		{entry: entry("d"), vector: unit(0.85)},
+		{entry: entry("wrong-dim"), vector: []float32{1}},
+	}
+	for _, tc := range []struct {
+		name  string
+		topK  int
+		store []candidate
+		want  string
+	}{
+		{"no store hits", 3, nil, "b s a"},
+		{"store hit kept, its pending copy dropped", 3, []candidate{{entry: stored, score: 0.95}}, "b s a"},
+		{"topK 10", 10, []candidate{{entry: stored, score: 0.95}}, "b s a d c"},
+		{"store hit below the pending", 2, []candidate{{entry: stored, score: 0.7}}, "b a"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Cache{pendingVecs: map[string][]pendingVec{groupKey("ns", "p"): pv}}
+			got := c.pendingCandidates("ns", "p", unit(1), 0.75, tc.topK, slices.Clone(tc.store))
+			var keys []string
+			for _, cand := range got {
+				keys = append(keys, cand.entry.Key)
+			}
+			if s := strings.Join(keys, " "); s != tc.want {
+				t.Fatalf("candidates %q, want %q", s, tc.want)
+			}
+		})
+	}
+}
+
+// TestSemanticHitEntrySource: a search hit's entry comes from the hot tier
+// when it holds it, and from the record's payload when it does not; the
+// hit is the same either way.
+func TestSemanticHitEntrySource(t *testing.T) {
+	emb := &bagEmbedder{}
+	c, err := Open(Options{Semantic: &SemanticOptions{Embedder: emb, Index: &bruteIndex{}, Threshold: 0.7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	stored := lookup(t, "a", "how do I reverse a list in python")
+	c.Put(stored, answer, nil, 0, nil)
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	para := lookup(t, "a", "in python how do I reverse a list?")
+	hot := c.Get(ctx, para)
+	c.hot.del(stored.key())
+	c.hot.rc.Wait()
+	decoded := c.Get(ctx, para)
+	for name, r := range map[string]Result{"hot": hot, "decoded": decoded} {
+		if r.Tier != TierSemantic || r.Entry.Answer.Text != "42" || r.Entry.Prompt != stored.Prompt {
+			t.Fatalf("%s: %+v, want a semantic hit on the stored entry", name, r)
+		}
 	}
 }

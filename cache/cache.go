@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/viterin/vek/vek32"
+
 	"github.com/semcache/semcache/vectorstore"
 )
 
@@ -658,11 +660,9 @@ func (c *Cache) getSemantic(ctx context.Context, sem *SemanticOptions, l Lookup,
 	now := c.now()
 	cands := make([]candidate, 0, len(hits)+1)
 	for _, h := range hits {
-		e, err := UnmarshalEntry(h.Record.Payload)
-		if err != nil {
-			continue
+		if e := c.hitEntry(&h.Record); e != nil {
+			cands = append(cands, candidate{entry: e, score: h.Score})
 		}
-		cands = append(cands, candidate{entry: e, score: h.Score})
 	}
 	cands = c.pendingCandidates(l.Namespace, partition, res.Vector, threshold, sem.TopK, cands)
 	// Live candidates of the query's group, each with the entry it serves.
@@ -794,6 +794,26 @@ type candidate struct {
 	score         float32
 }
 
+// hitEntry is the entry a search hit stands for: the hot tier's when it
+// holds the record's entry (the common case for recent answers: no JSON
+// decoding on the lookup path), else the record's payload decoded; nil
+// when that fails. An alias record is always decoded (it carries the
+// wording it was created for).
+func (c *Cache) hitEntry(r *vectorstore.Record) *Entry {
+	if len(r.ID) == 2*len(Key{}) {
+		if k, err := parseKey(r.ID); err == nil {
+			if e, ok := c.hot.get(k); ok && e.Key == r.ID && e.AliasOf == "" {
+				return e
+			}
+		}
+	}
+	e, err := UnmarshalEntry(r.Payload)
+	if err != nil {
+		return nil
+	}
+	return e
+}
+
 // pendingCandidates merges into cands (best first, as the store returned
 // them) the pending vectors of the group scoring at least threshold, so
 // an answer written a moment ago is findable before the write-back indexes
@@ -805,43 +825,48 @@ func (c *Cache) pendingCandidates(ns, partition string, vec []float32, threshold
 	if len(pv) == 0 {
 		return cands
 	}
-	added := false
+	var extra []candidate
 	for _, p := range pv {
 		if len(p.vector) != len(vec) {
 			continue
 		}
-		score := dot(p.vector, vec)
-		if score < threshold {
-			continue
+		if score := dot(p.vector, vec); score >= threshold {
+			extra = append(extra, candidate{entry: p.entry, score: score})
+		}
+	}
+	if len(extra) == 0 {
+		return cands
+	}
+	// Best first; of the pending, at most topK can make the cut, so the
+	// duplicate check stays short however many answers are pending.
+	byScore := func(x, y candidate) int { return cmp.Compare(y.score, x.score) }
+	slices.SortStableFunc(extra, byScore)
+	fromStore := len(cands)
+	for _, p := range extra {
+		if len(cands)-fromStore >= topK {
+			break
 		}
 		dup := false
 		for _, x := range cands {
-			if x.entry.Key == p.entry.Key && x.entry.Prompt == p.entry.Prompt && x.entry.Context == p.entry.Context {
+			if x.entry == p.entry || x.entry.Key == p.entry.Key && x.entry.Prompt == p.entry.Prompt && x.entry.Context == p.entry.Context {
 				dup = true
 				break
 			}
 		}
 		if !dup {
-			cands = append(cands, candidate{entry: p.entry, score: score})
-			added = true
+			cands = append(cands, p)
 		}
 	}
-	if added {
-		slices.SortStableFunc(cands, func(x, y candidate) int { return cmp.Compare(y.score, x.score) })
-		if len(cands) > topK {
-			cands = cands[:topK]
-		}
+	slices.SortStableFunc(cands, byScore)
+	if len(cands) > topK {
+		cands = cands[:topK]
 	}
 	return cands
 }
 
-func dot(a, b []float32) float32 {
-	var s float32
-	for i := range a {
-		s += a[i] * b[i]
-	}
-	return s
-}
+// dot is the inner product of two equal-length vectors (SIMD: the
+// pending answers' vectors are scanned on every semantic lookup).
+func dot(a, b []float32) float32 { return vek32.Dot(a, b) }
 
 // AnswerSimilarity embeds two answers with the similarity tier's embedder
 // and returns their cosine similarity. Shadow mode uses it to tell how far
