@@ -350,14 +350,14 @@ func (v *Verifier) CheckAll(ctx context.Context, query string, cands []Candidate
 		return f.Veto == "" && f.Differs() && f.OnlyA+f.OnlyB <= MaxDeletionWords && v.encoder != nil
 	}
 	var descs []int
+	v.featuresAll(query, cands, feats)
 	for i, c := range cands {
-		f := v.Features(query, c.Text)
+		f := &feats[i]
 		if f.Veto != "" && v.disabled[f.Veto] {
 			f.Veto, f.Detail = "", ""
 		}
-		feats[i] = f
 		residual[i] = c.Similarity
-		if testable(&f) && !f.Request {
+		if testable(f) && !f.Request {
 			descs = append(descs, i)
 		}
 	}
@@ -447,4 +447,19 @@ func cosine(a, b []float32) float32 {
 		s += a[i] * b[i]
 	}
 	return s
+}
+
+// featuresAll sets out[i] to Features(query, cands[i].Text), analysing the
+// query once for all candidates: a pair's own state (matched, only) is
+// reset by match, and the rest of an analysis is only read.
+func (v *Verifier) featuresAll(query string, cands []Candidate, out []Features) {
+	qa := v.pool.Get().(*analysis)
+	ca := v.pool.Get().(*analysis)
+	defer v.pool.Put(qa)
+	defer v.pool.Put(ca)
+	qa.analyze(v, query)
+	for i, c := range cands {
+		ca.analyze(v, c.Text)
+		out[i] = v.features(qa, ca)
+	}
 }

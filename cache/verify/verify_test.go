@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -591,5 +592,35 @@ func TestRulesOnly(t *testing.T) {
 	}
 	if !got[1].OK {
 		t.Errorf("same question, rules only, below the cut-off: %+v, want OK", got[1])
+	}
+}
+
+// TestFeaturesAllMatchesFeatures: analysing the query once for a list of
+// candidates gives each candidate the features it gets on its own, in any
+// order (no state leaks from one pair to the next).
+func TestFeaturesAllMatchesFeatures(t *testing.T) {
+	v := newVerifier(t, Options{})
+	queries := map[string][]Candidate{}
+	for _, tc := range rejectCases {
+		queries[tc.q] = append(queries[tc.q], Candidate{Text: tc.c})
+	}
+	for _, p := range paraphrases {
+		queries[p[0]] = append(queries[p[0]], Candidate{Text: p[1]})
+	}
+	// One query against every candidate text, so pairs of very different
+	// shapes follow each other.
+	var all []Candidate
+	for _, cs := range queries {
+		all = append(all, cs...)
+	}
+	queries["How do I reverse a list in Python?"] = all
+	for q, cands := range queries {
+		got := make([]Features, len(cands))
+		v.featuresAll(q, cands, got)
+		for i, c := range cands {
+			if want := v.Features(q, c.Text); !reflect.DeepEqual(got[i], want) {
+				t.Fatalf("featuresAll(%q)[%d] (%q) = %+v, want %+v", q, i, c.Text, got[i], want)
+			}
+		}
 	}
 }
