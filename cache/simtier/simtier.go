@@ -180,13 +180,18 @@ func (j Judge) ScoreCutoff() float32 {
 // Judge checks cands against query: their prompts, and in context mode
 // their contexts (the earlier user turns), each with the verifier. A
 // candidate is accepted when both are; its score is the lower of the two.
+// Contexts whose earlier assistant turns are the very same text (their
+// fingerprints are equal) continue the same exchange: the second
+// conversation's opening was answered with the first one's answer, in
+// practice served from this cache, which judged the openings alike then;
+// only the prompts are checked.
 func (j Judge) Judge(ctx context.Context, query cache.Text, cands []cache.Candidate) []cache.Judgement {
 	vc := make([]verify.Candidate, len(cands))
 	var withCtx []int
 	var cc []verify.Candidate
 	for i, c := range cands {
 		vc[i] = verify.Candidate{Text: c.Prompt, Similarity: c.Similarity, RulesOnly: c.RulesOnly, MinScore: c.MinScore}
-		if query.Context != "" && c.Context != "" {
+		if query.Context != "" && c.Context != "" && !sameAnswers(query, c.Text) {
 			withCtx = append(withCtx, i)
 			// The contexts' own similarity is unknown here; the
 			// candidates' similarity (of context and prompt together) is
@@ -216,6 +221,12 @@ func (j Judge) Judge(ctx context.Context, query cache.Text, cands []cache.Candid
 		}
 	}
 	return out
+}
+
+// sameAnswers reports whether two conversations' earlier assistant turns
+// are the same text.
+func sameAnswers(a, b cache.Text) bool {
+	return a.ContextAnswers != "" && a.ContextAnswers == b.ContextAnswers
 }
 
 // ReasonContext is the rejection of a candidate whose conversation differs

@@ -124,3 +124,51 @@ func TestJudgeContexts(t *testing.T) {
 		}
 	}
 }
+
+// TestJudgeContextAnswers: conversations whose openings got the very same
+// answer continue the same exchange, however the openings are worded;
+// another answer (or none) leaves the contexts to the verifier.
+func TestJudgeContextAnswers(t *testing.T) {
+	lex, err := lexical.New(lexical.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := Options(Config{Embedder: lex, Index: fakeIndex{}, Kind: "lexical"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := cache.ContextAnswersFingerprint([]string{"The human heart has four chambers: two atria above and two ventricles below, separated by valves that keep blood flowing one way."})
+	other := cache.ContextAnswersFingerprint([]string{"The Sistine Chapel is a chapel in the Apostolic Palace, famous for the ceiling Michelangelo painted between 1508 and 1512."})
+	if answer == "" || other == "" || answer == other {
+		t.Fatalf("fingerprints %q %q", answer, other)
+	}
+	q := cache.Text{Prompt: "how many chambers does it have", Context: "Can you explain the human heart's structure?", ContextAnswers: answer}
+	cand := func(ctx, answers string) cache.Candidate {
+		return cache.Candidate{Text: cache.Text{Prompt: "how many chambers does it have", Context: ctx, ContextAnswers: answers}, Similarity: 0.9}
+	}
+	tests := []struct {
+		name string
+		cand cache.Candidate
+		ok   bool
+	}{
+		{"reworded opening, same answer", cand("Describe the structure of the human heart.", answer), true},
+		{"reworded opening, another answer", cand("Describe the structure of the human heart.", other), false},
+		{"reworded opening, no answer", cand("Describe the structure of the human heart.", ""), false},
+		{"another opening, another answer", cand("Tell me about the Sistine Chapel.", other), false},
+		{"no context at all", cache.Candidate{Text: cache.Text{Prompt: "how many chambers does it have", ContextAnswers: answer}, Similarity: 0.9}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j := opts.Verify.Judge(context.Background(), q, []cache.Candidate{tt.cand})[0]
+			if j.OK != tt.ok || (!tt.ok && j.Reason != ReasonContext) {
+				t.Fatalf("%+v, want OK=%v (else %s)", j, tt.ok, ReasonContext)
+			}
+		})
+	}
+	// The fingerprint does not vouch for the follow-up itself.
+	j := opts.Verify.Judge(context.Background(), q, []cache.Candidate{{Text: cache.Text{Prompt: "how many valves does it have",
+		Context: "Describe the structure of the human heart.", ContextAnswers: answer}, Similarity: 0.9}})[0]
+	if j.OK {
+		t.Fatalf("another follow-up after the same answer was accepted: %+v", j)
+	}
+}

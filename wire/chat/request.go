@@ -57,6 +57,9 @@ type Request struct {
 	// mode ("" otherwise, or for a first turn): the verifier compares it
 	// too.
 	Context string
+	// ContextAnswers fingerprints the earlier assistant turns in context
+	// mode (cache.ContextAnswersFingerprint).
+	ContextAnswers string
 	// SemanticReason says why the similarity tier must not be used for this
 	// request ("" when it may be).
 	SemanticReason string
@@ -322,6 +325,13 @@ func (r *Request) canonicalise(fields map[string]any, msgs []any, mode wire.Prom
 				b.WriteString(strings.TrimSpace(m.Text))
 			}
 			r.Context = b.String()
+			var answers []string
+			for _, m := range r.Messages[:last] {
+				if m.Role == "assistant" {
+					answers = append(answers, m.Text)
+				}
+			}
+			r.ContextAnswers = cache.ContextAnswersFingerprint(answers)
 		default:
 			r.Prompt = strings.TrimSpace(lastMsg.Text)
 		}
@@ -384,7 +394,7 @@ func normaliseMessage(m any) any {
 // the similarity tier embeds with the prompt and the verifier compares.
 func (r *Request) Lookup() cache.Lookup {
 	return cache.Lookup{Endpoint: Name, Model: r.Model, Key: r.canonical, Prompt: r.Prompt, Context: r.Context,
-		Partition: r.contextCanon}
+		ContextAnswers: r.ContextAnswers, Partition: r.contextCanon}
 }
 
 // Key returns the exact-tier key of r in namespace ns (tests and tools).

@@ -233,3 +233,37 @@ func TestContextMode(t *testing.T) {
 		t.Error("last mode changed")
 	}
 }
+
+// TestContextAnswers: in context mode the earlier assistant turns are
+// fingerprinted, so a conversation continued after the same answer is
+// recognised; too short an answer, or another mode, gives none.
+func TestContextAnswers(t *testing.T) {
+	const long = "DNA, deoxyribonucleic acid, carries the genetic instructions for the development, functioning, growth and reproduction of every known organism and many viruses."
+	conv := func(opening, answer string) string {
+		return `{"model":"m","messages":[{"role":"user","content":"` + opening + `"},{"role":"assistant","content":"` + answer + `"},{"role":"user","content":"what does it stand for"}]}`
+	}
+	fp := func(body string, mode wire.PromptMode) string {
+		r, err := ParseRequest([]byte(body), mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Lookup().ContextAnswers != r.ContextAnswers {
+			t.Fatal("the lookup lost the fingerprint")
+		}
+		return r.ContextAnswers
+	}
+	a := fp(conv("What is the significance of DNA?", long), wire.PromptContext)
+	b := fp(conv("Why does DNA matter?", long), wire.PromptContext)
+	if a == "" || a != b {
+		t.Errorf("the same answer after two openings: %q, %q", a, b)
+	}
+	if c := fp(conv("Why does DNA matter?", long+" It is a double helix."), wire.PromptContext); c == a || c == "" {
+		t.Errorf("another answer: %q", c)
+	}
+	if s := fp(conv("Is DNA a molecule?", "Yes, it is."), wire.PromptContext); s != "" {
+		t.Errorf("a short answer fingerprinted: %q", s)
+	}
+	if l := fp(conv("What is the significance of DNA?", long), wire.PromptLastMessage); l != "" {
+		t.Errorf("last mode fingerprinted: %q", l)
+	}
+}
