@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"slices"
@@ -473,5 +474,45 @@ func TestLegacyEntryLayout(t *testing.T) {
 	again, err := UnmarshalEntry(b)
 	if err != nil || again.Answer.Text != a.Text || again.Answer.Endpoint != a.Endpoint || string(again.Answer.Payload) != string(a.Payload) {
 		t.Fatalf("round trip: %+v, %v", again.Answer, err)
+	}
+}
+
+// TestMarshalEntrySameBytes: MarshalEntry writes what encoding/json
+// writes (entries stay readable by older versions and byte-stable); with
+// invalid UTF-8 (replaced by U+FFFD, which encoding/json writes escaped
+// and MarshalEntry as is) the entry decodes to the same value.
+func TestMarshalEntrySameBytes(t *testing.T) {
+	for name, e := range map[string]*Entry{
+		"full": {ID: "id", Key: strings.Repeat("b", 64), Namespace: "ns/sub", Partition: "p\x00q",
+			Prompt: "How do I reverse a list in <Python> & co?\u2028", Context: "earlier turn", RequestModel: "gpt",
+			Answer: Answer{Endpoint: "chat", Model: "gpt", Usage: &Usage{1, 2, 3}, Text: "é \ufffd replaced",
+				Payload: json.RawMessage(` {"role":"assistant", "content":"x"} `), Chunks: Chunks{}.Append(3).Append(4)},
+			CreatedAt: time.Unix(1700000000, 123456789).UTC(), ExpiresAt: time.Unix(1800000000, 0).In(time.FixedZone("X", 3600)),
+			Sources: []string{"doc#1"}, AliasOf: strings.Repeat("c", 64),
+			Variants: []Answer{{Endpoint: "chat", Text: "v2"}}},
+		"minimal":      {Key: "k", Namespace: "n"},
+		"invalid utf8": {Key: "k", Namespace: "n", Prompt: "bad \xff", Answer: Answer{Endpoint: "chat", Text: "\xfe\xff"}},
+	} {
+		if name == "invalid utf8" {
+			got, err := MarshalEntry(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := json.Marshal(e)
+			var g, w Entry
+			if err := json.Unmarshal(got, &g); err != nil {
+				t.Fatal(err)
+			}
+			_ = json.Unmarshal(want, &w)
+			if g.Prompt != w.Prompt || g.Answer.Text != w.Answer.Text || g.Prompt != "bad \ufffd" {
+				t.Errorf("invalid utf8: decoded %q %q, encoding/json's %q %q", g.Prompt, g.Answer.Text, w.Prompt, w.Answer.Text)
+			}
+			continue
+		}
+		want, werr := json.Marshal(e)
+		got, gerr := MarshalEntry(e)
+		if werr != nil || gerr != nil || string(got) != string(want) {
+			t.Errorf("%s: MarshalEntry\n%s (%v), encoding/json\n%s (%v)", name, got, gerr, want, werr)
+		}
 	}
 }
