@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/httpapi"
@@ -112,6 +113,9 @@ type Call struct {
 	// firstToken: the first content of a stream was timed
 	firstToken bool
 	lastByte   time.Time
+	// interToken is the inter-token histogram of the call's namespace,
+	// resolved at its first stream chunk rather than at every one.
+	interToken prometheus.Observer
 	ended      bool
 }
 
@@ -762,8 +766,7 @@ func (c *Call) Upstream(status int, h http.Header) Response {
 		c.decided = true
 		return Response{}
 	}
-	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
-	c.stream = mt == "text/event-stream"
+	c.stream = IsEventStream(h)
 	sources := !c.stream && status == http.StatusOK && c.e.sources && len(c.enrich.Sources) > 0
 	merge := c.merge && status == http.StatusOK
 	switch storable, maxAge := upstreamStorable(h); {
@@ -802,6 +805,17 @@ func (c *Call) Upstream(status int, h http.Header) Response {
 	return resp
 }
 
+// IsEventStream reports whether h declares a text/event-stream body: the
+// media type of Content-Type, parameters aside, in any case (what
+// mime.ParseMediaType returns, without its allocations on every answer).
+func IsEventStream(h http.Header) bool {
+	ct := h.Get("Content-Type")
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return strings.EqualFold(strings.TrimSpace(ct), "text/event-stream")
+}
+
 // decide records the write-back decision that needs no answer.
 func (c *Call) decide(result string, err error) {
 	if c.decided {
@@ -830,7 +844,10 @@ func (c *Call) Write(p []byte) (out []byte, replaced bool) {
 			m.UpstreamFirstByte.WithLabelValues(m.Namespace(c.ns)).Observe(now.Sub(c.sentAt).Seconds())
 		}
 	} else if c.stream {
-		m.InterToken.WithLabelValues(m.Namespace(c.ns)).Observe(now.Sub(c.lastByte).Seconds())
+		if c.interToken == nil {
+			c.interToken = m.InterToken.WithLabelValues(m.Namespace(c.ns))
+		}
+		c.interToken.Observe(now.Sub(c.lastByte).Seconds())
 	}
 	c.lastByte = now
 	if c.body != nil {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -582,7 +581,7 @@ func (s *Server) fetch(ctx context.Context, f *flight, call *engine.Call, path s
 	for _, k := range r.Remove {
 		out.Del(k)
 	}
-	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
+	if engine.IsEventStream(resp.Header) {
 		out.Del("Content-Length") // relayed event by event
 	}
 	f.setHeader(resp.StatusCode, out, false)
