@@ -272,3 +272,56 @@ func TestSemanticHitEntrySource(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexPayloadIsDiskEncoding: with a disk tier, the vector store's
+// record carries the entry as the disk tier stored it (encoded once), and
+// an alias record its own encoding.
+func TestIndexPayloadIsDiskEncoding(t *testing.T) {
+	emb := &bagEmbedder{}
+	idx := &bruteIndex{}
+	c, err := Open(Options{Dir: t.TempDir(), Semantic: &SemanticOptions{Embedder: emb, Index: idx, Threshold: 0.7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	l := lookup(t, "a", "how do I reverse a list in python")
+	e := c.Put(l, answer, nil, 0, nil)
+	para := lookup(t, "a", "in python how do I reverse a list?")
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res := c.Get(ctx, para)
+	if res.Tier != TierSemantic {
+		t.Fatalf("paraphrase: %+v", res)
+	}
+	c.Alias(para, res)
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	disk, err := c.disk.get(l.key())
+	if err != nil || disk == nil {
+		t.Fatalf("disk: %v %v", disk, err)
+	}
+	want, _ := MarshalEntry(disk)
+	idx.mu.Lock()
+	defer idx.mu.Unlock()
+	rec, ok := idx.recs[e.Key]
+	if !ok || string(rec.Payload) != string(want) {
+		t.Fatalf("record payload\n%s\nwant the disk encoding\n%s", rec.Payload, want)
+	}
+	aliases := 0
+	for id, r := range idx.recs {
+		if id == e.Key {
+			continue
+		}
+		a, err := UnmarshalEntry(r.Payload)
+		if err != nil || a.AliasOf != e.Key || a.Prompt != para.Prompt {
+			t.Fatalf("alias record %s: %+v %v", id, a, err)
+		}
+		aliases++
+	}
+	if aliases != 1 {
+		t.Fatalf("%d alias records, want 1", aliases)
+	}
+}

@@ -88,14 +88,19 @@ func (d *diskTier) putBatch(entries []*Entry) error {
 }
 
 // putEntry writes e, its meta record and its source rows in tx.
-func putEntry(tx *bolt.Tx, e *Entry) error {
+func putEntry(tx *bolt.Tx, e *Entry) error { return putEntryEncoded(tx, e, nil) }
+
+// putEntryEncoded is putEntry with e already encoded as b (nil: encoded
+// here).
+func putEntryEncoded(tx *bolt.Tx, e *Entry, b []byte) error {
 	k, err := parseKey(e.Key)
 	if err != nil {
 		return err
 	}
-	b, err := MarshalEntry(e)
-	if err != nil {
-		return err
+	if b == nil {
+		if b, err = MarshalEntry(e); err != nil {
+			return err
+		}
 	}
 	if err := tx.Bucket(bucketEntries).Put(k[:], b); err != nil {
 		return err

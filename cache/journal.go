@@ -73,6 +73,9 @@ func decodeVector(b []byte) []float32 {
 // diskBatch is what one write-back transaction does.
 type diskBatch struct {
 	puts []*Entry
+	// encoded[i] is puts[i] as MarshalEntry writes it (nil: encoded in
+	// the transaction); the indexer reuses it as the record's payload.
+	encoded [][]byte
 	// journal[i] marks puts[i] for the vector store; vectors[i] is its
 	// vector when known.
 	journal []bool
@@ -88,7 +91,11 @@ func (d *diskTier) commit(b *diskBatch) error {
 	return d.db.Update(func(tx *bolt.Tx) error {
 		jb := tx.Bucket(bucketJournal)
 		for i, e := range b.puts {
-			if err := putEntry(tx, e); err != nil {
+			var enc []byte
+			if i < len(b.encoded) {
+				enc = b.encoded[i]
+			}
+			if err := putEntryEncoded(tx, e, enc); err != nil {
 				return err
 			}
 			if b.journal[i] {

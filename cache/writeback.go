@@ -68,6 +68,9 @@ type writeJob struct {
 	// journaled: the disk tier's journal holds the job until the vector
 	// store has it; replay: the job comes from that journal.
 	journaled, replay bool
+	// encoded is entry as the disk tier stored it (nil: not encoded yet):
+	// the indexer's record payload, so a miss's entry is encoded once.
+	encoded []byte
 }
 
 // indexJob is one batch for the indexer: records to upsert and ids to
@@ -390,7 +393,13 @@ func (c *Cache) persist(batch []writeJob) {
 		if j.journaled {
 			c.journalN.Add(1)
 		}
+		if c.disk != nil {
+			// Encoded once, for the disk tier and the vector store; an
+			// entry that cannot be encoded fails the transaction, as before.
+			j.encoded, _ = MarshalEntry(e)
+		}
 		db.puts = append(db.puts, e)
+		db.encoded = append(db.encoded, j.encoded)
 		db.journal = append(db.journal, j.journaled)
 		db.vectors = append(db.vectors, j.vector)
 		c.usage.add(e.Namespace, j.key, useRec{size: e.Size(), lastHit: e.CreatedAt.UnixNano(), expires: unixNano(e.ExpiresAt)})
@@ -770,9 +779,12 @@ func (c *Cache) indexBatch(ij indexJob) error {
 		if j.entry.Partition == "" || j.vector == nil || j.entry.Expired(now) || tooLong(sem, j.entry.Prompt, j.entry.Context) {
 			continue
 		}
-		payload, err := MarshalEntry(j.entry)
-		if err != nil {
-			continue
+		payload := j.encoded
+		if payload == nil || j.alias {
+			var err error
+			if payload, err = MarshalEntry(j.entry); err != nil {
+				continue
+			}
 		}
 		rec := vectorstore.Record{
 			ID:        j.entry.Key,
