@@ -85,13 +85,14 @@ func (q *queryCode) fillAbs() {
 	if cap(q.abs) < len(q.c) {
 		q.abs = make([]uint8, len(q.c))
 	}
-	q.abs = q.abs[:len(q.c)]
+	abs := q.abs[:len(q.c)]
+	q.abs = abs
 	for i, c := range q.c {
-		if c < 0 {
-			q.abs[i] = uint8(-c)
-		} else {
-			q.abs[i] = uint8(c)
-		}
+		// Branch-free: the signs of a code are a coin toss, and graph
+		// construction codes every candidate neighbour (a branch here
+		// mispredicted half the time).
+		m := c >> 7 // 0 or -1
+		abs[i] = uint8((c ^ m) - m)
 	}
 }
 
