@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -345,26 +346,41 @@ const (
 )
 
 // MinContextAnswerWords is the fewest words the earlier assistant turns of
-// a conversation need for their fingerprint to count: a short answer
-// ("Yes.") can be the same for different questions.
+// a conversation need to vouch for its context (ContextAnswersVouch): a
+// short answer ("Yes.") can be the same for different questions.
 const MinContextAnswerWords = 20
 
-// ContextAnswersFingerprint fingerprints a conversation's earlier
-// assistant turns, in order: "" when they have fewer than
-// MinContextAnswerWords words between them.
-func ContextAnswersFingerprint(turns []string) string {
-	words := 0
-	h := sha256.New()
-	for _, t := range turns {
-		t = strings.TrimSpace(t)
-		words += len(strings.Fields(t))
-		h.Write([]byte(t))
-		h.Write([]byte{0})
-	}
-	if words < MinContextAnswerWords {
+// shortAnswers marks the fingerprint of answers too short to vouch.
+const shortAnswers = "short:"
+
+// ContextAnswersFingerprint fingerprints the turns of a conversation that
+// are not the user's (the assistant's answers, tool calls and results),
+// given in order in their canonical form, with the assistant's words
+// counted: "" when there are none. Two conversations with different
+// fingerprints went differently, whatever their users asked.
+func ContextAnswersFingerprint(turns [][]byte, words int) string {
+	if len(turns) == 0 {
 		return ""
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	h := sha256.New()
+	var n [8]byte
+	for _, t := range turns {
+		binary.BigEndian.PutUint64(n[:], uint64(len(t)))
+		h.Write(n[:])
+		h.Write(t)
+	}
+	fp := hex.EncodeToString(h.Sum(nil)[:16])
+	if words < MinContextAnswerWords {
+		return shortAnswers + fp
+	}
+	return fp
+}
+
+// ContextAnswersVouch reports whether a fingerprint's answers are long
+// enough that two conversations sharing them continue the same exchange,
+// however their user turns were worded.
+func ContextAnswersVouch(fp string) bool {
+	return fp != "" && !strings.HasPrefix(fp, shortAnswers)
 }
 
 // EmbedText joins a context and a prompt as the similarity tier embeds

@@ -41,3 +41,26 @@ func TestConversationAfterTheSameAnswer(t *testing.T) {
 		t.Errorf("upstream calls = %d, want 2", got)
 	}
 }
+
+// TestConversationAfterAnotherAnswer: the same opening answered
+// differently (sampling, other tool results) makes the same follow-up
+// another question: "double it" after "42" is not "double it" after "17".
+func TestConversationAfterAnotherAnswer(t *testing.T) {
+	_, upURL := simUpstream(t)
+	s := start(t, upURL, t.TempDir())
+	conv := func(reply string) string {
+		b, _ := json.Marshal(map[string]any{"model": "sim-gpt", "messages": []map[string]string{
+			{"role": "user", "content": "Pick a random number between 1 and 100."}, {"role": "assistant", "content": reply}, {"role": "user", "content": "Now double it."}}})
+		return string(b)
+	}
+	if a := ask(t, s.api, "k", conv("42")); a.cache != "miss" {
+		t.Fatalf("first: %+v", a)
+	}
+	waitMetric(t, s.admin, "semcache_writeback_written_total 1")
+	if a := ask(t, s.api, "k", conv("17")); a.cache != "miss" {
+		t.Fatalf("the same follow-up after another answer: X-Semcache %q (similarity %s), want miss", a.cache, a.sim)
+	}
+	if a := ask(t, s.api, "k", conv("42")); a.cache != "hit-exact" {
+		t.Fatalf("the same conversation again: %+v", a)
+	}
+}

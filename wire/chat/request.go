@@ -57,8 +57,9 @@ type Request struct {
 	// mode ("" otherwise, or for a first turn): the verifier compares it
 	// too.
 	Context string
-	// ContextAnswers fingerprints the earlier assistant turns in context
-	// mode (cache.ContextAnswersFingerprint).
+	// ContextAnswers fingerprints the earlier turns that are not the
+	// user's (answers, tool calls and results) in context mode
+	// (cache.ContextAnswersFingerprint).
 	ContextAnswers string
 	// SemanticReason says why the similarity tier must not be used for this
 	// request ("" when it may be).
@@ -325,13 +326,18 @@ func (r *Request) canonicalise(fields map[string]any, msgs []any, mode wire.Prom
 				b.WriteString(strings.TrimSpace(m.Text))
 			}
 			r.Context = b.String()
-			var answers []string
-			for _, m := range r.Messages[:last] {
+			var turns [][]byte
+			words := 0
+			for i, m := range r.Messages[:last] {
+				if m.Role == "user" || m.Role == "system" || m.Role == "developer" {
+					continue
+				}
+				turns = append(turns, canon.Append(nil, normaliseMessage(msgs[i])))
 				if m.Role == "assistant" {
-					answers = append(answers, m.Text)
+					words += len(strings.Fields(m.Text))
 				}
 			}
-			r.ContextAnswers = cache.ContextAnswersFingerprint(answers)
+			r.ContextAnswers = cache.ContextAnswersFingerprint(turns, words)
 		default:
 			r.Prompt = strings.TrimSpace(lastMsg.Text)
 		}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/wire"
 )
 
@@ -260,8 +261,19 @@ func TestContextAnswers(t *testing.T) {
 	if c := fp(conv("Why does DNA matter?", long+" It is a double helix."), wire.PromptContext); c == a || c == "" {
 		t.Errorf("another answer: %q", c)
 	}
-	if s := fp(conv("Is DNA a molecule?", "Yes, it is."), wire.PromptContext); s != "" {
-		t.Errorf("a short answer fingerprinted: %q", s)
+	if s := fp(conv("Is DNA a molecule?", "Yes, it is."), wire.PromptContext); s == "" || cache.ContextAnswersVouch(s) || !cache.ContextAnswersVouch(a) {
+		t.Errorf("a short answer: %q (vouches %v), a long one vouches %v", s, cache.ContextAnswersVouch(s), cache.ContextAnswersVouch(a))
+	}
+	// Tool results are part of what happened: the same answer text after
+	// other results is another conversation.
+	tool := func(result string) string {
+		return `{"model":"m","messages":[{"role":"user","content":"weather in Paris?"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"weather","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c1","content":"` + result + `"},{"role":"assistant","content":"` + long + `"},{"role":"user","content":"should I take an umbrella"}]}`
+	}
+	if x, y := fp(tool("15C sunny"), wire.PromptContext), fp(tool("10C rain"), wire.PromptContext); x == y || x == "" {
+		t.Errorf("other tool results, same fingerprint %q", x)
+	}
+	if n := fp(`{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"user","content":"what does it stand for"}]}`, wire.PromptContext); n != "" {
+		t.Errorf("no answer yet, fingerprint %q", n)
 	}
 	if l := fp(conv("What is the significance of DNA?", long), wire.PromptLastMessage); l != "" {
 		t.Errorf("last mode fingerprinted: %q", l)

@@ -55,8 +55,9 @@ type Request struct {
 	// Context is the earlier user turns in context mode ("" otherwise):
 	// the similarity tier embeds and verifies them with the prompt.
 	Context string
-	// ContextAnswers fingerprints the earlier assistant messages in context
-	// mode (cache.ContextAnswersFingerprint).
+	// ContextAnswers fingerprints the earlier items that are not the
+	// user's (answers, function calls and their outputs) in context mode
+	// (cache.ContextAnswersFingerprint).
 	ContextAnswers string
 	// BypassReason says why the request must not be cached ("" when it
 	// may be).
@@ -324,13 +325,19 @@ func (r *Request) canonicalise(fields map[string]any, input []any) {
 	case wire.PromptContext:
 		r.Prompt = strings.TrimSpace(r.Input[len(r.Input)-1].Text)
 		r.Context = earlierUser(r.Input)
-		var answers []string
-		for _, it := range r.Input[:len(r.Input)-1] {
+		var turns [][]byte
+		words := 0
+		for i, it := range r.Input[:len(r.Input)-1] {
+			if it.Type == "message" && (it.Role == "user" || it.Role == "system" || it.Role == "developer") {
+				continue
+			}
+			obj, _ := input[i].(map[string]any)
+			turns = append(turns, canon.Append(nil, normaliseItem(obj)))
 			if it.Type == "message" && it.Role == "assistant" {
-				answers = append(answers, it.Text)
+				words += len(strings.Fields(it.Text))
 			}
 		}
-		r.ContextAnswers = cache.ContextAnswersFingerprint(answers)
+		r.ContextAnswers = cache.ContextAnswersFingerprint(turns, words)
 	default:
 		r.Prompt = strings.TrimSpace(r.Input[len(r.Input)-1].Text)
 	}

@@ -367,7 +367,7 @@ func TestContextAnswers(t *testing.T) {
 	if a == "" || a != b {
 		t.Fatalf("the same answer: %q, %q", a, b)
 	}
-	if c := fp(turn("Is it sunny in Oslo?", "Yes.")); c != "" {
-		t.Fatalf("a short answer fingerprinted: %q", c)
+	if c := fp(turn("Is it sunny in Oslo?", "Yes.")); c == "" || cache.ContextAnswersVouch(c) || !cache.ContextAnswersVouch(a) {
+		t.Fatalf("a short answer: %q", c)
 	}
 }
