@@ -45,8 +45,8 @@ const (
 	// per answer by about a third (BenchmarkWriteBackPaced). The hot tier
 	// has every answer at once.
 	batchLinger = 20 * time.Millisecond
-	// lingerBatch is the batch size past which a batch no longer waits:
-	// the per-transaction work is amortised by then.
+	// lingerBatch: a batch that finds this many answers queued commits
+	// without lingering (the per-transaction work is amortised by then).
 	lingerBatch = 256
 	// storeCallTimeout bounds one call to the vector store or embedder.
 	storeCallTimeout = 10 * time.Second
@@ -321,30 +321,34 @@ func (c *Cache) writer() {
 
 func (c *Cache) collect(first writeJob) []writeJob {
 	batch := []writeJob{first}
-	var linger *time.Timer
-	for len(batch) < maxBatch {
-		select {
-		case j := <-c.queue:
-			batch = append(batch, j)
-			continue
-		default:
-		}
-		if len(batch) >= lingerBatch {
-			return batch
-		}
-		if linger == nil {
-			linger = time.NewTimer(batchLinger)
-			defer linger.Stop()
-		}
-		select {
-		case j := <-c.queue:
-			batch = append(batch, j)
-		case <-linger.C:
-			return batch
-		case <-c.closing:
-			return batch
+	drain := func() {
+		for len(batch) < maxBatch {
+			select {
+			case j := <-c.queue:
+				batch = append(batch, j)
+			default:
+				return
+			}
 		}
 	}
+	drain()
+	if len(batch) >= lingerBatch {
+		return batch
+	}
+	// Linger without listening to the queue: answers wait in its buffer
+	// meanwhile, and a send to a buffered channel no one is receiving
+	// from wakes no goroutine, so a batch costs one wake-up of the writer
+	// instead of one per answer (each a futex call on the path of the
+	// request that produced the answer). The buffer holds far more than
+	// arrives in batchLinger at any rate the service reaches; when it is
+	// full, Put waits (at most batchLinger here).
+	t := time.NewTimer(batchLinger)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.closing:
+	}
+	drain()
 	return batch
 }
 
