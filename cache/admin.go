@@ -545,6 +545,12 @@ func (c *Cache) warmBatch(ctx context.Context, items []WarmItem) error {
 			return fmt.Errorf("cache: warm: disk write: %w", err)
 		}
 	}
+	// Accounted as soon as they are on disk: an exact lookup reads the
+	// disk only for keys the usage records hold.
+	for i, sl := range slots {
+		e := entries[i]
+		c.usage.add(e.Namespace, sl.key, useRec{size: e.Size(), lastHit: now.UnixNano(), expires: unixNano(e.ExpiresAt)})
+	}
 	if pol.sem != nil {
 		if err := c.warmIndex(ctx, pol.sem, entries); err != nil {
 			return err
@@ -553,9 +559,7 @@ func (c *Cache) warmBatch(ctx context.Context, items []WarmItem) error {
 	nss := map[string]bool{}
 	for i, sl := range slots {
 		c.hot.set(sl.key, entries[i], sl.ttl)
-		e := entries[i]
-		c.usage.add(e.Namespace, sl.key, useRec{size: e.Size(), lastHit: now.UnixNano(), expires: unixNano(e.ExpiresAt)})
-		nss[e.Namespace] = true
+		nss[entries[i].Namespace] = true
 	}
 	for ns := range nss {
 		if victims := c.usage.over(ns, pol.quota); len(victims) > 0 {

@@ -516,3 +516,23 @@ func TestMarshalEntrySameBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestWarmedEntriesReadFromDisk: entries written by Warm are exact hits
+// from disk once the hot tier no longer holds them.
+func TestWarmedEntriesReadFromDisk(t *testing.T) {
+	c, err := Open(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	l := lookup(t, "team", "warmed")
+	if n, err := c.Warm(ctx, []WarmItem{{Lookup: l, Answer: answer}}); n != 1 || err != nil {
+		t.Fatalf("warm: %d %v", n, err)
+	}
+	c.hot.del(l.key())
+	c.hot.rc.Wait()
+	if r := c.Get(ctx, l); r.Tier != TierExact {
+		t.Fatalf("warmed entry after hot eviction: tier %q", r.Tier)
+	}
+}
