@@ -548,8 +548,8 @@ func (c *Call) render() *Reply {
 	}
 	h.Set("X-Semcache", outcomeHeader(c.outcome))
 	age := time.Duration(0)
-	for _, e := range c.hits {
-		c.e.metrics.recordSaved(c.ns, e)
+	for i, e := range c.hits {
+		c.e.metrics.recordSaved(c.ns, e, p.answers[i])
 		age = max(age, now.Sub(e.CreatedAt))
 	}
 	h.Set("Age", strconv.FormatInt(int64(max(0, age.Seconds())), 10))
@@ -921,7 +921,7 @@ func (c *Call) merged(fresh []cache.Answer) []byte {
 	for i, e := range c.hits {
 		if e != nil {
 			answers[i] = &e.Answer
-			c.e.metrics.recordSaved(c.ns, e)
+			c.e.metrics.recordSaved(c.ns, e, &e.Answer)
 		}
 	}
 	for n, i := range c.missing {
