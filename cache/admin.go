@@ -534,7 +534,7 @@ func (c *Cache) warmBatch(ctx context.Context, items []WarmItem) error {
 		}
 		e.remember()
 		if it.Lookup.Prompt != "" {
-			e.Prompt, e.Context = it.Lookup.Prompt, it.Lookup.Context
+			e.Prompt, e.Context, e.ContextAnswers = it.Lookup.Prompt, it.Lookup.Context, it.Lookup.ContextAnswers
 			e.Partition = it.Lookup.partition()
 		}
 		slots[i] = slot{key: k, ttl: ttl}

@@ -3,12 +3,16 @@ package cache
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +46,10 @@ type Judge interface {
 // its conversation in context mode ("" otherwise).
 type Text struct {
 	Prompt, Context string
+	// ContextAnswers fingerprints the earlier assistant turns of the
+	// conversation (ContextAnswersFingerprint; "" when there are none or
+	// they are too short to tell conversations apart).
+	ContextAnswers string
 }
 
 // Candidate is a cached prompt a judge compares with the query.
@@ -335,6 +343,44 @@ const (
 	DefaultSearchTimeout = 100 * time.Millisecond
 )
 
+// MinContextAnswerWords is the fewest words the earlier assistant turns of
+// a conversation need to vouch for its context (ContextAnswersVouch): a
+// short answer ("Yes.") can be the same for different questions.
+const MinContextAnswerWords = 20
+
+// shortAnswers marks the fingerprint of answers too short to vouch.
+const shortAnswers = "short:"
+
+// ContextAnswersFingerprint fingerprints the turns of a conversation that
+// are not the user's (the assistant's answers, tool calls and results),
+// given in order in their canonical form, with the assistant's words
+// counted: "" when there are none. Two conversations with different
+// fingerprints went differently, whatever their users asked.
+func ContextAnswersFingerprint(turns [][]byte, words int) string {
+	if len(turns) == 0 {
+		return ""
+	}
+	h := sha256.New()
+	var n [8]byte
+	for _, t := range turns {
+		binary.BigEndian.PutUint64(n[:], uint64(len(t)))
+		h.Write(n[:])
+		h.Write(t)
+	}
+	fp := hex.EncodeToString(h.Sum(nil)[:16])
+	if words < MinContextAnswerWords {
+		return shortAnswers + fp
+	}
+	return fp
+}
+
+// ContextAnswersVouch reports whether a fingerprint's answers are long
+// enough that two conversations sharing them continue the same exchange,
+// however their user turns were worded.
+func ContextAnswersVouch(fp string) bool {
+	return fp != "" && !strings.HasPrefix(fp, shortAnswers)
+}
+
 // EmbedText joins a context and a prompt as the similarity tier embeds
 // them: the prompt, after its context when it has one (so the candidates
 // of a follow-up come from conversations like this one).
@@ -472,6 +518,12 @@ type Lookup struct {
 	// context mode ("" otherwise): the similarity tier embeds
 	// EmbedText(Prompt, Context) and the verifier compares both.
 	Context string
+	// ContextAnswers fingerprints the earlier assistant turns
+	// (ContextAnswersFingerprint): two conversations whose openings were
+	// answered with the very same text (the second one's typically served
+	// from this cache) continue the same exchange, however their user
+	// turns were worded.
+	ContextAnswers string
 	// Partition is the partition material: everything in Key except the
 	// prompt. Only entries with the same partition are semantic candidates.
 	Partition []byte
@@ -718,14 +770,14 @@ func (c *Cache) getSemantic(ctx context.Context, sem *SemanticOptions, l Lookup,
 		// paraphrase of it.
 		origOf := map[int]int{}
 		for i, cand := range live {
-			jc[i] = Candidate{Text: Text{Prompt: cand.entry.Prompt, Context: cand.entry.Context}, Similarity: cand.score, MinScore: l.ScoreFloor}
+			jc[i] = Candidate{Text: cand.entry.text(), Similarity: cand.score, MinScore: l.ScoreFloor}
 			if cand.entry.AliasOf != "" {
 				origOf[i] = len(jc)
-				jc = append(jc, Candidate{Text: Text{Prompt: cand.served.Prompt, Context: cand.served.Context}, Similarity: cand.score, RulesOnly: true})
+				jc = append(jc, Candidate{Text: cand.served.text(), Similarity: cand.score, RulesOnly: true})
 			}
 		}
 		start := c.now()
-		js := sem.Verify.Judge(ctx, Text{Prompt: l.Prompt, Context: l.Context}, jc)
+		js := sem.Verify.Judge(ctx, Text{Prompt: l.Prompt, Context: l.Context, ContextAnswers: l.ContextAnswers}, jc)
 		res.JudgeTime = c.now().Sub(start)
 		for i, k := range origOf {
 			if k < len(js) && js[k].Rule && js[i].OK {

@@ -108,6 +108,9 @@ type Entry struct {
 	// EmbedText(Prompt, Context).
 	Prompt  string `json:"prompt,omitempty"`
 	Context string `json:"context,omitempty"`
+	// ContextAnswers fingerprints the earlier assistant turns
+	// (Lookup.ContextAnswers).
+	ContextAnswers string `json:"context_answers,omitempty"`
 	// RequestModel is the model the client asked for.
 	RequestModel string    `json:"request_model"`
 	Answer       Answer    `json:"answer"`
@@ -170,6 +173,11 @@ func (e *Entry) aliasTarget() *Entry {
 	return &t
 }
 
+// text is what a judge compares of e.
+func (e *Entry) text() Text {
+	return Text{Prompt: e.Prompt, Context: e.Context, ContextAnswers: e.ContextAnswers}
+}
+
 // Expired reports whether e has expired at now.
 func (e *Entry) Expired(now time.Time) bool {
 	return !e.ExpiresAt.IsZero() && !now.Before(e.ExpiresAt)
@@ -177,7 +185,7 @@ func (e *Entry) Expired(now time.Time) bool {
 
 // Size approximates the bytes e holds in memory (the exact tier's cost).
 func (e *Entry) Size() int64 {
-	n := 200 + len(e.ID) + len(e.Key) + len(e.Namespace) + len(e.Partition) + len(e.Prompt) + len(e.Context) +
+	n := 200 + len(e.ID) + len(e.Key) + len(e.Namespace) + len(e.Partition) + len(e.Prompt) + len(e.Context) + len(e.ContextAnswers) +
 		len(e.RequestModel)
 	n += answerSize(&e.Answer)
 	for i := range e.Variants {

@@ -101,7 +101,7 @@ func (c *Cache) Put(l Lookup, ans Answer, vector []float32, ttl time.Duration, s
 		// the dashboard show, not a copy of a huge prompt in every tier.
 		e.Prompt = capText(l.Prompt, displayPromptBytes)
 	default:
-		e.Prompt, e.Context = l.Prompt, l.Context
+		e.Prompt, e.Context, e.ContextAnswers = l.Prompt, l.Context, l.ContextAnswers
 		e.Partition = l.partition()
 	}
 	c.store(pol, k, e, vector, ttl)
@@ -224,7 +224,7 @@ func (c *Cache) Alias(l Lookup, res Result) {
 	}
 	a := *res.Entry
 	a.AliasOf = res.Entry.Key
-	a.Prompt, a.Context = l.Prompt, l.Context
+	a.Prompt, a.Context, a.ContextAnswers = l.Prompt, l.Context, l.ContextAnswers
 	a.Partition = l.partition()
 	if a.Partition != res.Entry.Partition {
 		return

@@ -80,8 +80,9 @@ type Call struct {
 	req     Request
 	items   []cache.Lookup
 	results []cache.Result
-	hits    []*cache.Entry // per item; nil for a miss
-	missing []int          // items asked upstream
+	hits    []*cache.Entry  // per item; nil for a miss
+	served  []*cache.Answer // the answers a full hit served (an entry's variant)
+	missing []int           // items asked upstream
 	outcome string
 	reason  string
 	salt    string
@@ -532,6 +533,7 @@ func (c *Call) render() *Reply {
 		sources = append(sources, e.Sources...)
 	}
 	p := c.pick(now, sources)
+	c.served = p.answers
 	ct, body, err := c.req.Render(p.answers, p.opts)
 	if err != nil {
 		c.log.Warn("engine: stored answer cannot be rendered, fetching afresh", "err", err)
@@ -548,8 +550,8 @@ func (c *Call) render() *Reply {
 	}
 	h.Set("X-Semcache", outcomeHeader(c.outcome))
 	age := time.Duration(0)
-	for _, e := range c.hits {
-		c.e.metrics.recordSaved(c.ns, e)
+	for i, e := range c.hits {
+		c.e.metrics.recordSaved(c.ns, e, p.answers[i])
 		age = max(age, now.Sub(e.CreatedAt))
 	}
 	h.Set("Age", strconv.FormatInt(int64(max(0, age.Seconds())), 10))
@@ -921,7 +923,7 @@ func (c *Call) merged(fresh []cache.Answer) []byte {
 	for i, e := range c.hits {
 		if e != nil {
 			answers[i] = &e.Answer
-			c.e.metrics.recordSaved(c.ns, e)
+			c.e.metrics.recordSaved(c.ns, e, &e.Answer)
 		}
 	}
 	for n, i := range c.missing {
@@ -988,6 +990,9 @@ func (c *Call) summary(d time.Duration) *Summary {
 		case s.Outcome == OutcomeHitExact || s.Outcome == OutcomeHitSemantic:
 			if len(c.hits) == 1 {
 				s.Entry, s.Similarity = c.hits[0], r.Similarity
+				if len(c.served) == 1 {
+					s.Answer = c.served[0]
+				}
 			}
 		case r.Shadow != nil:
 			s.Similarity = r.Similarity

@@ -244,12 +244,13 @@ func (m *Metrics) WatchCache(c *cache.Cache) {
 	})
 }
 
-// recordSaved adds the tokens and money a hit saved.
-func (m *Metrics) recordSaved(ns string, e *cache.Entry) {
-	if e == nil {
+// recordSaved adds the tokens and money a hit of e saved by serving a
+// (one of its answers: a variant's usage is its own).
+func (m *Metrics) recordSaved(ns string, e *cache.Entry, a *cache.Answer) {
+	if e == nil || a == nil {
 		return
 	}
-	u := e.Answer.Usage
+	u := a.Usage
 	if u == nil {
 		return
 	}
@@ -259,7 +260,7 @@ func (m *Metrics) recordSaved(ns string, e *cache.Entry) {
 	prices := *m.prices.Load()
 	p, ok := prices[e.RequestModel]
 	if !ok {
-		p, ok = prices[e.Answer.Model]
+		p, ok = prices[a.Model]
 	}
 	if ok {
 		cost := float64(u.PromptTokens)*p.PromptPerMillion/1e6 + float64(u.CompletionTokens)*p.CompletionPerMillion/1e6

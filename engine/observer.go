@@ -24,8 +24,10 @@ type Summary struct {
 	Reason string
 	// Model is the model asked for; Prompt a short text of the request.
 	Model, Prompt string
-	// Entry is the entry a single-answer hit served.
-	Entry *cache.Entry
+	// Entry is the entry a single-answer hit served, and Answer the answer
+	// of it that was served (one of its variants; nil when not known).
+	Entry  *cache.Entry
+	Answer *cache.Answer
 	// Similarity is the score of a served semantic hit, of a shadow hit,
 	// or of the best candidate the verifier refused.
 	Similarity float32

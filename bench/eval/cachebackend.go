@@ -168,7 +168,7 @@ func (b *CacheBackend) Warm(ctx context.Context, sides []Side) error {
 		if err != nil {
 			return err
 		}
-		prompts = append(prompts, req.Prompt)
+		prompts = append(prompts, cache.EmbedText(req.Prompt, req.Context))
 	}
 	_, err := b.embedPrompts(ctx, prompts)
 	return err
@@ -238,7 +238,9 @@ func (cb *cacheBatch) flush(ctx context.Context) error {
 }
 
 // Store parses every entry's request, embeds the prompts in batches and
-// Puts each with its vector.
+// Puts each with its vector. The embedded text is the one a lookup
+// embeds (cache.EmbedText: a follow-up after its context), as a miss's
+// write-back stores it.
 func (cb *cacheBatch) Store(ctx context.Context, entries []StoreEntry) error {
 	reqs := make([]*chat.Request, len(entries))
 	prompts := make([]string, len(entries))
@@ -247,7 +249,7 @@ func (cb *cacheBatch) Store(ctx context.Context, entries []StoreEntry) error {
 		if err != nil {
 			return err
 		}
-		reqs[i], prompts[i] = req, req.Prompt
+		reqs[i], prompts[i] = req, cache.EmbedText(req.Prompt, req.Context)
 	}
 	vecs, err := cb.b.embedPrompts(ctx, prompts)
 	if err != nil {

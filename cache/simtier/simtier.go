@@ -180,13 +180,20 @@ func (j Judge) ScoreCutoff() float32 {
 // Judge checks cands against query: their prompts, and in context mode
 // their contexts (the earlier user turns), each with the verifier. A
 // candidate is accepted when both are; its score is the lower of the two.
+// Contexts whose earlier assistant turns are the very same text (their
+// fingerprints are equal, and long enough) continue the same exchange: the
+// second conversation's opening was answered with the first one's answer,
+// in practice served from this cache, which judged the openings alike
+// then; only the prompts are checked. Conversations whose earlier answers
+// (or tool calls and results) differ are never matched: a follow-up may
+// refer to what was answered.
 func (j Judge) Judge(ctx context.Context, query cache.Text, cands []cache.Candidate) []cache.Judgement {
 	vc := make([]verify.Candidate, len(cands))
 	var withCtx []int
 	var cc []verify.Candidate
 	for i, c := range cands {
 		vc[i] = verify.Candidate{Text: c.Prompt, Similarity: c.Similarity, RulesOnly: c.RulesOnly, MinScore: c.MinScore}
-		if query.Context != "" && c.Context != "" {
+		if query.Context != "" && c.Context != "" && !answersVouch(query, c.Text) {
 			withCtx = append(withCtx, i)
 			// The contexts' own similarity is unknown here; the
 			// candidates' similarity (of context and prompt together) is
@@ -198,7 +205,7 @@ func (j Judge) Judge(ctx context.Context, query cache.Text, cands []cache.Candid
 	out := make([]cache.Judgement, len(verdicts))
 	for i, v := range verdicts {
 		out[i] = judgement(v)
-		if (query.Context == "") != (cands[i].Context == "") && out[i].OK {
+		if out[i].OK && ((query.Context == "") != (cands[i].Context == "") || answersDiffer(query, cands[i].Text)) {
 			out[i] = cache.Judgement{Reason: ReasonContext, Rule: true}
 		}
 	}
@@ -216,6 +223,19 @@ func (j Judge) Judge(ctx context.Context, query cache.Text, cands []cache.Candid
 		}
 	}
 	return out
+}
+
+// answersVouch reports whether two conversations' earlier answers are the
+// same and long enough to vouch for their contexts.
+func answersVouch(a, b cache.Text) bool {
+	return a.ContextAnswers == b.ContextAnswers && cache.ContextAnswersVouch(a.ContextAnswers)
+}
+
+// answersDiffer reports whether both conversations have earlier answers
+// (or tool calls and results) and they differ: a follow-up may refer to
+// them ("double it", "the second one"), so it is another question.
+func answersDiffer(a, b cache.Text) bool {
+	return a.ContextAnswers != "" && b.ContextAnswers != "" && a.ContextAnswers != b.ContextAnswers
 }
 
 // ReasonContext is the rejection of a candidate whose conversation differs

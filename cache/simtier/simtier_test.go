@@ -5,6 +5,7 @@ import (
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/cache/verify"
 	"github.com/semcache/semcache/embed/lexical"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +123,74 @@ func TestJudgeContexts(t *testing.T) {
 		if i > 0 && (js[i].OK || js[i].Reason != want) {
 			t.Errorf("candidate %d: %+v, want rejected for %s", i, js[i], want)
 		}
+	}
+}
+
+// TestJudgeContextAnswers: conversations whose openings got the very same
+// (long enough) answer continue the same exchange, however the openings
+// are worded; conversations whose answers differ never match, even after
+// the same opening; without answers on one side the verifier decides.
+func TestJudgeContextAnswers(t *testing.T) {
+	lex, err := lexical.New(lexical.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := Options(Config{Embedder: lex, Index: fakeIndex{}, Kind: "lexical"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := func(text string) string {
+		return cache.ContextAnswersFingerprint([][]byte{[]byte(`{"content":` + strconv.Quote(text) + `,"role":"assistant"}`)}, len(strings.Fields(text)))
+	}
+	answer := fp("The human heart has four chambers: two atria above and two ventricles below, separated by valves that keep blood flowing one way.")
+	other := fp("The Sistine Chapel is a chapel in the Apostolic Palace, famous for the ceiling Michelangelo painted between 1508 and 1512.")
+	short := fp("Four.")
+	if answer == "" || other == "" || answer == other {
+		t.Fatalf("fingerprints %q %q", answer, other)
+	}
+	q := cache.Text{Prompt: "how many chambers does it have", Context: "Can you explain the human heart's structure?", ContextAnswers: answer}
+	if cache.ContextAnswersVouch(short) || !cache.ContextAnswersVouch(answer) {
+		t.Fatalf("vouch: short %v, long %v", cache.ContextAnswersVouch(short), cache.ContextAnswersVouch(answer))
+	}
+	cand := func(ctx, answers string) cache.Candidate {
+		return cache.Candidate{Text: cache.Text{Prompt: "how many chambers does it have", Context: ctx, ContextAnswers: answers}, Similarity: 0.9}
+	}
+	tests := []struct {
+		name string
+		cand cache.Candidate
+		ok   bool
+	}{
+		{"reworded opening, same answer", cand("Describe the structure of the human heart.", answer), true},
+		{"reworded opening, another answer", cand("Describe the structure of the human heart.", other), false},
+		{"same opening, another answer", cand("Can you explain the human heart's structure?", other), false},
+		{"reworded opening, no answer", cand("Describe the structure of the human heart.", ""), false},
+		{"another opening, another answer", cand("Tell me about the Sistine Chapel.", other), false},
+		{"no context at all", cache.Candidate{Text: cache.Text{Prompt: "how many chambers does it have", ContextAnswers: answer}, Similarity: 0.9}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j := opts.Verify.Judge(context.Background(), q, []cache.Candidate{tt.cand})[0]
+			if j.OK != tt.ok || (!tt.ok && j.Reason != ReasonContext) {
+				t.Fatalf("%+v, want OK=%v (else %s)", j, tt.ok, ReasonContext)
+			}
+		})
+	}
+	// A short answer vouches for nothing: the contexts are checked (the same
+	// opening passes, a reworded one does not with the lexical verifier).
+	qs := q
+	qs.ContextAnswers = short
+	for _, tt := range []struct {
+		ctx string
+		ok  bool
+	}{{"Can you explain the human heart's structure?", true}, {"Describe the structure of the human heart.", false}} {
+		if j := opts.Verify.Judge(context.Background(), qs, []cache.Candidate{cand(tt.ctx, short)})[0]; j.OK != tt.ok {
+			t.Errorf("short answer after %q: %+v, want OK=%v", tt.ctx, j, tt.ok)
+		}
+	}
+	// The fingerprint does not vouch for the follow-up itself.
+	j := opts.Verify.Judge(context.Background(), q, []cache.Candidate{{Text: cache.Text{Prompt: "how many valves does it have",
+		Context: "Describe the structure of the human heart.", ContextAnswers: answer}, Similarity: 0.9}})[0]
+	if j.OK {
+		t.Fatalf("another follow-up after the same answer was accepted: %+v", j)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/semcache/semcache/engine"
 	"github.com/semcache/semcache/proxy"
 	"github.com/semcache/semcache/proxy/extproc"
+	"github.com/semcache/semcache/vectorstore/memory"
 )
 
 // config is everything `semcache serve` can be told. Flat settings come
@@ -54,14 +55,17 @@ type config struct {
 	MaxFalseHitRate, MinScore float64
 	WordvecDir, WordnetDir    string
 	TopK                      int
-	EmbedTimeout              time.Duration
-	SearchTimeout             time.Duration
-	Embedder                  string // auto | lexical | use | openai
-	ModelDir                  string
-	EmbedURL                  string
-	EmbedModel                string
-	EmbedKey                  string
-	EmbedDim                  int
+	// MemoryEfSearch is the embedded store's graph beam width (0: its
+	// default).
+	MemoryEfSearch int
+	EmbedTimeout   time.Duration
+	SearchTimeout  time.Duration
+	Embedder       string // auto | lexical | use | openai
+	ModelDir       string
+	EmbedURL       string
+	EmbedModel     string
+	EmbedKey       string
+	EmbedDim       int
 
 	Store         string // memory | pgvector | qdrant
 	PGDSN         string
@@ -169,6 +173,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.EmbedKey, "embed-key", "", "API key of the embeddings API (env SEMCACHE_EMBED_KEY)")
 	fs.IntVar(&c.EmbedDim, "embed-dim", 0, "embedding dimension (embedder openai; 0: probe)")
 	fs.StringVar(&c.Store, "store", "memory", "vector store: memory (embedded), pgvector or qdrant")
+	fs.IntVar(&c.MemoryEfSearch, "memory-ef-search", memory.DefaultEfSearch, "embedded store: beam width of a graph search (recall against latency in large partitions)")
 	fs.StringVar(&c.PGDSN, "pg-dsn", "", "PostgreSQL DSN (store pgvector)")
 	fs.StringVar(&c.QdrantAddr, "qdrant-addr", "", "Qdrant gRPC host:port (store qdrant)")
 	fs.StringVar(&c.QdrantKey, "qdrant-key", "", "Qdrant API key")
@@ -313,6 +318,9 @@ func (c *config) validate() error {
 		if t <= 0 {
 			bad("thresholds[%s] %v: must be positive (above 1 disables the tier)", ns, t)
 		}
+	}
+	if c.MemoryEfSearch < 1 || c.MemoryEfSearch > 4096 {
+		bad("--memory-ef-search %d: want 1..4096", c.MemoryEfSearch)
 	}
 	if c.TopK < 1 || c.TopK > 100 {
 		bad("--semantic-top-k %d: want 1..100", c.TopK)

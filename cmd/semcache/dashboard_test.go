@@ -87,6 +87,7 @@ type pageState struct {
 	NamespaceRows int      `json:"namespaceRows"`
 	RouteRows     []string `json:"routeRows"`
 	Status        string   `json:"status"`
+	PanelsSince   string   `json:"panelsSince"`
 }
 
 const readPage = `(() => {
@@ -108,6 +109,7 @@ const readPage = `(() => {
     namespaceRows: document.querySelectorAll("#namespaces tr[data-namespace]").length,
     routeRows: [...document.querySelectorAll("#routes tr[data-route]")].map((r) => r.dataset.route),
     status: q("status").textContent,
+    panelsSince: q("panels-since").textContent,
   };
 })()`
 
@@ -229,6 +231,11 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if len(st.TopEntries) == 1 && st.TopEntries[0] != exact.entry {
 		t.Errorf("top entry %q, want the hit entry %q", st.TopEntries[0], exact.entry)
+	}
+	// The process is younger than the range: the latency and similarity
+	// panels are since start, and say so.
+	if st.PanelsSince != "since start" {
+		t.Errorf("panels since %q, want since start", st.PanelsSince)
 	}
 	if !strings.HasPrefix(st.Status, "live") {
 		t.Errorf("status %q", st.Status)

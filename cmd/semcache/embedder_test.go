@@ -20,7 +20,9 @@ func TestAutoEmbedderPicksModel(t *testing.T) {
 		needOrSkip(t, "USE-lite model not found in %s (bash .ci/use-model.sh)", dir)
 	}
 	up, upURL := simUpstream(t)
-	s := start(t, upURL, t.TempDir(), "--embedder", "auto", "--model-dir", dir)
+	// Generous lookup deadlines: on a loaded CI machine the first USE-lite
+	// embedding can take longer than the default 150 ms, which is a miss.
+	s := start(t, upURL, t.TempDir(), "--embedder", "auto", "--model-dir", dir, "--embed-timeout", "10s", "--search-timeout", "10s")
 	if !strings.Contains(s.stderr.String(), "embedder="+use.ModelID) {
 		t.Fatalf("auto did not pick the model:\n%s", s.stderr.String())
 	}

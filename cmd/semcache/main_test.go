@@ -284,11 +284,11 @@ func grepLines(s, sub string) string {
 
 func TestConfigReportsEveryProblem(t *testing.T) {
 	err := run(context.Background(), []string{"serve", "--listen", "nope", "--upstream", "ftp://x", "--ttl", "-1s",
-		"--store", "qdrant", "--semantic", "maybe", "--cache-max-bytes", "lots"}, io.Discard, io.Discard)
+		"--store", "qdrant", "--semantic", "maybe", "--cache-max-bytes", "lots", "--memory-ef-search", "0"}, io.Discard, io.Discard)
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
-	for _, want := range []string{"--listen", "--upstream", "--ttl", "--qdrant-addr", "--semantic", "--cache-max-bytes"} {
+	for _, want := range []string{"--listen", "--upstream", "--ttl", "--qdrant-addr", "--semantic", "--cache-max-bytes", "--memory-ef-search"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}

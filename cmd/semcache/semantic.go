@@ -154,7 +154,7 @@ func (s *service) openStore(ctx context.Context, collection string, dim int, bac
 		}
 	default:
 		st, err := memory.Open(ctx, memory.Options{Dir: filepath.Join(cfg.DataDir, "vectors", collection), Dimension: dim, Logger: s.log,
-			LoadInBackground: background})
+			LoadInBackground: background, EfSearch: cfg.MemoryEfSearch})
 		if err != nil {
 			return nil, fmt.Errorf("store memory: %w", err)
 		}

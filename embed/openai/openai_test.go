@@ -525,7 +525,9 @@ func TestTimeout(t *testing.T) {
 	defer close(release)
 	s := newFakeServer(t)
 	s.set(func(s *fakeServer) { s.fault = blockUntil(-1, release, nil) })
-	e := newEmbedder(t, s, Options{Timeout: 20 * time.Millisecond, MaxRetries: 1})
+	// 300 ms, not less: on a loaded machine an attempt with a shorter
+	// deadline can time out before its request reaches the server.
+	e := newEmbedder(t, s, Options{Timeout: 300 * time.Millisecond, MaxRetries: 1})
 	_, err := e.Embed(context.Background(), []string{"slow"})
 	if !errors.Is(err, embed.ErrEmbed) || !errors.Is(err, errAttemptTimeout) {
 		t.Fatalf("err = %v, want ErrEmbed wrapping a timeout", err)

@@ -38,15 +38,21 @@ type Dashboard struct {
 	// Charts are the time series of the range, on one time axis.
 	Charts Charts `json:"charts"`
 	// Latency is the server-side duration per outcome, and the upstream's
-	// time to the first token (SSE) and first byte (JSON) of misses, since
-	// the process started.
+	// time to the first token (SSE) and first byte (JSON) of misses, over
+	// the range (from PanelsSince).
 	Latency []Latency `json:"latency"`
-	// Similarity is the histogram of semantic candidates' scores.
-	Similarity Similarity    `json:"similarity"`
-	Rejections []ReasonCount `json:"rejections"`
-	Cache      CacheGauges   `json:"cache"`
-	TopEntries []TopEntry    `json:"top_entries"`
-	Misses     []Miss        `json:"recent_misses"`
+	// Similarity is the histogram of semantic candidates' scores over the
+	// range (from PanelsSince).
+	Similarity Similarity `json:"similarity"`
+	// PanelsSince is where the latency and similarity panels start: the
+	// history's reading nearest before the range's start (at most a
+	// minute before it, 30 minutes for 24 h); absent when the process is
+	// younger than the range (the panels are since start).
+	PanelsSince time.Time     `json:"panels_since,omitzero"`
+	Rejections  []ReasonCount `json:"rejections"`
+	Cache       CacheGauges   `json:"cache"`
+	TopEntries  []TopEntry    `json:"top_entries"`
+	Misses      []Miss        `json:"recent_misses"`
 	// Redacted is true when prompts were left out: the request did not
 	// carry the admin token (or none is configured).
 	Redacted bool `json:"prompts_redacted"`
@@ -125,6 +131,11 @@ func (a *Admin) dashboard(snap snapshot, scope, rng string) Dashboard {
 	now := a.now()
 	span := Ranges[rng]
 	pts, names := a.history.window(span, now, snap)
+	base, since := a.history.baseline(span, now)
+	durations, sims := snap.durations, snap.similarity
+	if base != nil {
+		durations, sims = windowed(durations, base.durations), windowed(sims, base.similarity)
+	}
 	step := a.every
 	if span > FineRange {
 		step = a.coarseEvery
@@ -142,8 +153,9 @@ func (a *Admin) dashboard(snap snapshot, scope, rng string) Dashboard {
 		Namespaces:       snap.namespaceSummaries(),
 		Routes:           snap.routeSummaries(),
 		Charts:           charts(pts, names, scope, now.Add(-span), now, step),
-		Latency:          latencies(snap.durations, scope),
-		Similarity:       similarity(snap.similarity, scope),
+		Latency:          latencies(durations, scope),
+		Similarity:       similarity(sims, scope),
+		PanelsSince:      since,
 		Rejections:       rejections(snap.rejections),
 		Cache:            snap.gauges,
 		TopEntries:       []TopEntry{},

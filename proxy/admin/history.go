@@ -69,6 +69,9 @@ type histPoint struct {
 	// hotBytes, maxBytes: the hot tier's size and budget; evictions: the
 	// budget's evictions (cumulative).
 	hotBytes, maxBytes, evictions float64
+	// hists is a reading of the latency and similarity histograms (nil on
+	// most samples; see window.go).
+	hists *histReading
 }
 
 // ring is a fixed-size ring of samples.
@@ -107,6 +110,9 @@ type history struct {
 	coarse      *ring
 	coarseEvery time.Duration
 	lastCoarse  time.Time
+	// lastHist and lastCoarseHist are the times of the last samples of
+	// each ring that carry histogram readings.
+	lastHist, lastCoarseHist time.Time
 }
 
 func newHistory(every, coarseEvery time.Duration) *history {
@@ -145,9 +151,22 @@ func (h *history) add(s snapshot, at time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	p := h.pointLocked(s, at)
+	if h.lastHist.IsZero() || at.Sub(h.lastHist) >= HistEvery {
+		p.hists = readHists(s)
+		h.lastHist = at
+	}
 	h.fine.add(p)
 	if h.lastCoarse.IsZero() || at.Sub(h.lastCoarse) >= h.coarseEvery {
-		h.coarse.add(p)
+		c := p
+		c.hists = nil
+		if h.lastCoarseHist.IsZero() || at.Sub(h.lastCoarseHist) >= CoarseHistEvery {
+			c.hists = p.hists
+			if c.hists == nil {
+				c.hists = readHists(s)
+			}
+			h.lastCoarseHist = at
+		}
+		h.coarse.add(c)
 		h.lastCoarse = at
 	}
 }

@@ -132,7 +132,11 @@ func (t *Tracker) hit(s *engine.Summary) {
 	} else {
 		te.SemanticHits++
 	}
-	if u := e.Answer.Usage; u != nil {
+	served := s.Answer
+	if served == nil {
+		served = &e.Answer
+	}
+	if u := served.Usage; u != nil {
 		te.TokensSaved += u.PromptTokens + u.CompletionTokens
 	}
 	te.LastHit = now

@@ -55,6 +55,16 @@ func TestTrackerTopEntries(t *testing.T) {
 	if a := tr.Top("a", 1); len(a) != 1 || a[0].Key != "k1k1k1" || !a[0].LastHit.Equal(time.Unix(1_700_000_003, 0)) {
 		t.Fatalf("top of a = %+v", a)
 	}
+	// A hit that served another of the entry's answers saves that
+	// answer's tokens.
+	variant := hitCall("a", "k2k2k2", engine.OutcomeHitExact)
+	variant.Answer = &cache.Answer{Usage: &cache.Usage{PromptTokens: 3, CompletionTokens: 40}}
+	tr.ObserveCall(variant)
+	for _, e := range tr.Top("a", 10) {
+		if e.Key == "k2k2k2" && e.TokensSaved != 5+43 {
+			t.Fatalf("k2 saved %d tokens, want 48 (5, then a variant's 43)", e.TokensSaved)
+		}
+	}
 	// Past 2×Entries keys the least-hit ones are forgotten.
 	for i := range 3 {
 		tr.ObserveCall(hitCall("c", fmt.Sprintf("new-%d", i), engine.OutcomeHitExact))

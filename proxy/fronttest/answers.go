@@ -25,6 +25,7 @@ func runAnswers(t *testing.T, f Factory) {
 	t.Run("ReplayChunks", func(t *testing.T) { testReplayChunks(t, f) })
 	t.Run("Variants", func(t *testing.T) { testVariants(t, f) })
 	t.Run("SemanticVariants", func(t *testing.T) { testSemanticVariants(t, f) })
+	t.Run("VariantsSavedTokens", func(t *testing.T) { testVariantsSavedTokens(t, f) })
 }
 
 // usageJSON is a usage object of any of the APIs.
@@ -391,5 +392,50 @@ func testSemanticVariants(t *testing.T, f Factory) {
 	}
 	if !seen[first] || !seen[second] {
 		t.Fatalf("semantic hits served %v, want both answers in turn", seen)
+	}
+}
+
+// alternating answers shortly, then at length, in turn.
+type alternating struct{ n atomic.Int64 }
+
+func (a *alternating) Answer(msgs []upstream.Message) string {
+	if a.n.Add(1)%2 == 1 {
+		return "Short answer."
+	}
+	return "A much longer answer that goes on for a while, with many more words in it than the short one has, so that its usage differs clearly."
+}
+
+// testVariantsSavedTokens: a hit saves the tokens of the answer it serves,
+// not those of the entry's first answer.
+func testVariantsSavedTokens(t *testing.T, f Factory) {
+	env := f(t, Options{Answers: engine.Answers{Variants: 2}, Answerer: &alternating{}})
+	ctx := context.Background()
+	a := chatAPI
+	body := a.body("Tell me something.", false)
+	var completion float64
+	for i := range 2 {
+		r := env.Front.Do(ctx, post(a.path, "k", body))
+		u := read(t, r).usage
+		if r.Header.Get("X-Semcache") != "miss" || u == nil {
+			t.Fatalf("call %d: X-Semcache %q, usage %v", i, r.Header.Get("X-Semcache"), u)
+		}
+		completion += float64(u.CompletionTokens)
+	}
+	if err := env.Cache.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := engine.NewNamespacer(nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := env.Metrics.TokensSaved.WithLabelValues(env.Metrics.Namespace(ns.Resolve(post(a.path, "k", nil).Header)), "completion")
+	before := counterValue(t, saved)
+	for i := range 4 { // each answer twice
+		if r := env.Front.Do(ctx, post(a.path, "k", body)); r.Header.Get("X-Semcache") != "hit-exact" {
+			t.Fatalf("hit %d: X-Semcache %q", i, r.Header.Get("X-Semcache"))
+		}
+	}
+	if got := counterValue(t, saved) - before; got != 2*completion {
+		t.Fatalf("completion tokens saved by 4 hits = %v, want %v (each answer's own usage, twice)", got, 2*completion)
 	}
 }

@@ -57,6 +57,10 @@ type Request struct {
 	// mode ("" otherwise, or for a first turn): the verifier compares it
 	// too.
 	Context string
+	// ContextAnswers fingerprints the earlier turns that are not the
+	// user's (answers, tool calls and results) in context mode
+	// (cache.ContextAnswersFingerprint).
+	ContextAnswers string
 	// SemanticReason says why the similarity tier must not be used for this
 	// request ("" when it may be).
 	SemanticReason string
@@ -322,6 +326,18 @@ func (r *Request) canonicalise(fields map[string]any, msgs []any, mode wire.Prom
 				b.WriteString(strings.TrimSpace(m.Text))
 			}
 			r.Context = b.String()
+			var turns [][]byte
+			words := 0
+			for i, m := range r.Messages[:last] {
+				if m.Role == "user" || m.Role == "system" || m.Role == "developer" {
+					continue
+				}
+				turns = append(turns, canon.Append(nil, normaliseMessage(msgs[i])))
+				if m.Role == "assistant" {
+					words += len(strings.Fields(m.Text))
+				}
+			}
+			r.ContextAnswers = cache.ContextAnswersFingerprint(turns, words)
 		default:
 			r.Prompt = strings.TrimSpace(lastMsg.Text)
 		}
@@ -384,7 +400,7 @@ func normaliseMessage(m any) any {
 // the similarity tier embeds with the prompt and the verifier compares.
 func (r *Request) Lookup() cache.Lookup {
 	return cache.Lookup{Endpoint: Name, Model: r.Model, Key: r.canonical, Prompt: r.Prompt, Context: r.Context,
-		Partition: r.contextCanon}
+		ContextAnswers: r.ContextAnswers, Partition: r.contextCanon}
 }
 
 // Key returns the exact-tier key of r in namespace ns (tests and tools).

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/wire"
 )
 
@@ -231,5 +232,50 @@ func TestContextMode(t *testing.T) {
 	last := parse(conv("What is the significance of DNA?", "what does it stand for"), wire.PromptLastMessage)
 	if last.Context != "" || last.Partition("ns") == a.Partition("ns") {
 		t.Error("last mode changed")
+	}
+}
+
+// TestContextAnswers: in context mode the earlier assistant turns are
+// fingerprinted, so a conversation continued after the same answer is
+// recognised; too short an answer, or another mode, gives none.
+func TestContextAnswers(t *testing.T) {
+	const long = "DNA, deoxyribonucleic acid, carries the genetic instructions for the development, functioning, growth and reproduction of every known organism and many viruses."
+	conv := func(opening, answer string) string {
+		return `{"model":"m","messages":[{"role":"user","content":"` + opening + `"},{"role":"assistant","content":"` + answer + `"},{"role":"user","content":"what does it stand for"}]}`
+	}
+	fp := func(body string, mode wire.PromptMode) string {
+		r, err := ParseRequest([]byte(body), mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Lookup().ContextAnswers != r.ContextAnswers {
+			t.Fatal("the lookup lost the fingerprint")
+		}
+		return r.ContextAnswers
+	}
+	a := fp(conv("What is the significance of DNA?", long), wire.PromptContext)
+	b := fp(conv("Why does DNA matter?", long), wire.PromptContext)
+	if a == "" || a != b {
+		t.Errorf("the same answer after two openings: %q, %q", a, b)
+	}
+	if c := fp(conv("Why does DNA matter?", long+" It is a double helix."), wire.PromptContext); c == a || c == "" {
+		t.Errorf("another answer: %q", c)
+	}
+	if s := fp(conv("Is DNA a molecule?", "Yes, it is."), wire.PromptContext); s == "" || cache.ContextAnswersVouch(s) || !cache.ContextAnswersVouch(a) {
+		t.Errorf("a short answer: %q (vouches %v), a long one vouches %v", s, cache.ContextAnswersVouch(s), cache.ContextAnswersVouch(a))
+	}
+	// Tool results are part of what happened: the same answer text after
+	// other results is another conversation.
+	tool := func(result string) string {
+		return `{"model":"m","messages":[{"role":"user","content":"weather in Paris?"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"weather","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c1","content":"` + result + `"},{"role":"assistant","content":"` + long + `"},{"role":"user","content":"should I take an umbrella"}]}`
+	}
+	if x, y := fp(tool("15C sunny"), wire.PromptContext), fp(tool("10C rain"), wire.PromptContext); x == y || x == "" {
+		t.Errorf("other tool results, same fingerprint %q", x)
+	}
+	if n := fp(`{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"user","content":"what does it stand for"}]}`, wire.PromptContext); n != "" {
+		t.Errorf("no answer yet, fingerprint %q", n)
+	}
+	if l := fp(conv("What is the significance of DNA?", long), wire.PromptLastMessage); l != "" {
+		t.Errorf("last mode fingerprinted: %q", l)
 	}
 }

@@ -55,6 +55,10 @@ type Request struct {
 	// Context is the earlier user turns in context mode ("" otherwise):
 	// the similarity tier embeds and verifies them with the prompt.
 	Context string
+	// ContextAnswers fingerprints the earlier items that are not the
+	// user's (answers, function calls and their outputs) in context mode
+	// (cache.ContextAnswersFingerprint).
+	ContextAnswers string
 	// BypassReason says why the request must not be cached ("" when it
 	// may be).
 	BypassReason string
@@ -321,6 +325,19 @@ func (r *Request) canonicalise(fields map[string]any, input []any) {
 	case wire.PromptContext:
 		r.Prompt = strings.TrimSpace(r.Input[len(r.Input)-1].Text)
 		r.Context = earlierUser(r.Input)
+		var turns [][]byte
+		words := 0
+		for i, it := range r.Input[:len(r.Input)-1] {
+			if it.Type == "message" && (it.Role == "user" || it.Role == "system" || it.Role == "developer") {
+				continue
+			}
+			obj, _ := input[i].(map[string]any)
+			turns = append(turns, canon.Append(nil, normaliseItem(obj)))
+			if it.Type == "message" && it.Role == "assistant" {
+				words += len(strings.Fields(it.Text))
+			}
+		}
+		r.ContextAnswers = cache.ContextAnswersFingerprint(turns, words)
 	default:
 		r.Prompt = strings.TrimSpace(r.Input[len(r.Input)-1].Text)
 	}
@@ -451,7 +468,7 @@ func plainText(p any) (string, bool) {
 // Lookup describes r to the cache (the engine adds namespace and salt).
 func (r *Request) Lookup() cache.Lookup {
 	return cache.Lookup{Endpoint: Name, Model: r.Model, Key: r.canonical, Prompt: r.Prompt, Context: r.Context,
-		Partition: r.contextCanon}
+		ContextAnswers: r.ContextAnswers, Partition: r.contextCanon}
 }
 
 // Canonical returns the canonical form of the answer-relevant fields.

@@ -344,3 +344,30 @@ func TestMintedIDsTranslate(t *testing.T) {
 		t.Fatal("a body without minted ids was rewritten")
 	}
 }
+
+// TestContextAnswers: in context mode the earlier assistant messages are
+// fingerprinted (the same long answer after two openings gives the same
+// fingerprint; a short one none).
+func TestContextAnswers(t *testing.T) {
+	const long = "Oslo will be mostly sunny this afternoon with a light breeze from the south west, a high of nineteen degrees and no rain expected before the weekend."
+	turn := func(first, answer string) string {
+		return `{"model":"m","input":[{"role":"user","content":"` + first + `"},{"role":"assistant","content":[{"type":"output_text","text":"` + answer + `","annotations":[]}]},{"role":"user","content":"And tomorrow?"}]}`
+	}
+	fp := func(body string) string {
+		r, err := ParseRequest([]byte(body), wire.PromptContext)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Lookup().ContextAnswers != r.ContextAnswers {
+			t.Fatal("the lookup lost the fingerprint")
+		}
+		return r.ContextAnswers
+	}
+	a, b := fp(turn("Is it sunny in Oslo?", long)), fp(turn("Will Oslo be sunny today?", long))
+	if a == "" || a != b {
+		t.Fatalf("the same answer: %q, %q", a, b)
+	}
+	if c := fp(turn("Is it sunny in Oslo?", "Yes.")); c == "" || cache.ContextAnswersVouch(c) || !cache.ContextAnswersVouch(a) {
+		t.Fatalf("a short answer: %q", c)
+	}
+}

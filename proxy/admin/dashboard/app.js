@@ -502,10 +502,12 @@ function render(d) {
   lineChart($("chart-hot-tier"), c.hot_tier, c, { yMax: niceBytes(maxBytes), yFormat: bytes, skipZero: true, emptyText: "hot tier empty" });
   lineChart($("chart-evictions"), c.evictions, c, { yFormat: plain });
   $("hot-split").textContent = `${bytes(d.cache.hot_bytes)} of ${bytes(d.cache.hot_max_bytes)} · ${int(d.cache.evictions)} evicted since start`;
+  const since = d.panels_since ? `since ${new Date(d.panels_since).toLocaleString([], { dateStyle: "short", timeStyle: "short" })}` : "since start";
+  document.querySelectorAll(".panels-since").forEach((e) => (e.textContent = since));
   latencyChart($("chart-latency"), d.latency);
   similarityChart($("chart-similarity"), d.similarity);
   $("rejections").textContent = d.rejections.some((r) => r.count > 0)
-    ? "Verifier rejections: " + d.rejections.filter((r) => r.count > 0).map((r) => `${r.reason} ${int(r.count)}`).join(" · ")
+    ? "Verifier rejections since start: " + d.rejections.filter((r) => r.count > 0).map((r) => `${r.reason} ${int(r.count)}`).join(" · ")
     : "The verifier has not rejected any candidate.";
   renderNamespaces(d.namespaces, d.prices_configured);
   renderRoutes(d.routes || []);
