@@ -56,9 +56,52 @@ var palette = []color.RGBA{{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 4
 // bitmap font (maintained by the Go team, no cgo, no system fonts): a
 // plotting library would bring far more than two line charts need.
 func Plot(w io.Writer, series []Series) error {
-	const W, H = 1200, 1300
-	img := image.NewRGBA(image.Rect(0, 0, W, H))
+	img := image.NewRGBA(plotLayout(series).bounds)
 	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
+	drawPlot(img, series)
+	return png.Encode(w, img)
+}
+
+// layout places the panels and the legend: the legend gets a column as
+// wide as its longest name (the panels keep their width, the image grows).
+type layout struct {
+	bounds image.Rectangle
+	// panels are the three plotting areas; legendX the legend's left end,
+	// legendW its width (swatch and name).
+	panels  [3]image.Rectangle
+	legendX int
+	legendW int
+}
+
+// The plot's fixed sizes, in pixels.
+const (
+	plotPanelW = 880 // a panel's width
+	plotMargin = 80  // left of the panels (the axis labels)
+	plotRight  = 20  // right of the legend
+	plotGap    = 20  // between the panels and the legend
+	swatchW    = 30  // the legend's line sample and its gap to the name
+)
+
+func plotLayout(series []Series) layout {
+	nameW := 0
+	for _, s := range series {
+		nameW = max(nameW, font.MeasureString(basicfont.Face7x13, s.Name).Ceil())
+	}
+	l := layout{legendW: swatchW + nameW}
+	l.legendX = plotMargin + plotPanelW + plotGap
+	W := l.legendX + l.legendW + plotRight
+	for i := range l.panels {
+		top := 40 + 430*i
+		l.panels[i] = image.Rect(plotMargin, top, plotMargin+plotPanelW, top+360)
+	}
+	// The legend may be taller than the first panel with many series.
+	H := max(1300, 60+20*len(series)+20)
+	l.bounds = image.Rect(0, 0, W, H)
+	return l
+}
+
+func drawPlot(img *image.RGBA, series []Series) {
+	l := plotLayout(series)
 	maxHit, maxWrong, maxAll := 0.01, 0.01, 0.01
 	for _, s := range series {
 		for i := range s.HitRate {
@@ -71,20 +114,19 @@ func Plot(w io.Writer, series []Series) error {
 		}
 		maxWrong = max(maxWrong, s.Budget*1.5)
 	}
-	panel(img, image.Rect(80, 40, W-240, 400), "hit rate, exact and semantic (hits / requests so far)", series, maxAll*1.1, func(s Series) []float64 { return s.AllHitRate }, false)
-	panel(img, image.Rect(80, 470, W-240, 830), "semantic hit rate (semantic hits / requests so far)", series, maxHit*1.1, func(s Series) []float64 { return s.HitRate }, false)
-	panel(img, image.Rect(80, 900, W-240, 1260), "wrong-hit rate (wrong / semantic hits so far); dashed: budgets", series, maxWrong*1.1, func(s Series) []float64 { return s.Wrong }, true)
+	panel(img, l.panels[0], "hit rate, exact and semantic (hits / requests so far)", series, maxAll*1.1, func(s Series) []float64 { return s.AllHitRate }, false)
+	panel(img, l.panels[1], "semantic hit rate (semantic hits / requests so far)", series, maxHit*1.1, func(s Series) []float64 { return s.HitRate }, false)
+	panel(img, l.panels[2], "wrong-hit rate (wrong / semantic hits so far); dashed: budgets", series, maxWrong*1.1, func(s Series) []float64 { return s.Wrong }, true)
 	for i, s := range series {
 		c := palette[i%len(palette)]
 		y := 60 + 20*i
-		for x := W - 225; x < W-200; x++ {
+		for x := l.legendX; x < l.legendX+swatchW-5; x++ {
 			for d := -1; d <= 1; d++ {
 				img.Set(x, y-4+d, c)
 			}
 		}
-		label(img, W-195, y, s.Name, color.Black)
+		label(img, l.legendX+swatchW, y, s.Name, color.Black)
 	}
-	return png.Encode(w, img)
 }
 
 func panel(img *image.RGBA, r image.Rectangle, title string, series []Series, top float64, get func(Series) []float64, budgets bool) {

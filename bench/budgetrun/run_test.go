@@ -1,11 +1,16 @@
 package budgetrun
 
 import (
+	"bytes"
 	"fmt"
 	"image"
 	"image/color"
+	"image/png"
 	"testing"
 	"time"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
 
 	"github.com/semcache/semcache/bench/eval"
 	"github.com/semcache/semcache/cache"
@@ -135,6 +140,53 @@ func TestLineEnds(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestPlotLegendFits: every legend name is drawn whole, with white space
+// right of the longest (the legend's column is as wide as its names).
+func TestPlotLegendFits(t *testing.T) {
+	out := make([]Outcome, 200)
+	for i := range out {
+		if i%3 == 0 {
+			out[i] = Outcome{Tier: "semantic", Right: i%9 != 0}
+		}
+	}
+	var series []Series
+	for _, name := range []string{"static cut-off", "budget 5%", "fixed cut-off 0.99 (best for 5%)", "a much longer name than any run has, to be drawn whole"} {
+		series = append(series, Curves(name, 0.05, out))
+	}
+	var buf bytes.Buffer
+	if err := Plot(&buf, series); err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := img.Bounds()
+	l := plotLayout(series)
+	dark := func(x, y int) bool {
+		r, g, bl, _ := img.At(x, y).RGBA()
+		return r+g+bl < 3*0x8000
+	}
+	for i, s := range series {
+		y0, y1 := 60+20*i-11, 60+20*i+3
+		right := -1
+		for y := y0; y <= y1; y++ {
+			for x := l.legendX + swatchW; x < b.Max.X; x++ {
+				if dark(x, y) {
+					right = max(right, x)
+				}
+			}
+		}
+		want := l.legendX + swatchW + font.MeasureString(basicfont.Face7x13, s.Name).Ceil() - 7
+		if right < want {
+			t.Errorf("legend %q ends at x=%d, its last letter starts at %d", s.Name, right, want)
+		}
+		if right >= b.Max.X-plotRight/2 {
+			t.Errorf("legend %q reaches x=%d, the image is %d wide: cut off", s.Name, right, b.Max.X)
 		}
 	}
 }

@@ -214,7 +214,12 @@ type budgets struct {
 // nsState is a namespace's counts and counters.
 type nsState struct {
 	budget float64
-	fit    atomic.Pointer[fit]
+	// fit is what Decide reads: refits (on the label path, see refit)
+	// swap it whole, so a decision never waits for one.
+	fit atomic.Pointer[fit]
+	// fitMu orders refits: each starts from the fit stored by the one
+	// before.
+	fitMu sync.Mutex
 
 	mu                  sync.Mutex
 	c                   curve
@@ -243,6 +248,9 @@ const (
 	brakeMin = 10.0
 	// brakeExplore is the exploration probability while braked.
 	brakeExplore = 0.25
+	// maxWeightBudgets caps the weight of an exploration's label at this
+	// many inverse budgets (5 at a 5% budget, 25 at 1%): see Record.
+	maxWeightBudgets = 0.25
 )
 
 // braked reports whether the explorations' recent wrong rate is above
@@ -270,6 +278,7 @@ func New(opts Options) (*Learner, error) {
 	if opts.MinExplore == 0 {
 		opts.MinExplore = DefaultMinExplore
 	}
+
 	if opts.Confidence == 0 {
 		opts.Confidence = DefaultConfidence
 	}
@@ -365,16 +374,16 @@ func (l *Learner) SetBudgets(def float64, per map[string]float64, maxExplore flo
 			continue // not decided any more; refitted when given one again
 		}
 		s.mu.Lock()
-		if s.budget != b {
-			s.budget = b
+		changed := s.budget != b
+		s.budget = b
+		s.mu.Unlock()
+		if changed {
 			// The set admitted must fit the new budget at once; what
 			// was admitted before stays admitted only if it does (the
 			// stay bound), and what the new budget would add must pass
 			// the admission bound, as at any refit.
-			s.fit.Store(s.c.fit(b, l.z, l.zAdmit, s.fit.Load()))
-			s.sinceFit = 0
+			l.refit(s)
 		}
-		s.mu.Unlock()
 	}
 	for ns := range per {
 		l.ns(ns)
@@ -415,7 +424,9 @@ func (l *Learner) mayExplore() bool {
 	}
 }
 
-// refitEvery bounds how stale a namespace's fit may get, in candidates.
+// refitEvery bounds how stale a namespace's fit may get, in candidates: a
+// decision counts 1, a label refitEvery/4. The refit runs on the label
+// path (Record), never in Decide.
 const refitEvery = 32
 
 // LabelWindow is the label weight a namespace's curve remembers: beyond
@@ -431,10 +442,7 @@ func (l *Learner) Decide(c Candidate) Decision {
 	k, b := kindIndex(c.Kind, c.Alias, ev), BucketOf(c.Score)
 
 	s.mu.Lock()
-	s.sinceFit++
-	if s.sinceFit >= refitEvery {
-		l.refit(s)
-	}
+	s.sinceFit++ // the next label refits
 	f := s.fit.Load()
 	if ev == Vouched && f.lab[k][b] == 0 {
 		// Nothing is known yet of vouched candidates at this score: they
@@ -477,13 +485,19 @@ func (l *Learner) Decide(c Candidate) Decision {
 	return d
 }
 
-// refit re-estimates s's curve; the caller holds s.mu.
+// refit re-estimates s's curve and swaps the new fit in. It copies the
+// counts under s.mu and fits the copy without it, so decisions (which
+// take s.mu to count their candidate) never wait for a fit; refits of one
+// namespace run one at a time (s.fitMu), each from the fit stored before.
+// The caller must not hold s.mu.
 func (l *Learner) refit(s *nsState) {
-	if l := s.c.labels(); l > LabelWindow {
-		s.c.scale(LabelWindow / l)
-	}
-	s.fit.Store(s.c.fit(s.budget, l.z, l.zAdmit, s.fit.Load()))
+	s.fitMu.Lock()
+	defer s.fitMu.Unlock()
+	s.mu.Lock()
+	c, budget := s.c, s.budget
 	s.sinceFit = 0
+	s.mu.Unlock()
+	s.fit.Store(c.fit(budget, l.z, l.zAdmit, s.fit.Load()))
 }
 
 // evidence reads an entry's state and classifies it for a candidate
@@ -516,6 +530,9 @@ func (l *Learner) Record(o Observation) {
 	if w <= 0 {
 		w = 1
 	}
+	if b, _ := l.Budget(o.Namespace); w > maxWeightBudgets/b {
+		w = max(1, maxWeightBudgets/b)
+	}
 	s := l.ns(o.Namespace)
 	// The class is the entry's as it was when the candidate was decided.
 	k, b := kindIndex(o.Kind, o.Alias, l.evidence(o.Entry, o.Score)), BucketOf(o.Score)
@@ -527,6 +544,16 @@ func (l *Learner) Record(o Observation) {
 	// labels stay admitted 1/probability times longer than its luck
 	// lasts, and the served error would be that of lucky runs. The
 	// uncertainty of weighted labels is in their effective count.
+	//
+	// The weight is capped (maxWeightBudgets): at the exploration floor
+	// (MinExplore, 3%) one label would weigh 33, and a single wrong one
+	// withdrew a block that hundreds of labels showed within the budget;
+	// refused, the block was labelled by every miss for thousands of
+	// requests until its estimate recovered, which cost more hits than
+	// anything else (measured on the tune split). At a quarter of the
+	// inverse budget, a few wrong labels still withdraw a block admitted
+	// on a lucky run (TestNoSafeThresholdStopsServing), one does not
+	// withdraw a sound one.
 	s.c.add(k, b, o.Wrong, w)
 	if o.Source == SourceShadow {
 		s.c.cells[k][b].N++ // shadow candidates are not decided
@@ -547,8 +574,9 @@ func (l *Learner) Record(o Observation) {
 		s.labels[i][b2i(o.Wrong)]++
 	}
 	s.sinceFit += refitEvery / 4 // a label moves the fit more than a count
-	if s.sinceFit >= refitEvery {
-		l.refit(s)
+	stale := s.sinceFit >= refitEvery
+	if n := s.c.labels(); stale && n > LabelWindow {
+		s.c.scale(LabelWindow / n)
 	}
 	s.sinceSave++
 	var state []byte
@@ -557,6 +585,9 @@ func (l *Learner) Record(o Observation) {
 		state, _ = s.c.MarshalBinary()
 	}
 	s.mu.Unlock()
+	if stale {
+		l.refit(s)
+	}
 	if state != nil {
 		if err := l.opts.Store.SaveNamespace(o.Namespace, state); err != nil {
 			l.log.Warn("budget: saving namespace state failed", "namespace", o.Namespace, "err", err)
@@ -594,8 +625,8 @@ func (l *Learner) Flush() error {
 	names := make([]string, 0, len(l.nss))
 	states := make([][]byte, 0, len(l.nss))
 	for name, s := range l.nss {
-		s.mu.Lock()
 		l.refit(s)
+		s.mu.Lock()
 		b, _ := s.c.MarshalBinary()
 		s.sinceSave = 0
 		s.mu.Unlock()
