@@ -712,8 +712,8 @@ func (c *Cache) getSemantic(ctx context.Context, sem *SemanticOptions, l Lookup,
 	now := c.now()
 	cands := make([]candidate, 0, len(hits)+1)
 	for _, h := range hits {
-		if e := c.hitEntry(&h.Record); e != nil {
-			cands = append(cands, candidate{entry: e, score: h.Score})
+		if e, decoded := c.hitEntry(&h.Record); e != nil {
+			cands = append(cands, candidate{entry: e, score: h.Score, decoded: decoded})
 		}
 	}
 	cands = c.pendingCandidates(l.Namespace, partition, res.Vector, threshold, sem.TopK, cands)
@@ -727,9 +727,10 @@ func (c *Cache) getSemantic(ctx context.Context, sem *SemanticOptions, l Lookup,
 			continue
 		}
 		cand.served = e
-		if e.AliasOf == "" && len(e.Variants) > 0 {
+		if e.AliasOf == "" && (len(e.Variants) > 0 || cand.decoded) {
 			// The entry itself holds the turn counter its hits rotate
-			// with (and maybe more variants than this record).
+			// with (and maybe more variants than this record: a record
+			// indexed before its key's later answers has none).
 			if k, err := parseKey(e.Key); err == nil {
 				if cur := c.getExact(k, l.Namespace); cur != nil {
 					cand.served = cur
@@ -844,26 +845,29 @@ func appendAliasIDs(ids []string, key string) []string {
 type candidate struct {
 	entry, served *Entry
 	score         float32
+	// decoded is set when entry was decoded from the store's record
+	// rather than taken from the hot tier.
+	decoded bool
 }
 
 // hitEntry is the entry a search hit stands for: the hot tier's when it
 // holds the record's entry (the common case for recent answers: no JSON
-// decoding on the lookup path), else the record's payload decoded; nil
-// when that fails. An alias record is always decoded (it carries the
-// wording it was created for).
-func (c *Cache) hitEntry(r *vectorstore.Record) *Entry {
+// decoding on the lookup path), else the record's payload decoded
+// (decoded true); nil when that fails. An alias record is always decoded
+// (it carries the wording it was created for).
+func (c *Cache) hitEntry(r *vectorstore.Record) (e *Entry, decoded bool) {
 	if len(r.ID) == 2*len(Key{}) {
 		if k, err := parseKey(r.ID); err == nil {
 			if e, ok := c.hot.get(k); ok && e.Key == r.ID && e.AliasOf == "" {
-				return e
+				return e, false
 			}
 		}
 	}
 	e, err := UnmarshalEntry(r.Payload)
 	if err != nil {
-		return nil
+		return nil, false
 	}
-	return e
+	return e, true
 }
 
 // pendingCandidates merges into cands (best first, as the store returned

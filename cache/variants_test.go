@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/semcache/semcache/vectorstore"
 )
 
 func variant(i int) Answer {
@@ -137,6 +140,58 @@ func TestSemanticHitTakesTurns(t *testing.T) {
 	if err := c.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
+	seen := map[string]bool{}
+	for range 4 {
+		r := c.Get(ctx, lookup(t, "a", "tell me a joke about cats please"))
+		if r.Tier != TierSemantic {
+			t.Fatalf("paraphrase: %+v", r)
+		}
+		a, _ := r.Entry.Pick(2)
+		seen[a.Text] = true
+	}
+	if len(seen) != 2 {
+		t.Fatalf("semantic hits served %v, want both answers", seen)
+	}
+}
+
+// frozenIndex ignores upserts once frozen: the store keeps a record
+// written before its entry's later answers.
+type frozenIndex struct {
+	*bruteIndex
+	frozen atomic.Bool
+}
+
+func (x *frozenIndex) Upsert(ctx context.Context, recs []vectorstore.Record) error {
+	if x.frozen.Load() {
+		return nil
+	}
+	return x.bruteIndex.Upsert(ctx, recs)
+}
+
+// TestSemanticHitTakesTurnsFromAnOldRecord: a semantic hit on a record
+// indexed before the key's second answer, whose entry has left the hot
+// tier, still serves the entry's answers in turn (it reads the entry, not
+// the record's copy).
+func TestSemanticHitTakesTurnsFromAnOldRecord(t *testing.T) {
+	idx := &frozenIndex{bruteIndex: &bruteIndex{}}
+	c, err := Open(Options{Dir: t.TempDir(), Semantic: &SemanticOptions{Embedder: &bagEmbedder{}, Index: idx, Threshold: 0.7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	stored := lookup(t, "a", "tell me a joke about cats")
+	c.PutVariant(stored, variant(0), nil, 0, nil, 2)
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	idx.frozen.Store(true)
+	c.PutVariant(stored, variant(1), nil, 0, nil, 2)
+	if err := c.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.hot.del(stored.key())
+	c.hot.rc.Wait()
 	seen := map[string]bool{}
 	for range 4 {
 		r := c.Get(ctx, lookup(t, "a", "tell me a joke about cats please"))
