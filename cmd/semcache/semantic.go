@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/semcache/semcache/cache"
@@ -244,6 +245,6 @@ func (s *service) openSemantic(ctx context.Context) (*semantic, error) {
 		return nil, err
 	}
 	opts := sem.opts
-	s.log.Info("similarity tier ready", "embedder", emb.ModelID(), "store", cfg.Store, "threshold", opts.Threshold, "mode", cfg.Semantic)
+	s.log.Info("similarity tier ready", "embedder", emb.ModelID(), "store", cfg.Store, "similarity_floor", strconv.FormatFloat(float64(opts.Threshold), 'g', 4, 32), "mode", cfg.Semantic)
 	return sem, nil
 }
