@@ -85,14 +85,18 @@ func (q *queryCode) fillAbs() {
 	if cap(q.abs) < len(q.c) {
 		q.abs = make([]uint8, len(q.c))
 	}
-	abs := q.abs[:len(q.c)]
-	q.abs = abs
-	for i, c := range q.c {
-		// Branch-free: the signs of a code are a coin toss, and graph
-		// construction codes every candidate neighbour (a branch here
-		// mispredicted half the time).
+	q.abs = q.abs[:len(q.c)]
+	absCodes(q.abs, q.c)
+}
+
+// absCodesGo sets dst[i] to |src[i]|. Branch-free: the signs of a code
+// are a coin toss, and graph construction codes every candidate neighbour
+// (a branch here mispredicted half the time).
+func absCodesGo(dst []uint8, src []int8) {
+	dst = dst[:len(src)]
+	for i, c := range src {
 		m := c >> 7 // 0 or -1
-		abs[i] = uint8((c ^ m) - m)
+		dst[i] = uint8((c ^ m) - m)
 	}
 }
 

@@ -12,6 +12,19 @@ func dotI8RowsAVX2(qs *int8, qa *uint8, dim int, rows *unsafe.Pointer, n int, ou
 //go:noescape
 func dotI8SeqAVX2(qs *int8, qa *uint8, dim int, rows *int8, n int, out *int32)
 
+//go:noescape
+func absI8AVX2(dst *uint8, src *int8, n int)
+
+// absCodes sets dst[i] to |src[i]| (len(dst) == len(src)).
+func absCodes(dst []uint8, src []int8) {
+	if n := len(src); n > 0 && n%32 == 0 && cpu.X86.HasAVX2 {
+		_ = dst[n-1]
+		absI8AVX2(unsafe.SliceData(dst), unsafe.SliceData(src), n)
+		return
+	}
+	absCodesGo(dst, src)
+}
+
 // dotRows sets out[k] to the raw product of q with the code row at
 // rows[k] (each len(q.c) bytes).
 func dotRows(q *queryCode, rows []unsafe.Pointer, out []int32) {

@@ -140,3 +140,22 @@ seqloop:
 seqend:
 	VZEROUPPER
 	RET
+
+// func absI8AVX2(dst *uint8, src *int8, n int)
+//
+// dst[i] = |src[i]| for n bytes, n a positive multiple of 32 (codes are in
+// [-127, 127], so VPABSB never meets -128).
+TEXT ·absI8AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+absloop:
+	VMOVDQU (SI), Y0
+	VPABSB  Y0, Y1
+	VMOVDQU Y1, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $32, CX
+	JG      absloop
+	VZEROUPPER
+	RET
