@@ -366,8 +366,10 @@ func appendMessages(dst []byte, msgs []any, n int, keepRoles ...string) []byte {
 	return append(dst, ']')
 }
 
-// normaliseMessage trims message text and folds a one-text-part content
-// array into a plain string.
+// normaliseMessage trims message text, folds a one-text-part content
+// array into a plain string, and leaves out null fields and an empty
+// annotations list (an answer echoed back by the openai SDKs carries
+// "refusal": null and "annotations": [], by others neither).
 func normaliseMessage(m any) any {
 	obj, ok := m.(map[string]any)
 	if !ok {
@@ -376,6 +378,9 @@ func normaliseMessage(m any) any {
 	out := make(map[string]any, len(obj))
 	for k, v := range obj {
 		if v == nil {
+			continue
+		}
+		if a, ok := v.([]any); ok && len(a) == 0 && k == "annotations" {
 			continue
 		}
 		out[k] = v

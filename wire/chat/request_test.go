@@ -235,6 +235,37 @@ func TestContextMode(t *testing.T) {
 	}
 }
 
+// TestEchoedAnswer: an earlier answer echoed back with the openai SDKs'
+// empty extras ("refusal": null, "annotations": []) is the same turn as
+// the bare one, for the key and the context-answers fingerprint; real
+// annotations are not.
+func TestEchoedAnswer(t *testing.T) {
+	conv := func(answer string) string {
+		return `{"model":"m","messages":[{"role":"user","content":"What is DNA?"},` + answer + `,{"role":"user","content":"what does it stand for"}]}`
+	}
+	const text = `"DNA is the molecule that carries the genetic instructions of every known organism, from bacteria to people, in a double helix of four bases."`
+	parse := func(body string) *Request {
+		r, err := ParseRequest([]byte(body), wire.PromptContext)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	bare := parse(conv(`{"role":"assistant","content":` + text + `}`))
+	for _, tt := range []struct {
+		name, answer string
+		same         bool
+	}{
+		{"SDK extras", `{"role":"assistant","content":` + text + `,"refusal":null,"annotations":[]}`, true},
+		{"real annotations", `{"role":"assistant","content":` + text + `,"annotations":[{"type":"url_citation","url_citation":{"url":"https://example.com"}}]}`, false},
+	} {
+		o := parse(conv(tt.answer))
+		if (o.Key("ns") == bare.Key("ns")) != tt.same || (o.ContextAnswers == bare.ContextAnswers) != tt.same {
+			t.Errorf("%s: same key %v, same fingerprint %v, want %v", tt.name, o.Key("ns") == bare.Key("ns"), o.ContextAnswers == bare.ContextAnswers, tt.same)
+		}
+	}
+}
+
 // TestContextAnswers: in context mode the earlier assistant turns are
 // fingerprinted, so a conversation continued after the same answer is
 // recognised; too short an answer, or another mode, gives none.
