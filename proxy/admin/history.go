@@ -177,10 +177,7 @@ func (h *history) add(s snapshot, at time.Time) {
 func (h *history) window(rng time.Duration, now time.Time, live snapshot) ([]histPoint, []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	src := h.fine
-	if rng > FineRange {
-		src = h.coarse
-	}
+	src := h.ringFor(rng)
 	var pts []histPoint
 	from := now.Add(-rng)
 	for _, p := range src.all() {
@@ -190,6 +187,14 @@ func (h *history) window(rng time.Duration, now time.Time, live snapshot) ([]his
 	}
 	pts = append(pts, h.pointLocked(live, now))
 	return downsample(pts, MaxChartPoints), append([]string(nil), h.names...)
+}
+
+// ringFor is the ring that reaches back far enough for a range of rng.
+func (h *history) ringFor(rng time.Duration) *ring {
+	if rng > FineRange {
+		return h.coarse
+	}
+	return h.fine
 }
 
 // downsample keeps at most n of pts, evenly strided, the last always.

@@ -96,10 +96,7 @@ func minus(h *dto.Histogram, b compactHist) *dto.Histogram {
 func (h *history) baseline(rng time.Duration, now time.Time) (r *histReading, since time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	src := h.fine
-	if rng > FineRange {
-		src = h.coarse
-	}
+	src := h.ringFor(rng)
 	from := now.Add(-rng)
 	var oldest *histPoint
 	pts := src.all()
