@@ -116,7 +116,7 @@ func bareGraph(vs [][]float32, m, efc int) (*graph, *vecs) {
 func searchBare(g *graph, v *vecs, sc *scratch, vs [][]float32, q []float32, k, ef int) []int {
 	qc := newQueryCode(q, len(q))
 	var top maxHeap
-	for _, c := range g.search(v, sc, &qc, max(ef, k), func(uint32) bool { return true }) {
+	for _, c := range g.search(v, sc, &qc, max(ef, k), 0, func(uint32) bool { return true }) {
 		top.pushBounded(cand{distance(q, vs[c.id]), c.id}, k)
 	}
 	var out []int

@@ -185,4 +185,6 @@ type scratch struct {
 	qnode queryCode
 	pool  pool
 	vec   []float32
+	// eps holds a walk's entry points on layer 0.
+	eps []cand
 }

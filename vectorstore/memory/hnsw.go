@@ -254,6 +254,73 @@ func (g *graph) greedy(v *vecs, sc *scratch, q *queryCode, cur uint32, curd floa
 	return cur, curd
 }
 
+// adoptOrphans links every live node that no layer-0 list points to into
+// the layer-0 list of one of its own neighbours, and returns how many it
+// linked. Pruning during construction leaves some nodes with out-links
+// only (818 of 1M realistic lexical vectors): no walk reaches them, so a
+// query whose nearest neighbour is one of them never finds it by walking.
+// Its neighbours are the nodes nearest to it, so a walk that reaches them
+// now reaches it. Their lists are full (that is how it was pruned): the
+// orphan takes the place of the entry farthest from the neighbour among
+// those that other lists point to as well, so no node is orphaned in turn.
+// The caller owns g (an unpublished graph, or one no search reads yet).
+func (g *graph) adoptOrphans(v *vecs, sc *scratch, live func(uint32) bool) int {
+	n := len(g.levels)
+	if n == 0 {
+		return 0
+	}
+	indeg := make([]uint16, n)
+	for id := range n {
+		for _, nb := range g.nbrs(uint32(id), 0, nil) {
+			if int(nb) < n && indeg[nb] < math.MaxUint16 {
+				indeg[nb]++
+			}
+		}
+	}
+	adopted := 0
+	qc := &sc.qnode
+	for id := range n {
+		o := uint32(id)
+		if indeg[id] > 0 || o == g.entry || !live(o) {
+			continue
+		}
+		for _, nb := range g.nbrs(o, 0, nil) {
+			if int(nb) >= n || !live(nb) {
+				continue
+			}
+			l := g.links0.row(nb)
+			if int(l[0]) < g.m0 {
+				l[1+l[0]] = o
+				l[0]++
+			} else {
+				list := l[1 : 1+l[0]]
+				v.queryOf(nb, qc)
+				ds := append(sc.nd[:0], make([]float32, len(list))...)
+				v.dists(sc, qc, list, ds)
+				sc.nd = ds
+				worst := -1
+				for k, x := range list {
+					if indeg[x] >= 2 && (worst < 0 || ds[k] > ds[worst]) {
+						worst = k
+					}
+				}
+				if worst < 0 {
+					continue
+				}
+				indeg[list[worst]]--
+				list[worst] = o
+			}
+			indeg[o]++
+			adopted++
+			break
+		}
+	}
+	return adopted
+}
+
+// noNode is an id no node has (searchLayer's exclude when none is).
+const noNode = math.MaxUint32
+
 // searchLayer is the construction-time beam search on one layer. It
 // returns up to ef nodes closest first, never including exclude (which
 // may still be traversed).
@@ -476,24 +543,39 @@ func (g *graph) planRepair(v *vecs, sc *scratch, slot uint32, ov overlay) {
 // fewer than ef nodes are accepted the walk goes on until the reachable
 // graph is exhausted, so a selective filter degrades to a (slow)
 // exhaustive walk rather than to missed hits. The caller re-ranks.
-func (g *graph) search(v *vecs, sc *scratch, q *queryCode, ef int, accept func(uint32) bool) []cand {
+//
+// The walk descends greedily through the upper layers (one node per
+// layer), unless upperEf > 1: then layer 1 is searched with a beam of
+// upperEf and layer 0 starts from all it found, which reaches regions a
+// single entry point leads away from (see group.search's widening).
+func (g *graph) search(v *vecs, sc *scratch, q *queryCode, ef, upperEf int, accept func(uint32) bool) []cand {
 	if g.maxLevel < 0 {
 		return nil
 	}
 	ep := g.entry
 	epd := v.dist(sc, q, ep)
+	eps := append(sc.eps[:0], cand{epd, ep})
 	for l := g.maxLevel; l > 0; l-- {
+		if l == 1 && upperEf > 1 {
+			// searchLayer's result lives in sc.res: copy it out.
+			eps = append(eps[:0], g.searchLayer(v, sc, q, eps, upperEf, 1, noNode, nil)...)
+			break
+		}
 		ep, epd = g.greedy(v, sc, q, ep, epd, l, nil)
+		eps[0] = cand{epd, ep}
 	}
+	sc.eps = eps
 	sc.vis.reset(v.slots())
 	cands := sc.cand[:0]
 	res := sc.res[:0]
 	lower := float32(math.Inf(1))
-	sc.vis.visit(ep)
-	cands.push(cand{epd, ep})
-	if accept(ep) {
-		res.push(cand{epd, ep})
-		lower = epd
+	for _, e := range eps {
+		sc.vis.visit(e.id)
+		cands.push(e)
+		if accept(e.id) {
+			res.pushBounded(e, ef)
+			lower = res.top().dist
+		}
 	}
 	for len(cands) > 0 {
 		c := cands.pop()

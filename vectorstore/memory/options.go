@@ -15,7 +15,7 @@ import (
 const (
 	DefaultM                = 16
 	DefaultEfConstruction   = 160
-	DefaultEfSearch         = 128
+	DefaultEfSearch         = 160
 	DefaultExactThreshold   = 4096
 	DefaultJanitorInterval  = time.Minute
 	DefaultSnapshotInterval = 5 * time.Minute
@@ -38,7 +38,9 @@ type Options struct {
 	EfConstruction int
 	// EfSearch is the beam width of a graph search (raised to K when
 	// smaller); its candidates are re-ranked exactly. It trades latency
-	// for recall.
+	// for recall. The default, 160, is the smallest beam whose recall@1
+	// cleared 0.99 on the 1M scale benchmark's tuning queries with a
+	// margin (128 gave 0.990–0.992 there, 160 0.993).
 	EfSearch int
 	// ExactThreshold is the size up to which a (namespace, partition)
 	// group is searched exhaustively (exact); a larger group gets an HNSW

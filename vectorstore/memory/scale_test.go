@@ -2,6 +2,7 @@ package memory
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -42,6 +43,13 @@ import (
 //	# serve: reopen (time to Ready), resident size, latency and recall
 //	SEMCACHE_SCALE_DIR=/tmp/sc1m nice -n 10 \
 //	  go test -run '^$' -bench ScaleServe -benchtime 1x -timeout 1h ./vectorstore/memory/
+//
+// Search settings are chosen on the build's queries (queries.bin) and
+// reported on a held-out set from another seed:
+//
+//	SEMCACHE_SCALE_DIR=/tmp/sc1m go test -run '^$' -bench ScaleQueries -benchtime 1x ./vectorstore/memory/
+//	SEMCACHE_SCALE_DIR=/tmp/sc1m SEMCACHE_SCALE_QUERIES=queries-heldout.bin \
+//	  go test -run '^$' -bench ScaleServe -benchtime 1x ./vectorstore/memory/
 //
 // SEMCACHE_SCALE_EF_SWEEP=64,96,192,256 adds forced walks at those
 // EfSearch values to the serve phase; -v shows the build's progress as it
@@ -164,7 +172,7 @@ func BenchmarkScaleBuild(b *testing.B) {
 		truthFile := filepath.Join(dir, "queries.bin")
 		if _, err := os.Stat(truthFile); err == nil && os.Getenv("SEMCACHE_SCALE_KEEP_TRUTH") == "1" {
 			b.Logf("keeping %s", truthFile)
-		} else if err := scaleQueries(b, corpus, emb, texts, vs, nq, truthFile); err != nil {
+		} else if err := scaleQueries(b, corpus, emb, texts, vs, nq, truthFile, 2); err != nil {
 			b.Fatal(err)
 		}
 
@@ -205,11 +213,44 @@ func BenchmarkScaleBuild(b *testing.B) {
 	}
 }
 
+// BenchmarkScaleQueries writes a second query set for the store
+// BenchmarkScaleBuild wrote (same N and sources: texts and vectors are
+// deterministic), from another seed, to queries-heldout.bin. The search
+// settings are chosen on queries.bin and reported on this one
+// (SEMCACHE_SCALE_QUERIES=queries-heldout.bin in the serve phase).
+func BenchmarkScaleQueries(b *testing.B) {
+	dir := scaleDir(b)
+	n := envInt("SEMCACHE_SCALE_N", 1_000_000)
+	nq := envInt("SEMCACHE_SCALE_Q", 1000)
+	for b.Loop() {
+		corpus, err := textgen.Load(scaleSources()...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		texts := corpus.Texts(n, 1)
+		emb, err := scaleEmbedder()
+		if err != nil {
+			b.Fatal(err)
+		}
+		vs := make([][]float32, n)
+		for i := 0; i < n; i += 4096 {
+			out, err := emb.Embed(context.Background(), texts[i:min(i+4096, n)])
+			if err != nil {
+				b.Fatal(err)
+			}
+			copy(vs[i:], out)
+		}
+		if err := scaleQueries(b, corpus, emb, texts, vs, nq, filepath.Join(dir, "queries-heldout.bin"), 3); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // scaleQueries makes nq perturbed queries, finds their true neighbours by
 // brute force and writes them to path.
-func scaleQueries(b *testing.B, corpus *textgen.Corpus, emb embed.Embedder, texts []string, vs [][]float32, nq int, path string) error {
+func scaleQueries(b *testing.B, corpus *textgen.Corpus, emb embed.Embedder, texts []string, vs [][]float32, nq int, path string, seed uint64) error {
 	start := time.Now()
-	r := rand.New(rand.NewPCG(2, 2))
+	r := rand.New(rand.NewPCG(seed, seed))
 	qs := make([]scaleTruth, nq)
 	qtexts := make([]string, nq)
 	src := make([]int, nq)
@@ -330,7 +371,7 @@ func rss() (total, anon, file uint64) {
 // measures time to Ready, resident size, search latency and recall@1.
 func BenchmarkScaleServe(b *testing.B) {
 	dir := scaleDir(b)
-	qs, err := readTruth(filepath.Join(dir, "queries.bin"))
+	qs, err := readTruth(filepath.Join(dir, cmp.Or(os.Getenv("SEMCACHE_SCALE_QUERIES"), "queries.bin")))
 	if err != nil {
 		b.Fatalf("no queries (run BenchmarkScaleBuild first): %v", err)
 	}

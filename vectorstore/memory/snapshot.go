@@ -567,6 +567,10 @@ func (s *Store) readGroup(r *snapReader) (*group, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Snapshots written before orphans were adopted at build.
+		if k := g.adoptOrphans(gr.view(), new(scratch), gr.isLive); k > 0 {
+			s.log.Info("memory: linked unreachable graph nodes", "namespace", ns, "partition", part, "nodes", k)
+		}
 		gr.g = g
 	}
 	for slot := n - 1; slot >= 0; slot-- {

@@ -461,6 +461,7 @@ func (s *Store) insert(gr *group, c *coded, r *recInfo) {
 		}
 		g := newGraph(s.opts.M, s.opts.EfConstruction, s.opts.Seed)
 		g.build(gr.view(), gr.liveSlots(), 0, 1, nil)
+		g.adoptOrphans(gr.view(), new(scratch), gr.isLive)
 		s.mu.Lock()
 		gr.g = g
 		s.mu.Unlock()
@@ -562,12 +563,13 @@ func (s *Store) buildOne(gr *group) bool {
 	}
 	g.build(view, tail, built, 1, nil)
 	g.grow(gr.slots())
+	adopted := g.adoptOrphans(gr.view(), new(scratch), gr.isLive)
 	s.mu.Lock()
 	gr.g = g
 	s.mu.Unlock()
 	s.dirty++
 	s.log.Info("memory: graph built", "namespace", gr.ns, "partition", gr.part,
-		"records", gr.live, "took", time.Since(start))
+		"records", gr.live, "orphans_linked", adopted, "took", time.Since(start))
 	if s.db != nil {
 		if err := s.saveSnapshot(); err != nil {
 			s.log.Error("memory: writing snapshot", "err", err)
