@@ -213,6 +213,20 @@ func (v *Verifier) features(a, b *analysis) Features {
 			f.Veto, f.Detail = ReasonDifference, "difference: the candidate adds a condition ("+strconv.Quote(w)+")"
 		}
 	}
+	if f.Veto == "" && !v.disabled[ReasonIntent] {
+		if ca, cb := comparing(a), comparing(b); ca != cb {
+			// One side compares two things, the other asks about one
+			// ("what is deep learning" / "the difference between machine
+			// learning and deep learning"), and the comparing side names
+			// something the other lacks.
+			switch {
+			case ca && len(m.onlyA) > 0:
+				f.Veto, f.Detail = ReasonIntent, "intent: the query compares, the candidate asks about one thing"
+			case cb && len(m.onlyB) > 0:
+				f.Veto, f.Detail = ReasonIntent, "intent: the candidate compares, the query asks about one thing"
+			}
+		}
+	}
 	wa, wb := a.openingWh(), b.openingWh()
 	f.WhDiff = wa != "" && wb != "" && contrastingWh(wa, wb)
 	if f.Veto == "" && f.WhDiff && f.OnlyA+f.OnlyB == 0 && !v.disabled[ReasonIntent] {
@@ -691,6 +705,30 @@ func hasJoiner(a *analysis) bool {
 		}
 	}
 	return false
+}
+
+// comparing reports whether a asks to compare things: "A vs B", "the
+// difference between A and B", "compare A and B".
+func comparing(a *analysis) bool {
+	between, difference := false, false
+	for i := range a.toks {
+		t := &a.toks[i]
+		if t.has(fDropped) {
+			continue
+		}
+		switch t.surf {
+		case "compare", "compared", "comparing", "comparison":
+			return true
+		case "between":
+			between = true
+		case "difference", "differences", "differ":
+			difference = true
+		}
+		if t.rel == famVersus {
+			return true
+		}
+	}
+	return between && difference
 }
 
 // requestVerbs open an instruction ("explain recursion", "convert 5 km to

@@ -196,6 +196,10 @@ var rejectCases = []struct {
 	{"What is the time complexity of quicksort?", "What is the space complexity of quicksort?", ReasonDifference},
 	{"What is the square root of 144?", "What is the square of 144?", ReasonDifference},
 	{"Why did the Western Roman Empire fall?", "Why did the Eastern Roman Empire fall?", ReasonNegation},
+	// a comparison against a question about one of its sides
+	{"What is deep learning?", "What is the difference between machine learning and deep learning?", ReasonIntent},
+	{"What is TCP?", "TCP vs UDP", ReasonIntent},
+	{"How does Kafka work?", "How does Kafka compare to RabbitMQ?", ReasonIntent},
 }
 
 func TestCheckRejects(t *testing.T) {
