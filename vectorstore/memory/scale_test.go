@@ -146,24 +146,8 @@ func BenchmarkScaleBuild(b *testing.B) {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			b.Fatal(err)
 		}
-		corpus, err := textgen.Load(scaleSources()...)
-		if err != nil {
-			b.Fatal(err)
-		}
 		start := time.Now()
-		texts := corpus.Texts(n, 1)
-		emb, err := scaleEmbedder()
-		if err != nil {
-			b.Fatal(err)
-		}
-		vs := make([][]float32, n)
-		for i := 0; i < n; i += 4096 {
-			out, err := emb.Embed(context.Background(), texts[i:min(i+4096, n)])
-			if err != nil {
-				b.Fatal(err)
-			}
-			copy(vs[i:], out)
-		}
+		corpus, emb, texts, vs := scaleData(b, n)
 		b.Logf("%d sentences in the corpus; %d texts generated and embedded in %v", len(corpus.Sentences), n, time.Since(start).Round(time.Millisecond))
 
 		// Queries: perturbed stored texts, truth by brute force (kept from
@@ -223,27 +207,34 @@ func BenchmarkScaleQueries(b *testing.B) {
 	n := envInt("SEMCACHE_SCALE_N", 1_000_000)
 	nq := envInt("SEMCACHE_SCALE_Q", 1000)
 	for b.Loop() {
-		corpus, err := textgen.Load(scaleSources()...)
-		if err != nil {
-			b.Fatal(err)
-		}
-		texts := corpus.Texts(n, 1)
-		emb, err := scaleEmbedder()
-		if err != nil {
-			b.Fatal(err)
-		}
-		vs := make([][]float32, n)
-		for i := 0; i < n; i += 4096 {
-			out, err := emb.Embed(context.Background(), texts[i:min(i+4096, n)])
-			if err != nil {
-				b.Fatal(err)
-			}
-			copy(vs[i:], out)
-		}
+		corpus, emb, texts, vs := scaleData(b, n)
 		if err := scaleQueries(b, corpus, emb, texts, vs, nq, filepath.Join(dir, "queries-heldout.bin"), 3); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// scaleData generates the n texts of the data set and embeds them (both
+// deterministic).
+func scaleData(b *testing.B, n int) (*textgen.Corpus, embed.Embedder, []string, [][]float32) {
+	corpus, err := textgen.Load(scaleSources()...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	texts := corpus.Texts(n, 1)
+	emb, err := scaleEmbedder()
+	if err != nil {
+		b.Fatal(err)
+	}
+	vs := make([][]float32, n)
+	for i := 0; i < n; i += 4096 {
+		out, err := emb.Embed(context.Background(), texts[i:min(i+4096, n)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		copy(vs[i:], out)
+	}
+	return corpus, emb, texts, vs
 }
 
 // scaleQueries makes nq perturbed queries, finds their true neighbours by
