@@ -441,6 +441,9 @@ func (v *Verifier) checkDirection(a, b *analysis) (string, bool) {
 	if d, bad := v.swapped(a, b); bad {
 		return d, true
 	}
+	if d, bad := personSwap(a, b); bad {
+		return d, true
+	}
 	var bufA, bufB [8]relation
 	ra := v.relations(a, bufA[:0])
 	if len(ra) == 0 {
@@ -798,6 +801,138 @@ func (m *matching) describe(strongOnly bool) string {
 func afterContrast(a *analysis, i int) bool {
 	for k := i - 1; k >= 0; k-- {
 		if contrastWords[a.toks[k].surf] {
+			return true
+		}
+	}
+	return false
+}
+
+// rolePronouns are the first- and second-person pronouns that name a role
+// in a sentence (possessives such as "my" do not), by person.
+var rolePronouns = map[string]int8{
+	"i": 1, "me": 1, "we": 1, "us": 1, "myself": 1, "ourselves": 1,
+	"you": 2, "yourself": 2, "yourselves": 2,
+}
+
+// pivotSkip are words too common to anchor who does what around them.
+var pivotSkip = map[string]bool{
+	"the": true, "a": true, "an": true, "to": true, "of": true, "in": true, "on": true, "at": true, "for": true,
+	"is": true, "are": true, "was": true, "were": true, "be": true, "been": true, "do": true, "does": true,
+	"did": true, "have": true, "has": true, "had": true, "how": true, "what": true, "why": true, "when": true,
+	"much": true, "many": true, "can": true, "could": true, "should": true, "will": true, "would": true,
+	"and": true, "or": true, "my": true, "your": true, "our": true, "it": true, "that": true, "this": true,
+	"who": true, "whom": true, "which": true, "where": true,
+}
+
+// personSwap reports whether a person and a thing exchanged roles around
+// the same word: "How much notice does my landlord have to give me?" /
+// "How much notice do I have to give my landlord?" (the landlord moves
+// from before "give" to after it, the first person the other way). Words
+// that are the same on both sides in another order are what the other
+// direction checks look at; this one reads the pronouns they skip. A
+// passive ("fired by my employer") names its agent after the verb
+// without swapping roles, so an agent "by" leaves the pair alone.
+func personSwap(a, b *analysis) (string, bool) {
+	if !a.question() && !a.request() || !b.question() && !b.request() || a.hasSurf("by") || b.hasSurf("by") {
+		// Statements name their persons in the third person; their
+		// "I" and "us" are as often "World War I" and "U.S.".
+		return "", false
+	}
+	for i := range a.toks {
+		p := &a.toks[i]
+		if p.has(fDropped) || p.kind != kWord || pivotSkip[p.surf] || rolePronouns[p.surf] != 0 {
+			continue
+		}
+		j := onlyMatch(a, i, b)
+		if j < 0 {
+			continue
+		}
+		// Where each person stands relative to the pivot: -1 before,
+		// +1 after, 0 absent or on both sides.
+		var sideA, sideB [3]int8
+		personSides(a, i, &sideA)
+		personSides(b, j, &sideB)
+		moved := int8(0)
+		for person := 1; person <= 2; person++ {
+			if sideA[person] != 0 && sideB[person] == -sideA[person] {
+				moved = sideA[person]
+			}
+		}
+		if moved == 0 {
+			continue
+		}
+		for k := range a.toks {
+			x := &a.toks[k]
+			if k == i || x.has(fDropped) || !x.isContent() {
+				continue
+			}
+			l := onlyMatch(a, k, b)
+			if l < 0 {
+				continue
+			}
+			xa, xb := side(k, i), side(l, j)
+			// The thing moved the other way round the pivot.
+			if xa == -moved && xb == moved {
+				return "direction: " + strconv.Quote(x.surf) + " and the person exchanged roles around " + strconv.Quote(p.surf), true
+			}
+		}
+	}
+	return "", false
+}
+
+func side(k, pivot int) int8 {
+	if k < pivot {
+		return -1
+	}
+	return 1
+}
+
+// personSides sets out[person] to the side of the pivot the person's role
+// pronouns stand on (-1, +1), or 0 when on both sides.
+func personSides(a *analysis, pivot int, out *[3]int8) {
+	var seen [3]bool
+	for k := range a.toks {
+		t := &a.toks[k]
+		person := rolePronouns[t.surf]
+		if person == 0 || t.has(fDropped) || t.has(fStrong) {
+			// A strong "us" is "U.S." or "US".
+			continue
+		}
+		s := side(k, pivot)
+		switch {
+		case !seen[person]:
+			out[person], seen[person] = s, true
+		case out[person] != s:
+			out[person] = 0
+		}
+	}
+}
+
+// onlyMatch returns the index of the one live token of b that is the
+// same item as a.toks[i] when each text has exactly one such token, else
+// -1.
+func onlyMatch(a *analysis, i int, b *analysis) int {
+	for k := range a.toks {
+		if k != i && !a.toks[k].has(fDropped) && sameItem(a, int16(k), a, int16(i)) {
+			return -1
+		}
+	}
+	found := -1
+	for j := range b.toks {
+		if !b.toks[j].has(fDropped) && sameItem(a, int16(i), b, int16(j)) {
+			if found >= 0 {
+				return -1
+			}
+			found = j
+		}
+	}
+	return found
+}
+
+// hasSurf reports whether a has a live token with surface form w.
+func (a *analysis) hasSurf(w string) bool {
+	for k := range a.toks {
+		if a.toks[k].surf == w && !a.toks[k].has(fDropped) {
 			return true
 		}
 	}

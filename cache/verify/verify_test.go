@@ -196,6 +196,9 @@ var rejectCases = []struct {
 	{"What is the time complexity of quicksort?", "What is the space complexity of quicksort?", ReasonDifference},
 	{"What is the square root of 144?", "What is the square of 144?", ReasonDifference},
 	{"Why did the Western Roman Empire fall?", "Why did the Eastern Roman Empire fall?", ReasonNegation},
+	// a person and a thing exchanging roles around the same word
+	{"How much notice does my landlord have to give me?", "How much notice do I have to give my landlord?", ReasonDirection},
+	{"Should my doctor tell me the results?", "Should I tell my doctor the results?", ReasonDirection},
 	// a comparison against a question about one of its sides
 	{"What is deep learning?", "What is the difference between machine learning and deep learning?", ReasonIntent},
 	{"What is TCP?", "TCP vs UDP", ReasonIntent},
@@ -241,6 +244,9 @@ var paraphrases = [][2]string{
 	{"How do I fix a leaking faucet?", "how to repair a leaking tap"},
 	{"How long does cooked chicken last in the fridge?", "how long does cooked chicken last in the refrigerator"},
 	{"Convert 1,000 USD to EUR", "convert 1000 dollars to euros"},
+	{"Can my employer fire me for being sick?", "Can I be fired by my employer for being sick?"},
+	{"Can you help me fix my code?", "Can I get help from you to fix my code?"},
+	{"Which U.S. states border Canada?", "Which states of the US border Canada?"},
 	{"Convert 100 USD to EUR", "how much is $100 in euros"},
 	{"Is 91 a prime number?", "is ninety-one prime"},
 	{"How do I select the first 10 rows in SQL?", "sql get first ten rows"},
