@@ -555,10 +555,10 @@ func normalize(v []float32) ([]float32, bool) {
 
 type groupKey struct{ ns, part string }
 
-// liveSlots lists the occupied slots in order.
 // isLive reports whether slot holds a record (not free, not a tombstone).
 func (gr *group) isLive(slot uint32) bool { return gr.ids[slot] != "" }
 
+// liveSlots lists the occupied slots in order.
 func (gr *group) liveSlots() []uint32 {
 	out := make([]uint32, 0, gr.live)
 	for i, id := range gr.ids {
