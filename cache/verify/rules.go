@@ -833,7 +833,7 @@ var pivotSkip = map[string]bool{
 // passive ("fired by my employer") names its agent after the verb
 // without swapping roles, so an agent "by" leaves the pair alone.
 func personSwap(a, b *analysis) (string, bool) {
-	if !a.question() && !a.request() || !b.question() && !b.request() || a.hasSurf("by") || b.hasSurf("by") {
+	if !a.question() && !a.request() || !b.question() && !b.request() || a.surfs["by"] || b.surfs["by"] {
 		// Statements name their persons in the third person; their
 		// "I" and "us" are as often "World War I" and "U.S.".
 		return "", false
@@ -927,14 +927,4 @@ func onlyMatch(a *analysis, i int, b *analysis) int {
 		}
 	}
 	return found
-}
-
-// hasSurf reports whether a has a live token with surface form w.
-func (a *analysis) hasSurf(w string) bool {
-	for k := range a.toks {
-		if a.toks[k].surf == w && !a.toks[k].has(fDropped) {
-			return true
-		}
-	}
-	return false
 }
