@@ -51,6 +51,8 @@ import (
 //	SEMCACHE_SCALE_DIR=/tmp/sc1m SEMCACHE_SCALE_QUERIES=queries-heldout.bin \
 //	  go test -run '^$' -bench ScaleServe -benchtime 1x ./vectorstore/memory/
 //
+// SEMCACHE_SCALE_SETS=4:queries-tune2.bin,5:queries-heldout2.bin has
+// BenchmarkScaleQueries write several sets (seed:file) in one run.
 // SEMCACHE_SCALE_EF_SWEEP=64,96,192,256 adds forced walks at those
 // EfSearch values to the serve phase; -v shows the build's progress as it
 // goes. vectorstore/memory/README.md has the figures they printed.
@@ -206,10 +208,20 @@ func BenchmarkScaleQueries(b *testing.B) {
 	dir := scaleDir(b)
 	n := envInt("SEMCACHE_SCALE_N", 1_000_000)
 	nq := envInt("SEMCACHE_SCALE_Q", 1000)
+	// SEMCACHE_SCALE_SETS=seed:file,... writes several sets in one run
+	// (the data is generated once).
+	sets := cmp.Or(os.Getenv("SEMCACHE_SCALE_SETS"), "3:queries-heldout.bin")
 	for b.Loop() {
 		corpus, emb, texts, vs := scaleData(b, n)
-		if err := scaleQueries(b, corpus, emb, texts, vs, nq, filepath.Join(dir, "queries-heldout.bin"), 3); err != nil {
-			b.Fatal(err)
+		for set := range strings.SplitSeq(sets, ",") {
+			seed, file, ok := strings.Cut(set, ":")
+			s, err := strconv.ParseUint(seed, 10, 64)
+			if !ok || err != nil || file == "" {
+				b.Fatalf("SEMCACHE_SCALE_SETS: %q is not seed:file", set)
+			}
+			if err := scaleQueries(b, corpus, emb, texts, vs, nq, filepath.Join(dir, file), s); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }
