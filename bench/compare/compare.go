@@ -32,9 +32,13 @@ const (
 	DefaultThroughputDuration = 5 * time.Second
 )
 
-// Modes are the similarity-tier settings compare knows: the semantic tier
-// off, on with the lexical embedder, on with USE-lite.
+// Modes are the similarity-tier settings compare measures by default:
+// the semantic tier off, on with the lexical embedder, on with USE-lite.
 var Modes = []string{"off", "lexical", "use"}
+
+// ModeBare is the reference mode: a bare Go reverse proxy (ServeBare)
+// instead of semcache, run by Options.BareCommand.
+const ModeBare = "bare"
 
 // Options configure Run.
 type Options struct {
@@ -47,6 +51,10 @@ type Options struct {
 	ModelDir, WordvecDir, WordnetDir string
 	// ExtraArgs are added to every semcache serve command line.
 	ExtraArgs []string
+	// BareCommand runs ServeBare in its own process for mode "bare"
+	// (semcache-bench: itself with "bare-proxy"); "--upstream URL" is
+	// appended.
+	BareCommand []string
 	// Rounds is the number of rounds; the report gives medians.
 	Rounds int
 	// LatencyRequests are the sequential (c=1) requests measured per
@@ -93,9 +101,12 @@ func (o Options) Validate() error {
 		errs = append(errs, errors.New("compare: the semcache binary is required"))
 	}
 	for _, m := range o.Modes {
-		if !slices.Contains(Modes, m) {
-			errs = append(errs, fmt.Errorf("compare: mode %q: want one of %v", m, Modes))
+		if !slices.Contains(Modes, m) && m != ModeBare {
+			errs = append(errs, fmt.Errorf("compare: mode %q: want one of %v or %s", m, Modes, ModeBare))
 		}
+	}
+	if slices.Contains(o.Modes, ModeBare) && len(o.BareCommand) == 0 {
+		errs = append(errs, errors.New("compare: mode bare needs the command that runs the bare proxy"))
 	}
 	if slices.Contains(o.Modes, "use") && o.ModelDir == "" {
 		errs = append(errs, errors.New("compare: mode use needs the USE-lite model directory (--model-dir or $SEMCACHE_MODEL_DIR; bash .ci/use-model.sh prints it)"))
@@ -203,6 +214,10 @@ func measureSemcache(ctx context.Context, cl *client, upURL, mode string, o Opti
 	ph, err := measure(ctx, cl, p.apiURL, p, o, seq)
 	if err != nil {
 		return ph, err
+	}
+	if mode == ModeBare {
+		ph.RSS, ph.PeakRSS = p.rss()
+		return ph, nil // no write-back
 	}
 	if err := p.flush(ctx); err != nil {
 		fmt.Fprintf(o.Progress, "  %v\n", err)

@@ -86,7 +86,8 @@ func median[T int64 | float64 | time.Duration](v []T) T {
 }
 
 // modeNames are the table's names of the modes.
-var modeNames = map[string]string{"off": "semcache, semantic off", "lexical": "semcache, lexical embedder", "use": "semcache, USE-lite"}
+var modeNames = map[string]string{"off": "semcache, semantic off", "lexical": "semcache, lexical embedder", "use": "semcache, USE-lite",
+	ModeBare: "bare Go reverse proxy (reference)"}
 
 // Print writes the table of issue 14 (medians over the rounds) and the
 // details behind it.

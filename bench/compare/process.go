@@ -35,7 +35,8 @@ type process struct {
 var listening = regexp.MustCompile(`semcache listening on (http://\S+) \(admin (http://\S+)\)`)
 
 // startSemcache starts the binary against upURL with the similarity tier
-// set by mode, in a fresh data directory, and waits until /readyz says so.
+// set by mode, in a fresh data directory (mode bare: the bare proxy), and
+// waits until /readyz says so.
 func startSemcache(ctx context.Context, o Options, upURL, mode string) (*process, error) {
 	dir, err := os.MkdirTemp("", "semcache-compare-")
 	if err != nil {
@@ -60,6 +61,10 @@ func startSemcache(ctx context.Context, o Options, upURL, mode string) (*process
 	}
 	args = append(args, o.ExtraArgs...)
 	cmd := exec.Command(o.Semcache, args...)
+	if mode == ModeBare {
+		args = append(o.BareCommand[1:len(o.BareCommand):len(o.BareCommand)], "--upstream", upURL)
+		cmd = exec.Command(o.BareCommand[0], args...)
+	}
 	cmd.Env = os.Environ()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -1,9 +1,15 @@
 package compare
 
 import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -50,5 +56,74 @@ func TestRunAgainstRealSemcache(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "| semcache, semantic off |") {
 		t.Errorf("table:\n%s", out.String())
+	}
+}
+
+// TestMain runs ServeBare when the test binary is started as the bare
+// proxy of TestRunBare.
+func TestMain(m *testing.M) {
+	if up := os.Getenv("COMPARE_TEST_BARE_UPSTREAM"); up != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		u, err := url.Parse(up)
+		if err == nil {
+			err = ServeBare(ctx, u, os.Stdout)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestRunBare measures the reference proxy: its requests reach the
+// upstream (answers, no X-Semcache verdict), its figures are filled and
+// it has no write-back.
+func TestRunBare(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	// The bare command gets "--upstream URL" appended; a shell passes the
+	// URL on to the test binary through the environment.
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip(err)
+	}
+	cmd := []string{sh, "-c", `COMPARE_TEST_BARE_UPSTREAM="$2" exec "$0"`, exe}
+	rep, err := Run(t.Context(), Options{Semcache: "unused", BareCommand: cmd, Modes: []string{ModeBare}, Rounds: 1,
+		LatencyRequests: 50, Warmup: 10, Concurrency: 4, ThroughputDuration: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rep.Summaries()
+	if len(s) != 1 {
+		t.Fatalf("%d rows", len(s))
+	}
+	got := s[0]
+	if got.Errors != 0 || got.Verdicts["none"] < 50 || len(got.Verdicts) != 1 {
+		t.Fatalf("errors %d, verdicts %v: want answers without a verdict", got.Errors, got.Verdicts)
+	}
+	if got.Throughput <= 0 || got.RSS <= 0 || got.WriteBack != (WriteBack{}) {
+		t.Errorf("figures: %+v", got)
+	}
+	var out strings.Builder
+	if err := rep.Print(&out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "| bare Go reverse proxy (reference) |") {
+		t.Errorf("table:\n%s", out.String())
+	}
+}
+
+func TestValidateBare(t *testing.T) {
+	err := Options{Semcache: "x", Modes: []string{ModeBare}}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "bare") {
+		t.Fatalf("mode bare without its command: %v", err)
+	}
+	if err := (Options{Semcache: "x", Modes: []string{ModeBare, "off"}, BareCommand: []string{"x"}}).Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

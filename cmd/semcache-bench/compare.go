@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +23,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	var o compare.Options
 	fs.StringVar(&o.Semcache, "semcache", "", "path of the semcache binary (empty: build ./cmd/semcache with 'go build' into a temporary directory; run from the repository)")
-	modes := fs.String("modes", strings.Join(compare.Modes, ","), "similarity-tier settings to measure, comma-separated: off, lexical, use")
+	modes := fs.String("modes", strings.Join(compare.Modes, ","), "similarity-tier settings to measure, comma-separated: off, lexical, use; bare adds a plain Go reverse proxy as the reference (the floor of any Go proxy's second hop)")
 	fs.StringVar(&o.ModelDir, "model-dir", os.Getenv("SEMCACHE_MODEL_DIR"), "USE-lite model directory (mode use; default $SEMCACHE_MODEL_DIR, else semcache's default)")
 	fs.StringVar(&o.WordvecDir, "wordvec-dir", os.Getenv("SEMCACHE_WORDVEC_DIR"), "word vectors for the verifier (default $SEMCACHE_WORDVEC_DIR)")
 	fs.StringVar(&o.WordnetDir, "wordnet-dir", os.Getenv("SEMCACHE_WORDNET_DIR"), "WordNet for the verifier (default $SEMCACHE_WORDNET_DIR)")
@@ -53,6 +54,9 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	o.Modes = strings.Split(*modes, ",")
 	o.ExtraArgs = strings.Fields(*extra)
 	o.Progress = stderr
+	if exe, err := os.Executable(); err == nil {
+		o.BareCommand = []string{exe, "bare-proxy"}
+	}
 	if o.Semcache == "" {
 		dir, err := os.MkdirTemp("", "semcache-compare-bin-")
 		if err != nil {
@@ -80,4 +84,23 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		printErr = rep.Print(stdout)
 	}
 	return errors.Join(runErr, printErr)
+}
+
+// runBareProxy runs "semcache-bench bare-proxy", the reference of compare's
+// mode bare: a plain Go reverse proxy to --upstream until ctx ends.
+func runBareProxy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bare-proxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	up := fs.String("upstream", "", "upstream base URL (required)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return fmt.Errorf("bare-proxy: %w", err)
+	}
+	u, err := url.Parse(*up)
+	if err != nil {
+		return fmt.Errorf("bare-proxy: --upstream: %w", err)
+	}
+	return compare.ServeBare(ctx, u, stdout)
 }
