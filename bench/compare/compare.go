@@ -36,9 +36,19 @@ const (
 // the semantic tier off, on with the lexical embedder, on with USE-lite.
 var Modes = []string{"off", "lexical", "use"}
 
-// ModeBare is the reference mode: a bare Go reverse proxy (ServeBare)
-// instead of semcache, run by Options.BareCommand.
-const ModeBare = "bare"
+// The reference modes: a bare Go reverse proxy (ServeBare) instead of
+// semcache, run by Options.BareCommand, on net/http, on fasthttp, or on
+// net/http with fasthttp's client.
+const (
+	ModeBare           = "bare"
+	ModeBareFastHTTP   = "bare-fasthttp"
+	ModeBareFastClient = "bare-fastclient"
+)
+
+// bareStacks are the reference modes' HTTP stacks.
+var bareStacks = map[string]string{ModeBare: StackNetHTTP, ModeBareFastHTTP: StackFastHTTP, ModeBareFastClient: StackFastClient}
+
+func isBare(mode string) bool { _, ok := bareStacks[mode]; return ok }
 
 // Options configure Run.
 type Options struct {
@@ -51,9 +61,9 @@ type Options struct {
 	ModelDir, WordvecDir, WordnetDir string
 	// ExtraArgs are added to every semcache serve command line.
 	ExtraArgs []string
-	// BareCommand runs ServeBare in its own process for mode "bare"
-	// (semcache-bench: itself with "bare-proxy"); "--upstream URL" is
-	// appended.
+	// BareCommand runs ServeBare in its own process for the modes bare
+	// and bare-fasthttp (semcache-bench: itself with "bare-proxy");
+	// "--stack STACK --upstream URL" is appended.
 	BareCommand []string
 	// Rounds is the number of rounds; the report gives medians.
 	Rounds int
@@ -101,11 +111,11 @@ func (o Options) Validate() error {
 		errs = append(errs, errors.New("compare: the semcache binary is required"))
 	}
 	for _, m := range o.Modes {
-		if !slices.Contains(Modes, m) && m != ModeBare {
-			errs = append(errs, fmt.Errorf("compare: mode %q: want one of %v or %s", m, Modes, ModeBare))
+		if !slices.Contains(Modes, m) && !isBare(m) {
+			errs = append(errs, fmt.Errorf("compare: mode %q: want one of %v, %s, %s or %s", m, Modes, ModeBare, ModeBareFastHTTP, ModeBareFastClient))
 		}
 	}
-	if slices.Contains(o.Modes, ModeBare) && len(o.BareCommand) == 0 {
+	if slices.ContainsFunc(o.Modes, isBare) && len(o.BareCommand) == 0 {
 		errs = append(errs, errors.New("compare: mode bare needs the command that runs the bare proxy"))
 	}
 	if slices.Contains(o.Modes, "use") && o.ModelDir == "" {
@@ -215,7 +225,7 @@ func measureSemcache(ctx context.Context, cl *client, upURL, mode string, o Opti
 	if err != nil {
 		return ph, err
 	}
-	if mode == ModeBare {
+	if isBare(mode) {
 		ph.RSS, ph.PeakRSS = p.rss()
 		return ph, nil // no write-back
 	}

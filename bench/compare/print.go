@@ -87,7 +87,8 @@ func median[T int64 | float64 | time.Duration](v []T) T {
 
 // modeNames are the table's names of the modes.
 var modeNames = map[string]string{"off": "semcache, semantic off", "lexical": "semcache, lexical embedder", "use": "semcache, USE-lite",
-	ModeBare: "bare Go reverse proxy (reference)"}
+	ModeBare: "bare Go reverse proxy, net/http (reference)", ModeBareFastHTTP: "bare Go reverse proxy, fasthttp (reference)",
+	ModeBareFastClient: "bare Go reverse proxy, net/http server + fasthttp client (reference)"}
 
 // Print writes the table of issue 14 (medians over the rounds) and the
 // details behind it.

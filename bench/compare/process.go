@@ -61,8 +61,8 @@ func startSemcache(ctx context.Context, o Options, upURL, mode string) (*process
 	}
 	args = append(args, o.ExtraArgs...)
 	cmd := exec.Command(o.Semcache, args...)
-	if mode == ModeBare {
-		args = append(o.BareCommand[1:len(o.BareCommand):len(o.BareCommand)], "--upstream", upURL)
+	if isBare(mode) {
+		args = append(o.BareCommand[1:len(o.BareCommand):len(o.BareCommand)], "--stack", bareStacks[mode], "--upstream", upURL)
 		cmd = exec.Command(o.BareCommand[0], args...)
 	}
 	cmd.Env = os.Environ()

@@ -67,7 +67,7 @@ func TestMain(m *testing.M) {
 		defer stop()
 		u, err := url.Parse(up)
 		if err == nil {
-			err = ServeBare(ctx, u, os.Stdout)
+			err = ServeBare(ctx, u, os.Getenv("COMPARE_TEST_BARE_STACK"), os.Stdout)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -86,35 +86,39 @@ func TestRunBare(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	// The bare command gets "--upstream URL" appended; a shell passes the
-	// URL on to the test binary through the environment.
+	// The bare command gets "--stack STACK --upstream URL" appended; a
+	// shell passes them on to the test binary through the environment.
 	sh, err := exec.LookPath("sh")
 	if err != nil {
 		t.Skip(err)
 	}
-	cmd := []string{sh, "-c", `COMPARE_TEST_BARE_UPSTREAM="$2" exec "$0"`, exe}
-	rep, err := Run(t.Context(), Options{Semcache: "unused", BareCommand: cmd, Modes: []string{ModeBare}, Rounds: 1,
+	cmd := []string{sh, "-c", `COMPARE_TEST_BARE_STACK="$2" COMPARE_TEST_BARE_UPSTREAM="$4" exec "$0"`, exe}
+	rep, err := Run(t.Context(), Options{Semcache: "unused", BareCommand: cmd, Modes: []string{ModeBare, ModeBareFastHTTP, ModeBareFastClient}, Rounds: 1,
 		LatencyRequests: 50, Warmup: 10, Concurrency: 4, ThroughputDuration: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := rep.Summaries()
-	if len(s) != 1 {
-		t.Fatalf("%d rows", len(s))
+	sums := rep.Summaries()
+	if len(sums) != 3 {
+		t.Fatalf("%d rows", len(sums))
 	}
-	got := s[0]
-	if got.Errors != 0 || got.Verdicts["none"] < 50 || len(got.Verdicts) != 1 {
-		t.Fatalf("errors %d, verdicts %v: want answers without a verdict", got.Errors, got.Verdicts)
-	}
-	if got.Throughput <= 0 || got.RSS <= 0 || got.WriteBack != (WriteBack{}) {
-		t.Errorf("figures: %+v", got)
+	for _, got := range sums {
+		if got.Errors != 0 || got.Verdicts["none"] < 50 || len(got.Verdicts) != 1 {
+			t.Fatalf("%s: errors %d, verdicts %v: want answers without a verdict", got.Mode, got.Errors, got.Verdicts)
+		}
+		if got.Throughput <= 0 || got.RSS <= 0 || got.WriteBack != (WriteBack{}) {
+			t.Errorf("%s: figures: %+v", got.Mode, got)
+		}
 	}
 	var out strings.Builder
 	if err := rep.Print(&out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "| bare Go reverse proxy (reference) |") {
-		t.Errorf("table:\n%s", out.String())
+	for _, row := range []string{"| bare Go reverse proxy, net/http (reference) |", "| bare Go reverse proxy, fasthttp (reference) |",
+		"| bare Go reverse proxy, net/http server + fasthttp client (reference) |"} {
+		if !strings.Contains(out.String(), row) {
+			t.Errorf("no row %q in the table:\n%s", row, out.String())
+		}
 	}
 }
 
