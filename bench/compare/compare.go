@@ -36,17 +36,18 @@ const (
 // the semantic tier off, on with the lexical embedder, on with USE-lite.
 var Modes = []string{"off", "lexical", "use"}
 
-// The reference modes: a bare Go reverse proxy (ServeBare) instead of
-// semcache, run by Options.BareCommand, on net/http, on fasthttp, or on
-// net/http with fasthttp's client.
+// The reference modes: a bare Go proxy (ServeBare) instead of semcache,
+// run by Options.BareCommand, on each of its stacks.
 const (
-	ModeBare           = "bare"
-	ModeBareFastHTTP   = "bare-fasthttp"
-	ModeBareFastClient = "bare-fastclient"
+	ModeBare             = "bare"
+	ModeBareReverseProxy = "bare-reverseproxy"
+	ModeBareFastClient   = "bare-fastclient"
+	ModeBareFastHTTP     = "bare-fasthttp"
 )
 
 // bareStacks are the reference modes' HTTP stacks.
-var bareStacks = map[string]string{ModeBare: StackNetHTTP, ModeBareFastHTTP: StackFastHTTP, ModeBareFastClient: StackFastClient}
+var bareStacks = map[string]string{ModeBare: StackNetHTTP, ModeBareReverseProxy: StackReverseProxy,
+	ModeBareFastClient: StackFastClient, ModeBareFastHTTP: StackFastHTTP}
 
 func isBare(mode string) bool { _, ok := bareStacks[mode]; return ok }
 
@@ -61,8 +62,8 @@ type Options struct {
 	ModelDir, WordvecDir, WordnetDir string
 	// ExtraArgs are added to every semcache serve command line.
 	ExtraArgs []string
-	// BareCommand runs ServeBare in its own process for the modes bare
-	// and bare-fasthttp (semcache-bench: itself with "bare-proxy");
+	// BareCommand runs ServeBare in its own process for the reference
+	// modes (semcache-bench: itself with "bare-proxy");
 	// "--stack STACK --upstream URL" is appended.
 	BareCommand []string
 	// Rounds is the number of rounds; the report gives medians.
@@ -112,7 +113,8 @@ func (o Options) Validate() error {
 	}
 	for _, m := range o.Modes {
 		if !slices.Contains(Modes, m) && !isBare(m) {
-			errs = append(errs, fmt.Errorf("compare: mode %q: want one of %v, %s, %s or %s", m, Modes, ModeBare, ModeBareFastHTTP, ModeBareFastClient))
+			errs = append(errs, fmt.Errorf("compare: mode %q: want one of %v, %s, %s, %s or %s", m, Modes,
+				ModeBare, ModeBareReverseProxy, ModeBareFastClient, ModeBareFastHTTP))
 		}
 	}
 	if slices.ContainsFunc(o.Modes, isBare) && len(o.BareCommand) == 0 {

@@ -87,8 +87,10 @@ func median[T int64 | float64 | time.Duration](v []T) T {
 
 // modeNames are the table's names of the modes.
 var modeNames = map[string]string{"off": "semcache, semantic off", "lexical": "semcache, lexical embedder", "use": "semcache, USE-lite",
-	ModeBare: "bare Go reverse proxy, net/http (reference)", ModeBareFastHTTP: "bare Go reverse proxy, fasthttp (reference)",
-	ModeBareFastClient: "bare Go reverse proxy, net/http server + fasthttp client (reference)"}
+	ModeBare:             "bare Go proxy, net/http server and client (reference)",
+	ModeBareReverseProxy: "bare Go proxy, httputil.ReverseProxy (reference)",
+	ModeBareFastClient:   "bare Go proxy, net/http server, fasthttp client (reference)",
+	ModeBareFastHTTP:     "bare Go proxy, fasthttp server and client (reference)"}
 
 // Print writes the table of issue 14 (medians over the rounds) and the
 // details behind it.

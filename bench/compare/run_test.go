@@ -93,13 +93,13 @@ func TestRunBare(t *testing.T) {
 		t.Skip(err)
 	}
 	cmd := []string{sh, "-c", `COMPARE_TEST_BARE_STACK="$2" COMPARE_TEST_BARE_UPSTREAM="$4" exec "$0"`, exe}
-	rep, err := Run(t.Context(), Options{Semcache: "unused", BareCommand: cmd, Modes: []string{ModeBare, ModeBareFastHTTP, ModeBareFastClient}, Rounds: 1,
+	rep, err := Run(t.Context(), Options{Semcache: "unused", BareCommand: cmd, Modes: []string{ModeBare, ModeBareReverseProxy, ModeBareFastClient, ModeBareFastHTTP}, Rounds: 1,
 		LatencyRequests: 50, Warmup: 10, Concurrency: 4, ThroughputDuration: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sums := rep.Summaries()
-	if len(sums) != 3 {
+	if len(sums) != 4 {
 		t.Fatalf("%d rows", len(sums))
 	}
 	for _, got := range sums {
@@ -114,8 +114,8 @@ func TestRunBare(t *testing.T) {
 	if err := rep.Print(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, row := range []string{"| bare Go reverse proxy, net/http (reference) |", "| bare Go reverse proxy, fasthttp (reference) |",
-		"| bare Go reverse proxy, net/http server + fasthttp client (reference) |"} {
+	for _, mode := range []string{ModeBare, ModeBareReverseProxy, ModeBareFastClient, ModeBareFastHTTP} {
+		row := "| " + modeNames[mode] + " |"
 		if !strings.Contains(out.String(), row) {
 			t.Errorf("no row %q in the table:\n%s", row, out.String())
 		}

@@ -23,7 +23,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	var o compare.Options
 	fs.StringVar(&o.Semcache, "semcache", "", "path of the semcache binary (empty: build ./cmd/semcache with 'go build' into a temporary directory; run from the repository)")
-	modes := fs.String("modes", strings.Join(compare.Modes, ","), "similarity-tier settings to measure, comma-separated: off, lexical, use; bare, bare-fasthttp and bare-fastclient add a plain Go reverse proxy (net/http; fasthttp; net/http server with fasthttp's client) as the reference (the floor of a Go proxy's second hop)")
+	modes := fs.String("modes", strings.Join(compare.Modes, ","), "similarity-tier settings to measure, comma-separated: off, lexical, use; bare, bare-reverseproxy, bare-fastclient and bare-fasthttp add a plain Go proxy (net/http server and client; httputil.ReverseProxy; net/http server with fasthttp's client; fasthttp) as the reference (the floor of a Go proxy's second hop)")
 	fs.StringVar(&o.ModelDir, "model-dir", os.Getenv("SEMCACHE_MODEL_DIR"), "USE-lite model directory (mode use; default $SEMCACHE_MODEL_DIR, else semcache's default)")
 	fs.StringVar(&o.WordvecDir, "wordvec-dir", os.Getenv("SEMCACHE_WORDVEC_DIR"), "word vectors for the verifier (default $SEMCACHE_WORDVEC_DIR)")
 	fs.StringVar(&o.WordnetDir, "wordnet-dir", os.Getenv("SEMCACHE_WORDNET_DIR"), "WordNet for the verifier (default $SEMCACHE_WORDNET_DIR)")
@@ -92,7 +92,7 @@ func runBareProxy(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := flag.NewFlagSet("bare-proxy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	up := fs.String("upstream", "", "upstream base URL (required)")
-	stack := fs.String("stack", compare.StackNetHTTP, "HTTP stack: net/http (httputil.ReverseProxy), fasthttp, or net/http+fasthttp-client")
+	stack := fs.String("stack", compare.StackNetHTTP, "HTTP stack: net/http (handler and http.Client), httputil (ReverseProxy), net/http+fasthttp-client, or fasthttp")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

@@ -43,7 +43,7 @@ func subcommands() []subcommand {
 		{"upstream", "serve a simulated OpenAI-compatible LLM API", runUpstream},
 		{"load", "send a mix of repeated and paraphrased prompts and report latencies", runLoad},
 		{"compare", "measure semcache's miss path side by side with direct upstream calls: added latency, throughput, RSS (semantic off, lexical, USE-lite)", runCompare},
-		{"bare-proxy", "a plain Go reverse proxy to --upstream (net/http or fasthttp): the reference compare's modes bare and bare-fasthttp measure", runBareProxy},
+		{"bare-proxy", "a plain Go proxy to --upstream on one HTTP stack (--stack): the reference of compare's bare modes", runBareProxy},
 		{"soak", "drive a running semcache at a steady mixed rate for long and sample its RSS and write-back counters", runSoak},
 		{"eval", "measure the similarity tier on labelled pairs (modes cache, e2e, pairwise)", runEval},
 		{"budget", "measure error budgets end to end: served wrong-hit rate, hit rate, the hindsight cut-off, explorations; draws the curves", runBudget},
