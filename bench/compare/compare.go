@@ -7,7 +7,9 @@
 // latency (p50, p99) and the c=32 throughput of direct and through-semcache
 // calls, semcache's resident memory and its CPU time per request, and
 // reads its write-back counters; the report gives the medians over the
-// rounds (the table of issue 14).
+// rounds (the table of issue 14). The reference modes measure, in place of
+// semcache, a bare Go proxy on one HTTP stack each (ServeBare): the floor
+// semcache's own work adds to.
 package compare
 
 import (

@@ -6,6 +6,7 @@
 //	semcache-bench load [flags]       send a prompt mix and report latencies and X-Semcache verdicts
 //	semcache-bench compare [flags]    start the simulated upstream and semcache, measure misses direct and
 //	                                  through semcache (added latency, throughput, RSS, write-back)
+//	semcache-bench bare-proxy [flags] a plain Go proxy on one HTTP stack: compare's reference modes
 //	semcache-bench eval [flags]       measure the similarity tier on labelled pairs: replay them through
 //	                                  the real lookup path (--mode cache, default), over HTTP against a
 //	                                  running semcache (--mode e2e) or score each pair (--mode pairwise)
