@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
+	"github.com/semcache/semcache/bench/textgen"
 	"github.com/semcache/semcache/cache"
 	"github.com/semcache/semcache/cache/simtier"
 	"github.com/semcache/semcache/embed/lexical"
@@ -54,7 +56,9 @@ func benchPrompt(i int) string {
 // namespace and partition, the verifier (with its shipped model and
 // cut-off), rendering. N defaults to 100,000 (SEMCACHE_BENCH_ENTRIES
 // overrides it); the embedder is lexical, or USE-lite with
-// SEMCACHE_BENCH_EMBEDDER=use (model from $SEMCACHE_MODEL_DIR); the index
+// SEMCACHE_BENCH_EMBEDDER=use (model from $SEMCACHE_MODEL_DIR); the
+// prompts are synthetic question shapes, or realistic texts with
+// SEMCACHE_BENCH_CORPUS=realistic (see below); the index
 // is built once and kept in $TMPDIR/semcache-bench-semantic-N-MODEL for
 // later runs.
 func BenchmarkSemanticHit(b *testing.B) {
@@ -81,7 +85,22 @@ func BenchmarkSemanticHit(b *testing.B) {
 		}
 		emb = e
 	}
-	dir := filepath.Join(os.TempDir(), fmt.Sprintf("semcache-bench-semantic-%d-%s", n, emb.ModelID()))
+	// The prompts: the synthetic question shapes (benchPrompt), or with
+	// SEMCACHE_BENCH_CORPUS=realistic the scale benchmarks' texts
+	// (bench/textgen: the project's questions and statements and
+	// recombinations of their sentences), asked again with a word dropped
+	// or replaced.
+	prompt, corpusName := benchPrompt, ""
+	var corpus *textgen.Corpus
+	if os.Getenv("SEMCACHE_BENCH_CORPUS") == "realistic" {
+		c, err := textgen.Load(textgen.Sources("proxy")...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		texts := c.Texts(n, 1)
+		prompt, corpus, corpusName = func(i int) string { return texts[i] }, c, "-realistic"
+	}
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("semcache-bench-semantic-%d-%s%s", n, emb.ModelID(), corpusName))
 	st, err := memory.Open(ctx, memory.Options{Dir: dir, Dimension: emb.Dimension()})
 	if err != nil {
 		b.Fatal(err)
@@ -97,7 +116,7 @@ func BenchmarkSemanticHit(b *testing.B) {
 		}
 		return r, body
 	}
-	r0, _ := mkReq(benchPrompt(0))
+	r0, _ := mkReq(prompt(0))
 	partition := r0.Partition(ns)
 	have, err := st.Count(ctx, vectorstore.Filter{Namespace: ns})
 	if err != nil {
@@ -109,7 +128,7 @@ func BenchmarkSemanticHit(b *testing.B) {
 			hi := min(lo+1000, n)
 			texts := make([]string, 0, hi-lo)
 			for i := lo; i < hi; i++ {
-				texts = append(texts, benchPrompt(i))
+				texts = append(texts, prompt(i))
 			}
 			vecs, err := emb.Embed(ctx, texts)
 			if err != nil {
@@ -160,9 +179,14 @@ func BenchmarkSemanticHit(b *testing.B) {
 	// they miss the exact tier and must be found by similarity.
 	const queries = 2000
 	bodies := make([][]byte, queries)
+	rnd := rand.New(rand.NewPCG(2, 2))
 	for i := range bodies {
-		p := benchPrompt((i * 7919) % n)
-		p = strings.NewReplacer("?", "", ".", "", "(", "", ")", "").Replace(strings.ToLower(p))
+		p := prompt((i * 7919) % n)
+		if corpus != nil {
+			p = corpus.Perturb(p, rnd)
+		} else {
+			p = strings.NewReplacer("?", "", ".", "", "(", "", ")", "").Replace(strings.ToLower(p))
+		}
 		_, bodies[i] = mkReq(p)
 	}
 	lat := make(latencies, 0, 1<<16)

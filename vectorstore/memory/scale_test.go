@@ -22,11 +22,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/semcache/semcache/bench/textgen"
 	"github.com/semcache/semcache/embed"
 	"github.com/semcache/semcache/embed/lexical"
 	"github.com/semcache/semcache/embed/use"
 	"github.com/semcache/semcache/vectorstore"
-	"github.com/semcache/semcache/vectorstore/memory/internal/textgen"
 )
 
 // Scale benchmarks on realistic vectors: lexical 512-d embeddings of
@@ -89,13 +89,7 @@ func scaleSources() []string {
 	if v := os.Getenv("SEMCACHE_SCALE_SOURCES"); v != "" {
 		return strings.Split(v, ",")
 	}
-	out := []string{
-		"../../bench/testdata/distractors.txt",
-		"../../bench/testdata/questions.jsonl",
-		"../../bench/testdata/pairs.jsonl",
-	}
-	shared, _ := filepath.Glob("/work/shared/data/*.jsonl")
-	return append(out, shared...)
+	return textgen.Sources("vectorstore/memory")
 }
 
 // scaleEmbedder is lexical 512-d, or USE-lite (also 512-d) with

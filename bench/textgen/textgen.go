@@ -1,5 +1,5 @@
-// Package textgen makes realistic prompt texts in bulk for the vector
-// store's scale benchmarks: questions and statements from the project's
+// Package textgen makes realistic prompt texts in bulk for the scale
+// benchmarks (the vector store's, and the proxy's semantic hit at 1M): questions and statements from the project's
 // labelled pair files and distractor lists, then synthetic recombinations
 // of their sentences (the head of one spliced onto the tail of another)
 // until the requested number of distinct texts is reached, and perturbed
@@ -22,6 +22,21 @@ import (
 	"path/filepath"
 	"strings"
 )
+
+// Sources are the text files a benchmark in the package directory dir
+// (relative to the repository root: "vectorstore/memory", "proxy") reads
+// by default: the project's distractors, questions and hand-written
+// pairs, and the shared labelled pairs when present.
+func Sources(dir string) []string {
+	up := strings.Repeat("../", strings.Count(filepath.Clean(dir), "/")+1)
+	out := []string{
+		up + "bench/testdata/distractors.txt",
+		up + "bench/testdata/questions.jsonl",
+		up + "bench/testdata/pairs.jsonl",
+	}
+	shared, _ := filepath.Glob("/work/shared/data/*.jsonl")
+	return append(out, shared...)
+}
 
 // Corpus is a set of distinct source sentences and their vocabulary.
 type Corpus struct {
