@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,7 +63,7 @@ func startSemcache(ctx context.Context, o Options, upURL, mode string) (*process
 	args = append(args, o.ExtraArgs...)
 	cmd := exec.Command(o.Semcache, args...)
 	if isBare(mode) {
-		args = append(o.BareCommand[1:len(o.BareCommand):len(o.BareCommand)], "--stack", bareStacks[mode], "--upstream", upURL)
+		args = slices.Concat(o.BareCommand[1:], []string{"--stack", bareStacks[mode], "--upstream", upURL})
 		cmd = exec.Command(o.BareCommand[0], args...)
 	}
 	cmd.Env = os.Environ()

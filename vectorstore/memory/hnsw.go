@@ -295,7 +295,7 @@ func (g *graph) adoptOrphans(v *vecs, sc *scratch, live func(uint32) bool) int {
 			} else {
 				list := l[1 : 1+l[0]]
 				v.queryOf(nb, qc)
-				ds := append(sc.nd[:0], make([]float32, len(list))...)
+				ds := slices.Grow(sc.nd[:0], len(list))[:len(list)]
 				v.dists(sc, qc, list, ds)
 				sc.nd = ds
 				worst := -1

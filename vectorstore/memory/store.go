@@ -563,7 +563,7 @@ func (s *Store) buildOne(gr *group) bool {
 	}
 	g.build(view, tail, built, 1, nil)
 	g.grow(gr.slots())
-	adopted := g.adoptOrphans(gr.view(), new(scratch), gr.isLive)
+	adopted := g.adoptOrphans(view, new(scratch), gr.isLive)
 	s.mu.Lock()
 	gr.g = g
 	s.mu.Unlock()
