@@ -1,7 +1,11 @@
 package cache
 
 import (
+	"cmp"
 	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -245,6 +249,70 @@ func TestPendingCandidatesMerge(t *testing.T) {
 	}
 }
 
+// TestPendingCandidatesSelection: the bounded selection gives what
+// sorting every pending vector gives, with tied scores, pending copies of
+// the store's candidates (one entry pending several times) and many
+// pending answers.
+func TestPendingCandidatesSelection(t *testing.T) {
+	byScore := func(x, y candidate) int { return cmp.Compare(y.score, x.score) }
+	isDup := func(x, p candidate) bool {
+		return x.entry == p.entry || x.entry.Key == p.entry.Key && x.entry.Prompt == p.entry.Prompt && x.entry.Context == p.entry.Context
+	}
+	// reference: every pending vector at or above the threshold, sorted.
+	reference := func(pv []pendingVec, vec []float32, threshold float32, topK int, cands []candidate) []candidate {
+		var extra []candidate
+		for _, p := range pv {
+			if s := dot(p.vector, vec); s >= threshold {
+				extra = append(extra, candidate{entry: p.entry, score: s})
+			}
+		}
+		slices.SortStableFunc(extra, byScore)
+		out := slices.Clone(cands)
+		for _, p := range extra {
+			if len(out)-len(cands) >= topK {
+				break
+			}
+			if !slices.ContainsFunc(cands, func(x candidate) bool { return isDup(x, p) }) {
+				out = append(out, p)
+			}
+		}
+		slices.SortStableFunc(out, byScore)
+		return out[:min(len(out), topK)]
+	}
+	rng := rand.New(rand.NewPCG(7, 11))
+	for run := range 300 {
+		n := 1 + rng.IntN(400)
+		entries := make([]*Entry, 1+rng.IntN(n))
+		for i := range entries {
+			entries[i] = &Entry{Key: fmt.Sprint("k", i), Prompt: "p"}
+		}
+		pv := make([]pendingVec, n)
+		for i := range pv {
+			// Coarse scores: many ties. Entries repeat: one entry pending
+			// several times.
+			x := float32(rng.IntN(20)) / 20
+			pv[i] = pendingVec{entry: entries[rng.IntN(len(entries))], vector: []float32{x, 0}}
+		}
+		var store []candidate
+		for range rng.IntN(4) {
+			e := entries[rng.IntN(len(entries))]
+			if rng.IntN(2) == 0 {
+				cp := *e // the same entry, another pointer
+				e = &cp
+			}
+			store = append(store, candidate{entry: e, score: float32(rng.IntN(20)) / 20})
+		}
+		slices.SortStableFunc(store, byScore)
+		topK := 1 + rng.IntN(6)
+		c := &Cache{pendingVecs: map[string][]pendingVec{groupKey("ns", "p"): pv}}
+		got := c.pendingCandidates("ns", "p", []float32{1, 0}, 0.3, topK, slices.Clone(store))
+		want := reference(pv, []float32{1, 0}, 0.3, topK, store)
+		if !slices.Equal(got, want) {
+			t.Fatalf("run %d (n=%d, topK=%d, %d from the store): got %v, want %v", run, n, topK, len(store), got, want)
+		}
+	}
+}
+
 // TestSemanticHitEntrySource: a search hit's entry comes from the hot tier
 // when it holds it, and from the record's payload when it does not; the
 // hit is the same either way.
@@ -323,5 +391,46 @@ func TestIndexPayloadIsDiskEncoding(t *testing.T) {
 	}
 	if aliases != 1 {
 		t.Fatalf("%d alias records, want 1", aliases)
+	}
+}
+
+// BenchmarkPendingCandidates: one lookup's merge of the pending answers
+// (1,000 of 512-d, as a 32-client lexical miss run keeps pending; a third
+// of them above the threshold) with the store's five candidates.
+func BenchmarkPendingCandidates(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	const dim, n = 512, 1000
+	unit := func(mix float32, base []float32) []float32 {
+		v := make([]float32, dim)
+		var norm float32
+		for i := range v {
+			v[i] = mix*base[i] + float32(rng.NormFloat64())
+			norm += v[i] * v[i]
+		}
+		for i := range v {
+			v[i] /= float32(math.Sqrt(float64(norm)))
+		}
+		return v
+	}
+	zero := make([]float32, dim)
+	q := unit(0, zero)
+	pv := make([]pendingVec, n)
+	for i := range pv {
+		mix := float32(0)
+		if i%3 == 0 {
+			mix = 40 // close to the query
+		}
+		pv[i] = pendingVec{entry: &Entry{Key: fmt.Sprint("k", i)}, vector: unit(mix, q)}
+	}
+	var store []candidate
+	for i := range 5 {
+		store = append(store, candidate{entry: &Entry{Key: fmt.Sprint("s", i)}, score: 0.9 - float32(i)/100})
+	}
+	c := &Cache{pendingVecs: map[string][]pendingVec{groupKey("ns", "p"): pv}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if got := c.pendingCandidates("ns", "p", q, 0.5, 5, store); len(got) != 5 {
+			b.Fatalf("%d candidates", len(got))
+		}
 	}
 }

@@ -881,25 +881,55 @@ func (c *Cache) pendingCandidates(ns, partition string, vec []float32, threshold
 	if len(pv) == 0 {
 		return cands
 	}
-	var extra []candidate
+	// Best first; of the pending, at most topK can make the cut, so only
+	// the best topK+len(cands) are kept while scanning (the store's
+	// candidates can each repeat at most one of them): no sort of every
+	// pending answer on every lookup.
+	if merged, ok := mergePending(pv, vec, threshold, topK, cands, topK+len(cands)); ok {
+		return merged
+	}
+	// More pending copies of the store's candidates than they number (one
+	// entry pending twice): select from all of them.
+	merged, _ := mergePending(pv, vec, threshold, topK, cands, len(pv))
+	return merged
+}
+
+// mergePending merges into cands the best pending vectors scoring at least
+// threshold, keeping at most keep of them while scanning (in descending
+// score, ties in scan order). ok is false when that bound cut candidates
+// the merge then lacked: the caller retries with keep = len(pv).
+func mergePending(pv []pendingVec, vec []float32, threshold float32, topK int, cands []candidate, keep int) ([]candidate, bool) {
+	extra := make([]candidate, 0, min(keep, 16))
+	cut := false
 	for _, p := range pv {
 		if len(p.vector) != len(vec) {
 			continue
 		}
-		if score := dot(p.vector, vec); score >= threshold {
-			extra = append(extra, candidate{entry: p.entry, score: score})
+		score := dot(p.vector, vec)
+		if score < threshold {
+			continue
 		}
+		if len(extra) == keep {
+			cut = true
+			if keep == 0 || score <= extra[keep-1].score {
+				continue
+			}
+			extra = extra[:keep-1]
+		}
+		// After every candidate scoring at least as much: a stable order.
+		i := len(extra)
+		for i > 0 && extra[i-1].score < score {
+			i--
+		}
+		extra = slices.Insert(extra, i, candidate{entry: p.entry, score: score})
 	}
-	if len(extra) == 0 {
-		return cands
+	if len(extra) == 0 && !cut {
+		return cands, true
 	}
-	// Best first; of the pending, at most topK can make the cut, so the
-	// duplicate check stays short however many answers are pending.
-	byScore := func(x, y candidate) int { return cmp.Compare(y.score, x.score) }
-	slices.SortStableFunc(extra, byScore)
+	merged := slices.Clone(cands)
 	fromStore := len(cands)
 	for _, p := range extra {
-		if len(cands)-fromStore >= topK {
+		if len(merged)-fromStore >= topK {
 			break
 		}
 		dup := false
@@ -910,14 +940,17 @@ func (c *Cache) pendingCandidates(ns, partition string, vec []float32, threshold
 			}
 		}
 		if !dup {
-			cands = append(cands, p)
+			merged = append(merged, p)
 		}
 	}
-	slices.SortStableFunc(cands, byScore)
-	if len(cands) > topK {
-		cands = cands[:topK]
+	if cut && len(merged)-fromStore < topK {
+		return cands, false
 	}
-	return cands
+	slices.SortStableFunc(merged, func(x, y candidate) int { return cmp.Compare(y.score, x.score) })
+	if len(merged) > topK {
+		merged = merged[:topK]
+	}
+	return merged, true
 }
 
 // dot is the inner product of two equal-length vectors (SIMD: the
