@@ -258,7 +258,9 @@ func TestPendingCandidatesSelection(t *testing.T) {
 	isDup := func(x, p candidate) bool {
 		return x.entry == p.entry || x.entry.Key == p.entry.Key && x.entry.Prompt == p.entry.Prompt && x.entry.Context == p.entry.Context
 	}
-	// reference: every pending vector at or above the threshold, sorted.
+	// reference: every pending vector at or above the threshold, sorted,
+	// taken best first unless it repeats one taken (as the merge was
+	// before the bounded selection).
 	reference := func(pv []pendingVec, vec []float32, threshold float32, topK int, cands []candidate) []candidate {
 		var extra []candidate
 		for _, p := range pv {
@@ -272,7 +274,7 @@ func TestPendingCandidatesSelection(t *testing.T) {
 			if len(out)-len(cands) >= topK {
 				break
 			}
-			if !slices.ContainsFunc(cands, func(x candidate) bool { return isDup(x, p) }) {
+			if !slices.ContainsFunc(out, func(x candidate) bool { return isDup(x, p) }) {
 				out = append(out, p)
 			}
 		}

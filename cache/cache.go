@@ -882,14 +882,14 @@ func (c *Cache) pendingCandidates(ns, partition string, vec []float32, threshold
 		return cands
 	}
 	// Best first; of the pending, at most topK can make the cut, so only
-	// the best topK+len(cands) are kept while scanning (the store's
-	// candidates can each repeat at most one of them): no sort of every
-	// pending answer on every lookup.
+	// the best topK+len(cands) are kept while scanning: no sort of every
+	// pending answer on every lookup. That is enough unless more than
+	// len(cands) of them repeat an entry already taken.
 	if merged, ok := mergePending(pv, vec, threshold, topK, cands, topK+len(cands)); ok {
 		return merged
 	}
-	// More pending copies of the store's candidates than they number (one
-	// entry pending twice): select from all of them.
+	// More repeats than that (an entry pending several times): select
+	// from all of them.
 	merged, _ := mergePending(pv, vec, threshold, topK, cands, len(pv))
 	return merged
 }
@@ -933,7 +933,7 @@ func mergePending(pv []pendingVec, vec []float32, threshold float32, topK int, c
 			break
 		}
 		dup := false
-		for _, x := range cands {
+		for _, x := range merged {
 			if x.entry == p.entry || x.entry.Key == p.entry.Key && x.entry.Prompt == p.entry.Prompt && x.entry.Context == p.entry.Context {
 				dup = true
 				break
