@@ -78,6 +78,12 @@ type Options struct {
 	ThroughputDuration time.Duration
 	// Stream asks for SSE answers.
 	Stream bool
+	// UpstreamTTFT delays the simulated upstream's answers (its first
+	// token; the whole answer without Stream) by this much: 0, the
+	// default, is an instant upstream that shows semcache's own cost; a
+	// delay like a real model's shows what a miss costs behind one (and
+	// what --speculative-upstream hides).
+	UpstreamTTFT time.Duration
 	// Progress receives a line per phase (nil: none).
 	Progress io.Writer `json:"-"`
 }
@@ -125,8 +131,8 @@ func (o Options) Validate() error {
 	if slices.Contains(o.Modes, "use") && o.ModelDir == "" {
 		errs = append(errs, errors.New("compare: mode use needs the USE-lite model directory (--model-dir or $SEMCACHE_MODEL_DIR; bash .ci/use-model.sh prints it)"))
 	}
-	if o.Rounds < 0 || o.LatencyRequests < 0 || o.Warmup < 0 || o.Concurrency < 0 || o.ThroughputDuration < 0 {
-		errs = append(errs, errors.New("compare: rounds, requests, warm-up, concurrency and duration must not be negative"))
+	if o.Rounds < 0 || o.LatencyRequests < 0 || o.Warmup < 0 || o.Concurrency < 0 || o.ThroughputDuration < 0 || o.UpstreamTTFT < 0 {
+		errs = append(errs, errors.New("compare: rounds, requests, warm-up, concurrency, duration and upstream delay must not be negative"))
 	}
 	return errors.Join(errs...)
 }
@@ -188,7 +194,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	if err != nil {
 		return rep, fmt.Errorf("compare: upstream listener: %w", err)
 	}
-	up := &http.Server{Handler: upstream.New(upstream.Options{}), ReadHeaderTimeout: 10 * time.Second}
+	up := &http.Server{Handler: upstream.New(upstream.Options{TTFT: o.UpstreamTTFT}), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = up.Serve(ln) }()
 	defer up.Close()
 	upURL := "http://" + ln.Addr().String() + "/v1"

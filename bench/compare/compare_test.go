@@ -100,6 +100,7 @@ func TestValidate(t *testing.T) {
 		{"missing binary and bad mode", Options{Modes: []string{"fast"}}, []string{"binary is required", `mode "fast"`}},
 		{"use without model", Options{Semcache: "x", Modes: []string{"use"}}, []string{"USE-lite model directory"}},
 		{"negative", Options{Semcache: "x", Modes: []string{"off"}, Rounds: -1}, []string{"must not be negative"}},
+		{"negative upstream delay", Options{Semcache: "x", Modes: []string{"off"}, UpstreamTTFT: -time.Millisecond}, []string{"must not be negative"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

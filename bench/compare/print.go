@@ -97,8 +97,12 @@ var modeNames = map[string]string{"off": "semcache, semantic off", "lexical": "s
 func (r Report) Print(w io.Writer) error {
 	o := r.Options
 	sums := r.Summaries()
-	fmt.Fprintf(w, "semcache-bench compare: %d rounds (medians), every request distinct (a miss), instant simulated upstream, c=1: %d requests, c=%d: %v%s\n\n",
-		o.Rounds, o.LatencyRequests, o.Concurrency, o.ThroughputDuration, map[bool]string{true: ", SSE", false: ""}[o.Stream])
+	up := "instant simulated upstream"
+	if o.UpstreamTTFT > 0 {
+		up = fmt.Sprintf("simulated upstream answering after %v", o.UpstreamTTFT)
+	}
+	fmt.Fprintf(w, "semcache-bench compare: %d rounds (medians), every request distinct (a miss), %s, c=1: %d requests, c=%d: %v%s\n\n",
+		o.Rounds, up, o.LatencyRequests, o.Concurrency, o.ThroughputDuration, map[bool]string{true: ", SSE", false: ""}[o.Stream])
 	fmt.Fprintf(w, "| target | added latency p50 / p99 vs direct | throughput at c=%d (× direct) | RSS (peak) | semcache CPU per request c=1 / c=%d |\n", o.Concurrency, o.Concurrency)
 	fmt.Fprintln(w, "|---|---|---|---|---|")
 	for _, s := range sums {

@@ -122,6 +122,37 @@ func TestRunBare(t *testing.T) {
 	}
 }
 
+// TestRunUpstreamDelay: --upstream-ttft delays the simulated upstream,
+// direct and through the proxy, and the report says so.
+func TestRunUpstreamDelay(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip(err)
+	}
+	const delay = 20 * time.Millisecond
+	cmd := []string{sh, "-c", `COMPARE_TEST_BARE_STACK="$2" COMPARE_TEST_BARE_UPSTREAM="$4" exec "$0"`, exe}
+	rep, err := Run(t.Context(), Options{Semcache: "unused", BareCommand: cmd, Modes: []string{ModeBare}, Rounds: 1,
+		LatencyRequests: 10, Warmup: 2, Concurrency: 2, ThroughputDuration: 200 * time.Millisecond, UpstreamTTFT: delay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rep.Summaries()[0]
+	if got.Errors != 0 || got.DirectP50 < delay || got.DirectP50+got.AddedP50 < delay {
+		t.Fatalf("direct p50 %v, through the proxy %v, errors %d: want both at least %v", got.DirectP50, got.DirectP50+got.AddedP50, got.Errors, delay)
+	}
+	var out strings.Builder
+	if err := rep.Print(&out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "simulated upstream answering after 20ms") {
+		t.Errorf("the report does not name the delay:\n%s", out.String())
+	}
+}
+
 func TestValidateBare(t *testing.T) {
 	err := Options{Semcache: "x", Modes: []string{ModeBare}}.Validate()
 	if err == nil || !strings.Contains(err.Error(), "bare") {

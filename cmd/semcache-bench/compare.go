@@ -33,11 +33,12 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&o.Concurrency, "concurrency", compare.DefaultConcurrency, "concurrent requests of the throughput phase")
 	fs.DurationVar(&o.ThroughputDuration, "duration", compare.DefaultThroughputDuration, "length of the throughput phase")
 	fs.BoolVar(&o.Stream, "stream", false, "ask for SSE answers")
+	fs.DurationVar(&o.UpstreamTTFT, "upstream-ttft", 0, "delay of the simulated upstream's first token (its whole answer without --stream); 0: instant, semcache's own cost")
 	extra := fs.String("semcache-args", "", "extra flags for semcache serve, space-separated (e.g. \"--speculative-upstream=2ms\")")
 	asJSON := fs.Bool("json", false, "print the rounds as JSON")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: semcache-bench compare [flags]")
-		fmt.Fprintln(stderr, "Starts the simulated upstream (instant answers) and the semcache binary against it, sends distinct chat")
+		fmt.Fprintln(stderr, "Starts the simulated upstream (instant answers, or --upstream-ttft) and the semcache binary against it, sends distinct chat")
 		fmt.Fprintln(stderr, "completions (every one a miss) directly and through semcache, and prints added latency (c=1), throughput")
 		fmt.Fprintln(stderr, "(× direct), semcache's RSS, CPU per request and write-back counters: medians over the rounds.")
 		fs.PrintDefaults()
