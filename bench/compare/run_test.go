@@ -81,7 +81,10 @@ func TestMain(m *testing.M) {
 // TestRunBare measures the reference proxy: its requests reach the
 // upstream (answers, no X-Semcache verdict), its figures are filled and
 // it has no write-back.
-func TestRunBare(t *testing.T) {
+// bareCommand is Options.BareCommand for this test binary as the bare
+// proxy (see TestMain).
+func bareCommand(t *testing.T) []string {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Skip(err)
@@ -92,8 +95,11 @@ func TestRunBare(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	cmd := []string{sh, "-c", `COMPARE_TEST_BARE_STACK="$2" COMPARE_TEST_BARE_UPSTREAM="$4" exec "$0"`, exe}
-	rep, err := Run(t.Context(), Options{Semcache: "unused", BareCommand: cmd, Modes: []string{ModeBare, ModeBareReverseProxy, ModeBareFastClient, ModeBareFastHTTP}, Rounds: 1,
+	return []string{sh, "-c", `COMPARE_TEST_BARE_STACK="$2" COMPARE_TEST_BARE_UPSTREAM="$4" exec "$0"`, exe}
+}
+
+func TestRunBare(t *testing.T) {
+	rep, err := Run(t.Context(), Options{Semcache: "unused", BareCommand: bareCommand(t), Modes: []string{ModeBare, ModeBareReverseProxy, ModeBareFastClient, ModeBareFastHTTP}, Rounds: 1,
 		LatencyRequests: 50, Warmup: 10, Concurrency: 4, ThroughputDuration: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -125,17 +131,8 @@ func TestRunBare(t *testing.T) {
 // TestRunUpstreamDelay: --upstream-ttft delays the simulated upstream,
 // direct and through the proxy, and the report says so.
 func TestRunUpstreamDelay(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Skip(err)
-	}
-	sh, err := exec.LookPath("sh")
-	if err != nil {
-		t.Skip(err)
-	}
 	const delay = 20 * time.Millisecond
-	cmd := []string{sh, "-c", `COMPARE_TEST_BARE_STACK="$2" COMPARE_TEST_BARE_UPSTREAM="$4" exec "$0"`, exe}
-	rep, err := Run(t.Context(), Options{Semcache: "unused", BareCommand: cmd, Modes: []string{ModeBare}, Rounds: 1,
+	rep, err := Run(t.Context(), Options{Semcache: "unused", BareCommand: bareCommand(t), Modes: []string{ModeBare}, Rounds: 1,
 		LatencyRequests: 10, Warmup: 2, Concurrency: 2, ThroughputDuration: 200 * time.Millisecond, UpstreamTTFT: delay})
 	if err != nil {
 		t.Fatal(err)
