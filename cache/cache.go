@@ -151,6 +151,8 @@ type Options struct {
 	// in the journal and in memory each (default DefaultIndexBacklog);
 	// past it they are exact-tier only, counted in Stats().IndexDropped.
 	IndexBacklog int
+	// linger replaces batchLinger (tests).
+	linger time.Duration
 	// MaxTTL caps every entry's lifetime (0: no cap).
 	MaxTTL time.Duration
 	// Quota bounds each namespace (zero fields: unbounded).
@@ -239,6 +241,10 @@ type Cache struct {
 	ackMu   sync.Mutex
 	acked   []Key
 	ackWake chan struct{}
+	// flushWake ends the disk writer's wait for a fuller batch (Flush);
+	// linger is that wait (batchLinger; tests set it).
+	flushWake chan struct{}
+	linger    time.Duration
 	// journalN approximates the journal's rows (bounded by IndexBacklog).
 	journalN atomic.Int64
 	// What the disk writer left aside while the indexer was behind (see
@@ -446,6 +452,8 @@ func Open(opts Options) (*Cache, error) {
 		queue:        make(chan writeJob, opts.QueueSize),
 		index:        make(chan indexJob, 16),
 		ackWake:      make(chan struct{}, 1),
+		flushWake:    make(chan struct{}, 1),
+		linger:       cmp.Or(opts.linger, batchLinger),
 		overflowWake: make(chan struct{}, 1),
 		usage:        newUsage(),
 		closing:      make(chan struct{}),

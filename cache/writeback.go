@@ -37,14 +37,19 @@ const (
 	// maxBatch bounds the answers of one disk transaction and one upsert.
 	maxBatch = 1024
 	// batchLinger is how long a short batch waits for more answers before
-	// it commits: at a few thousand misses per second it gathers tens per
-	// transaction instead of a handful, for a delay far inside the 1 s
-	// durability promise. Each transaction rewrites the branch pages on
-	// its entries' paths, the freelist and the meta page and syncs twice;
-	// at 4,000 answers/s, 20 ms instead of 2 ms cut the write-back's CPU
-	// per answer by about a third (BenchmarkWriteBackPaced). The hot tier
-	// has every answer at once.
-	batchLinger = 20 * time.Millisecond
+	// it commits: at a few thousand misses per second it gathers hundreds
+	// per transaction instead of a handful, and at tens per second a few
+	// instead of one, for a delay far inside the 1 s durability promise.
+	// Each transaction rewrites the branch pages on its entries' paths,
+	// the freelist and the meta page and syncs twice; at 4,000 answers/s,
+	// 20 ms instead of 2 ms cut the write-back's CPU per answer by about a
+	// third, and 100 ms instead of 20 ms by a further 13-32% at 50 and
+	// 500 answers/s (481-551 -> 372-415 and 189-216 -> 163-165 us of
+	// process CPU per answer) and 4-26% at 4,000 (66-72 -> 53-63 us;
+	// BenchmarkWriteBackPaced with SEMCACHE_BENCH_RATE).
+	// The hot tier and the pending map have every answer at once; Flush
+	// ends the wait.
+	batchLinger = 100 * time.Millisecond
 	// lingerBatch: a batch that finds this many answers queued commits
 	// without lingering (the per-transaction work is amortised by then).
 	lingerBatch = 256
@@ -342,10 +347,11 @@ func (c *Cache) collect(first writeJob) []writeJob {
 	// request that produced the answer). The buffer holds far more than
 	// arrives in batchLinger at any rate the service reaches; when it is
 	// full, Put waits (at most batchLinger here).
-	t := time.NewTimer(batchLinger)
+	t := time.NewTimer(c.linger)
 	defer t.Stop()
 	select {
 	case <-t.C:
+	case <-c.flushWake:
 	case <-c.closing:
 	}
 	drain()
@@ -814,6 +820,12 @@ func (c *Cache) indexBatch(ij indexJob) error {
 // store (tests and graceful shutdown use it).
 func (c *Cache) Flush(ctx context.Context) error {
 	for {
+		// A batch lingering for company commits now (the token waits for
+		// the next linger when none is under way).
+		select {
+		case c.flushWake <- struct{}{}:
+		default:
+		}
 		c.pendingMu.RLock()
 		n := len(c.pending)
 		c.pendingMu.RUnlock()

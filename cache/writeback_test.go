@@ -108,6 +108,29 @@ func TestWriteBackBurstDropsNothing(t *testing.T) {
 	}
 }
 
+// TestFlushEndsTheLinger: a short batch waits for company before it
+// commits; Flush does not wait with it. With a linger of an hour, Flush
+// still returns once the answer is on disk.
+func TestFlushEndsTheLinger(t *testing.T) {
+	c, err := Open(Options{Dir: t.TempDir(), linger: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for round := range 3 { // again after a flush: the writer lingers anew
+		c.Put(lookup(t, "a", fmt.Sprintf("lingering question %d", round)), answer, nil, 0, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := c.Flush(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("round %d: Flush: %v (it waited for the linger)", round, err)
+		}
+		if s := c.Stats(); s.DiskEntries != round+1 {
+			t.Fatalf("round %d: %d entries on disk, want %d", round, s.DiskEntries, round+1)
+		}
+	}
+}
+
 func TestWriteBackDropsAfterQueueWait(t *testing.T) {
 	emb := &bagEmbedder{}
 	g := &gatedIndex{release: make(chan struct{})}
