@@ -50,13 +50,20 @@ func TestRunAgainstRealSemcache(t *testing.T) {
 	if got.DirectP50 <= 0 || got.Throughput <= 0 || got.DirectThroughput <= 0 || got.RSS <= 0 || got.CPUThroughput <= 0 {
 		t.Errorf("figures missing: %+v", got)
 	}
+	out := printed(t, rep)
+	if !strings.Contains(out, "| semcache, semantic off |") {
+		t.Errorf("table:\n%s", out)
+	}
+}
+
+// printed is rep as Print writes it.
+func printed(t *testing.T, rep Report) string {
+	t.Helper()
 	var out strings.Builder
 	if err := rep.Print(&out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "| semcache, semantic off |") {
-		t.Errorf("table:\n%s", out.String())
-	}
+	return out.String()
 }
 
 // TestMain runs ServeBare when the test binary is started as the bare
@@ -116,14 +123,11 @@ func TestRunBare(t *testing.T) {
 			t.Errorf("%s: figures: %+v", got.Mode, got)
 		}
 	}
-	var out strings.Builder
-	if err := rep.Print(&out); err != nil {
-		t.Fatal(err)
-	}
+	out := printed(t, rep)
 	for _, mode := range []string{ModeBare, ModeBareReverseProxy, ModeBareFastClient, ModeBareFastHTTP} {
 		row := "| " + modeNames[mode] + " |"
-		if !strings.Contains(out.String(), row) {
-			t.Errorf("no row %q in the table:\n%s", row, out.String())
+		if !strings.Contains(out, row) {
+			t.Errorf("no row %q in the table:\n%s", row, out)
 		}
 	}
 }
@@ -141,12 +145,9 @@ func TestRunUpstreamDelay(t *testing.T) {
 	if got.Errors != 0 || got.DirectP50 < delay || got.DirectP50+got.AddedP50 < delay {
 		t.Fatalf("direct p50 %v, through the proxy %v, errors %d: want both at least %v", got.DirectP50, got.DirectP50+got.AddedP50, got.Errors, delay)
 	}
-	var out strings.Builder
-	if err := rep.Print(&out); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out.String(), "simulated upstream answering after 20ms") {
-		t.Errorf("the report does not name the delay:\n%s", out.String())
+	out := printed(t, rep)
+	if !strings.Contains(out, "simulated upstream answering after 20ms") {
+		t.Errorf("the report does not name the delay:\n%s", out)
 	}
 }
 
