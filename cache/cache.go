@@ -241,10 +241,8 @@ type Cache struct {
 	ackMu   sync.Mutex
 	acked   []Key
 	ackWake chan struct{}
-	// flushWake ends the disk writer's wait for a fuller batch (Flush);
-	// linger is that wait (batchLinger; tests set it).
+	// flushWake ends the disk writer's wait for a fuller batch (Flush).
 	flushWake chan struct{}
-	linger    time.Duration
 	// journalN approximates the journal's rows (bounded by IndexBacklog).
 	journalN atomic.Int64
 	// What the disk writer left aside while the indexer was behind (see
@@ -425,6 +423,9 @@ func Open(opts Options) (*Cache, error) {
 	if opts.JanitorInterval == 0 {
 		opts.JanitorInterval = DefaultJanitorInterval
 	}
+	if opts.linger == 0 {
+		opts.linger = batchLinger
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -453,7 +454,6 @@ func Open(opts Options) (*Cache, error) {
 		index:        make(chan indexJob, 16),
 		ackWake:      make(chan struct{}, 1),
 		flushWake:    make(chan struct{}, 1),
-		linger:       cmp.Or(opts.linger, batchLinger),
 		overflowWake: make(chan struct{}, 1),
 		usage:        newUsage(),
 		closing:      make(chan struct{}),

@@ -347,7 +347,7 @@ func (c *Cache) collect(first writeJob) []writeJob {
 	// request that produced the answer). The buffer holds far more than
 	// arrives in batchLinger at any rate the service reaches; when it is
 	// full, Put waits (at most batchLinger here).
-	t := time.NewTimer(c.linger)
+	t := time.NewTimer(c.opts.linger)
 	defer t.Stop()
 	select {
 	case <-t.C:

@@ -85,9 +85,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestRunBare measures the reference proxy: its requests reach the
-// upstream (answers, no X-Semcache verdict), its figures are filled and
-// it has no write-back.
 // bareCommand is Options.BareCommand for this test binary as the bare
 // proxy (see TestMain).
 func bareCommand(t *testing.T) []string {
@@ -105,6 +102,9 @@ func bareCommand(t *testing.T) []string {
 	return []string{sh, "-c", `COMPARE_TEST_BARE_STACK="$2" COMPARE_TEST_BARE_UPSTREAM="$4" exec "$0"`, exe}
 }
 
+// TestRunBare measures the reference proxy: its requests reach the
+// upstream (answers, no X-Semcache verdict), its figures are filled and
+// it has no write-back.
 func TestRunBare(t *testing.T) {
 	rep, err := Run(t.Context(), Options{Semcache: "unused", BareCommand: bareCommand(t), Modes: []string{ModeBare, ModeBareReverseProxy, ModeBareFastClient, ModeBareFastHTTP}, Rounds: 1,
 		LatencyRequests: 50, Warmup: 10, Concurrency: 4, ThroughputDuration: 300 * time.Millisecond})
